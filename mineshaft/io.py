@@ -1,0 +1,240 @@
+"""Reading text and TSV inputs, and writing outputs atomically.
+
+Inputs may be plain, ``.gz``, ``.bz2``, ``.xz`` or ``.zst`` files, or ``-`` for
+standard input. Lines are decoded as UTF-8 one by one so an invalid byte is
+reported with its file and line number instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import bz2
+import contextlib
+import gzip
+import io
+import lzma
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, BinaryIO
+
+import numpy as np
+
+from .errors import InputError, UsageError
+
+STDIO = "-"
+
+
+def _display(path: str | os.PathLike) -> str:
+    return "<stdin>" if str(path) == STDIO else str(path)
+
+
+def open_binary(path: str | os.PathLike) -> BinaryIO:
+    """Open an input for binary reading, decompressing by file extension."""
+    name = str(path)
+    if name == STDIO:
+        return sys.stdin.buffer
+    p = Path(name)
+    if not p.exists():
+        raise InputError(f"{name}: no such file")
+    if p.is_dir():
+        raise InputError(f"{name}: is a directory, expected a file")
+    try:
+        if name.endswith(".gz"):
+            return gzip.open(p, "rb")  # type: ignore[return-value]
+        if name.endswith(".bz2"):
+            return bz2.open(p, "rb")  # type: ignore[return-value]
+        if name.endswith(".xz"):
+            return lzma.open(p, "rb")  # type: ignore[return-value]
+        if name.endswith(".zst"):
+            try:
+                import zstandard
+            except ImportError:
+                raise InputError(f"{name}: reading .zst needs the 'zstandard' package (pip install zstandard)") from None
+            return zstandard.open(p, "rb")  # type: ignore[return-value]
+        return open(p, "rb")
+    except OSError as exc:
+        raise InputError(f"{name}: cannot open: {exc.strerror or exc}") from None
+
+
+def iter_lines(path: str | os.PathLike, errors: str = "strict") -> Iterator[str]:
+    """Yield the lines of a UTF-8 text input without their line ends (LF or CRLF).
+
+    A leading byte-order mark is dropped. With ``errors="strict"`` an invalid
+    byte raises :class:`InputError` naming the file and line; ``"replace"``
+    substitutes U+FFFD instead.
+    """
+    if errors not in ("strict", "replace"):
+        raise UsageError(f"--errors must be 'strict' or 'replace', not {errors!r}")
+    name = _display(path)
+    fh = open_binary(path)
+    try:
+        lineno = 0
+        try:
+            for raw in fh:
+                lineno += 1
+                try:
+                    line = raw.decode("utf-8", errors=errors)
+                except UnicodeDecodeError as exc:
+                    raise InputError(
+                        f"{name}:{lineno}: invalid UTF-8 at byte {exc.start} of the line "
+                        f"(use --errors replace to substitute it)"
+                    ) from None
+                if lineno == 1 and line.startswith("\ufeff"):
+                    line = line[1:]
+                if line.endswith("\n"):
+                    line = line[:-2] if line.endswith("\r\n") else line[:-1]
+                yield line
+        except (OSError, EOFError, lzma.LZMAError) as exc:
+            raise InputError(f"{name}: cannot read (corrupt or truncated compressed file?): {exc}") from None
+    finally:
+        if fh is not sys.stdin.buffer:
+            fh.close()
+
+
+def read_lines(path: str | os.PathLike, errors: str = "strict") -> list[str]:
+    """All lines of a text input; an input with no lines at all is an error."""
+    lines = list(iter_lines(path, errors=errors))
+    if not lines:
+        raise InputError(f"{_display(path)}: empty input")
+    return lines
+
+
+def split_ids(lines: list[str], path: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """Split ``ID<TAB>text`` lines (the BUCC layout) into ids and texts."""
+    ids, texts = [], []
+    for lineno, line in enumerate(lines, 1):
+        head, sep, text = line.partition("\t")
+        if not sep or not head:
+            raise InputError(f"{_display(path)}:{lineno}: expected 'ID<TAB>sentence' (--id-column), got no tab")
+        ids.append(head)
+        texts.append(text)
+    return ids, texts
+
+
+def iter_tsv(path: str | os.PathLike, min_columns: int, errors: str = "strict") -> Iterator[list[str]]:
+    """Yield the tab-separated fields of each line, checking a minimum column count."""
+    name = _display(path)
+    seen = False
+    for lineno, line in enumerate(iter_lines(path, errors=errors), 1):
+        seen = True
+        fields = line.split("\t")
+        if len(fields) < min_columns:
+            raise InputError(
+                f"{name}:{lineno}: expected at least {min_columns} tab-separated columns, found {len(fields)}"
+            )
+        yield fields
+    if not seen:
+        raise InputError(f"{name}: empty input")
+
+
+def check_output_path(path: str | os.PathLike, force: bool) -> None:
+    """Fail early, before any work, if an output exists and may not be replaced."""
+    name = str(path)
+    if name == STDIO:
+        return
+    p = Path(name)
+    if p.is_dir():
+        raise UsageError(f"{name}: is a directory, expected an output file path")
+    if p.exists() and not force:
+        raise UsageError(f"{name}: exists; pass --force to overwrite it")
+    if not p.resolve().parent.is_dir():
+        raise UsageError(f"{name}: its directory does not exist")
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, mode: str = "w", force: bool = False) -> Iterator[IO]:
+    """Open an output so it appears only complete: write a temporary file, rename on success.
+
+    ``-`` writes to standard output. On an exception (Ctrl-C included) the
+    temporary file is removed and any existing output is left untouched.
+    """
+    name = str(path)
+    binary = "b" in mode
+    if name == STDIO:
+        stream = sys.stdout.buffer if binary else sys.stdout
+        yield stream
+        stream.flush()
+        return
+    check_output_path(name, force)
+    target = Path(name).resolve()
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": "\n"})) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class NpyStreamWriter:
+    """Append float rows to a ``.npy`` file whose row count is unknown in advance.
+
+    The header is written with room for any row count and rewritten, with the
+    same length, once all rows are in; the file is a standard ``.npy`` that
+    ``np.load(..., mmap_mode="r")`` opens.
+    """
+
+    _HEADER_LEN = 128  # bytes, magic included; fits any 2-D shape with 64-bit sizes
+
+    def __init__(self, fh: BinaryIO, dim: int, dtype: np.dtype | str = np.float32):
+        self.fh, self.dim, self.dtype, self.rows = fh, dim, np.dtype(dtype), 0
+        self.seekable = _seekable(fh)
+        if self.seekable:
+            fh.write(self._header(0))
+        else:
+            self._buffer: list[np.ndarray] = []
+
+    def _header(self, rows: int) -> bytes:
+        d = "{'descr': %r, 'fortran_order': False, 'shape': (%d, %d), }" % (self.dtype.str, rows, self.dim)
+        body_len = self._HEADER_LEN - 10
+        return b"\x93NUMPY\x01\x00" + body_len.to_bytes(2, "little") + d.ljust(body_len - 1).encode("latin1") + b"\n"
+
+    def write(self, block: np.ndarray) -> None:
+        block = np.ascontiguousarray(block, dtype=self.dtype)
+        if block.ndim != 2 or block.shape[1] != self.dim:
+            raise ValueError(f"expected rows of dimension {self.dim}, got shape {block.shape}")
+        self.rows += block.shape[0]
+        if self.seekable:
+            self.fh.write(block.tobytes())
+        else:  # a pipe: the header must come first, so hold the rows until close
+            self._buffer.append(block)
+
+    def close(self) -> None:
+        if self.seekable:
+            self.fh.seek(0)
+            self.fh.write(self._header(self.rows))
+            self.fh.seek(0, io.SEEK_END)
+        else:
+            self.fh.write(self._header(self.rows))
+            for block in self._buffer:
+                self.fh.write(block.tobytes())
+            self._buffer = []
+
+
+def _seekable(fh: IO) -> bool:
+    try:
+        return fh.seekable()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def load_embeddings(path: str | os.PathLike) -> np.ndarray:
+    """Memory-map a ``.npy`` embedding matrix as float32 rows (a copy only if the dtype differs)."""
+    name = str(path)
+    if not Path(name).exists():
+        raise InputError(f"{name}: no such file")
+    try:
+        arr = np.load(name, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise InputError(f"{name}: not a readable .npy file: {exc}") from None
+    if arr.ndim != 2 or arr.shape[0] == 0:
+        raise InputError(f"{name}: expected a non-empty 2-D embedding matrix, got shape {arr.shape}")
+    if arr.dtype.kind != "f":
+        raise InputError(f"{name}: expected float embeddings, got dtype {arr.dtype}")
+    return np.asarray(arr, dtype=np.float32)

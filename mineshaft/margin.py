@@ -1,0 +1,124 @@
+"""Margin scores (Artetxe & Schwenk 2019) and the retrieval modes that turn them into pairs.
+
+For a candidate pair (x, y) with cosine ``c`` and the mean cosine of x's and of
+y's k nearest neighbours in the other language, ``mx`` and ``my``:
+
+- ``ratio``:    c / ((mx + my) / 2)
+- ``distance``: c - (mx + my) / 2
+- ``absolute``: c
+
+Everything here is vectorized over all candidates at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import UsageError
+
+MARGINS = ("ratio", "distance", "absolute")
+MODES = ("forward", "backward", "intersect", "max")
+
+
+def margin(cos: np.ndarray, mean_x: np.ndarray, mean_y: np.ndarray, kind: str = "ratio") -> np.ndarray:
+    """Margin of cosine ``cos`` given the two sides' mean k-NN similarities (broadcasting)."""
+    if kind == "absolute":
+        return np.asarray(cos, dtype=np.float32)
+    denom = (np.asarray(mean_x, dtype=np.float32) + np.asarray(mean_y, dtype=np.float32)) / 2
+    if kind == "ratio":
+        return cos / denom
+    if kind == "distance":
+        return cos - denom
+    raise UsageError(f"unknown margin {kind!r} (use one of {', '.join(MARGINS)})")
+
+
+def candidate_margins(
+    sims: np.ndarray, idx: np.ndarray, mean_query: np.ndarray, mean_db: np.ndarray, kind: str = "ratio"
+) -> np.ndarray:
+    """Margin of every k-NN candidate: ``sims[i, j]`` is query i against database row ``idx[i, j]``."""
+    return margin(sims, mean_query[:, None], mean_db[idx], kind)
+
+
+@dataclass
+class Pairs:
+    """Mined pairs as parallel arrays, best score first."""
+
+    src: np.ndarray  # int64 row of the source side
+    tgt: np.ndarray  # int64 row of the target side
+    score: np.ndarray  # float32 margin
+
+    def __len__(self) -> int:
+        return len(self.score)
+
+    @classmethod
+    def sorted(cls, src: np.ndarray, tgt: np.ndarray, score: np.ndarray) -> Pairs:
+        """Sort by score descending, ties broken by (src, tgt) so output is deterministic."""
+        order = np.lexsort((tgt, src, -score))
+        return cls(src[order].astype(np.int64), tgt[order].astype(np.int64), score[order].astype(np.float32))
+
+    def above(self, threshold: float | None) -> Pairs:
+        if threshold is None:
+            return self
+        keep = self.score >= threshold
+        return Pairs(self.src[keep], self.tgt[keep], self.score[keep])
+
+
+def best_candidates(scores: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each query row, its best-scoring candidate: (database row, score)."""
+    j = scores.argmax(axis=1)
+    rows = np.arange(len(scores))
+    return idx[rows, j], scores[rows, j]
+
+
+def select_pairs(
+    fwd_scores: np.ndarray,
+    fwd_idx: np.ndarray,
+    bwd_scores: np.ndarray,
+    bwd_idx: np.ndarray,
+    mode: str = "max",
+    threshold: float | None = None,
+) -> Pairs:
+    """Turn forward (x→y) and backward (y→x) candidate margins into pairs.
+
+    - ``forward``: each source sentence with its best target.
+    - ``backward``: each target sentence with its best source.
+    - ``intersect``: pairs that are best in both directions.
+    - ``max``: forward and backward bests pooled, then taken greedily by score
+      so that every sentence appears in at most one pair (one-to-one).
+
+    ``threshold`` (minimum margin) applies in every mode.
+    """
+    if mode not in MODES:
+        raise UsageError(f"unknown retrieval mode {mode!r} (use one of {', '.join(MODES)})")
+    nx, ny = len(fwd_scores), len(bwd_scores)
+    fwd_tgt, fwd_best = best_candidates(fwd_scores, fwd_idx) if nx else (np.empty(0, np.int64), np.empty(0, np.float32))
+    bwd_src, bwd_best = best_candidates(bwd_scores, bwd_idx) if ny else (np.empty(0, np.int64), np.empty(0, np.float32))
+    fwd = Pairs.sorted(np.arange(nx), fwd_tgt, fwd_best)
+    bwd = Pairs.sorted(bwd_src, np.arange(ny), bwd_best)
+    if mode == "forward":
+        return fwd.above(threshold)
+    if mode == "backward":
+        return bwd.above(threshold)
+    if mode == "intersect":
+        # x's best is y and y's best is x  <=>  bwd_src[fwd_tgt[x]] == x
+        xs = np.arange(nx)
+        keep = bwd_src[fwd_tgt] == xs if nx else np.zeros(0, bool)
+        return Pairs.sorted(xs[keep], fwd_tgt[keep], fwd_best[keep]).above(threshold)
+    pooled = Pairs.sorted(
+        np.concatenate([fwd.src, bwd.src]), np.concatenate([fwd.tgt, bwd.tgt]), np.concatenate([fwd.score, bwd.score])
+    ).above(threshold)
+    return greedy_one_to_one(pooled, nx, ny)
+
+
+def greedy_one_to_one(pairs: Pairs, nx: int, ny: int) -> Pairs:
+    """Keep pairs in score order unless their source or target is already used."""
+    used_x = np.zeros(nx, dtype=bool)
+    used_y = np.zeros(ny, dtype=bool)
+    keep = np.zeros(len(pairs), dtype=bool)
+    for i, (x, y) in enumerate(zip(pairs.src.tolist(), pairs.tgt.tolist())):
+        if not used_x[x] and not used_y[y]:
+            used_x[x] = used_y[y] = True
+            keep[i] = True
+    return Pairs(pairs.src[keep], pairs.tgt[keep], pairs.score[keep])

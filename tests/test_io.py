@@ -1,0 +1,98 @@
+"""Reading inputs (encodings, compression, line ends) and writing outputs atomically."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mineshaft.errors import InputError, UsageError
+from mineshaft.io import NpyStreamWriter, atomic_output, iter_lines, iter_tsv, load_embeddings, read_lines, split_ids
+
+
+@pytest.mark.parametrize("opener,suffix", [(open, ""), (gzip.open, ".gz"), (bz2.open, ".bz2"), (lzma.open, ".xz")])
+def test_compressed_inputs_crlf_and_bom(tmp_path, opener, suffix):
+    p = tmp_path / f"in.txt{suffix}"
+    with opener(p, "wb") as f:
+        f.write("\ufeffeins\r\nzwei\n\ndrei".encode())
+    assert read_lines(p) == ["eins", "zwei", "", "drei"]
+
+
+def test_invalid_utf8_names_file_and_line(tmp_path):
+    p = tmp_path / "bad.txt"
+    p.write_bytes(b"ok\nstill ok\nbad \xff byte\n")
+    with pytest.raises(InputError, match=r"bad.txt:3: invalid UTF-8"):
+        read_lines(p)
+    assert list(iter_lines(p, errors="replace"))[2] == "bad \ufffd byte"
+
+
+def test_missing_empty_and_directory(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        read_lines(tmp_path / "nope.txt")
+    (tmp_path / "empty.txt").write_bytes(b"")
+    with pytest.raises(InputError, match="empty input"):
+        read_lines(tmp_path / "empty.txt")
+    with pytest.raises(InputError, match="is a directory"):
+        read_lines(tmp_path)
+
+
+def test_tsv_column_check_names_line(tmp_path):
+    p = tmp_path / "p.tsv"
+    p.write_text("a\tb\nc\n")
+    with pytest.raises(InputError, match=r"p.tsv:2: expected at least 2"):
+        list(iter_tsv(p, 2))
+
+
+def test_split_ids_requires_tab(tmp_path):
+    assert split_ids(["x-1\thallo"], "f") == (["x-1"], ["hallo"])
+    with pytest.raises(InputError, match="f:1"):
+        split_ids(["no tab here"], "f")
+
+
+def test_atomic_output_leaves_nothing_on_failure(tmp_path):
+    out = tmp_path / "out.tsv"
+    out.write_text("old\n")
+    with pytest.raises(UsageError, match="--force"):
+        with atomic_output(out) as fh:
+            fh.write("new\n")
+    with pytest.raises(RuntimeError):
+        with atomic_output(out, force=True) as fh:
+            fh.write("partial")
+            raise RuntimeError("boom")
+    assert out.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.tsv"]
+    with atomic_output(out, force=True) as fh:
+        fh.write("new\n")
+    assert out.read_text() == "new\n"
+
+
+@settings(max_examples=25, deadline=None)
+@given(rows=st.lists(st.integers(0, 50), max_size=5), dim=st.integers(1, 9), half=st.booleans())
+def test_npy_stream_writer_roundtrip(tmp_path_factory, rows, dim, half):
+    dtype = np.float16 if half else np.float32
+    path = tmp_path_factory.mktemp("npy") / "x.npy"
+    rng = np.random.default_rng(0)
+    blocks = [rng.standard_normal((r, dim)).astype(dtype) for r in rows]
+    with open(path, "wb") as fh:
+        w = NpyStreamWriter(fh, dim, dtype)
+        for b in blocks:
+            w.write(b)
+        w.close()
+    got = np.load(path, mmap_mode="r")
+    want = np.concatenate(blocks) if blocks else np.zeros((0, dim), dtype)
+    assert got.dtype == dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
+def test_load_embeddings_rejects_wrong_shapes(tmp_path):
+    np.save(tmp_path / "v.npy", np.zeros(3, np.float32))
+    with pytest.raises(InputError, match="2-D"):
+        load_embeddings(tmp_path / "v.npy")
+    (tmp_path / "junk.npy").write_bytes(b"not numpy")
+    with pytest.raises(InputError, match="not a readable"):
+        load_embeddings(tmp_path / "junk.npy")

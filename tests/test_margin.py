@@ -1,0 +1,139 @@
+"""Margin and retrieval-mode math against a brute-force, loop-by-loop reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mineshaft.margin import Pairs, margin, select_pairs
+from mineshaft.mine import mine_embeddings
+from mineshaft.search import knn
+
+
+def unit(rng, n, d, shift=0.0):
+    """Random unit vectors; ``shift`` adds a common direction so cosines lean positive, as real
+    sentence embeddings do (it keeps ratio-margin denominators away from zero)."""
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    x[:, 0] += shift
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def reference_mine(x, y, k, kind, mode, threshold):
+    """LASER-style mining written plainly: full similarity matrix and Python loops."""
+    sim = x.astype(np.float64) @ y.T.astype(np.float64)
+    kx, ky = min(k, len(y)), min(k, len(x))
+    mean_x = np.array([np.sort(row)[::-1][:kx].mean() for row in sim])
+    mean_y = np.array([np.sort(col)[::-1][:ky].mean() for col in sim.T])
+
+    def m(i, j):
+        c = sim[i, j]
+        if kind == "absolute":
+            return c
+        d = (mean_x[i] + mean_y[j]) / 2
+        return c / d if kind == "ratio" else c - d
+
+    fwd = []
+    for i in range(len(x)):
+        cands = np.argsort(-sim[i])[:kx]
+        j = max(cands, key=lambda j: m(i, j))
+        fwd.append((m(i, j), i, j))
+    bwd = []
+    for j in range(len(y)):
+        cands = np.argsort(-sim[:, j])[:ky]
+        i = max(cands, key=lambda i: m(i, j))
+        bwd.append((m(i, j), i, j))
+    if mode == "forward":
+        out = fwd
+    elif mode == "backward":
+        out = bwd
+    elif mode == "intersect":
+        b = {(i, j) for _, i, j in bwd}
+        out = [p for p in fwd if (p[1], p[2]) in b]
+    else:
+        out, ux, uy = [], set(), set()
+        for s, i, j in sorted(fwd + bwd, key=lambda p: (-p[0], p[1], p[2])):
+            if i not in ux and j not in uy:
+                ux.add(i), uy.add(j), out.append((s, i, j))
+    if threshold is not None:
+        out = [p for p in out if p[0] >= threshold]
+    return sorted(out, key=lambda p: (-p[0], p[1], p[2]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    nx=st.integers(1, 40), ny=st.integers(1, 40), d=st.integers(2, 16), k=st.integers(1, 8),
+    kind=st.sampled_from(["ratio", "distance", "absolute"]),
+    mode=st.sampled_from(["forward", "backward", "intersect", "max"]),
+    thr=st.one_of(st.none(), st.floats(-0.5, 1.5)), seed=st.integers(0, 2**31),
+)
+def test_mining_matches_reference(nx, ny, d, k, kind, mode, thr, seed):
+    rng = np.random.default_rng(seed)
+    x, y = unit(rng, nx, d, shift=2.0), unit(rng, ny, d, shift=2.0)
+    got = mine_embeddings(x, y, k=k, margin=kind, mode=mode, threshold=thr)
+    want = reference_mine(x, y, k, kind, mode, thr)
+    # random continuous data: no ties, so the pair sets must agree exactly
+    # (pairs within float32 rounding of the threshold may legitimately differ)
+    if thr is not None:
+        keep = [abs(s - thr) > 1e-4 for s, _, _ in want]
+        want = [p for p, ok in zip(want, keep) if ok]
+        got_set = {(i, j) for i, j, s in zip(got.src, got.tgt, got.score) if abs(s - thr) > 1e-4}
+    else:
+        got_set = set(zip(got.src.tolist(), got.tgt.tolist()))
+    assert got_set == {(i, j) for _, i, j in want}
+    if thr is None:
+        np.testing.assert_allclose(got.score, [s for s, _, _ in want], rtol=1e-4, atol=1e-5)
+    assert np.all(np.diff(got.score) <= 0), "pairs must come best first"
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 60), m=st.integers(1, 60), k=st.integers(1, 10), seed=st.integers(0, 2**31))
+def test_knn_matches_brute_force(n, m, k, seed):
+    rng = np.random.default_rng(seed)
+    q, db = unit(rng, n, 8), unit(rng, m, 8)
+    sims, idx = knn(q, db, k, block_size=7)
+    full = q @ db.T
+    want_idx = np.argsort(-full, axis=1)[:, : min(k, m)]
+    np.testing.assert_allclose(sims, np.take_along_axis(full, want_idx, 1), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(idx, want_idx)
+
+
+def test_margin_formulas_by_hand():
+    cos, mx, my = np.float32(0.8), np.float32(0.5), np.float32(0.3)
+    assert margin(cos, mx, my, "ratio") == pytest.approx(0.8 / 0.4)
+    assert margin(cos, mx, my, "distance") == pytest.approx(0.8 - 0.4)
+    assert margin(cos, mx, my, "absolute") == pytest.approx(0.8)
+
+
+def test_threshold_applies_in_every_mode():
+    rng = np.random.default_rng(0)
+    x, y = unit(rng, 30, 8), unit(rng, 30, 8)
+    for mode in ("forward", "backward", "intersect", "max"):
+        allp = mine_embeddings(x, y, mode=mode)
+        cut = float(np.median(allp.score))
+        kept = mine_embeddings(x, y, mode=mode, threshold=cut)
+        assert len(kept) < len(allp) and np.all(kept.score >= cut), mode
+
+
+def test_max_mode_is_one_to_one_and_finds_planted_pairs():
+    rng = np.random.default_rng(1)
+    y = unit(rng, 200, 32)
+    x = y[:120] + 0.05 * rng.standard_normal((120, 32)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    pairs = mine_embeddings(x, y, mode="max")
+    assert len(set(pairs.src.tolist())) == len(pairs) == len(set(pairs.tgt.tolist()))
+    top = pairs.src[:120], pairs.tgt[:120]
+    assert np.array_equal(np.sort(top[0]), np.arange(120)) and np.array_equal(top[0], top[1])
+
+
+def test_select_pairs_rejects_unknown_mode():
+    from mineshaft.errors import UsageError
+
+    with pytest.raises(UsageError):
+        select_pairs(np.ones((1, 1)), np.zeros((1, 1), int), np.ones((1, 1)), np.zeros((1, 1), int), mode="best")
+
+
+def test_pairs_sorted_is_deterministic_on_ties():
+    p = Pairs.sorted(np.array([3, 1, 2]), np.array([0, 0, 0]), np.array([1.0, 1.0, 2.0], np.float32))
+    assert p.src.tolist() == [2, 1, 3]

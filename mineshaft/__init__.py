@@ -3,8 +3,8 @@
 Library use mirrors the command line::
 
     import mineshaft
-    enc = mineshaft.load_encoder("use")
-    pairs, src, tgt = mineshaft.mine("src.txt", "tgt.txt", encoder=enc, threshold=1.3)
+    opts = mineshaft.MineOptions(threshold=1.3)
+    result = mineshaft.mine("src.txt", "tgt.txt", work_dir="job.work", encoder="use", options=opts)
 
 Heavy modules (torch, faiss, transformers) load on first use, not at import.
 """
@@ -18,7 +18,10 @@ _LAZY = {
     "Encoder": ("mineshaft.encoders", "Encoder"),
     "mine": ("mineshaft.mine", "mine"),
     "mine_embeddings": ("mineshaft.mine", "mine_embeddings"),
-    "read_side": ("mineshaft.mine", "read_side"),
+    "MineOptions": ("mineshaft.mine", "MineOptions"),
+    "Corpus": ("mineshaft.corpus", "Corpus"),
+    "EmbeddingStore": ("mineshaft.store", "EmbeddingStore"),
+    "encode_to_store": ("mineshaft.encode", "encode_to_store"),
     "score_pairs": ("mineshaft.score", "score_pairs"),
     "pair_scores": ("mineshaft.score", "pair_scores"),
     "read_pairs": ("mineshaft.score", "read_pairs"),

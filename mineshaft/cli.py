@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from enum import Enum
@@ -44,6 +45,11 @@ class DType(str, Enum):
     float16 = "float16"
 
 
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
 class Errors(str, Enum):
     strict = "strict"
     replace = "replace"
@@ -78,15 +84,6 @@ def _setup(quiet: bool, threads: Optional[int]) -> None:
             pass
 
 
-def _encoder(name: str, device: str, max_length: Optional[int], threads: Optional[int]):
-    from .encoders import load_encoder
-    from .progress import info
-
-    enc = load_encoder(name, device=device, max_length=max_length, threads=threads)
-    info(f"encoder: {enc.name} (dim {enc.dim})")
-    return enc
-
-
 def _version(value: bool) -> None:
     if value:
         print(f"mineshaft {__version__}")
@@ -103,11 +100,13 @@ def _root(
 @app.command()
 def encode(
     input: Annotated[str, typer.Argument(help="Text file, one sentence a line (.gz/.bz2/.xz/.zst, or - for stdin).")],
-    out: Annotated[str, typer.Option("--out", "-o", help=".npy output (or - for stdout).")],
+    out: Annotated[str, typer.Option("--out", "-o", help="A .npy file (or - for stdout), or a directory for a sharded, resumable store (with --shards or a trailing /).")],
     encoder: EncoderOpt = "use",
     dtype: Annotated[DType, typer.Option(help="Output precision.")] = DType.float32,
+    shards: Annotated[bool, typer.Option("--shards", help="Write a sharded store directory (memory-mapped shards, completion markers, resumable).")] = False,
+    shard_size: Annotated[int, typer.Option(help="Rows per shard (store output) or lines held at a time (.npy output).", min=1, max=100_000_000)] = 100_000,
+    engine: Annotated[Engine, typer.Option(help="Encode shards locally or on Ray (store output).")] = Engine.local,
     batch_size: BatchOpt = 64,
-    chunk_size: Annotated[int, typer.Option(help="Lines read and encoded at a time (bounds memory).", min=1, max=10_000_000)] = 16384,
     device: DeviceOpt = "auto",
     max_length: MaxLenOpt = None,
     normalize_punct: PunctOpt = None,
@@ -116,21 +115,38 @@ def encode(
     force: ForceOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Embed sentences into a .npy matrix of unit vectors (row i = line i; empty lines give zero rows)."""
-    from .encode import encode_file
-    from .io import check_output_path
+    """Embed sentences into unit vectors (row i = line i; empty lines give zero rows)."""
+    from .encode import encode_file, encode_to_store
+    from .engines import get_engine
+    from .io import check_output_path, iter_lines
+    from .tasks import EncoderSpec
 
     _setup(quiet, threads)
+    spec = EncoderSpec(encoder, device=device, max_length=max_length, threads=threads, batch_size=batch_size,
+                       punct_lang=normalize_punct, dtype=dtype.value)
+    if shards or out.endswith("/"):
+        if out == "-":
+            from .errors import UsageError
+
+            raise UsageError("a sharded store is a directory: give --out DIR, not -")
+        if Path(out).exists() and not Path(out).is_dir():
+            from .errors import UsageError
+
+            raise UsageError(f"{out}: exists and is not a directory")
+        store = encode_to_store(iter_lines(input, errors=errors.value), out, spec, shard_size=shard_size,
+                                engine=get_engine(engine.value))
+        from .progress import info
+
+        info(f"{store.index['rows']} rows in {store.index['n_shards']} shards written to {out}")
+        return
     check_output_path(out, force)
-    enc = _encoder(encoder, device, max_length, threads)
-    encode_file(input, out, enc, dtype=dtype.value, batch_size=batch_size, chunk_size=chunk_size,
-                punct_lang=normalize_punct, errors=errors.value, force=force)
+    encode_file(input, out, spec.load(), spec, chunk_size=min(shard_size, 65536), errors=errors.value, force=force)
 
 
 @app.command()
 def mine(
-    src: Annotated[str, typer.Argument(help="Source sentences: text file (one a line) or .npy embeddings.")],
-    tgt: Annotated[str, typer.Argument(help="Target sentences: text file or .npy embeddings.")],
+    src: Annotated[str, typer.Argument(help="Source sentences: text file (one a line; - for stdin), .npy embeddings, or an embedding-store directory.")],
+    tgt: Annotated[str, typer.Argument(help="Target sentences: same choices as SRC.")],
     out: Annotated[str, typer.Option("--out", "-o", help="Output TSV (- for stdout).")] = "-",
     encoder: EncoderOpt = "use",
     k: Annotated[int, typer.Option("--k", "-k", help="Neighbours for the margin.", min=1, max=1000)] = 4,
@@ -141,15 +157,23 @@ def mine(
     ids: Annotated[bool, typer.Option("--ids", help="Add src and tgt ids (line numbers, or --id-column ids) as columns 2-3.")] = False,
     id_column: Annotated[bool, typer.Option("--id-column", help="Input lines are 'ID<TAB>sentence' (BUCC layout).")] = False,
     explain_threshold: Annotated[bool, typer.Option("--explain-threshold", help="Print a histogram of margins and counts around --threshold on stderr.")] = False,
-    min_chars: Annotated[Optional[int], typer.Option(help="Filter: drop pairs with a side shorter than this many characters.", rich_help_panel="Filters")] = None,
-    max_chars: Annotated[Optional[int], typer.Option(help="Filter: drop pairs with a side longer than this many characters.", rich_help_panel="Filters")] = None,
-    max_length_ratio: Annotated[Optional[float], typer.Option(help="Filter: drop pairs whose longer side has more than this times the characters of the shorter.", rich_help_panel="Filters")] = None,
-    drop_identical: Annotated[bool, typer.Option("--drop-identical", help="Filter: drop pairs whose sides are the same text (ignoring case, punctuation, digits).", rich_help_panel="Filters")] = False,
-    number_mismatch: Annotated[bool, typer.Option("--number-mismatch", help="Filter: drop pairs whose sides contain different numbers.", rich_help_panel="Filters")] = False,
-    near_duplicates: Annotated[bool, typer.Option("--near-duplicates", help="Filter: keep only the best of pairs that are equal up to case and punctuation.", rich_help_panel="Filters")] = False,
-    max_score: Annotated[Optional[float], typer.Option(help="Filter: drop pairs scoring above this (boilerplate and near-copies).", rich_help_panel="Filters")] = None,
-    src_lang: Annotated[Optional[str], typer.Option(help="Filter: keep pairs whose source is identified as this language (needs mineshaft[lid]).", rich_help_panel="Filters")] = None,
-    tgt_lang: Annotated[Optional[str], typer.Option(help="Filter: keep pairs whose target is identified as this language (needs mineshaft[lid]).", rich_help_panel="Filters")] = None,
+    min_chars: Annotated[Optional[int], typer.Option(help="Drop pairs with a side shorter than this many characters.", rich_help_panel="Filters")] = None,
+    max_chars: Annotated[Optional[int], typer.Option(help="Drop pairs with a side longer than this many characters.", rich_help_panel="Filters")] = None,
+    max_length_ratio: Annotated[Optional[float], typer.Option(help="Drop pairs whose longer side has more than this times the characters of the shorter.", rich_help_panel="Filters")] = None,
+    drop_identical: Annotated[bool, typer.Option("--drop-identical", help="Drop pairs whose sides are the same text (ignoring case, punctuation, digits).", rich_help_panel="Filters")] = False,
+    number_mismatch: Annotated[bool, typer.Option("--number-mismatch", help="Drop pairs whose sides contain different numbers.", rich_help_panel="Filters")] = False,
+    near_duplicates: Annotated[bool, typer.Option("--near-duplicates", help="Keep only the best of pairs equal up to case and punctuation.", rich_help_panel="Filters")] = False,
+    max_score: Annotated[Optional[float], typer.Option(help="Drop pairs scoring above this (boilerplate, near-copies).", rich_help_panel="Filters")] = None,
+    src_lang: Annotated[Optional[str], typer.Option(help="Keep pairs whose source is identified as this language (mineshaft[lid]).", rich_help_panel="Filters")] = None,
+    tgt_lang: Annotated[Optional[str], typer.Option(help="Keep pairs whose target is identified as this language (mineshaft[lid]).", rich_help_panel="Filters")] = None,
+    index: Annotated[str, typer.Option(help="flat (exact), auto, torch (exact, GPU if present), or a faiss factory string such as 'OPQ32,IVF4096,PQ32'.", rich_help_panel="Scale")] = "flat",
+    nprobe: Annotated[int, typer.Option(help="IVF lists visited per query.", min=1, max=1_000_000, rich_help_panel="Scale")] = 16,
+    memory: Annotated[str, typer.Option(help="Memory budget for the search database (e.g. 2G, 512M).", rich_help_panel="Scale")] = "2G",
+    shard_size: Annotated[int, typer.Option(help="Sentences per shard (unit of resume and of parallel work).", min=1, max=100_000_000, rich_help_panel="Scale")] = 100_000,
+    work_dir: Annotated[Optional[str], typer.Option(help="Where shards live; re-running with the same one resumes (default: OUT.work, removed on success).", rich_help_panel="Scale")] = None,
+    keep_work: Annotated[bool, typer.Option("--keep-work", help="Keep the work directory after success.", rich_help_panel="Scale")] = False,
+    engine: Annotated[Engine, typer.Option(help="Run shard tasks locally or on Ray.", rich_help_panel="Scale")] = Engine.local,
+    store_dtype: Annotated[DType, typer.Option(help="Precision of stored embeddings.", rich_help_panel="Scale")] = DType.float16,
     batch_size: BatchOpt = 64,
     device: DeviceOpt = "auto",
     max_length: MaxLenOpt = None,
@@ -161,37 +185,64 @@ def mine(
     quiet: QuietOpt = False,
 ) -> None:
     """Mine translation pairs: TSV 'score<TAB>src<TAB>tgt', best first."""
+    from .engines import get_engine
     from .filters import PairFilter
-    from .io import atomic_output, check_output_path
-    from .mine import filter_pairs, format_pairs, mine as run_mine, read_side
+    from .io import atomic_output, check_output_path, parse_size
+    from .mine import MineOptions, filter_pairs, format_pairs, mine as run_mine, pair_texts
     from .progress import console, info
     from .report import threshold_histogram
+    from .tasks import EncoderSpec
 
     _setup(quiet, threads)
     check_output_path(out, force)
     rules = PairFilter(min_chars=min_chars, max_chars=max_chars, max_length_ratio=max_length_ratio,
                        drop_identical=drop_identical, number_mismatch=number_mismatch, near_duplicates=near_duplicates,
                        max_score=max_score, src_lang=src_lang, tgt_lang=tgt_lang)
-    src_side = read_side(src, id_column=id_column, dedup=dedup, errors=errors.value)
-    tgt_side = read_side(tgt, id_column=id_column, dedup=dedup, errors=errors.value)
-    for name, side in (("src", src_side), ("tgt", tgt_side)):
-        info(f"{name}: {side.lines_read} lines, {len(side)} mined"
-             + (f", {side.dropped_empty} empty" if side.dropped_empty else "")
-             + (f", {side.dropped_duplicates} duplicates" if side.dropped_duplicates else ""))
-    enc = None
-    if src_side.embeddings is None or tgt_side.embeddings is None:
-        enc = _encoder(encoder, device, max_length, threads)
-    # the threshold is applied afterwards: in every mode that equals applying it during selection
-    pairs, src_side, tgt_side = run_mine(src_side, tgt_side, encoder=enc, k=k, margin=margin.value, mode=mode.value,
-                                         batch_size=batch_size, punct_lang=normalize_punct, gpu=gpu)
-    if explain_threshold:
-        console.print(threshold_histogram(pairs.score, threshold), markup=False, highlight=False)
-    pairs = filter_pairs(pairs.above(threshold), src_side, tgt_side, rules)
-    if rules.removed:
-        info("filtered out: " + ", ".join(f"{n} {name}" for name, n in rules.removed.most_common()))
-    with atomic_output(out, force=force) as fh:
-        fh.writelines(format_pairs(pairs, src_side, tgt_side, with_ids=ids))
+    opts = MineOptions(k=k, margin=margin.value, mode=mode.value, index=index, nprobe=nprobe,
+                       memory=parse_size(memory, "--memory"), gpu=gpu, shard_size=shard_size)
+    opts.check()
+    spec = EncoderSpec(encoder, device=device, max_length=max_length, threads=threads, batch_size=batch_size,
+                       punct_lang=normalize_punct, dtype=store_dtype.value)
+    with _work_directory(work_dir, out, keep_work) as work:
+        # the threshold is applied afterwards: in every mode that equals applying it during selection
+        result = run_mine(src, tgt, work, spec=spec, options=opts, engine=get_engine(engine.value),
+                          id_column=id_column, dedup=dedup, errors=errors.value)
+        if explain_threshold:
+            console.print(threshold_histogram(result.pairs.score, threshold), markup=False, highlight=False)
+        result.pairs = result.pairs.above(threshold)
+        src_texts, tgt_texts = pair_texts(result)
+        pairs = filter_pairs(result, rules, src_texts, tgt_texts)
+        if rules.removed:
+            info("filtered out: " + ", ".join(f"{n} {name}" for name, n in rules.removed.most_common()))
+        with atomic_output(out, force=force) as fh:
+            fh.writelines(format_pairs(pairs, src_texts, tgt_texts, with_ids=ids))
     info(f"{len(pairs)} pairs written to {'stdout' if out == '-' else out}")
+
+
+@contextlib.contextmanager
+def _work_directory(work_dir: Optional[str], out: str, keep: bool):
+    """The job's work directory: kept on failure (to resume), removed on success unless asked to keep."""
+    import shutil
+    import tempfile
+
+    from .progress import info
+
+    if work_dir:
+        path, owned = Path(work_dir), False
+    elif out != "-":
+        path, owned = Path(out + ".work"), True
+    else:
+        path, owned = Path(tempfile.mkdtemp(prefix="mineshaft-")), True
+    try:
+        yield path
+    except (KeyboardInterrupt, SystemExit):
+        if out == "-" and not work_dir:
+            shutil.rmtree(path, ignore_errors=True)  # nothing to resume into without a named work dir
+        else:
+            info(f"interrupted: finished shards are kept in {path}; run the same command again to resume")
+        raise
+    if owned and not keep:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @app.command()
@@ -219,11 +270,12 @@ def score(
     from .io import atomic_output, check_output_path
     from .progress import info
     from .score import read_pairs, score_pairs
+    from .tasks import EncoderSpec
 
     _setup(quiet, threads)
     check_output_path(out, force)
     table = read_pairs(pairs, src_col=src_col, tgt_col=tgt_col, errors=errors.value)
-    enc = _encoder(encoder, device, max_length, threads)
+    enc = EncoderSpec(encoder, device=device, max_length=max_length, threads=threads).load()
     scores = score_pairs(table, enc, metric=metric.value, margin_kind=margin.value, k=k, batch_size=batch_size,
                          punct_lang=normalize_punct, gpu=gpu)
     kept = 0
@@ -255,13 +307,14 @@ def eval_(
     from . import evaluate as ev
     from .errors import UsageError
     from .io import atomic_output, check_output_path
+    from .tasks import EncoderSpec
 
     _setup(quiet, threads)
     if not (bucc or tatoeba or flores or sts):
         raise UsageError("nothing to evaluate: give at least one of --bucc, --tatoeba, --flores, --sts")
     if json_out:
         check_output_path(json_out, force)
-    enc = _encoder(encoder, device, max_length, threads)
+    enc = EncoderSpec(encoder, device=device, max_length=max_length, threads=threads).load()
     results = []
     for prefix in bucc:
         results.append(ev.bucc_eval(prefix, enc, k=k, batch_size=batch_size))
@@ -285,13 +338,18 @@ def demo(
     quiet: QuietOpt = False,
 ) -> None:
     """Mine the small German-English sample shipped with mineshaft and print the pairs."""
+    import tempfile
+
     from .data import sample_paths
-    from .mine import format_pairs, mine as run_mine
+    from .mine import MineOptions, format_pairs, mine as run_mine, pair_texts
+    from .tasks import EncoderSpec
 
     _setup(quiet, None)
     de, en = sample_paths()
-    pairs, s, t = run_mine(de, en, encoder=_encoder(encoder, "auto", None, None), threshold=threshold)
-    sys.stdout.writelines(format_pairs(pairs, s, t))
+    with tempfile.TemporaryDirectory(prefix="mineshaft-demo-") as work:
+        result = run_mine(de, en, work, spec=EncoderSpec(encoder), options=MineOptions(threshold=threshold))
+        src_texts, tgt_texts = pair_texts(result)
+        sys.stdout.writelines(format_pairs(result.pairs, src_texts, tgt_texts))
 
 
 def main() -> None:

@@ -1,53 +1,115 @@
-"""The ``encode`` pipeline: a text stream of any length to a .npy matrix, chunk by chunk."""
+"""Encoding pipelines: a text stream of any length to a ``.npy`` matrix or to a sharded, resumable store."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import numpy as np
 
 from . import progress
-from .embed import punct_normalizer
 from .encoders import Encoder
+from .engines import LocalEngine
 from .errors import InputError
 from .io import NpyStreamWriter, atomic_output, iter_lines
+from .store import EmbeddingStore, write_atomic_bytes
+from .tasks import EncodeJob, EncoderSpec, encode_job
+
+
+def fingerprint(texts: list[str]) -> str:
+    """A digest of a shard's input, so a resumed job notices changed input."""
+    h = hashlib.blake2b(digest_size=16)
+    for t in texts:
+        h.update(t.encode("utf-8", "surrogatepass"))
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def _chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:
+    it = iter(texts)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
 
 
 def encode_file(
     path: str | os.PathLike,
     out: str | os.PathLike,
     encoder: Encoder,
-    dtype: str = "float32",
-    batch_size: int = 64,
+    spec: EncoderSpec | None = None,
     chunk_size: int = 16384,
-    punct_lang: str | None = None,
     errors: str = "strict",
     force: bool = False,
 ) -> int:
-    """Encode every line of ``path`` into ``out`` (.npy); returns the number of rows.
+    """Encode every line of ``path`` into one ``.npy`` file ``out``; returns the number of rows.
 
     Only ``chunk_size`` lines are held at a time. Empty lines are not encoded:
     their rows are zero vectors, so row i is always line i.
     """
-    norm = punct_normalizer(punct_lang)
-    lines = iter_lines(path, errors=errors)
+    spec = spec or EncoderSpec(encoder.name, dtype="float32")
     rows = 0
     with atomic_output(out, mode="wb", force=force) as fh, progress.task("encoding", total=None) as advance:
-        writer = NpyStreamWriter(fh, encoder.dim, dtype=dtype)
-        while chunk := list(itertools.islice(lines, chunk_size)):
-            block = np.zeros((len(chunk), encoder.dim), dtype=dtype)
-            keep = [i for i, t in enumerate(chunk) if t.strip()]
-            texts = [chunk[i] for i in keep]
-            if norm is not None:
-                texts = [norm(t) for t in texts]
-            if texts:
-                block[keep] = encoder.encode(texts, batch_size=batch_size, dtype=dtype)
-            writer.write(block)
+        writer = NpyStreamWriter(fh, encoder.dim, dtype=spec.dtype)
+        for i, chunk in enumerate(_chunks(iter_lines(path, errors=errors), chunk_size)):
+            writer.write(encode_job(encoder, EncodeJob(i, chunk, ""), spec))
             rows += len(chunk)
             advance(len(chunk))
         if rows == 0:
             raise InputError(f"{'<stdin>' if str(path) == '-' else path}: empty input")
         writer.close()
-    progress.info(f"{rows} rows of dimension {encoder.dim} ({dtype}) written")
+    progress.info(f"{rows} rows of dimension {encoder.dim} ({spec.dtype}) written to {out}")
     return rows
+
+
+def encode_to_store(
+    texts: Iterable[str],
+    store_dir: str | os.PathLike,
+    spec: EncoderSpec,
+    n_rows: int | None = None,
+    shard_size: int = 100_000,
+    engine=None,
+    encoder: Encoder | None = None,
+    label: str = "encoding",
+) -> EmbeddingStore:
+    """Encode ``texts`` into shards of ``shard_size`` rows under ``store_dir``, skipping finished shards.
+
+    A shard is skipped when its completion marker matches the fingerprint of
+    the same texts, so an interrupted job resumes where it stopped and a
+    changed input is re-encoded. Works with any engine (local, ray).
+    """
+    engine = engine or LocalEngine()
+    meta = {"encoder": spec.name, "max_length": spec.max_length, "punct_lang": spec.punct_lang,
+            "dtype": spec.dtype, "shard_size": shard_size, "format": 1}
+    store = EmbeddingStore(store_dir).open(meta)
+    fps: dict[int, str] = {}
+    counts: list[int] = []
+    skipped = 0
+
+    with progress.task(label, total=n_rows) as advance:
+        def jobs() -> Iterator[EncodeJob]:
+            nonlocal skipped
+            for i, chunk in enumerate(_chunks(texts, shard_size)):
+                fp = fingerprint(chunk)
+                fps[i] = fp
+                counts.append(len(chunk))
+                if store.is_done(i, fp):
+                    skipped += 1
+                    advance(len(chunk))
+                    continue
+                yield EncodeJob(i, chunk, fp)
+
+        for shard, rows in engine.encode(spec, jobs(), encoder=encoder):
+            store.write_shard(shard, rows, fps[shard])
+            advance(rows.shape[0])
+    if not counts:
+        raise InputError("nothing to encode: empty input")
+    dim = store.shard(0).shape[1]
+    index = {"n_shards": len(counts), "rows": int(sum(counts)), "dim": int(dim),
+             "shard_rows": counts, "first_row": np.cumsum([0] + counts[:-1]).tolist()}
+    write_atomic_bytes(Path(store_dir) / "index.json", json.dumps(index).encode())
+    if skipped:
+        progress.info(f"{label}: resumed, {skipped} of {len(counts)} shards were already done")
+    return store

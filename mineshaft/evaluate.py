@@ -16,8 +16,8 @@ import numpy as np
 
 from .embed import embed
 from .errors import InputError
-from .io import iter_lines, read_lines
-from .mine import mine_embeddings, read_side
+from .io import iter_lines, read_lines, split_ids
+from .mine import mine_embeddings
 
 
 # ----------------------------------------------------------------------------- BUCC-style mining
@@ -71,18 +71,18 @@ def bucc_eval(prefix: str | os.PathLike, encoder, lang: str | None = None, k: in
     """
     prefix = str(prefix)
     lang = lang or Path(prefix).name.split("-")[0]
-    src = read_side(f"{prefix}.{lang}", id_column=True)
-    tgt = read_side(f"{prefix}.en", id_column=True)
+    src_ids, src_texts = split_ids(read_lines(f"{prefix}.{lang}"), f"{prefix}.{lang}")
+    tgt_ids, tgt_texts = split_ids(read_lines(f"{prefix}.en"), f"{prefix}.en")
     gold = set()
     for lineno, line in enumerate(read_lines(f"{prefix}.gold"), 1):
         a, sep, b = line.partition("\t")
         if not sep:
             raise InputError(f"{prefix}.gold:{lineno}: expected 'src-id<TAB>en-id'")
         gold.add((a, b.strip()))
-    x = embed(encoder, src.texts, batch_size=batch_size, label=f"encoding {lang}")  # type: ignore[arg-type]
-    y = embed(encoder, tgt.texts, batch_size=batch_size, label="encoding en")  # type: ignore[arg-type]
+    x = embed(encoder, src_texts, batch_size=batch_size, label=f"encoding {lang}")
+    y = embed(encoder, tgt_texts, batch_size=batch_size, label="encoding en")
     pairs = mine_embeddings(x, y, k=k, margin=margin, mode=mode)
-    cand = [(src.ids[s], tgt.ids[t]) for s, t in zip(pairs.src.tolist(), pairs.tgt.tolist())]
+    cand = [(src_ids[s], tgt_ids[t]) for s, t in zip(pairs.src.tolist(), pairs.tgt.tolist())]
     correct = np.array([c in gold for c in cand], dtype=bool)
     half = np.array([_half(a) for a, _ in cand], dtype=np.int8)
     gold_half = np.array([_half(a) for a, _ in gold], dtype=np.int8)
@@ -93,7 +93,7 @@ def bucc_eval(prefix: str | os.PathLike, encoder, lang: str | None = None, k: in
         folds.append(f1_at(pairs.score[half == test], correct[half == test], int((gold_half == test).sum()), t.threshold))
     oracle = best_threshold(pairs.score, correct, len(gold))
     return {
-        "task": "bucc-style", "pair": f"{lang}-en", "n_src": len(src), "n_tgt": len(tgt), "n_gold": len(gold),
+        "task": "bucc-style", "pair": f"{lang}-en", "n_src": len(src_ids), "n_tgt": len(tgt_ids), "n_gold": len(gold),
         "f1": float(np.mean([f.f1 for f in folds])), "precision": float(np.mean([f.precision for f in folds])),
         "recall": float(np.mean([f.recall for f in folds])), "thresholds": [f.threshold for f in folds],
         "oracle": asdict(oracle), "k": k, "margin": margin, "mode": mode,

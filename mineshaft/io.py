@@ -238,3 +238,19 @@ def load_embeddings(path: str | os.PathLike) -> np.ndarray:
     if arr.dtype.kind != "f":
         raise InputError(f"{name}: expected float embeddings, got dtype {arr.dtype}")
     return np.asarray(arr, dtype=np.float32)
+
+
+_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(text: str, option: str = "size") -> int:
+    """``"512M"``, ``"4G"``, ``"1.5G"`` or a plain byte count, as bytes."""
+    t = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = t[-1:] if t[-1:] in _UNITS else ""
+    try:
+        value = float(t[: len(t) - len(unit)])
+    except ValueError:
+        raise UsageError(f"{option}: cannot read {text!r} as a size (examples: 512M, 4G)") from None
+    if not value > 0 or value != value:
+        raise UsageError(f"{option} must be positive, got {text!r}")
+    return int(value * _UNITS[unit])

@@ -1,178 +1,263 @@
-"""Margin-based bitext mining: two monolingual inputs in, scored translation pairs out."""
+"""Margin-based bitext mining: two monolingual inputs in, scored translation pairs out.
+
+The job runs in shards that are persisted in a work directory with completion
+markers: both sides are encoded into embedding stores, each block of queries
+is searched and its k-NN saved; margins and the retrieval mode then run on the
+saved neighbours. Killed and re-run with the same work directory, the job
+skips what is done and writes byte-identical output.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from . import progress
+from .corpus import Corpus
+from .engines import LocalEngine
 from .errors import InputError, UsageError
-from .io import load_embeddings, read_lines, split_ids
+from .io import load_embeddings
 from .margin import MARGINS, MODES, Pairs, candidate_margins, select_pairs
-from .search import knn
+from .search import Searcher
+from .store import EmbeddingStore
 
 
 @dataclass
-class Side:
-    """One side of a mining job: the sentences to search, with ids back to the input lines.
+class MineOptions:
+    """Everything that shapes the result of a mining job (plus resource knobs)."""
 
-    ``ids[i]`` names row i in the output: its 1-based line number, or the id
-    read from the input's first column. ``texts`` is None for embedding input.
-    """
+    k: int = 4
+    margin: str = "ratio"
+    mode: str = "max"
+    threshold: float | None = None
+    index: str = "flat"
+    nprobe: int = 16
+    memory: int = 2 << 30
+    gpu: bool = False
+    shard_size: int = 100_000
 
-    ids: list[str]
-    texts: list[str] | None = None
-    embeddings: np.ndarray | None = None
-    lines_read: int = 0
-    dropped_empty: int = 0
-    dropped_duplicates: int = 0
-    duplicate_ids: dict[str, list[str]] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
-def read_side(path: str | os.PathLike, id_column: bool = False, dedup: bool = False, errors: str = "strict") -> Side:
-    """Read a text input (or a ``.npy`` embedding matrix) as one mining side.
-
-    Empty lines are never mined (their line numbers are kept for the others).
-    With ``dedup`` exact duplicate sentences are searched once, under the id of
-    their first occurrence; the other ids are kept in ``duplicate_ids``.
-    """
-    name = str(path)
-    if name.endswith(".npy"):
-        emb = load_embeddings(name)
-        return Side(ids=[str(i) for i in range(1, len(emb) + 1)], embeddings=emb, lines_read=len(emb))
-    lines = read_lines(name, errors=errors)
-    if id_column:
-        ids, texts = split_ids(lines, name)
-    else:
-        ids, texts = [str(i) for i in range(1, len(lines) + 1)], lines
-    side = Side(ids=[], texts=[], lines_read=len(lines))
-    first_of: dict[str, str] = {}
-    for ident, text in zip(ids, texts):
-        if not text.strip():
-            side.dropped_empty += 1
-            continue
-        if dedup:
-            if text in first_of:
-                side.dropped_duplicates += 1
-                side.duplicate_ids.setdefault(first_of[text], []).append(ident)
-                continue
-            first_of[text] = ident
-        side.ids.append(ident)
-        side.texts.append(text)
-    if not side.ids:
-        raise InputError(f"{name}: no non-empty lines to mine")
-    return side
+    def check(self) -> None:
+        if not 1 <= self.k <= 1000:
+            raise UsageError(f"--k must be between 1 and 1000, got {self.k}")
+        if self.margin not in MARGINS:
+            raise UsageError(f"unknown --margin {self.margin!r} (use one of {', '.join(MARGINS)})")
+        if self.mode not in MODES:
+            raise UsageError(f"unknown --mode {self.mode!r} (use one of {', '.join(MODES)})")
+        if not 1 <= self.nprobe <= 1_000_000:
+            raise UsageError(f"--nprobe must be between 1 and 1000000, got {self.nprobe}")
+        if self.memory < 16 << 20:
+            raise UsageError(f"--memory must be at least 16 MB, got {self.memory} bytes")
+        if not 1 <= self.shard_size <= 100_000_000:
+            raise UsageError(f"--shard-size must be between 1 and 100000000, got {self.shard_size}")
 
 
-def knn_both_ways(
-    x: np.ndarray, y: np.ndarray, k: int, gpu: bool = False
-) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """Exact k-NN of x in y and of y in x, with progress on stderr."""
-    with progress.task("k-NN src→tgt", total=len(x)) as advance:
-        fwd = knn(x, y, k, gpu=gpu, progress=advance)
-    with progress.task("k-NN tgt→src", total=len(y)) as advance:
-        bwd = knn(y, x, k, gpu=gpu, progress=advance)
-    return fwd, bwd
+@dataclass
+class Source:
+    """The embeddings of one side as a list of blocks (memory-mapped shards or array slices)."""
+
+    blocks: list[np.ndarray]
+    digest: str
+    corpus: Corpus | None = None
+    n_lines: int = 0
+
+    @property
+    def n(self) -> int:
+        return sum(b.shape[0] for b in self.blocks)
+
+    @classmethod
+    def from_array(cls, x: np.ndarray, shard_size: int = 100_000, digest: str | None = None) -> Source:
+        blocks = [x[i : i + shard_size] for i in range(0, len(x), shard_size)] or [x]
+        if digest is None:
+            h = hashlib.blake2b(digest_size=16)
+            for b in blocks:
+                h.update(np.ascontiguousarray(b).tobytes())
+            digest = h.hexdigest()
+        return cls(blocks, digest, n_lines=len(x))
+
+
+@dataclass
+class MineResult:
+    pairs: Pairs
+    src: Source
+    tgt: Source
+    info: dict = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------------- sides
+def load_source(
+    path: str | os.PathLike,
+    work: Path,
+    name: str,
+    spec=None,
+    encoder=None,
+    engine=None,
+    shard_size: int = 100_000,
+    id_column: bool = False,
+    dedup: bool = False,
+    errors: str = "strict",
+) -> Source:
+    """One side's embeddings: a ``.npy`` matrix, an embedding store directory, or text to encode."""
+    path_s = str(path)
+    if path_s.endswith(".npy"):
+        x = load_embeddings(path_s)
+        st = os.stat(path_s)
+        return Source.from_array(x, shard_size, digest=f"{os.path.abspath(path_s)}:{st.st_size}:{st.st_mtime_ns}")
+    if Path(path_s).is_dir() and EmbeddingStore.is_store(path_s):
+        store = EmbeddingStore(path_s)
+        blocks = list(store.shards())
+        return Source(blocks, store.digest(), n_lines=store.index["rows"])
+    corpus = Corpus.scan(path_s, id_column=id_column, dedup=dedup, errors=errors, spool_dir=work, name=name)
+    progress.info(f"{name}: {corpus.n_lines} lines, {len(corpus)} mined"
+                  + (f", {corpus.dropped_empty} empty" if corpus.dropped_empty else "")
+                  + (f", {corpus.dropped_duplicates} duplicates" if corpus.dropped_duplicates else ""))
+    if spec is None:
+        raise UsageError(f"{path_s}: text input needs an encoder")
+    from .encode import encode_to_store
+
+    store = encode_to_store(corpus.iter_texts(), work / f"emb-{name}", spec, n_rows=len(corpus),
+                            shard_size=shard_size, engine=engine, encoder=encoder, label=f"encoding {name}")
+    return Source(list(store.shards()), store.digest(), corpus=corpus, n_lines=corpus.n_lines)
+
+
+# ------------------------------------------------------------------------------------------ search
+def search_source(
+    queries: Source, searcher: Searcher, k: int, work: Path | None, engine, label: str, meta: dict
+) -> tuple[np.ndarray, np.ndarray]:
+    """k-NN of every query block, each block's result saved (and reused) under ``work``."""
+    engine = engine or LocalEngine()
+    sims_store = ids_store = None
+    if work is not None:
+        sims_store = EmbeddingStore(work / f"{label}-sims").open(meta)
+        ids_store = EmbeddingStore(work / f"{label}-ids").open(meta)
+    n, kk = queries.n, min(k, searcher.n)
+    sims = np.empty((n, kk), dtype=np.float32)
+    ids = np.empty((n, kk), dtype=np.int64)
+    offsets = np.cumsum([0] + [b.shape[0] for b in queries.blocks])
+    with progress.task(f"k-NN {label}", total=n) as advance:
+        def jobs() -> Iterator[tuple[int, np.ndarray]]:
+            for i, block in enumerate(queries.blocks):
+                if sims_store is not None and sims_store.is_done(i) and ids_store.is_done(i):  # type: ignore[union-attr]
+                    sims[offsets[i] : offsets[i + 1]] = sims_store.shard(i)
+                    ids[offsets[i] : offsets[i + 1]] = ids_store.shard(i)  # type: ignore[union-attr]
+                    advance(block.shape[0])
+                    continue
+                yield i, block
+
+        for i, (d, j) in engine.search(searcher, jobs(), kk):
+            sims[offsets[i] : offsets[i + 1]], ids[offsets[i] : offsets[i + 1]] = d, j
+            if sims_store is not None:
+                sims_store.write_shard(i, d)
+                ids_store.write_shard(i, j)  # type: ignore[union-attr]
+            advance(d.shape[0])
+    return sims, ids
+
+
+def mine_sources(x: Source, y: Source, opts: MineOptions, work: Path | None = None, engine=None) -> Pairs:
+    """Mine pairs between two embedded sides."""
+    opts.check()
+    dx, dy = x.blocks[0].shape[1], y.blocks[0].shape[1]
+    if dx != dy:
+        raise InputError(f"source and target embeddings differ in dimension ({dx} vs {dy})")
+    common = {"k": opts.k, "index": opts.index, "nprobe": opts.nprobe, "x": x.digest, "y": y.digest}
+    fwd = search_source(x, Searcher(y.blocks, opts.index, opts.nprobe, opts.memory, opts.gpu), opts.k, work, engine,
+                        "src2tgt", {**common, "dir": "fwd"})
+    bwd = search_source(y, Searcher(x.blocks, opts.index, opts.nprobe, opts.memory, opts.gpu), opts.k, work, engine,
+                        "tgt2src", {**common, "dir": "bwd"})
+    return pairs_from_neighbours(fwd, bwd, opts)
+
+
+def pairs_from_neighbours(fwd, bwd, opts: MineOptions) -> Pairs:
+    (sxy, ixy), (syx, iyx) = fwd, bwd
+    mean_x, mean_y = sxy.mean(axis=1), syx.mean(axis=1)
+    fs = candidate_margins(sxy, ixy, mean_x, mean_y, opts.margin)
+    bs = candidate_margins(syx, iyx, mean_y, mean_x, opts.margin)
+    return select_pairs(fs, ixy, bs, iyx, mode=opts.mode, threshold=opts.threshold)
 
 
 def mine_embeddings(
-    x: np.ndarray,
-    y: np.ndarray,
-    k: int = 4,
-    margin: str = "ratio",
-    mode: str = "max",
-    threshold: float | None = None,
-    gpu: bool = False,
+    x: np.ndarray, y: np.ndarray, k: int = 4, margin: str = "ratio", mode: str = "max",
+    threshold: float | None = None, **options,
 ) -> Pairs:
-    """Mine pairs between unit-vector matrices ``x`` (source) and ``y`` (target)."""
-    check_options(k=k, margin=margin, mode=mode)
-    if x.shape[1] != y.shape[1]:
-        raise InputError(f"source and target embeddings differ in dimension ({x.shape[1]} vs {y.shape[1]})")
-    (sxy, ixy), (syx, iyx) = knn_both_ways(x, y, k, gpu=gpu)
-    mean_x, mean_y = sxy.mean(axis=1), syx.mean(axis=1)
-    fwd = candidate_margins(sxy, ixy, mean_x, mean_y, margin)
-    bwd = candidate_margins(syx, iyx, mean_y, mean_x, margin)
-    return select_pairs(fwd, ixy, bwd, iyx, mode=mode, threshold=threshold)
+    """Mine pairs between two in-memory matrices of unit vectors (rows are the sentences)."""
+    opts = MineOptions(k=k, margin=margin, mode=mode, threshold=threshold, **options)
+    return mine_sources(Source.from_array(x, digest=""), Source.from_array(y, digest=""), opts)
 
 
-def check_options(k: int, margin: str, mode: str) -> None:
-    if not 1 <= k <= 1000:
-        raise UsageError(f"--k must be between 1 and 1000, got {k}")
-    if margin not in MARGINS:
-        raise UsageError(f"unknown --margin {margin!r} (use one of {', '.join(MARGINS)})")
-    if mode not in MODES:
-        raise UsageError(f"unknown --mode {mode!r} (use one of {', '.join(MODES)})")
+def mine(
+    src: str | os.PathLike,
+    tgt: str | os.PathLike,
+    work_dir: str | os.PathLike,
+    encoder: str = "use",
+    spec=None,
+    options: MineOptions | None = None,
+    engine=None,
+    loaded_encoder=None,
+    id_column: bool = False,
+    dedup: bool = False,
+    errors: str = "strict",
+) -> MineResult:
+    """Mine translation pairs between two inputs (text, ``.npy`` or embedding-store directories).
+
+    ``work_dir`` holds the job's shards; re-running with the same one resumes.
+    """
+    from .tasks import EncoderSpec
+
+    opts = options or MineOptions()
+    opts.check()
+    engine = engine or LocalEngine()
+    spec = spec or EncoderSpec(encoder)
+    work = Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    sides = []
+    for name, path in (("src", src), ("tgt", tgt)):
+        sides.append(load_source(path, work, name, spec=spec, encoder=loaded_encoder, engine=engine,
+                                 shard_size=opts.shard_size, id_column=id_column, dedup=dedup, errors=errors))
+    x, y = sides
+    return MineResult(mine_sources(x, y, opts, work, engine), x, y)
 
 
-def format_pairs(pairs: Pairs, src: Side, tgt: Side, with_ids: bool = False, with_text: bool = True) -> Iterator[str]:
-    """Output lines: ``score[<TAB>src_id<TAB>tgt_id][<TAB>src<TAB>tgt]``."""
-    with_text = with_text and src.texts is not None and tgt.texts is not None
-    with_ids = with_ids or not with_text
-    for s, t, score in zip(pairs.src.tolist(), pairs.tgt.tolist(), pairs.score.tolist()):
-        cols = [f"{score:.6f}"]
-        if with_ids:
-            cols += [src.ids[s], tgt.ids[t]]
-        if with_text:
-            cols += [_cell(src.texts[s]), _cell(tgt.texts[t])]  # type: ignore[index]
-        yield "\t".join(cols) + "\n"
-
-
-def filter_pairs(pairs: Pairs, src: Side, tgt: Side, rules) -> Pairs:
-    """Drop pairs that a :class:`~mineshaft.filters.PairFilter` rejects (needs text input)."""
-    if not rules.active:
-        return pairs
-    if src.texts is None or tgt.texts is None:
-        raise UsageError("pair filters read sentences: give text files, not .npy embeddings")
-    keep = np.array(rules.apply((src.texts[s], tgt.texts[t], sc) for s, t, sc in
-                                zip(pairs.src.tolist(), pairs.tgt.tolist(), pairs.score.tolist())), dtype=bool)
-    return Pairs(pairs.src[keep], pairs.tgt[keep], pairs.score[keep])
-
-
+# ------------------------------------------------------------------------------------------ output
 def _cell(text: str) -> str:
     """A text as one TSV cell: tabs inside it would shift the columns."""
     return text.replace("\t", " ")
 
 
-def embed_side(side: Side, encoder, batch_size: int = 64, punct_lang: str | None = None, label: str = "encoding") -> np.ndarray:
-    """The side's embeddings, encoding its texts if it came as text."""
-    from .embed import embed
+def pair_texts(result: MineResult) -> tuple[dict, dict]:
+    """``{row: (id, text)}`` for the rows of both sides that appear in the pairs."""
+    out = []
+    for side, rows in ((result.src, result.pairs.src), (result.tgt, result.pairs.tgt)):
+        if side.corpus is not None:
+            out.append(side.corpus.fetch(rows.tolist()))
+        else:
+            out.append({r: (str(r + 1), None) for r in set(rows.tolist())})
+    return out[0], out[1]
 
-    if side.embeddings is None:
-        side.embeddings = embed(encoder, side.texts, batch_size=batch_size, punct_lang=punct_lang, label=label)  # type: ignore[arg-type]
-    return side.embeddings
+
+def filter_pairs(result: MineResult, rules, src_texts: dict, tgt_texts: dict) -> Pairs:
+    """Drop pairs that a :class:`~mineshaft.filters.PairFilter` rejects (needs text input)."""
+    pairs = result.pairs
+    if not rules.active:
+        return pairs
+    if result.src.corpus is None or result.tgt.corpus is None:
+        raise UsageError("pair filters read sentences: give text files, not embeddings")
+    keep = np.array(rules.apply((src_texts[s][1], tgt_texts[t][1], sc) for s, t, sc in
+                                zip(pairs.src.tolist(), pairs.tgt.tolist(), pairs.score.tolist())), dtype=bool)
+    return Pairs(pairs.src[keep], pairs.tgt[keep], pairs.score[keep])
 
 
-def mine(
-    src: str | os.PathLike | Side,
-    tgt: str | os.PathLike | Side,
-    encoder=None,
-    k: int = 4,
-    margin: str = "ratio",
-    mode: str = "max",
-    threshold: float | None = None,
-    batch_size: int = 64,
-    punct_lang: str | None = None,
-    gpu: bool = False,
-) -> tuple[Pairs, Side, Side]:
-    """Mine translation pairs between two inputs (paths, or :class:`Side` objects).
-
-    ``encoder`` is an :class:`~mineshaft.encoders.Encoder` (default: ``use``);
-    it is only loaded when one side is text. Returns the pairs and both sides,
-    whose ``ids``/``texts`` the pairs' rows index.
-    """
-    check_options(k=k, margin=margin, mode=mode)
-    src_side = src if isinstance(src, Side) else read_side(src)
-    tgt_side = tgt if isinstance(tgt, Side) else read_side(tgt)
-    if encoder is None and (src_side.embeddings is None or tgt_side.embeddings is None):
-        from .encoders import load_encoder
-
-        encoder = load_encoder()
-    x = embed_side(src_side, encoder, batch_size, punct_lang, "encoding src")
-    y = embed_side(tgt_side, encoder, batch_size, punct_lang, "encoding tgt")
-    return mine_embeddings(x, y, k=k, margin=margin, mode=mode, threshold=threshold, gpu=gpu), src_side, tgt_side
+def format_pairs(pairs: Pairs, src_texts: dict, tgt_texts: dict, with_ids: bool = False) -> Iterator[str]:
+    """Output lines: ``score[<TAB>src_id<TAB>tgt_id][<TAB>src<TAB>tgt]`` (ids only for embedding input)."""
+    for s, t, score in zip(pairs.src.tolist(), pairs.tgt.tolist(), pairs.score.tolist()):
+        (sid, stext), (tid, ttext) = src_texts[s], tgt_texts[t]
+        cols = [f"{score:.6f}"]
+        has_text = stext is not None and ttext is not None
+        if with_ids or not has_text:
+            cols += [sid, tid]
+        if has_text:
+            cols += [_cell(stext), _cell(ttext)]
+        yield "\t".join(cols) + "\n"

@@ -1,0 +1,130 @@
+"""One side of a mining job, read out of core: which lines are mined, and their texts on demand.
+
+A :class:`Corpus` keeps only the line numbers of the sentences it mines (empty
+lines and, with ``dedup``, repeated sentences are left out); texts are streamed
+from the file when encoding and fetched again for the few lines that end up
+in the output. Standard input is first spooled to a file so it can be read twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+from .io import STDIO, iter_lines, open_binary
+
+
+def text_hash(text: str) -> int:
+    """A stable 63-bit hash of a sentence (for exact de-duplication)."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little") >> 1
+
+
+def spool_stdin(dest: Path) -> Path:
+    """Copy standard input to ``dest`` so it can be read more than once."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest, "wb") as out:
+        shutil.copyfileobj(open_binary(STDIO), out, 1 << 20)
+    return dest
+
+
+@dataclass
+class Corpus:
+    """The mined lines of one text input.
+
+    ``rows[i]`` is the 0-based line number of the i-th mined sentence, in file order.
+    """
+
+    path: str
+    rows: np.ndarray
+    n_lines: int
+    id_column: bool = False
+    errors: str = "strict"
+    dropped_empty: int = 0
+    dropped_duplicates: int = 0
+    display: str = ""
+
+    @classmethod
+    def scan(cls, path: str | os.PathLike, id_column: bool = False, dedup: bool = False, errors: str = "strict",
+             spool_dir: Path | None = None, name: str = "input") -> Corpus:
+        """Read the input once: validate it, pick the lines to mine, remember nothing else."""
+        path = str(path)
+        display = path
+        if path == STDIO:
+            if spool_dir is None:
+                raise InputError("reading standard input needs a work directory to spool it to")
+            path, display = str(spool_stdin(spool_dir / f"{name}.stdin.txt")), "<stdin>"
+        keep: list[int] = []
+        hashes: list[int] = []
+        n, empty = 0, 0
+        for n, text in enumerate(cls._texts(path, id_column, errors, display), 1):
+            if not text.strip():
+                empty += 1
+                continue
+            keep.append(n - 1)
+            if dedup:
+                hashes.append(text_hash(text))
+        if n == 0:
+            raise InputError(f"{display}: empty input")
+        rows = np.asarray(keep, dtype=np.int64)
+        dups = 0
+        if dedup and len(rows):
+            _, first = np.unique(np.asarray(hashes, dtype=np.int64), return_index=True)
+            first.sort()
+            dups = len(rows) - len(first)
+            rows = rows[first]
+        if len(rows) == 0:
+            raise InputError(f"{display}: no non-empty lines to mine")
+        return cls(path, rows, n, id_column, errors, empty, dups, display)
+
+    @staticmethod
+    def _texts(path: str, id_column: bool, errors: str, display: str) -> Iterator[str]:
+        for lineno, line in enumerate(iter_lines(path, errors=errors), 1):
+            if id_column:
+                head, sep, text = line.partition("\t")
+                if not sep or not head:
+                    raise InputError(f"{display}:{lineno}: expected 'ID<TAB>sentence' (--id-column), got no tab")
+                yield text
+            else:
+                yield line
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def iter_texts(self) -> Iterator[str]:
+        """The mined sentences in order (one pass over the file)."""
+        wanted = iter(self.rows.tolist())
+        nxt = next(wanted, None)
+        for i, text in enumerate(self._texts(self.path, self.id_column, self.errors, self.display)):
+            if i == nxt:
+                yield text
+                nxt = next(wanted, None)
+                if nxt is None:
+                    return
+
+    def texts(self) -> list[str]:
+        return list(self.iter_texts())
+
+    def fetch(self, rows: Iterable[int]) -> dict[int, tuple[str, str]]:
+        """``{row: (id, text)}`` for the given mined rows (ids are 1-based line numbers or the id column)."""
+        lines = {int(self.rows[r]): r for r in set(int(r) for r in rows)}
+        out: dict[int, tuple[str, str]] = {}
+        if not lines:
+            return out
+        last = max(lines)
+        for i, line in enumerate(iter_lines(self.path, errors=self.errors)):
+            if i in lines:
+                if self.id_column:
+                    ident, _, text = line.partition("\t")
+                else:
+                    ident, text = str(i + 1), line
+                out[lines[i]] = (ident, text)
+            if i >= last:
+                break
+        return out

@@ -1,0 +1,147 @@
+"""Sharded, resumable embedding storage on disk.
+
+A store is a directory::
+
+    manifest.json          what the shards hold (encoder, dim, dtype, shard size, input fingerprint)
+    shard-000000.npy       rows of shard 0 (fp16 or fp32, memory-mapped on read)
+    shard-000000.done      completion marker: JSON with row count and a hash of the shard's input
+
+A shard counts as finished only when its marker exists; the marker is written
+(atomically) after the rows, so a killed job never leaves a shard that looks
+complete but is not. Re-running the same job skips finished shards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+
+def write_atomic_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and a rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_atomic_npy(path: Path, array: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class EmbeddingStore:
+    """A directory of embedding shards with completion markers."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    # -- manifest ---------------------------------------------------------------------------------
+    def open(self, meta: dict) -> EmbeddingStore:
+        """Create the store, or reopen it if its manifest matches ``meta`` (else start afresh)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        manifest = self.path / "manifest.json"
+        if manifest.exists():
+            try:
+                old = json.loads(manifest.read_text())
+            except ValueError:
+                old = None
+            if old == meta:
+                return self
+            self.clear()
+        write_atomic_bytes(manifest, json.dumps(meta, indent=1, sort_keys=True).encode())
+        return self
+
+    @property
+    def meta(self) -> dict:
+        try:
+            return json.loads((self.path / "manifest.json").read_text())
+        except (OSError, ValueError):
+            raise InputError(f"{self.path}: not an embedding store (no readable manifest.json)") from None
+
+    @property
+    def index(self) -> dict:
+        """Written when every shard is done: shard count, rows, dim, rows per shard and first rows."""
+        try:
+            return json.loads((self.path / "index.json").read_text())
+        except (OSError, ValueError):
+            raise InputError(f"{self.path}: embedding store is incomplete (no index.json); re-run the job to finish it") from None
+
+    def clear(self) -> None:
+        for p in [*self.path.glob("shard-*"), self.path / "index.json"]:
+            p.unlink(missing_ok=True)
+
+    # -- shards -----------------------------------------------------------------------------------
+    def shard_path(self, i: int) -> Path:
+        return self.path / f"shard-{i:06d}.npy"
+
+    def marker_path(self, i: int) -> Path:
+        return self.path / f"shard-{i:06d}.done"
+
+    def is_done(self, i: int, fingerprint: str | None = None) -> bool:
+        """Shard ``i`` finished (and, if given, was made from input with this fingerprint)."""
+        marker = self.marker_path(i)
+        if not marker.exists() or not self.shard_path(i).exists():
+            return False
+        if fingerprint is None:
+            return True
+        try:
+            return json.loads(marker.read_text()).get("fingerprint") == fingerprint
+        except ValueError:
+            return False
+
+    def write_shard(self, i: int, rows: np.ndarray, fingerprint: str = "") -> None:
+        write_atomic_npy(self.shard_path(i), rows)
+        marker = {"rows": int(rows.shape[0]), "fingerprint": fingerprint}
+        write_atomic_bytes(self.marker_path(i), json.dumps(marker).encode())
+
+    def finished_shards(self) -> list[int]:
+        return sorted(int(p.stem.split("-")[1]) for p in self.path.glob("shard-*.done"))
+
+    def shard(self, i: int) -> np.ndarray:
+        return np.load(self.shard_path(i), mmap_mode="r")
+
+    def shards(self) -> Iterator[np.ndarray]:
+        """The shards in order, memory-mapped."""
+        for i in range(self.index["n_shards"]):
+            if not self.is_done(i):
+                raise InputError(f"{self.path}: shard {i} is missing or unfinished")
+            yield self.shard(i)
+
+    def digest(self) -> str:
+        """Identifies the store's content (the fingerprints of all its shards)."""
+        parts = [self.marker_path(i).read_text() for i in range(self.index["n_shards"])]
+        return hashlib.blake2b("".join(parts).encode(), digest_size=16).hexdigest()
+
+    def load(self, dtype=np.float32) -> np.ndarray:
+        """All rows in one array (only for stores that fit in memory)."""
+        return np.concatenate([np.asarray(s, dtype=dtype) for s in self.shards()])
+
+    @staticmethod
+    def is_store(path: str | os.PathLike) -> bool:
+        return (Path(path) / "manifest.json").is_file()

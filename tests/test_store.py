@@ -1,0 +1,85 @@
+"""The sharded embedding store, the out-of-core corpus and resumable encoding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mineshaft.corpus import Corpus
+from mineshaft.encode import encode_to_store
+from mineshaft.encoders.base import Encoder
+from mineshaft.errors import InputError
+from mineshaft.store import EmbeddingStore
+from mineshaft.tasks import EncoderSpec
+
+
+class CountingEncoder(Encoder):
+    """A tiny deterministic encoder that counts what it was asked to encode."""
+
+    name, dim = "counting", 4
+
+    def __init__(self):
+        self.calls = 0
+
+    def _encode_batch(self, texts):
+        self.calls += len(texts)
+        return np.array([[len(t), t.count("a") + 1, 1.0, sum(map(ord, t)) % 7] for t in texts], np.float32)
+
+
+def test_encode_to_store_resumes_and_notices_changed_input(tmp_path):
+    texts = [f"sentence {i} " + "a" * (i % 5) for i in range(103)]
+    spec = EncoderSpec("counting", dtype="float32")
+    enc = CountingEncoder()
+    store = encode_to_store(texts, tmp_path / "s", spec, shard_size=10, encoder=enc)
+    assert enc.calls == 103 and store.index["n_shards"] == 11 and store.index["rows"] == 103
+    full = store.load()
+    # a killed run: shard 3 and 7 lost their markers
+    store.marker_path(3).unlink()
+    store.marker_path(7).unlink()
+    enc2 = CountingEncoder()
+    store = encode_to_store(texts, tmp_path / "s", spec, shard_size=10, encoder=enc2)
+    assert enc2.calls == 20
+    np.testing.assert_array_equal(store.load(), full)
+    # changed input in shard 5 only: that shard alone is re-encoded
+    texts[55] = "changed"
+    enc3 = CountingEncoder()
+    encode_to_store(texts, tmp_path / "s", spec, shard_size=10, encoder=enc3)
+    assert enc3.calls == 10
+    # a different shard size is a different store: start afresh
+    enc4 = CountingEncoder()
+    encode_to_store(texts, tmp_path / "s", spec, shard_size=20, encoder=enc4)
+    assert enc4.calls == 103
+
+
+def test_incomplete_store_is_a_clear_error(tmp_path):
+    store = EmbeddingStore(tmp_path / "s").open({"x": 1})
+    with pytest.raises(InputError, match="incomplete"):
+        list(store.shards())
+
+
+def test_corpus_drops_empty_and_duplicates_and_fetches_texts(tmp_path):
+    p = tmp_path / "c.txt"
+    p.write_text("a\n\nb\na\n  \nc\nb\n")
+    c = Corpus.scan(p, dedup=True)
+    assert c.rows.tolist() == [0, 2, 5] and c.dropped_empty == 2 and c.dropped_duplicates == 2
+    assert c.texts() == ["a", "b", "c"]
+    assert c.fetch([2, 0]) == {2: ("6", "c"), 0: ("1", "a")}
+    c = Corpus.scan(p)
+    assert c.texts() == ["a", "b", "a", "c", "b"]
+
+
+def test_corpus_id_column(tmp_path):
+    p = tmp_path / "c.txt"
+    p.write_text("x-1\thallo\nx-2\twelt\n")
+    c = Corpus.scan(p, id_column=True)
+    assert c.texts() == ["hallo", "welt"] and c.fetch([1]) == {1: ("x-2", "welt")}
+    p.write_text("x-1\thallo\nkein tab\n")
+    with pytest.raises(InputError, match=r"c.txt:2"):
+        Corpus.scan(p, id_column=True)
+
+
+def test_corpus_of_only_empty_lines_is_an_error(tmp_path):
+    p = tmp_path / "c.txt"
+    p.write_text("\n \n")
+    with pytest.raises(InputError, match="no non-empty lines"):
+        Corpus.scan(p)

@@ -61,11 +61,21 @@ BatchOpt = Annotated[int, typer.Option(help="Sentences per forward pass.", min=1
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
 MaxLenOpt = Annotated[Optional[int], typer.Option(help="Truncate inputs to this many tokens (default: the model's).", min=1, max=100_000)]
 PunctOpt = Annotated[Optional[str], typer.Option("--normalize-punct", metavar="LANG", help="Moses punctuation normalization for language LANG before encoding.")]
+PrecisionOpt = Annotated[str, typer.Option(help="Transformer arithmetic: auto (bf16 on CPUs with native bf16, fp16 on GPU), fp32, bf16, fp16.")]
 ThreadsOpt = Annotated[Optional[int], typer.Option(help="CPU threads (default: all cores).", min=1, max=1024)]
 ErrorsOpt = Annotated[Errors, typer.Option("--errors", help="Invalid UTF-8: strict (stop with an error) or replace.")]
 ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output file.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or info lines.")]
 GpuOpt = Annotated[bool, typer.Option("--gpu", help="Search with faiss on the GPU (needs mineshaft[gpu]).")]
+
+
+def _finite(option: str, value: Optional[float]) -> None:
+    import math
+
+    from .errors import UsageError
+
+    if value is not None and not math.isfinite(value):
+        raise UsageError(f"{option} must be a finite number, got {value}")
 
 
 def _setup(quiet: bool, threads: Optional[int]) -> None:
@@ -109,6 +119,7 @@ def encode(
     batch_size: BatchOpt = 64,
     device: DeviceOpt = "auto",
     max_length: MaxLenOpt = None,
+    precision: PrecisionOpt = "auto",
     normalize_punct: PunctOpt = None,
     threads: ThreadsOpt = None,
     errors: ErrorsOpt = Errors.strict,
@@ -123,7 +134,7 @@ def encode(
 
     _setup(quiet, threads)
     spec = EncoderSpec(encoder, device=device, max_length=max_length, threads=threads, batch_size=batch_size,
-                       punct_lang=normalize_punct, dtype=dtype.value)
+                       punct_lang=normalize_punct, dtype=dtype.value, precision=precision)
     if shards or out.endswith("/"):
         if out == "-":
             from .errors import UsageError
@@ -177,6 +188,7 @@ def mine(
     batch_size: BatchOpt = 64,
     device: DeviceOpt = "auto",
     max_length: MaxLenOpt = None,
+    precision: PrecisionOpt = "auto",
     normalize_punct: PunctOpt = None,
     gpu: GpuOpt = False,
     threads: ThreadsOpt = None,
@@ -194,6 +206,8 @@ def mine(
     from .tasks import EncoderSpec
 
     _setup(quiet, threads)
+    for option, value in (("--threshold", threshold), ("--max-score", max_score)):
+        _finite(option, value)
     check_output_path(out, force)
     rules = PairFilter(min_chars=min_chars, max_chars=max_chars, max_length_ratio=max_length_ratio,
                        drop_identical=drop_identical, number_mismatch=number_mismatch, near_duplicates=near_duplicates,
@@ -202,7 +216,7 @@ def mine(
                        memory=parse_size(memory, "--memory"), gpu=gpu, shard_size=shard_size)
     opts.check()
     spec = EncoderSpec(encoder, device=device, max_length=max_length, threads=threads, batch_size=batch_size,
-                       punct_lang=normalize_punct, dtype=store_dtype.value)
+                       punct_lang=normalize_punct, dtype=store_dtype.value, precision=precision)
     with _work_directory(work_dir, out, keep_work) as work:
         # the threshold is applied afterwards: in every mode that equals applying it during selection
         result = run_mine(src, tgt, work, spec=spec, options=opts, engine=get_engine(engine.value),
@@ -259,6 +273,7 @@ def score(
     batch_size: BatchOpt = 64,
     device: DeviceOpt = "auto",
     max_length: MaxLenOpt = None,
+    precision: PrecisionOpt = "auto",
     normalize_punct: PunctOpt = None,
     gpu: GpuOpt = False,
     threads: ThreadsOpt = None,
@@ -273,9 +288,10 @@ def score(
     from .tasks import EncoderSpec
 
     _setup(quiet, threads)
+    _finite("--min-score", min_score)
     check_output_path(out, force)
     table = read_pairs(pairs, src_col=src_col, tgt_col=tgt_col, errors=errors.value)
-    enc = EncoderSpec(encoder, device=device, max_length=max_length, threads=threads).load()
+    enc = EncoderSpec(encoder, device=device, max_length=max_length, threads=threads, precision=precision).load()
     scores = score_pairs(table, enc, metric=metric.value, margin_kind=margin.value, k=k, batch_size=batch_size,
                          punct_lang=normalize_punct, gpu=gpu)
     kept = 0
@@ -299,6 +315,7 @@ def eval_(
     batch_size: BatchOpt = 64,
     device: DeviceOpt = "auto",
     max_length: MaxLenOpt = None,
+    precision: PrecisionOpt = "auto",
     threads: ThreadsOpt = None,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
@@ -314,7 +331,7 @@ def eval_(
         raise UsageError("nothing to evaluate: give at least one of --bucc, --tatoeba, --flores, --sts")
     if json_out:
         check_output_path(json_out, force)
-    enc = EncoderSpec(encoder, device=device, max_length=max_length, threads=threads).load()
+    enc = EncoderSpec(encoder, device=device, max_length=max_length, threads=threads, precision=precision).load()
     results = []
     for prefix in bucc:
         results.append(ev.bucc_eval(prefix, enc, k=k, batch_size=batch_size))
@@ -357,7 +374,12 @@ def main() -> None:
     from .errors import MineshaftError
 
     import os
+    import signal
 
+    def _terminate(signum, frame):  # SIGTERM behaves like Ctrl-C: clean up, keep resumable state, exit 130
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         rv = app(standalone_mode=False)
         if isinstance(rv, int):
@@ -377,11 +399,13 @@ def main() -> None:
     except typer.Abort:
         print("mineshaft: aborted", file=sys.stderr)
         sys.exit(130)
-    except Exception as exc:  # click usage errors and real failures
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
+    except Exception as exc:  # click (or typer's vendored click) usage errors, and real failures
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                sys.exit(0)  # the help text was already printed
+            ctx = getattr(exc, "ctx", None)
+            where = f" (see 'mineshaft {ctx.info_name} --help')" if ctx is not None and ctx.parent is not None else ""
+            print(f"mineshaft: error: {' '.join(exc.format_message().split())}{where}", file=sys.stderr)
             sys.exit(exc.exit_code)
         if os.environ.get("MINESHAFT_DEBUG"):
             raise

@@ -113,12 +113,29 @@ def select_pairs(
 
 
 def greedy_one_to_one(pairs: Pairs, nx: int, ny: int) -> Pairs:
-    """Keep pairs in score order unless their source or target is already used."""
+    """Keep pairs in score order unless their source or target is already used.
+
+    Same result as the sequential greedy loop, computed in vectorized rounds: a
+    pair that ranks first among the remaining pairs of both its source and its
+    target is certainly kept by the loop, so each round keeps all such pairs
+    at once and drops the pairs they block. Real data needs a handful of rounds.
+    """
+    n = len(pairs)
+    rank = np.arange(n)  # pairs are sorted best first: rank is the loop's order
+    src, tgt = pairs.src, pairs.tgt
+    keep = np.zeros(n, dtype=bool)
+    alive = rank
     used_x = np.zeros(nx, dtype=bool)
     used_y = np.zeros(ny, dtype=bool)
-    keep = np.zeros(len(pairs), dtype=bool)
-    for i, (x, y) in enumerate(zip(pairs.src.tolist(), pairs.tgt.tolist())):
-        if not used_x[x] and not used_y[y]:
-            used_x[x] = used_y[y] = True
-            keep[i] = True
+    while len(alive):
+        s, t = src[alive], tgt[alive]
+        first_x = np.full(nx, n, dtype=np.int64)
+        first_y = np.full(ny, n, dtype=np.int64)
+        np.minimum.at(first_x, s, alive)
+        np.minimum.at(first_y, t, alive)
+        win = (first_x[s] == alive) & (first_y[t] == alive)
+        keep[alive[win]] = True
+        used_x[s[win]] = True
+        used_y[t[win]] = True
+        alive = alive[~used_x[s] & ~used_y[t]]
     return Pairs(pairs.src[keep], pairs.tgt[keep], pairs.score[keep])

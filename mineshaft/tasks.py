@@ -18,12 +18,14 @@ class EncoderSpec:
     batch_size: int = 64
     punct_lang: str | None = None
     dtype: str = "float16"
+    precision: str = "auto"
 
     def load(self):
         from .encoders import load_encoder
         from .progress import info
 
-        enc = load_encoder(self.name, device=self.device, max_length=self.max_length, threads=self.threads)
+        enc = load_encoder(self.name, device=self.device, max_length=self.max_length, threads=self.threads,
+                           precision=self.precision)
         info(f"encoder: {enc.name} (dim {enc.dim})")
         return enc
 

@@ -137,3 +137,25 @@ def test_select_pairs_rejects_unknown_mode():
 def test_pairs_sorted_is_deterministic_on_ties():
     p = Pairs.sorted(np.array([3, 1, 2]), np.array([0, 0, 0]), np.array([1.0, 1.0, 2.0], np.float32))
     assert p.src.tolist() == [2, 1, 3]
+
+
+def sequential_greedy(pairs, nx, ny):
+    ux, uy, keep = set(), set(), []
+    for i, (x, y) in enumerate(zip(pairs.src.tolist(), pairs.tgt.tolist())):
+        if x not in ux and y not in uy:
+            ux.add(x), uy.add(y), keep.append(i)
+    return keep
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(0, 300), nx=st.integers(1, 30), ny=st.integers(1, 30), seed=st.integers(0, 2**31),
+       ties=st.booleans())
+def test_vectorized_greedy_equals_sequential_loop(n, nx, ny, seed, ties):
+    from mineshaft.margin import greedy_one_to_one
+
+    rng = np.random.default_rng(seed)
+    score = (rng.integers(0, 5, n) if ties else rng.random(n)).astype(np.float32)
+    p = Pairs.sorted(rng.integers(0, nx, n), rng.integers(0, ny, n), score)
+    got = greedy_one_to_one(p, nx, ny)
+    keep = sequential_greedy(p, nx, ny)
+    assert got.src.tolist() == p.src[keep].tolist() and got.tgt.tolist() == p.tgt[keep].tolist()

@@ -34,8 +34,12 @@ def load_encoder(
     device: str | None = "auto",
     max_length: int | None = None,
     threads: int | None = None,
+    precision: str = "auto",
 ) -> Encoder:
-    """Resolve ``name`` (short name, model directory, or hub id) to a ready encoder."""
+    """Resolve ``name`` (short name, model directory, or hub id) to a ready encoder.
+
+    ``precision`` (transformers): auto, fp32, bf16 (CPU autocast) or fp16 (GPU).
+    """
     if name == "use-numpy":
         from .use_numpy import USENumpyEncoder
 
@@ -54,7 +58,8 @@ def load_encoder(
     path = minilm_path() if name == "minilm" else name
     if not Path(str(path)).exists() and _looks_like_path(str(path)):
         raise InputError(f"encoder {name!r}: no such directory (short names: {', '.join(SHORT_NAMES)})")
-    return HFEncoder(path, device=device, max_length=max_length)
+    return HFEncoder(path, device=device, max_length=max_length, precision=precision,
+                     name="minilm" if name == "minilm" else None)
 
 
 def _is_use_dir(name: str) -> bool:

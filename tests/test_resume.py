@@ -1,0 +1,104 @@
+"""Interrupted jobs: a kill leaves no partial output, and the re-run resumes to byte-identical output."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+SAMPLE = ROOT / "mineshaft" / "data"
+
+
+def cli(*args):
+    exe = Path(sys.executable).with_name("mineshaft")
+    return [str(exe)] + list(args)
+
+
+def bigger_inputs(tmp_path: Path, shared: Path | None, n: int = 1500) -> tuple[Path, Path]:
+    """Real sentences: a BUCC-style slice when the shared data is there, else the sample repeated with numbering."""
+    out = []
+    for lang in ("de", "en"):
+        p = tmp_path / f"in.{lang}"
+        if shared is not None:
+            lines = [line.split("\t", 1)[1] for line in (shared / "eval" / "bucc-style" / f"de-en.{lang}").read_text().splitlines()[:n]]
+        else:
+            base = (SAMPLE / f"sample.{lang}").read_text().splitlines()
+            lines = [f"{base[i % len(base)]} ({i})" for i in range(n)]
+        p.write_text("\n".join(lines) + "\n")
+        out.append(p)
+    return out[0], out[1]
+
+
+def kill_when(proc: subprocess.Popen, ready, sig=signal.SIGTERM, timeout=300) -> None:
+    t0 = time.time()
+    while not ready():
+        if proc.poll() is not None:
+            raise AssertionError(f"finished before it could be interrupted: {proc.stderr.read().decode()}")
+        if time.time() - t0 > timeout:
+            proc.kill()
+            raise AssertionError("timed out waiting to interrupt")
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    proc.wait(timeout=120)
+
+
+@pytest.fixture
+def shared_or_none():
+    from conftest import SHARED
+
+    return SHARED if (SHARED / "eval").is_dir() else None
+
+
+def test_killed_mine_resumes_to_identical_output(tmp_path, shared_or_none):
+    src, tgt = bigger_inputs(tmp_path, shared_or_none)
+    ref = tmp_path / "ref.tsv"
+    common = ["--shard-size", "100", "--ids", "-q"]
+    r = subprocess.run(cli("mine", str(src), str(tgt), "-o", str(ref), *common), capture_output=True)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out.tsv"
+    work = Path(str(out) + ".work")
+    proc = subprocess.Popen(cli("mine", str(src), str(tgt), "-o", str(out), *common), stderr=subprocess.PIPE)
+    # interrupt once a few source shards are encoded
+    kill_when(proc, lambda: len(list((work / "emb-src").glob("shard-*.done"))) >= 3 if (work / "emb-src").exists() else False)
+    assert proc.returncode == 130, proc.stderr.read().decode()
+    assert not out.exists(), "no partial output"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.tsv")], "no temporary left behind"
+    done_before = len(list((work / "emb-src").glob("shard-*.done")))
+    assert done_before >= 3
+    r = subprocess.run(cli("mine", str(src), str(tgt), "-o", str(out), *common[:-1]), capture_output=True)
+    assert r.returncode == 0, r.stderr
+    assert f"resumed, {done_before} of 15 shards were already done" in r.stderr.decode()
+    assert out.read_bytes() == ref.read_bytes()
+    assert not work.exists(), "work directory removed after success"
+
+
+def test_killed_encode_store_resumes(tmp_path, shared_or_none):
+    src, _ = bigger_inputs(tmp_path, shared_or_none)
+    ref, store = tmp_path / "ref", tmp_path / "store"
+    assert subprocess.run(cli("encode", str(src), "-o", f"{ref}/", "--shard-size", "100", "-q")).returncode == 0
+    proc = subprocess.Popen(cli("encode", str(src), "-o", f"{store}/", "--shard-size", "100", "-q"), stderr=subprocess.PIPE)
+    kill_when(proc, lambda: len(list(store.glob("shard-*.done"))) >= 2, sig=signal.SIGINT)
+    assert proc.returncode == 130
+    r = subprocess.run(cli("encode", str(src), "-o", f"{store}/", "--shard-size", "100"), capture_output=True)
+    assert r.returncode == 0 and "resumed" in r.stderr.decode()
+    names = sorted(p.name for p in ref.iterdir())
+    assert names == sorted(p.name for p in store.iterdir())
+    for name in names:
+        if name.endswith(".npy"):
+            assert (ref / name).read_bytes() == (store / name).read_bytes(), name
+
+
+def test_encode_npy_interrupted_leaves_nothing(tmp_path, shared_or_none):
+    src, _ = bigger_inputs(tmp_path, shared_or_none, n=3000)
+    out = tmp_path / "x.npy"
+    proc = subprocess.Popen(cli("encode", str(src), "-o", str(out), "--shard-size", "50"), stderr=subprocess.PIPE)
+    kill_when(proc, lambda: any(p.name.startswith(".x.npy") for p in tmp_path.iterdir()))
+    assert proc.returncode == 130
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.de", "in.en"]

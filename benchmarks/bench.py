@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mineshaft.io import read_lines
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MINESHAFT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
@@ -46,9 +48,9 @@ def real_sentences(n: int) -> list[str]:
     """Real English news sentences (BUCC-style English side), or the shipped sample repeated."""
     path = SHARED / "eval" / "bucc-style" / "de-en.en"
     if path.exists():
-        lines = [line.split("\t", 1)[1] for line in path.read_text().splitlines()]
+        lines = [line.split("\t", 1)[1] for line in read_lines(path)]
     else:
-        lines = (ROOT / "mineshaft" / "data" / "sample.en").read_text().splitlines()
+        lines = read_lines(ROOT / "mineshaft" / "data" / "sample.en")
     return [lines[i % len(lines)] for i in range(n)]
 
 
@@ -222,8 +224,8 @@ def case_recall(lang: str, nprobe: int, index: str) -> dict:
 
     enc = load_encoder("use", device="cpu")
     base = SHARED / "eval" / "bucc-style" / f"{lang}-en"
-    xs = [line.split("\t", 1)[1] for line in Path(f"{base}.{lang}").read_text().splitlines()]
-    ys = [line.split("\t", 1)[1] for line in Path(f"{base}.en").read_text().splitlines()]
+    xs = [line.split("\t", 1)[1] for line in read_lines(f"{base}.{lang}")]
+    ys = [line.split("\t", 1)[1] for line in read_lines(f"{base}.en")]
     x, y = enc.encode(xs), enc.encode(ys)
     _, exact = knn(x, y, 4)
     _, approx = knn(x, y, 4, index=index, nprobe=nprobe)
@@ -246,11 +248,18 @@ def bench_encode(n: int) -> list[dict]:
             r["cos_min"], r["cos_mean"] = float(cos.min()), float(cos.mean())
         base = rows[0]["per_s"]
         print(f"\nencode: {n} real English sentences, all-MiniLM-L6-v2, CPU ({os.cpu_count()} cores)")
-        print(f"{'':24} {'sent/s':>9} {'vs ST':>6} {'peak RSS MB':>12} {'cos min/mean vs ST':>20}")
+        print(f"{'':34} {'sent/s':>9} {'vs ST':>6} {'peak RSS MB':>12} {'cos min/mean vs ST':>20}")
         for r in rows:
-            print(f"{r['case']:24} {r['per_s']:9.1f} {r['per_s'] / base:5.2f}x {r['peak_rss_mb']:12.0f} "
+            print(f"{r['case']:34} {r['per_s']:9.1f} {r['per_s'] / base:5.2f}x {r['peak_rss_mb']:12.0f} "
                   f"{r['cos_min']:9.5f}/{r['cos_mean']:.5f}")
-        return rows
+        # the multilingual USE: our torch port against the package's own numpy forward pass
+        use_rows = [run_case("encode", kind, str(n), f"{tmp}/{kind}.npy") for kind in ("use-numpy", "use")]
+        cos = np.einsum("ij,ij->i", np.load(f"{tmp}/use.npy"), np.load(f"{tmp}/use-numpy.npy"))
+        print(f"\nencode: the same {n} sentences, multilingual USE v3")
+        for r in use_rows:
+            print(f"{r['case']:34} {r['per_s']:9.1f} {r['per_s'] / use_rows[0]['per_s']:5.2f}x {r['peak_rss_mb']:12.0f}")
+        print(f"{'torch port vs numpy reference':34} cos min {cos.min():.5f} mean {cos.mean():.5f}")
+        return rows + use_rows
 
 
 def bench_mine(sizes: list[int], d: int = 384, k: int = 4) -> list[dict]:

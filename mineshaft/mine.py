@@ -54,6 +54,17 @@ class MineOptions:
             raise UsageError(f"--memory must be at least 16 MB, got {self.memory} bytes")
         if not 1 <= self.shard_size <= 100_000_000:
             raise UsageError(f"--shard-size must be between 1 and 100000000, got {self.shard_size}")
+        if self.threshold is not None and not np.isfinite(self.threshold):
+            raise UsageError(f"--threshold must be a finite number, got {self.threshold}")
+        if self.gpu:
+            from .search import faiss_gpu_available
+
+            if not faiss_gpu_available():
+                raise UsageError("--gpu asked for, but faiss has no GPU support here (pip install 'mineshaft[gpu]')")
+        if self.index not in ("flat", "torch", "auto"):
+            from .search import check_factory
+
+            check_factory(self.index)
 
 
 @dataclass

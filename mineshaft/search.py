@@ -39,6 +39,20 @@ def auto_index(n: int, dim: int) -> str:
     return f"OPQ{m},IVF{nlist},PQ{m}"
 
 
+def check_factory(factory: str) -> None:
+    """Fail early (before any encoding) on an index string faiss cannot build."""
+    import faiss
+
+    error = ""
+    for dim in (384, 512, 768, 1024):  # the dimension is not known yet: valid for any common one is enough
+        try:
+            faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+            return
+        except RuntimeError as exc:
+            error = error or str(exc).strip().splitlines()[0]
+    raise UsageError(f"--index {factory!r} is not a valid faiss index factory string: {error}")
+
+
 def _f32(block: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(block, dtype=np.float32)
 
@@ -118,7 +132,7 @@ class Searcher:
         except RuntimeError as exc:
             raise UsageError(f"--index {factory!r} is not a valid faiss index factory string: {str(exc).splitlines()[0]}") from None
         nlist = getattr(faiss.extract_index_ivf(index), "nlist", 1) if "IVF" in factory else 1
-        want = train_size or min(self.n, max(64 * nlist, 50_000))
+        want = train_size or min(self.n, max(32 * nlist, 50_000))
         if self.n < nlist * 39:
             raise UsageError(f"--index {factory!r} needs at least {nlist * 39} database vectors to train, have {self.n}")
         rng = np.random.default_rng(seed)

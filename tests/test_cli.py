@@ -6,6 +6,8 @@ import gzip
 import json
 
 import numpy as np
+
+from mineshaft.io import read_lines
 import pytest
 
 from conftest import ROOT, run_cli
@@ -14,16 +16,16 @@ SAMPLE = ROOT / "mineshaft" / "data"
 
 
 def gold_pairs() -> set[tuple[str, str]]:
-    return {tuple(line.split("\t")) for line in (SAMPLE / "sample.gold").read_text().splitlines()}
+    return {tuple(line.split("\t")) for line in read_lines(SAMPLE / "sample.gold")}
 
 
 def test_demo_prints_correct_pairs():
     r = run_cli("demo", "-q")
     assert r.returncode == 0, r.stderr
-    rows = [line.split("\t") for line in r.stdout.decode().splitlines()]
+    rows = [line.split("\t") for line in r.stdout.decode().split("\n")[:-1]]
     assert len(rows) >= 60
-    de = (SAMPLE / "sample.de").read_text().splitlines()
-    en = (SAMPLE / "sample.en").read_text().splitlines()
+    de = read_lines(SAMPLE / "sample.de")
+    en = read_lines(SAMPLE / "sample.en")
     gold = {(de[int(a) - 1], en[int(b) - 1]) for a, b in gold_pairs()}
     correct = sum((s, t) in gold for _, s, t in rows)
     assert correct / len(rows) >= 0.95
@@ -34,7 +36,7 @@ def test_mine_modes_on_sample(tmp_path, mode):
     out = tmp_path / "pairs.tsv"
     r = run_cli("mine", str(SAMPLE / "sample.de"), str(SAMPLE / "sample.en"), "--out", str(out), "--mode", mode, "--ids", "-q")
     assert r.returncode == 0, r.stderr
-    rows = [line.split("\t") for line in out.read_text().splitlines()]
+    rows = [line.split("\t") for line in read_lines(out)]
     scores = [float(r[0]) for r in rows]
     assert scores == sorted(scores, reverse=True)
     found = {(r[1], r[2]) for r in rows}
@@ -55,7 +57,7 @@ def test_mine_stdout_threshold_dedup_and_gz_stdin(tmp_path):
     en = (SAMPLE / "sample.en").read_bytes()
     r = run_cli("mine", str(src), "-", "--dedup", "--ids", "--threshold", "1.1", input=en)
     assert r.returncode == 0, r.stderr
-    rows = [line.split("\t") for line in r.stdout.decode().splitlines()]
+    rows = [line.split("\t") for line in r.stdout.decode().split("\n")[:-1]]
     assert rows and all(float(row[0]) >= 1.1 for row in rows)
     assert all(int(row[1]) <= 90 for row in rows), "dedup keeps the first occurrence's line number"
     assert "180 duplicates" not in r.stderr.decode() and "90 duplicates" in r.stderr.decode()
@@ -70,12 +72,12 @@ def test_encode_then_mine_embeddings(tmp_path):
     np.testing.assert_allclose(np.linalg.norm(x.astype(np.float32), axis=1), 1, atol=2e-3)
     r = run_cli("mine", str(tmp_path / "de.npy"), str(tmp_path / "en.npy"), "-q")
     assert r.returncode == 0, r.stderr
-    rows = [line.split("\t") for line in r.stdout.decode().splitlines()]
+    rows = [line.split("\t") for line in r.stdout.decode().split("\n")[:-1]]
     assert len({(a, b) for _, a, b in rows} & gold_pairs()) >= 75
 
 
 def test_encode_stdin_to_stdout_keeps_empty_lines_as_zero_rows(tmp_path):
-    r = run_cli("encode", "-", "-o", "-", "-q", "--chunk-size", "2", input="Hallo Welt\n\nGuten Morgen\n".encode())
+    r = run_cli("encode", "-", "-o", "-", "-q", "--shard-size", "2", input="Hallo Welt\n\nGuten Morgen\n".encode())
     assert r.returncode == 0, r.stderr
     path = tmp_path / "x.npy"
     path.write_bytes(r.stdout)
@@ -84,8 +86,8 @@ def test_encode_stdin_to_stdout_keeps_empty_lines_as_zero_rows(tmp_path):
 
 
 def test_score_separates_gold_from_random_pairs(tmp_path):
-    de = (SAMPLE / "sample.de").read_text().splitlines()
-    en = (SAMPLE / "sample.en").read_text().splitlines()
+    de = read_lines(SAMPLE / "sample.de")
+    en = read_lines(SAMPLE / "sample.en")
     gold = sorted(gold_pairs())
     rng = np.random.default_rng(0)
     rand = [(str(rng.integers(1, 91)), str(rng.integers(1, 91))) for _ in range(80)]
@@ -95,13 +97,13 @@ def test_score_separates_gold_from_random_pairs(tmp_path):
     for metric in ("margin", "cosine"):
         r = run_cli("score", str(pairs), "--metric", metric, "-q")
         assert r.returncode == 0, r.stderr
-        rows = [line.split("\t") for line in r.stdout.decode().splitlines()]
+        rows = [line.split("\t") for line in r.stdout.decode().split("\n")[:-1]]
         g = np.array([float(x[-1]) for x in rows if x[2] == "g"])
         b = np.array([float(x[-1]) for x in rows if x[2] == "r"])
         auc = (g[:, None] > b[None, :]).mean()
         assert auc > 0.99, (metric, auc)
     r = run_cli("score", str(pairs), "--min-score", "1.0", "-q")
-    kept = [line.split("\t") for line in r.stdout.decode().splitlines()]
+    kept = [line.split("\t") for line in r.stdout.decode().split("\n")[:-1]]
     assert kept and sum(x[2] == "g" for x in kept) / len(kept) > 0.95
 
 
@@ -109,13 +111,13 @@ def test_eval_tatoeba_and_bucc_slice(shared_data, tmp_path):
     # a small real slice: the first 200 Tatoeba pairs, and a BUCC-style subset holding 60 gold pairs
     tat = shared_data / "eval" / "tatoeba"
     for ext in ("deu", "eng"):
-        lines = (tat / f"tatoeba.deu-eng.{ext}").read_text().splitlines()[:200]
+        lines = read_lines(tat / f"tatoeba.deu-eng.{ext}")[:200]
         (tmp_path / f"tatoeba.deu-eng.{ext}").write_text("\n".join(lines) + "\n")
     bucc = shared_data / "eval" / "bucc-style"
-    gold = [line.split("\t") for line in (bucc / "de-en.gold").read_text().splitlines()[:60]]
+    gold = [line.split("\t") for line in read_lines(bucc / "de-en.gold")[:60]]
     keep_de, keep_en = {a for a, _ in gold}, {b for _, b in gold}
     for lang, keep in (("de", keep_de), ("en", keep_en)):
-        lines = (bucc / f"de-en.{lang}").read_text().splitlines()
+        lines = read_lines(bucc / f"de-en.{lang}")
         sub = [line for i, line in enumerate(lines) if line.split("\t")[0] in keep or i < 300]
         (tmp_path / f"de-en.{lang}").write_text("\n".join(sub) + "\n")
     (tmp_path / "de-en.gold").write_text("".join(f"{a}\t{b}\n" for a, b in gold))

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from mineshaft.io import read_lines
 
 SAMPLE = ROOT / "mineshaft" / "data"
 
@@ -27,9 +28,9 @@ def bigger_inputs(tmp_path: Path, shared: Path | None, n: int = 1500) -> tuple[P
     for lang in ("de", "en"):
         p = tmp_path / f"in.{lang}"
         if shared is not None:
-            lines = [line.split("\t", 1)[1] for line in (shared / "eval" / "bucc-style" / f"de-en.{lang}").read_text().splitlines()[:n]]
+            lines = [line.split("\t", 1)[1] for line in read_lines(shared / "eval" / "bucc-style" / f"de-en.{lang}")[:n]]
         else:
-            base = (SAMPLE / f"sample.{lang}").read_text().splitlines()
+            base = read_lines(SAMPLE / f"sample.{lang}")
             lines = [f"{base[i % len(base)]} ({i})" for i in range(n)]
         p.write_text("\n".join(lines) + "\n")
         out.append(p)

@@ -21,6 +21,8 @@ class Encoder(ABC):
     dim: int
     #: longest input in tokens the model reads (longer inputs are truncated)
     max_length: int = 512
+    #: how many inputs were truncated to ``max_length`` so far (subclasses count them)
+    truncated: int = 0
 
     @abstractmethod
     def _encode_batch(self, texts: Sequence[str]) -> np.ndarray:
@@ -47,6 +49,7 @@ class Encoder(ABC):
         out = np.empty((n, self.dim), dtype=dtype)
         if n == 0:
             return out
+        before = self.truncated
         order = np.argsort(-self.token_lengths(texts), kind="stable")
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
@@ -54,6 +57,10 @@ class Encoder(ABC):
             out[idx] = normalize(emb)
             if progress is not None:
                 progress(len(idx))
+        if self.truncated > before:
+            from ..progress import warn
+
+            warn(f"{self.truncated - before} of {n} inputs were longer than {self.max_length} tokens and were truncated")
         return out
 
     def encode_stream(

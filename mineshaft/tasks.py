@@ -20,6 +20,11 @@ class EncoderSpec:
     dtype: str = "float16"
     precision: str = "auto"
 
+    def __post_init__(self) -> None:
+        from .encoders import check_name
+
+        check_name(self.name)
+
     def load(self):
         from .encoders import load_encoder
         from .progress import info

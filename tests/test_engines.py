@@ -42,7 +42,8 @@ def test_ray_encode_equals_local(ray_engine, tmp_path):
     spec = EncoderSpec("use", device="cpu", dtype="float32")
     a = encode_to_store(texts, tmp_path / "local", spec, shard_size=60)
     b = encode_to_store(texts, tmp_path / "ray", spec, shard_size=60, engine=ray_engine)
-    np.testing.assert_array_equal(a.load(), b.load())
+    # same model and inputs; Ray workers run with other BLAS thread counts, so float sums differ in the last bits
+    np.testing.assert_allclose(a.load(), b.load(), rtol=0, atol=1e-6)
 
 
 def test_ray_needs_an_in_memory_index(ray_engine):

@@ -55,11 +55,16 @@ def load_encoder(
         return enc
     from .hf import HFEncoder
 
+    check_name(name)
     path = minilm_path() if name == "minilm" else name
-    if not Path(str(path)).exists() and _looks_like_path(str(path)):
-        raise InputError(f"encoder {name!r}: no such directory (short names: {', '.join(SHORT_NAMES)})")
     return HFEncoder(path, device=device, max_length=max_length, precision=precision,
                      name="minilm" if name == "minilm" else None)
+
+
+def check_name(name: str) -> None:
+    """Fail early (before any input is read) on an encoder name that is a path to nothing."""
+    if name not in SHORT_NAMES and not Path(name).exists() and _looks_like_path(name):
+        raise InputError(f"encoder {name!r}: no such directory (short names: {', '.join(SHORT_NAMES)})")
 
 
 def _is_use_dir(name: str) -> bool:
@@ -76,4 +81,4 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or name.endswith(("/", ".npy"))
 
 
-__all__ = ["Encoder", "load_encoder", "normalize", "minilm_path", "DEFAULT_ENCODER", "DEFAULT_TEACHER", "SHORT_NAMES"]
+__all__ = ["Encoder", "load_encoder", "check_name", "normalize", "minilm_path", "DEFAULT_ENCODER", "DEFAULT_TEACHER", "SHORT_NAMES"]

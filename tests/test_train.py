@@ -1,0 +1,166 @@
+"""`mineshaft train` end to end on a tiny slice of real pairs: every loss learns, resume is exact."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT, run_cli
+from mineshaft.encoders import load_encoder
+from mineshaft.io import read_lines
+from mineshaft.losses import build_loss
+from mineshaft.train import Student, TrainConfig, batch_indices, read_pair_files, train
+
+
+@pytest.fixture(scope="module")
+def pairs_tsv(tmp_path_factory) -> Path:
+    """The 80 true German-English pairs of the shipped Tatoeba sample as `english<TAB>german`."""
+    data = ROOT / "mineshaft" / "data"
+    de, en = read_lines(data / "sample.de"), read_lines(data / "sample.en")
+    rows = [(en[int(j) - 1], de[int(i) - 1]) for i, j in (line.split("\t") for line in read_lines(data / "sample.gold"))]
+    path = tmp_path_factory.mktemp("pairs") / "en-de.tsv"
+    path.write_text("".join(f"{a}\t{b}\n" for a, b in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def teacher_cache(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("teacher-cache"))
+
+
+def losses(out: Path) -> dict[int, float]:
+    rows = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    return {r["step"]: r["loss"] for r in rows if "loss" in r}
+
+
+def mean_loss(model_dir_or_name: str, cfg: TrainConfig, pairs: Path, cache: str) -> float:
+    """The loss of a model on all training pairs at once (no gradient)."""
+    from mineshaft.train import teacher_embeddings
+
+    tr, _ = read_pair_files([str(pairs)], cfg.dev_size, None, cfg.seed)
+    enc = load_encoder(model_dir_or_name, device="cpu", precision="fp32")
+    ta = torch.from_numpy(np.array(teacher_embeddings(cfg.teacher, tr.a, Path(cache), "cpu", 64), np.float32))
+    loss_fn = build_loss(cfg.loss, cfg.temperature, cfg.labels, cfg.tcm)
+    with torch.no_grad():
+        sa, sb = torch.from_numpy(enc.encode(tr.a)), torch.from_numpy(enc.encode(tr.b))
+        return float(loss_fn(sa, sb, ta))
+
+
+@pytest.mark.parametrize("loss,tcm", [("soft", False), ("soft", True), ("hard", False), ("mse", False)])
+def test_each_loss_learns(loss, tcm, pairs_tsv, teacher_cache, tmp_path):
+    out = tmp_path / "model"
+    cfg = TrainConfig(pairs=[str(pairs_tsv)], out=str(out), student="use", loss=loss, tcm=tcm, batch_size=16,
+                      steps=12, lr=2e-3, warmup=0.0, dev_size=0, eval_every=0, checkpoint_every=0,
+                      device="cpu", cache_dir=teacher_cache)
+    result = train(cfg)
+    assert result.steps == 12
+    assert (out / "config.json").exists() and (out / "README.md").exists()
+    assert not (out / "checkpoint").exists()  # removed once the run finished
+    # a frozen 128k-token table is not copied: the saved model stays small
+    assert (out / "model.safetensors").stat().st_size < 20e6
+    if loss == "mse":
+        assert load_encoder(str(out), device="cpu").dim == 384  # linear head to the teacher's dimension
+        before = None
+    else:
+        before = mean_loss("use", cfg, pairs_tsv, teacher_cache)
+    after = mean_loss(str(out), cfg, pairs_tsv, teacher_cache)
+    logged = losses(out)
+    assert len(logged) == 12 and all(np.isfinite(list(logged.values())))
+    if before is not None:
+        assert after < before, (loss, before, after)
+    else:
+        assert np.mean([logged[s] for s in (10, 11, 12)]) < np.mean([logged[s] for s in (1, 2, 3)])
+
+
+def test_stop_and_resume_reproduce_the_uninterrupted_run(pairs_tsv, teacher_cache, tmp_path):
+    common = dict(pairs=[str(pairs_tsv)], student="use", loss="soft", tcm=True, batch_size=16, steps=8, lr=1e-3,
+                  dev_size=16, eval_every=3, checkpoint_every=2, device="cpu", cache_dir=teacher_cache)
+    full = train(TrainConfig(out=str(tmp_path / "full"), **common))
+    part = TrainConfig(out=str(tmp_path / "part"), stop_after=5, **common)
+    first = train(part)
+    assert first.steps == 5 and (tmp_path / "part" / "checkpoint" / "state.pt").exists()
+    with pytest.raises(Exception, match="exists"):
+        train(TrainConfig(out=str(tmp_path / "part"), **common))  # never overwrite a run by accident
+    part.stop_after, part.resume = None, True
+    second = train(part)
+    assert second.steps == 8
+    assert losses(tmp_path / "full") == losses(tmp_path / "part")  # same losses, bit for bit, every step
+    assert full.best_step == second.best_step and full.best_dev == second.best_dev
+    from safetensors.torch import load_file
+
+    a, b = (load_file(str(tmp_path / d / "model.safetensors")) for d in ("full", "part"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_sigterm_leaves_a_checkpoint_and_resume_matches(pairs_tsv, teacher_cache, tmp_path):
+    args = ["train", "--pairs", str(pairs_tsv), "--student", "use", "--batch-size", "16", "--steps", "400",
+            "--lr", "1e-4", "--dev-size", "0", "--eval-every", "0", "--checkpoint-every", "0", "--device", "cpu",
+            "--cache-dir", teacher_cache, "--threads", "1", "-q"]
+    exe = Path(sys.executable).with_name("mineshaft")
+    proc = subprocess.Popen([str(exe), *args, "--out", str(tmp_path / "killed")], stderr=subprocess.PIPE)
+    log = tmp_path / "killed" / "train_log.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.exists() and len(log.read_text().splitlines()) >= 5):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+    assert (tmp_path / "killed" / "checkpoint" / "state.pt").exists()
+    done = len(losses(tmp_path / "killed"))
+    assert 5 <= done < 400
+    # resume for a few steps and compare with an uninterrupted run of the same steps
+    r = run_cli(*args, "--out", str(tmp_path / "killed"), "--resume", "--stop-after", "3")
+    assert r.returncode == 0, r.stderr.decode()
+    r = run_cli(*args, "--out", str(tmp_path / "straight"), "--stop-after", str(done + 3))
+    assert r.returncode == 0, r.stderr.decode()
+    killed, straight = losses(tmp_path / "killed"), losses(tmp_path / "straight")
+    assert len(killed) == done + 3
+    assert killed == straight
+
+
+def test_transformer_student_loads_in_sentence_transformers(pairs_tsv, teacher_cache, tmp_path):
+    st = pytest.importorskip("sentence_transformers")
+    out = tmp_path / "minilm-student"
+    train(TrainConfig(pairs=[str(pairs_tsv)], out=str(out), student="minilm", loss="soft", batch_size=8, steps=3,
+                      lr=1e-4, dev_size=8, eval_every=0, checkpoint_every=0, device="cpu", cache_dir=teacher_cache))
+    texts = ["Ich wollte nicht über Tom sprechen.", "Please pass me the sugar."]
+    ours = load_encoder(str(out), device="cpu", precision="fp32").encode(texts)
+    theirs = st.SentenceTransformer(str(out), device="cpu").encode(texts, normalize_embeddings=True)
+    assert np.allclose(ours, theirs, atol=1e-5)
+
+
+def test_data_order_and_dev_split_are_seeded(pairs_tsv):
+    a1, d1 = read_pair_files([str(pairs_tsv)], 10, None, seed=3)
+    a2, d2 = read_pair_files([str(pairs_tsv)], 10, None, seed=3)
+    assert a1.a == a2.a and d1.b == d2.b and len(d1) == 10 and len(a1) == 70
+    assert not set(d1.a) & set(a1.a)  # held out means held out
+    steps = [batch_indices(s, 70, 16, seed=0) for s in range(8)]  # 4 batches an epoch
+    assert sorted(np.concatenate(steps[:4]).tolist()) == sorted(set(np.concatenate(steps[:4]).tolist()))
+    assert not np.array_equal(steps[0], steps[4])  # a new order every epoch
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--loss", "soft", "--temperature", "0"], "temperature"),
+    (["--lr", "nan"], "finite"),
+    (["--batch-size", "1"], "batch-size"),
+    (["--dev-size", "100000"], "dev-size"),
+])
+def test_bad_training_options(args, message, pairs_tsv, tmp_path):
+    r = run_cli("train", "--pairs", str(pairs_tsv), "--out", str(tmp_path / "m"), "--steps", "1", *args)
+    assert r.returncode == 2, r.stderr.decode()
+    err = r.stderr.decode().strip()
+    assert message in err and "Traceback" not in err and len(err.splitlines()) == 1, err
+
+
+def test_missing_pairs_file(tmp_path):
+    r = run_cli("train", "--pairs", str(tmp_path / "nope.tsv"), "--out", str(tmp_path / "m"))
+    assert r.returncode == 2 and "nope.tsv" in r.stderr.decode()

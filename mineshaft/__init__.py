@@ -29,6 +29,14 @@ _LAZY = {
     "knn": ("mineshaft.search", "knn"),
     "margin": ("mineshaft.margin", "margin"),
     "select_pairs": ("mineshaft.margin", "select_pairs"),
+    "pair_texts": ("mineshaft.mine", "pair_texts"),
+    "format_pairs": ("mineshaft.mine", "format_pairs"),
+    "train": ("mineshaft.train", "train"),
+    "TrainConfig": ("mineshaft.train", "TrainConfig"),
+    "build_loss": ("mineshaft.losses", "build_loss"),
+    "SoftContrastiveLoss": ("mineshaft.losses", "SoftContrastiveLoss"),
+    "HardContrastiveLoss": ("mineshaft.losses", "HardContrastiveLoss"),
+    "MSEDistillationLoss": ("mineshaft.losses", "MSEDistillationLoss"),
     "MineshaftError": ("mineshaft.errors", "MineshaftError"),
 }
 

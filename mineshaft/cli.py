@@ -56,7 +56,7 @@ class Errors(str, Enum):
 
 
 # Options shared by every command that encodes text.
-EncoderOpt = Annotated[str, typer.Option("--encoder", "-e", help="Short name (use, use-numpy, minilm), model directory or HF model id.")]
+EncoderOpt = Annotated[str, typer.Option("--encoder", "-e", help="default (the shipped student), use, use-numpy, minilm, a model directory or HF model id.")]
 BatchOpt = Annotated[int, typer.Option(help="Sentences per forward pass.", min=1, max=65536)]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
 MaxLenOpt = Annotated[Optional[int], typer.Option(help="Truncate inputs to this many tokens (default: the model's).", min=1, max=100_000)]
@@ -111,7 +111,7 @@ def _root(
 def encode(
     input: Annotated[str, typer.Argument(help="Text file, one sentence a line (.gz/.bz2/.xz/.zst, or - for stdin).")],
     out: Annotated[str, typer.Option("--out", "-o", help="A .npy file (or - for stdout), or a directory for a sharded, resumable store (with --shards or a trailing /).")],
-    encoder: EncoderOpt = "use",
+    encoder: EncoderOpt = "default",
     dtype: Annotated[DType, typer.Option(help="Output precision.")] = DType.float32,
     shards: Annotated[bool, typer.Option("--shards", help="Write a sharded store directory (memory-mapped shards, completion markers, resumable).")] = False,
     shard_size: Annotated[int, typer.Option(help="Rows per shard (store output) or lines held at a time (.npy output).", min=1, max=100_000_000)] = 100_000,
@@ -159,7 +159,7 @@ def mine(
     src: Annotated[str, typer.Argument(help="Source sentences: text file (one a line; - for stdin), .npy embeddings, or an embedding-store directory.")],
     tgt: Annotated[str, typer.Argument(help="Target sentences: same choices as SRC.")],
     out: Annotated[str, typer.Option("--out", "-o", help="Output TSV (- for stdout).")] = "-",
-    encoder: EncoderOpt = "use",
+    encoder: EncoderOpt = "default",
     k: Annotated[int, typer.Option("--k", "-k", help="Neighbours for the margin.", min=1, max=1000)] = 4,
     margin: Annotated[Margin, typer.Option(help="Margin function.")] = Margin.ratio,
     mode: Annotated[Mode, typer.Option(help="Retrieval mode; max is one-to-one.")] = Mode.max,
@@ -269,7 +269,7 @@ def score(
     margin: Annotated[Margin, typer.Option(help="Margin function.")] = Margin.ratio,
     k: Annotated[int, typer.Option("--k", "-k", help="Neighbours for the margin.", min=1, max=1000)] = 4,
     min_score: Annotated[Optional[float], typer.Option(help="Only write pairs scoring at least this (a filter).")] = None,
-    encoder: EncoderOpt = "use",
+    encoder: EncoderOpt = "default",
     batch_size: BatchOpt = 64,
     device: DeviceOpt = "auto",
     max_length: MaxLenOpt = None,
@@ -310,7 +310,7 @@ def eval_(
     flores: Annotated[list[str], typer.Option(help="FLORES-200 file, e.g. eval/flores200/deu_Latn.devtest (English: eng_Latn beside it).")] = [],
     sts: Annotated[list[str], typer.Option(help="STS-b CSV, e.g. eval/stsb/stsb-de-test.csv (English: stsb-en-test.csv beside it).")] = [],
     json_out: Annotated[Optional[str], typer.Option("--json", help="Also write all results as JSON here.")] = None,
-    encoder: EncoderOpt = "use",
+    encoder: EncoderOpt = "default",
     k: Annotated[int, typer.Option("--k", "-k", help="Neighbours for the BUCC margin.", min=1, max=1000)] = 4,
     batch_size: BatchOpt = 64,
     device: DeviceOpt = "auto",
@@ -380,6 +380,7 @@ def train(
     eval_every: Annotated[int, typer.Option(help="Dev evaluation every N steps (0: only at the end).", min=0)] = 500,
     checkpoint_every: Annotated[int, typer.Option(help="Resumable checkpoint every N steps (0: only on interrupt).", min=0)] = 500,
     patience: Annotated[Optional[int], typer.Option(help="Stop after this many dev evaluations without improvement.", min=1)] = None,
+    select: Annotated[str, typer.Option(help="Model written to OUT: best (dev accuracy) or last (final step).")] = "best",
     max_length: Annotated[int, typer.Option(help="Truncate training inputs to this many tokens.", min=2, max=100_000)] = 128,
     freeze_embeddings: Annotated[Optional[bool], typer.Option("--freeze-embeddings/--train-embeddings", help="Freeze the token embeddings (default: frozen for 'use').")] = None,
     seed: Annotated[int, typer.Option(help="Seed for data order, dev split and initialization.")] = 0,
@@ -401,7 +402,7 @@ def train(
     cfg = TrainConfig(pairs=pairs, out=out, teacher=teacher, student=student, loss=loss.value, temperature=temperature,
                       labels=labels.value, tcm=tcm, cross_weight=cross_weight, batch_size=batch_size, lr=lr,
                       epochs=epochs, steps=steps, warmup=warmup, max_pairs=max_pairs, dev_size=dev_size,
-                      eval_every=eval_every, checkpoint_every=checkpoint_every, patience=patience,
+                      eval_every=eval_every, checkpoint_every=checkpoint_every, patience=patience, select=select,
                       max_length=max_length, freeze_embeddings=freeze_embeddings, seed=seed, device=device,
                       precision=precision, save_dtype=save_dtype, resume=resume, stop_after=stop_after,
                       cache_dir=cache_dir)
@@ -413,8 +414,8 @@ def train(
 
 @app.command()
 def demo(
-    encoder: EncoderOpt = "use",
-    threshold: Annotated[float, typer.Option(help="Minimum ratio margin.")] = 1.13,
+    encoder: EncoderOpt = "default",
+    threshold: Annotated[float, typer.Option(help="Minimum ratio margin.")] = 1.17,
     quiet: QuietOpt = False,
 ) -> None:
     """Mine the small German-English sample shipped with mineshaft and print the pairs."""

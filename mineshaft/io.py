@@ -158,7 +158,15 @@ def atomic_output(path: str | os.PathLike, mode: str = "w", force: bool = False)
         stream.flush()
         return
     check_output_path(name, force)
-    target = Path(name).resolve()
+    with atomic_file(name, mode) as fh:
+        yield fh
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+    """A file that appears at ``path`` only once written completely (temporary file, fsync, rename)."""
+    target = Path(path).resolve()
+    binary = "b" in mode
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": "\n"})) as fh:

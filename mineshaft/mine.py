@@ -203,7 +203,7 @@ def mine(
     src: str | os.PathLike,
     tgt: str | os.PathLike,
     work_dir: str | os.PathLike,
-    encoder: str = "use",
+    encoder: str = "default",
     spec=None,
     options: MineOptions | None = None,
     engine=None,

@@ -21,8 +21,9 @@ class EncoderSpec:
     precision: str = "auto"
 
     def __post_init__(self) -> None:
-        from .encoders import check_name
+        from .encoders import check_name, resolve_default
 
+        object.__setattr__(self, "name", resolve_default(self.name))  # fingerprints name the concrete model
         check_name(self.name)
 
     def load(self):

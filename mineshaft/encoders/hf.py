@@ -126,6 +126,38 @@ class HFEncoder(Encoder):
         hidden = self.model(**batch).last_hidden_state
         return torch.nn.functional.normalize(pool(hidden, batch["attention_mask"], self.pooling), dim=-1)
 
+    def save_pretrained(self, directory: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
+        """A transformers model directory plus the sentence-transformers files (Transformer, Pooling,
+        Normalize), so that ``SentenceTransformer(directory)`` loads it too."""
+        directory = Path(directory)
+        model = self.model
+        if dtype is not None:
+            import copy
+
+            model = copy.deepcopy(model).to(dtype)
+        model.save_pretrained(directory, safe_serialization=True)
+        self.tokenizer.save_pretrained(directory)
+        save_sentence_transformers_files(directory, self.dim, self.pooling, self.max_length)
+        return directory
+
+
+def save_sentence_transformers_files(directory: Path, dim: int, pooling: str, max_length: int) -> None:
+    """``modules.json``, ``1_Pooling/``, ``2_Normalize/`` and ``sentence_bert_config.json``."""
+    pool_cfg = {"word_embedding_dimension": int(dim), "pooling_mode_cls_token": pooling == "cls",
+                "pooling_mode_mean_tokens": pooling == "mean", "pooling_mode_max_tokens": pooling == "max",
+                "pooling_mode_mean_sqrt_len_tokens": False}
+    (directory / "1_Pooling").mkdir(parents=True, exist_ok=True)
+    (directory / "1_Pooling" / "config.json").write_text(json.dumps(pool_cfg, indent=2) + "\n")
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+    ]
+    (directory / "modules.json").write_text(json.dumps(modules, indent=2) + "\n")
+    (directory / "2_Normalize").mkdir(exist_ok=True)
+    (directory / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": int(max_length), "do_lower_case": False}, indent=2) + "\n")
+
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 

@@ -412,6 +412,15 @@ def train(
                           "dev_mean_xx2en": result.best_dev.get("mean_xx2en")}))
 
 
+def _setup_model_out(out: str, force: bool, quiet: bool, threads: Optional[int]) -> None:
+    """Common start of the commands that write a model directory: refuse to replace one without --force."""
+    from .errors import UsageError
+
+    _setup(quiet, threads)
+    if Path(out).exists() and not force:
+        raise UsageError(f"{out} exists (use --force to replace it)")
+
+
 @app.command("init-student")
 def init_student(
     out: Annotated[str, typer.Argument(help="Directory for the new model (a transformers + sentence-transformers directory).")],
@@ -423,14 +432,30 @@ def init_student(
     quiet: QuietOpt = False,
 ) -> None:
     """Give an English transformer USE's 128k multilingual vocabulary: a student for `mineshaft train`."""
-    from .errors import UsageError
     from .students import transplant_vocabulary
 
-    _setup(quiet, threads)
-    if Path(out).exists() and not force:
-        raise UsageError(f"{out} exists (use --force to replace it)")
+    _setup_model_out(out, force, quiet, threads)
     stats = transplant_vocabulary(out, base=base, k=k, max_length=max_length)
     print(json.dumps({"out": out, **{key: stats[key] for key in ("pieces", "anchored")}}))
+
+
+@app.command()
+def interpolate(
+    student: Annotated[str, typer.Argument(help="A trained model directory (or 'default').")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Directory for the interpolated model.")],
+    alpha: Annotated[float, typer.Option(help="Weight of the student: 1 = the student, 0 = its starting model.",
+                                         min=0.0, max=1.0)] = 0.5,
+    init: Annotated[Optional[str], typer.Option(help="Starting model: 'use', 'minilm' or a directory "
+                                                "(default: the one in STUDENT/train_config.json).")] = None,
+    force: ForceOpt = False,
+    threads: ThreadsOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Interpolate a student's weights with its starting model's (WiSE-FT): (1 - alpha)*init + alpha*student."""
+    from .interpolate import interpolate as run
+
+    _setup_model_out(out, force, quiet, threads)
+    print(json.dumps(run(student, out, alpha, init=init)))
 
 
 @app.command()

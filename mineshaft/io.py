@@ -13,6 +13,7 @@ import gzip
 import io
 import lzma
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -178,6 +179,24 @@ def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """A directory that replaces ``path`` only once written completely: yields ``PATH.tmp`` to fill,
+    then swaps it in; on an exception (Ctrl-C included) the temporary directory is removed and any
+    existing ``path`` is left untouched."""
+    target = Path(path)
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
 
 
 class NpyStreamWriter:

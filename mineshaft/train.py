@@ -30,7 +30,7 @@ import torch
 from .encoders import Encoder, load_encoder
 from .errors import InputError, UsageError
 from .evaluate import retrieval_accuracy
-from .io import atomic_file, iter_tsv
+from .io import atomic_dir, atomic_file, iter_tsv
 from .losses import LABEL_STRATEGIES, LOSSES, PairLoss, build_loss
 from .progress import info, task
 
@@ -379,16 +379,12 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     def save_checkpoint() -> None:
         nonlocal checkpointed
-        tmp = ckpt.with_name(CHECKPOINT + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        torch.save({"step": step, "total": total, "n_train": len(train_set),
-                    "weights": {k: v.detach().cpu() for k, v in student.named_trainable().items()},
-                    "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
-                    "rng": _rng_state(), "best": best, "best_step": best_step, "bad_evals": bad_evals,
-                    "history": history}, tmp / "state.pt")
-        shutil.rmtree(ckpt, ignore_errors=True)
-        os.replace(tmp, ckpt)
+        with atomic_dir(ckpt) as tmp:
+            torch.save({"step": step, "total": total, "n_train": len(train_set),
+                        "weights": {k: v.detach().cpu() for k, v in student.named_trainable().items()},
+                        "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
+                        "rng": _rng_state(), "best": best, "best_step": best_step, "bad_evals": bad_evals,
+                        "history": history}, tmp / "state.pt")
         checkpointed = step
 
     save_dtype = torch.float16 if cfg.save_dtype == "fp16" else None

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mineshaft.errors import InputError, UsageError
-from mineshaft.io import NpyStreamWriter, atomic_output, iter_lines, iter_tsv, load_embeddings, read_lines, split_ids
+from mineshaft.io import NpyStreamWriter, atomic_dir, atomic_output, iter_lines, iter_tsv, load_embeddings, read_lines, split_ids
 
 
 @pytest.mark.parametrize("opener,suffix", [(open, ""), (gzip.open, ".gz"), (bz2.open, ".bz2"), (lzma.open, ".xz")])
@@ -96,3 +96,17 @@ def test_load_embeddings_rejects_wrong_shapes(tmp_path):
     (tmp_path / "junk.npy").write_bytes(b"not numpy")
     with pytest.raises(InputError, match="not a readable"):
         load_embeddings(tmp_path / "junk.npy")
+
+
+def test_atomic_dir_replaces_only_when_complete(tmp_path):
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_dir(target) as tmp:
+            (tmp / "new.txt").write_text("half")
+            raise KeyboardInterrupt
+    assert [p.name for p in tmp_path.iterdir()] == ["model"] and (target / "old.txt").read_text() == "old"
+    with atomic_dir(target) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert [p.name for p in target.iterdir()] == ["new.txt"] and [p.name for p in tmp_path.iterdir()] == ["model"]

@@ -5,6 +5,7 @@ Every case runs in a fresh subprocess so its peak RSS is its own. Run from the r
 
     python benchmarks/bench.py encode            # mineshaft vs sentence-transformers (same model, inputs)
     python benchmarks/bench.py mine --sizes 10000 100000 1000000
+    python benchmarks/bench.py mine --sizes 1000000 --index auto --data real   # recall of the mined pairs too
     python benchmarks/bench.py recall            # IVF-PQ recall against exact, on real BUCC-style embeddings
     python benchmarks/bench.py all
 
@@ -110,6 +111,51 @@ def make_vectors(n: int, d: int, workdir: Path) -> tuple[Path, Path]:
     return px, py
 
 
+def real_vectors(emb: str) -> tuple[np.ndarray, np.ndarray]:
+    """Real USE vectors of BUCC-style sentences: (non-English sides, English sides), float32.
+
+    ``emb`` is a glob of .npy files named ``*.<pair>.<lang>.npy`` (English sides end in ``.en.npy``);
+    without any, the de-en sentences are encoded with USE here (minutes on 2 cores).
+    """
+    import glob
+
+    files = sorted(glob.glob(emb)) if emb else []
+    if not files:
+        from mineshaft.encoders import load_encoder
+
+        enc = load_encoder("use", device="cpu")
+        base = SHARED / "eval" / "bucc-style" / "de-en"
+        side = lambda ext: [line.split("\t", 1)[1] for line in read_lines(f"{base}.{ext}")]  # noqa: E731
+        return np.asarray(enc.encode(side("de")), np.float32), np.asarray(enc.encode(side("en")), np.float32)
+    xs = [np.load(f) for f in files if not f.endswith(".en.npy")]
+    ys = [np.load(f) for f in files if f.endswith(".en.npy")]
+    return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.float32)
+
+
+def padded(real: np.ndarray, n: int, seed: int, cos: float = 0.85) -> np.ndarray:
+    """``real`` rows first, then noise-perturbed copies of random real rows (cosine ~``cos`` to their original)."""
+    rng = np.random.default_rng(seed)
+    d = real.shape[1]
+    out = np.empty((n, d), dtype=np.float16)
+    m0 = min(n, len(real))
+    out[:m0] = real[:m0]
+    scale = np.sqrt(1 / cos**2 - 1) / np.sqrt(d)
+    for s in range(m0, n, 100_000):
+        m = min(100_000, n - s)
+        x = real[rng.integers(0, len(real), m)] + scale * rng.standard_normal((m, d)).astype(np.float32)
+        out[s : s + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return out
+
+
+def make_real(n: int, workdir: Path, emb: str) -> tuple[Path, Path, int]:
+    """Source: real non-English sentence vectors padded to ``n``; target: real English ones padded to ``n``."""
+    x, y = real_vectors(emb)
+    px, py = workdir / f"rx{n}.npy", workdir / f"ry{n}.npy"
+    np.save(px, padded(x, n, seed=1))
+    np.save(py, padded(y, n, seed=2))
+    return px, py, min(n, len(x))
+
+
 def case_mine_baseline(px: str, py: str, k: int, index: str) -> dict:
     """LASER's mine_bitexts.py in spirit: whole matrices in RAM, FAISS kNN, a Python loop over every candidate."""
     import faiss
@@ -162,7 +208,7 @@ def case_mine_baseline(px: str, py: str, k: int, index: str) -> dict:
             "margin_s": t_margin, "pairs": pairs, "peak_rss_mb": peak_rss_mb()}
 
 
-def case_mine_mineshaft(px: str, py: str, k: int, index: str, memory: str) -> dict:
+def case_mine_mineshaft(px: str, py: str, k: int, index: str, memory: str, n_real: int = 0, sample: int = 0) -> dict:
     import faiss
 
     from mineshaft.io import parse_size
@@ -196,12 +242,65 @@ def case_mine_mineshaft(px: str, py: str, k: int, index: str, memory: str) -> di
     t1 = time.perf_counter()
     pairs = pairs_from_neighbours(fwd, bwd, opts)
     t_margin = time.perf_counter() - t1
+    seconds = time.perf_counter() - t0
     n = x.n
-    planted = n // 2
-    correct = int(((pairs.src < planted) & (pairs.src == pairs.tgt)).sum())
-    return {"case": "mineshaft", "index": index, "n": n, "seconds": time.perf_counter() - t0, "knn_s": t_knn,
-            "build_s": t_build, "kernel_s": kernel["s"], "margin_s": t_margin, "pairs": len(pairs),
-            "planted_found": correct / planted, "peak_rss_mb": peak_rss_mb(), "faiss_threads": faiss.omp_get_max_threads()}
+    res = {"case": "mineshaft", "index": index, "kind": sy.kind, "nprobe": opts.nprobe, "n": n, "seconds": seconds,
+           "knn_s": t_knn, "build_s": t_build, "kernel_s": kernel["s"], "margin_s": t_margin, "pairs": len(pairs),
+           "peak_rss_mb": peak_rss_mb(), "faiss_threads": faiss.omp_get_max_threads()}
+    if n_real:  # real vectors: recall of the mined pairs against exact search, on sampled real rows
+        Searcher.search = orig
+        res.update(pair_recall(x, y, fwd, bwd, pairs, k, n_real, sample))
+    else:
+        planted = n // 2
+        res["planted_found"] = int(((pairs.src < planted) & (pairs.src == pairs.tgt)).sum()) / planted
+    return res
+
+
+def pair_recall(x, y, fwd, bwd, pairs, k: int, n_real: int, sample: int) -> dict:
+    """Recall of the mined pairs on ``sample`` random real source rows, against exact search for those rows.
+
+    Exact reference (``half``: bf16 products re-scored in fp32, the same neighbours as ``flat``): each
+    sampled row's k-NN, and the k-NN of its candidates (their margin denominators). A row's exact pair
+    is its best-margin candidate; recall is the share of those found among the mined pairs (all
+    sampled rows, and those whose exact margin clears the ``--threshold auto`` cut of the run).
+    """
+    from mineshaft.margin import neighbour_means
+    from mineshaft.search import Searcher
+    from mineshaft.threshold import auto_threshold
+
+    t = time.perf_counter()
+    rows = np.sort(np.random.default_rng(7).choice(n_real, size=min(sample, n_real), replace=False))
+    xs = _take(x.blocks, rows)
+    d, i = Searcher(y.blocks, "half").search(xs, k)
+    cands = np.unique(i[i >= 0])
+    dy, iy = Searcher(x.blocks, "half").search(_take(y.blocks, cands), k)
+    mean_y = dict(zip(cands.tolist(), neighbour_means(dy, iy).tolist()))
+    mean_x = neighbour_means(d, i)
+    my = np.array([[mean_y.get(j, np.nan) for j in row] for row in i.tolist()])
+    margin = d / ((mean_x[:, None] + my) / 2)
+    best = i[np.arange(len(rows)), np.nanargmax(margin, axis=1)]
+    best_margin = np.nanmax(margin, axis=1)
+    fwd_best = {}
+    for r, j in zip(pairs.src.tolist(), pairs.tgt.tolist()):
+        fwd_best.setdefault(r, set()).add(j)
+    hit = np.array([best[a] in fwd_best.get(r, ()) for a, r in enumerate(rows.tolist())])
+    cut = auto_threshold(pairs.score)
+    sure = best_margin >= cut
+    knn_hit = np.mean([len(set(a) & set(e)) / k for a, e in zip(fwd[1][rows].tolist(), i.tolist())])
+    return {"recall_rows": len(rows), "pair_recall": float(hit.mean()), "auto_cut": float(cut),
+            "pairs_above_cut": int(sure.sum()), "pair_recall_above_cut": float(hit[sure].mean()) if sure.any() else None,
+            "knn_recall": float(knn_hit), "reference_s": time.perf_counter() - t}
+
+
+def _take(blocks, rows: np.ndarray) -> np.ndarray:
+    """Rows (sorted global ids) of a list of blocks, as float32."""
+    out, offset = [], 0
+    for b in blocks:
+        sel = rows[(rows >= offset) & (rows < offset + b.shape[0])] - offset
+        if len(sel):
+            out.append(np.asarray(b[sel], np.float32))
+        offset += b.shape[0]
+    return np.concatenate(out)
 
 
 def case_gemm_peak() -> dict:
@@ -262,30 +361,52 @@ def bench_encode(n: int) -> list[dict]:
         return rows + use_rows
 
 
-def bench_mine(sizes: list[int], d: int = 384, k: int = 4) -> list[dict]:
+def bench_mine(sizes: list[int], d: int = 384, k: int = 4, index: str | None = None, data: str = "synthetic",
+               emb: str = "", sample: int = 2000, baseline: bool = True) -> list[dict]:
     peak = run_case("gemm")["gflops"]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
-            px, py = make_vectors(n, d, Path(tmp))
-            index = "flat" if n <= 200_000 else "IVF4096,PQ32"
-            ours = run_case("mine", str(px), str(py), str(k), index, "2G")
-            base = run_case("baseline", str(px), str(py), str(k), index)
+            n_real = 0
+            if data == "real":
+                px, py, n_real = make_real(n, Path(tmp), emb)
+                d = int(np.load(px, mmap_mode="r").shape[1])
+            else:
+                px, py = make_vectors(n, d, Path(tmp))
+            laser = "flat" if n <= 200_000 else "IVF4096,PQ32"  # what LASER's mine_bitexts would use
+            mine_index = index or laser
+            load0 = os.getloadavg()[0]
+            ours = run_case("mine", str(px), str(py), str(k), mine_index, "2G", str(n_real), str(sample))
+            ours["load"] = (load0 + os.getloadavg()[0]) / 2
+            base = (run_case("baseline", str(px), str(py), str(k), laser) if baseline else
+                    {"case": "baseline", "index": laser, "n": n, "seconds": float("nan"), "knn_s": float("nan"),
+                     "margin_s": float("nan"), "pairs": 0, "peak_rss_mb": float("nan")})
+            base["load"] = os.getloadavg()[0]
             for r in (base, ours):
-                r["flop_fraction"] = (2 * 2 * n * n * d / r["knn_s"] / 1e9 / peak) if index == "flat" else None
+                r["flop_fraction"] = (2 * 2 * n * n * d / r["knn_s"] / 1e9 / peak) if r["index"] == "flat" else None
             rows += [base, ours]
             os.unlink(px), os.unlink(py)
-    print(f"\nmine: synthetic clustered {d}-d vectors, N x N, k={k}, max mode; machine sgemm peak {peak:.0f} GFLOP/s")
+    what = ("real USE vectors (BUCC-style, padded with noise-perturbed copies)" if data == "real"
+            else "synthetic clustered vectors")
+    print(f"\nmine: {what}, {d}-d, N x N, k={k}, max mode; machine sgemm peak {peak:.0f} GFLOP/s, "
+          f"{os.cpu_count()} cores")
     print(f"{'N':>9} {'index':>13} {'who':>10} {'total s':>9} {'kNN s':>8} {'margin s':>9} {'margin x':>9} "
-          f"{'kernel %':>9} {'FLOP %':>7} {'peak RSS MB':>12} {'planted found':>14}")
+          f"{'kernel %':>9} {'FLOP %':>7} {'peak RSS MB':>12} {'planted found':>14} {'load':>5}")
     for b, o in zip(rows[::2], rows[1::2]):
         for r in (b, o):
             speed = b["margin_s"] / r["margin_s"]
             kern = 100 * r["kernel_s"] / r["knn_s"] if "kernel_s" in r else float("nan")
             flop = f"{100 * r['flop_fraction']:6.1f}" if r["flop_fraction"] else "     -"
             found = f"{100 * r['planted_found']:.1f}%" if "planted_found" in r else "-"
-            print(f"{r['n']:9d} {r['index']:>13} {r['case']:>10} {r['seconds']:9.1f} {r['knn_s']:8.1f} {r['margin_s']:9.2f} "
-                  f"{speed:8.1f}x {kern:8.1f}% {flop} {r['peak_rss_mb']:12.0f} {found:>14}")
+            name = f"{r['index']}:{r['kind']}" if r.get("kind", r["index"]) != r["index"] else r["index"]
+            print(f"{r['n']:9d} {name:>13} {r['case']:>10} {r['seconds']:9.1f} {r['knn_s']:8.1f} {r['margin_s']:9.2f} "
+                  f"{speed:8.1f}x {kern:8.1f}% {flop} {r['peak_rss_mb']:12.0f} {found:>14} {r['load']:5.1f}")
+        if "pair_recall" in o:
+            above = o["pair_recall_above_cut"]
+            print(f"{'':9} recall of the mined pairs on {o['recall_rows']} sampled real source rows (exact reference "
+                  f"for those rows only, {o['reference_s']:.0f} s): {o['pair_recall']:.3f} of all; "
+                  f"{above if above is None else round(above, 3)} of the {o['pairs_above_cut']} above the auto cut "
+                  f"{o['auto_cut']:.3f}; k-NN recall@{k} {o['knn_recall']:.3f} (nprobe {o['nprobe']})")
     return rows
 
 
@@ -303,7 +424,7 @@ def main() -> None:
         if name == "encode":
             res = case_encode(args[0], int(args[1]), args[2])
         elif name == "mine":
-            res = case_mine_mineshaft(args[0], args[1], int(args[2]), args[3], args[4])
+            res = case_mine_mineshaft(args[0], args[1], int(args[2]), args[3], args[4], int(args[5]), int(args[6]))
         elif name == "baseline":
             res = case_mine_baseline(args[0], args[1], int(args[2]), args[3])
         elif name == "gemm":
@@ -316,13 +437,23 @@ def main() -> None:
     ap.add_argument("what", choices=["encode", "mine", "recall", "all"])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--n-encode", type=int, default=2000)
+    ap.add_argument("--index", help="mineshaft's --index for `mine` (default: what the baseline uses: flat up to "
+                    "200k, else IVF4096,PQ32); e.g. auto")
+    ap.add_argument("--data", choices=["synthetic", "real"], default="synthetic",
+                    help="real: USE vectors of BUCC-style sentences padded with noise-perturbed copies; "
+                    "reports the recall of the mined pairs against exact search on sampled rows")
+    ap.add_argument("--emb", default=os.environ.get("MINESHAFT_REAL_EMB", "/tmp/thr/emb/use.*.npy"),
+                    help="glob of USE .npy files for --data real (*.en.npy: English side); none: encode de-en")
+    ap.add_argument("--recall-sample", type=int, default=2000, help="source rows given an exact reference")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the LASER-style baseline")
     ap.add_argument("--json", help="write all numbers here")
     a = ap.parse_args()
     results = {}
     if a.what in ("encode", "all"):
         results["encode"] = bench_encode(a.n_encode)
     if a.what in ("mine", "all"):
-        results["mine"] = bench_mine(a.sizes)
+        results["mine"] = bench_mine(a.sizes, index=a.index, data=a.data, emb=a.emb, sample=a.recall_sample,
+                                     baseline=not a.no_baseline)
     if a.what in ("recall", "all"):
         results["recall"] = bench_recall()
     if a.json:

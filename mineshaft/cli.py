@@ -163,11 +163,11 @@ def mine(
     k: Annotated[int, typer.Option("--k", "-k", help="Neighbours for the margin.", min=1, max=1000)] = 4,
     margin: Annotated[Margin, typer.Option(help="Margin function.")] = Margin.ratio,
     mode: Annotated[Mode, typer.Option(help="Retrieval mode; max is one-to-one.")] = Mode.max,
-    threshold: Annotated[Optional[float], typer.Option(help="Keep pairs whose margin is at least this (every mode).")] = None,
+    threshold: Annotated[str, typer.Option(metavar="default|auto|none|NUMBER", help="Keep pairs whose margin is at least this (every mode). default: the model's calibrated threshold (k=4, ratio, max), else auto; auto: the valley between the translation and non-translation margins of this run; none: keep every sentence's best match.")] = "default",
     dedup: Annotated[bool, typer.Option("--dedup", help="Search each distinct sentence once (ids of first occurrences).")] = False,
     ids: Annotated[bool, typer.Option("--ids", help="Add src and tgt ids (line numbers, or --id-column ids) as columns 2-3.")] = False,
     id_column: Annotated[bool, typer.Option("--id-column", help="Input lines are 'ID<TAB>sentence' (BUCC layout).")] = False,
-    explain_threshold: Annotated[bool, typer.Option("--explain-threshold", help="Print a histogram of margins and counts around --threshold on stderr.")] = False,
+    explain_threshold: Annotated[bool, typer.Option("--explain-threshold", help="Print a histogram of margins and counts around the threshold used on stderr.")] = False,
     min_chars: Annotated[Optional[int], typer.Option(help="Drop pairs with a side shorter than this many characters.", rich_help_panel="Filters")] = None,
     max_chars: Annotated[Optional[int], typer.Option(help="Drop pairs with a side longer than this many characters.", rich_help_panel="Filters")] = None,
     max_length_ratio: Annotated[Optional[float], typer.Option(help="Drop pairs whose longer side has more than this times the characters of the shorter.", rich_help_panel="Filters")] = None,
@@ -204,33 +204,34 @@ def mine(
     from .progress import console, info
     from .report import threshold_histogram
     from .tasks import EncoderSpec
+    from .threshold import parse_threshold, summary
 
     _setup(quiet, threads)
-    for option, value in (("--threshold", threshold), ("--max-score", max_score)):
-        _finite(option, value)
+    _finite("--max-score", max_score)
+    setting = parse_threshold(threshold)
     check_output_path(out, force)
     rules = PairFilter(min_chars=min_chars, max_chars=max_chars, max_length_ratio=max_length_ratio,
                        drop_identical=drop_identical, number_mismatch=number_mismatch, near_duplicates=near_duplicates,
                        max_score=max_score, src_lang=src_lang, tgt_lang=tgt_lang)
-    opts = MineOptions(k=k, margin=margin.value, mode=mode.value, index=index, nprobe=nprobe,
+    opts = MineOptions(k=k, margin=margin.value, mode=mode.value, threshold=setting, index=index, nprobe=nprobe,
                        memory=parse_size(memory, "--memory"), gpu=gpu, shard_size=shard_size)
     opts.check()
     spec = EncoderSpec(encoder, device=device, max_length=max_length, threads=threads, batch_size=batch_size,
                        punct_lang=normalize_punct, dtype=store_dtype.value, precision=precision)
     with _work_directory(work_dir, out, keep_work) as work:
-        # the threshold is applied afterwards: in every mode that equals applying it during selection
         result = run_mine(src, tgt, work, spec=spec, options=opts, engine=get_engine(engine.value),
                           id_column=id_column, dedup=dedup, errors=errors.value)
+        choice, candidates = result.info["threshold"], result.info["candidate_scores"]
         if explain_threshold:
-            console.print(threshold_histogram(result.pairs.score, threshold), markup=False, highlight=False)
-        result.pairs = result.pairs.above(threshold)
+            console.print(threshold_histogram(candidates, choice.value, choice.describe()), markup=False,
+                          highlight=False)
         src_texts, tgt_texts = pair_texts(result)
         pairs = filter_pairs(result, rules, src_texts, tgt_texts)
         if rules.removed:
             info("filtered out: " + ", ".join(f"{n} {name}" for name, n in rules.removed.most_common()))
         with atomic_output(out, force=force) as fh:
             fh.writelines(format_pairs(pairs, src_texts, tgt_texts, with_ids=ids))
-    info(f"{len(pairs)} pairs written to {'stdout' if out == '-' else out}")
+    info(summary(len(pairs), len(candidates), choice, out))
 
 
 @contextlib.contextmanager
@@ -437,6 +438,38 @@ def init_student(
     _setup_model_out(out, force, quiet, threads)
     stats = transplant_vocabulary(out, base=base, k=k, max_length=max_length)
     print(json.dumps({"out": out, **{key: stats[key] for key in ("pieces", "anchored")}}))
+
+
+@app.command("extend-vocab")
+def extend_vocab(
+    model: Annotated[str, typer.Argument(help="Student to extend: 'use', 'default' or a model directory (USE port or "
+                                              "a transformers model with a Unigram tokenizer).")],
+    pairs: Annotated[list[str], typer.Option("--pairs", help="Training TSV file (en-XX.tsv) or a directory of "
+                                                              "them; pieces are learned from --column. Repeatable.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Directory for the extended model.")],
+    column: Annotated[int, typer.Option(help="1-based column holding the non-English text.", min=1)] = 2,
+    pieces: Annotated[int, typer.Option(help="Most new pieces to learn.", min=8, max=1_000_000)] = 16000,
+    per_language: Annotated[int, typer.Option(help="Distinct lines read from each file.", min=1)] = 20000,
+    check: Annotated[Optional[list[str]], typer.Option(help="Text file (one sentence a line) or directory of them "
+                                                             "whose unknown rate is reported too, never learned "
+                                                             "from. Repeatable.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the noise given to rows of wholly new characters.")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
+    threads: ThreadsOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Append pieces for text the student's tokenizer maps to <unk>, learned from training pairs (old ids unchanged)."""
+    from .vocab import expand_files, extend_vocabulary, read_texts
+
+    _setup_model_out(out, force, quiet, threads)
+    check_texts = read_texts(expand_files(check or []), column=None, per_file=None)
+    stats = extend_vocabulary(model, expand_files(pairs, "*.tsv"), out, vocab_size=pieces, per_language=per_language,
+                              column=column, seed=seed, threads=threads or 2, check=check_texts or None)
+    if not quiet:
+        from .vocab import format_table
+
+        sys.stderr.write(format_table(stats))
+    print(json.dumps({"out": out, **{key: stats[key] for key in ("first_new_id", "added", "rows")}}))
 
 
 @app.command()

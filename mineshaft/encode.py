@@ -15,7 +15,7 @@ from . import progress
 from .encoders import Encoder
 from .engines import LocalEngine
 from .errors import InputError
-from .io import NpyStreamWriter, atomic_output, iter_lines
+from .io import NpyStreamWriter, atomic_output, iter_lines, remove_sidecar, write_sidecar
 from .store import EmbeddingStore, write_atomic_bytes
 from .tasks import EncodeJob, EncoderSpec, encode_job
 
@@ -47,9 +47,13 @@ def encode_file(
     """Encode every line of ``path`` into one ``.npy`` file ``out``; returns the number of rows.
 
     Only ``chunk_size`` lines are held at a time. Empty lines are not encoded:
-    their rows are zero vectors, so row i is always line i.
+    their rows are zero vectors, so row i is always line i. Beside a file
+    ``X.npy`` goes ``X.npy.mineshaft.json``: which encoder (and its digest) made it.
     """
+    from .encoders.digest import encoder_record
+
     spec = spec or EncoderSpec(encoder.name, dtype="float32")
+    record = encoder_record(spec)
     rows = 0
     with atomic_output(out, mode="wb", force=force) as fh, progress.task("encoding", total=None) as advance:
         writer = NpyStreamWriter(fh, encoder.dim, dtype=spec.dtype)
@@ -60,6 +64,10 @@ def encode_file(
         if rows == 0:
             raise InputError(f"{'<stdin>' if str(path) == '-' else path}: empty input")
         writer.close()
+        if str(out) != "-":
+            remove_sidecar(out)  # the old record must never describe the new rows, even if killed right here
+    if str(out) != "-":
+        write_sidecar(out, {**record, "normalized": True})
     progress.info(f"{rows} rows of dimension {encoder.dim} ({spec.dtype}) written to {out}")
     return rows
 
@@ -77,13 +85,24 @@ def encode_to_store(
     """Encode ``texts`` into shards of ``shard_size`` rows under ``store_dir``, skipping finished shards.
 
     A shard is skipped when its completion marker matches the fingerprint of
-    the same texts, so an interrupted job resumes where it stopped and a
-    changed input is re-encoded. Works with any engine (local, ray).
+    the same texts and the digest of the same encoder (model files, precision,
+    max length, normalization, dtype), so an interrupted job resumes where it
+    stopped and a changed input or encoder is re-encoded. Works with any engine (local, ray).
     """
+    from .encoders.digest import encoder_record
+
     engine = engine or LocalEngine()
-    meta = {"encoder": spec.name, "max_length": spec.max_length, "punct_lang": spec.punct_lang,
-            "dtype": spec.dtype, "shard_size": shard_size, "format": 1}
-    store = EmbeddingStore(store_dir).open(meta)
+    record = encoder_record(spec)
+    meta = {**record, "shard_size": shard_size, "format": 2}
+    store = EmbeddingStore(store_dir)
+    old = store.read_manifest()
+    if old is not None and old != meta and store.finished_shards():
+        if old.get("digest") is None:
+            progress.warn(f"{store_dir}: these shards carry no encoder digest (older mineshaft): re-encoding")
+        elif old.get("digest") != meta["digest"]:
+            progress.warn(f"{store_dir}: encoder changed since these shards were written: re-encoding")
+    store.open(meta)
+    digest = meta["digest"]
     fps: dict[int, str] = {}
     counts: list[int] = []
     skipped = 0
@@ -95,14 +114,14 @@ def encode_to_store(
                 fp = fingerprint(chunk)
                 fps[i] = fp
                 counts.append(len(chunk))
-                if store.is_done(i, fp):
+                if store.is_done(i, fp, digest):
                     skipped += 1
                     advance(len(chunk))
                     continue
                 yield EncodeJob(i, chunk, fp)
 
         for shard, rows in engine.encode(spec, jobs(), encoder=encoder):
-            store.write_shard(shard, rows, fps[shard])
+            store.write_shard(shard, rows, fps[shard], digest)
             advance(rows.shape[0])
     if not counts:
         raise InputError("nothing to encode: empty input")

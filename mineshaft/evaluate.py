@@ -60,15 +60,38 @@ def _half(ident: str) -> int:
     return hashlib.blake2b(ident.encode(), digest_size=1).digest()[0] & 1
 
 
-def bucc_eval(prefix: str | os.PathLike, encoder, lang: str | None = None, k: int = 4, margin: str = "ratio",
-              mode: str = "max", batch_size: int = 64) -> dict:
-    """BUCC-style F1 for ``PREFIX.{xx,en,gold}`` (e.g. ``eval/bucc-style/de-en``).
+def two_fold(scores: np.ndarray, correct: np.ndarray, half: np.ndarray, gold_half: np.ndarray) -> list[F1Point]:
+    """The BUCC protocol: for each half, F1 at the threshold tuned on the OTHER half's gold.
 
-    Candidates are mined over both whole files; the source ids are split into
-    two fixed halves; the threshold that maximizes F1 on one half's gold is
-    applied to the other half, in both directions, and the two F1 are averaged.
-    The F1 at the threshold tuned on all gold ("oracle") is given for reference.
+    ``half[i]`` is the half (0/1) of candidate i, ``gold_half[j]`` that of gold pair j (both by source id).
+    Returns the two points, evaluated on half 0 then half 1; ``threshold`` is the one applied.
     """
+    folds = []
+    for test in (0, 1):
+        tune = 1 - test
+        t = best_threshold(scores[half == tune], correct[half == tune], int((gold_half == tune).sum()))
+        folds.append(f1_at(scores[half == test], correct[half == test], int((gold_half == test).sum()), t.threshold))
+    return folds
+
+
+@dataclass
+class BuccTask:
+    """A BUCC-style task: both sides' ids and texts, and the gold (src-id, en-id) pairs."""
+
+    src_ids: list[str]
+    src_texts: list[str]
+    tgt_ids: list[str]
+    tgt_texts: list[str]
+    gold: set
+
+    def correct(self, pairs) -> np.ndarray:
+        """Whether each mined pair (rows into the two sides) is a gold pair."""
+        return np.array([(self.src_ids[s], self.tgt_ids[t]) in self.gold
+                         for s, t in zip(pairs.src.tolist(), pairs.tgt.tolist())], dtype=bool)
+
+
+def read_bucc(prefix: str | os.PathLike, lang: str | None = None) -> BuccTask:
+    """Read ``PREFIX.{xx,en,gold}``."""
     prefix = str(prefix)
     lang = lang or Path(prefix).name.split("-")[0]
     src_ids, src_texts = split_ids(read_lines(f"{prefix}.{lang}"), f"{prefix}.{lang}")
@@ -79,24 +102,38 @@ def bucc_eval(prefix: str | os.PathLike, encoder, lang: str | None = None, k: in
         if not sep:
             raise InputError(f"{prefix}.gold:{lineno}: expected 'src-id<TAB>en-id'")
         gold.add((a, b.strip()))
-    x = embed(encoder, src_texts, batch_size=batch_size, label=f"encoding {lang}")
-    y = embed(encoder, tgt_texts, batch_size=batch_size, label="encoding en")
-    pairs = mine_embeddings(x, y, k=k, margin=margin, mode=mode)
-    cand = [(src_ids[s], tgt_ids[t]) for s, t in zip(pairs.src.tolist(), pairs.tgt.tolist())]
-    correct = np.array([c in gold for c in cand], dtype=bool)
-    half = np.array([_half(a) for a, _ in cand], dtype=np.int8)
-    gold_half = np.array([_half(a) for a, _ in gold], dtype=np.int8)
-    folds = []
-    for tune in (0, 1):
-        test = 1 - tune
-        t = best_threshold(pairs.score[half == tune], correct[half == tune], int((gold_half == tune).sum()))
-        folds.append(f1_at(pairs.score[half == test], correct[half == test], int((gold_half == test).sum()), t.threshold))
-    oracle = best_threshold(pairs.score, correct, len(gold))
+    return BuccTask(src_ids, src_texts, tgt_ids, tgt_texts, gold)
+
+
+def bucc_eval(prefix: str | os.PathLike, encoder, lang: str | None = None, k: int = 4, margin: str = "ratio",
+              mode: str = "max", batch_size: int = 64) -> dict:
+    """BUCC-style F1 for ``PREFIX.{xx,en,gold}`` (e.g. ``eval/bucc-style/de-en``).
+
+    Candidates are mined over both whole files; the source ids are split into
+    two fixed halves; the threshold that maximizes F1 on one half's gold is
+    applied to the other half, in both directions, and the two F1 are averaged.
+    The F1 at the threshold tuned on all gold ("oracle") and at ``--threshold auto``
+    (no gold) are given for reference.
+    """
+    from .threshold import auto_threshold
+
+    lang = lang or Path(str(prefix)).name.split("-")[0]
+    task = read_bucc(prefix, lang)
+    x = embed(encoder, task.src_texts, batch_size=batch_size, label=f"encoding {lang}")
+    y = embed(encoder, task.tgt_texts, batch_size=batch_size, label="encoding en")
+    pairs = mine_embeddings(x, y, k=k, margin=margin, mode=mode, threshold=None)
+    correct = task.correct(pairs)
+    half = np.array([_half(task.src_ids[s]) for s in pairs.src.tolist()], dtype=np.int8)
+    gold_half = np.array([_half(a) for a, _ in task.gold], dtype=np.int8)
+    folds = two_fold(pairs.score, correct, half, gold_half)
+    oracle = best_threshold(pairs.score, correct, len(task.gold))
+    auto = f1_at(pairs.score, correct, len(task.gold), auto_threshold(pairs.score))
     return {
-        "task": "bucc-style", "pair": f"{lang}-en", "n_src": len(src_ids), "n_tgt": len(tgt_ids), "n_gold": len(gold),
-        "f1": float(np.mean([f.f1 for f in folds])), "precision": float(np.mean([f.precision for f in folds])),
+        "task": "bucc-style", "pair": f"{lang}-en", "n_src": len(task.src_ids), "n_tgt": len(task.tgt_ids),
+        "n_gold": len(task.gold), "f1": float(np.mean([f.f1 for f in folds])),
+        "precision": float(np.mean([f.precision for f in folds])),
         "recall": float(np.mean([f.recall for f in folds])), "thresholds": [f.threshold for f in folds],
-        "oracle": asdict(oracle), "k": k, "margin": margin, "mode": mode,
+        "oracle": asdict(oracle), "auto": asdict(auto), "k": k, "margin": margin, "mode": mode,
     }
 
 
@@ -155,7 +192,10 @@ def rankdata(a: np.ndarray) -> np.ndarray:
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rho with tied ranks averaged (as scipy.stats.spearmanr); nan when a side is constant."""
     ra, rb = rankdata(a), rankdata(b)
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
     return float(np.corrcoef(ra, rb)[0, 1])
 
 

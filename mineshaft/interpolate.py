@@ -7,8 +7,10 @@ pretrained one. ``α = 1`` is the student, ``α = 0`` its starting model; choose
 
 Works for every student ``mineshaft train`` writes: USE students (the starting weights are the
 installed USE v3 package's) and transformers students (the start is a local model directory).
-Only the tensors stored in the student's ``model.safetensors`` are interpolated; everything else
-in the student's directory (tokenizer, configs, pooling) is copied unchanged.
+Only the tensors stored in the student's ``model.safetensors`` are interpolated; the model files
+of the student's directory (tokenizer, configs, pooling, its model card and training record) are
+copied unchanged; training leftovers (``teacher-cache/``, ``checkpoint/``, lock and temporary files)
+are not.
 """
 
 from __future__ import annotations
@@ -25,7 +27,12 @@ from .errors import InputError
 from .io import atomic_dir
 
 WEIGHTS = "model.safetensors"
-SKIPPED = {"checkpoint", "train.lock", WEIGHTS}
+#: never copied into the interpolated model: training leftovers, and the weights (written anew)
+SKIPPED = {"checkpoint", "teacher-cache", "train.lock", WEIGHTS}
+
+
+def _skipped(_dir: str, names: list[str]) -> list[str]:
+    return [n for n in names if n in SKIPPED or n.startswith(".") or n.endswith((".tmp", ".lock"))]
 
 
 def starting_point(student: Path) -> str:
@@ -94,7 +101,7 @@ def interpolate(student: str | os.PathLike, out: str | os.PathLike, alpha: float
     weights = interpolate_states(init_state(init), load_file(str(src / WEIGHTS)), alpha)
     record = {"student": name, "init": init, "alpha": alpha}
     with atomic_dir(out) as tmp:
-        shutil.copytree(src, tmp, ignore=lambda _d, names: [n for n in names if n in SKIPPED], dirs_exist_ok=True)
+        shutil.copytree(src, tmp, ignore=_skipped, dirs_exist_ok=True)
         save_file(weights, str(tmp / WEIGHTS), metadata={"format": "pt"})
         (tmp / "interpolation.json").write_text(json.dumps(record, indent=2) + "\n")
         card = tmp / "README.md"

@@ -11,6 +11,7 @@ import bz2
 import contextlib
 import gzip
 import io
+import json
 import lzma
 import os
 import shutil
@@ -265,6 +266,62 @@ def load_embeddings(path: str | os.PathLike) -> np.ndarray:
     if arr.dtype.kind != "f":
         raise InputError(f"{name}: expected float embeddings, got dtype {arr.dtype}")
     return np.asarray(arr, dtype=np.float32)
+
+
+SIDECAR_SUFFIX = ".mineshaft.json"
+
+
+def sidecar_path(npy: str | os.PathLike) -> Path:
+    """``X.npy`` → ``X.npy.mineshaft.json``: the record of which encoder wrote ``X.npy``."""
+    return Path(str(npy) + SIDECAR_SUFFIX)
+
+
+def _rows_sample(arr: np.ndarray) -> str:
+    """A cheap fingerprint of a matrix: its shape, dtype and up to 64 rows spread over it."""
+    import hashlib
+
+    rows = np.unique(np.linspace(0, arr.shape[0] - 1, num=min(64, arr.shape[0])).astype(np.int64))
+    h = hashlib.blake2b(f"{arr.shape}{arr.dtype.str}".encode(), digest_size=8)
+    h.update(np.ascontiguousarray(arr[rows]).tobytes())
+    return h.hexdigest()
+
+
+def write_sidecar(npy: str | os.PathLike, record: dict) -> None:
+    """Write ``X.npy.mineshaft.json`` (atomically) for a finished ``X.npy``: ``record`` plus its shape and sample."""
+    arr = np.load(str(npy), mmap_mode="r", allow_pickle=False)
+    body = {**record, "rows": int(arr.shape[0]), "dim": int(arr.shape[1]), "stored_dtype": arr.dtype.name,
+            "sample": _rows_sample(arr)}
+    with atomic_file(sidecar_path(npy)) as fh:
+        fh.write((json.dumps(body, indent=1, sort_keys=True) + "\n").encode())
+
+
+def remove_sidecar(npy: str | os.PathLike) -> None:
+    with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+        sidecar_path(npy).unlink()
+
+
+def read_sidecar(npy: str | os.PathLike, arr: np.ndarray | None = None, warn: bool = True) -> dict | None:
+    """The encoder record beside ``X.npy``, or None when there is none (or it describes other rows than these)."""
+    try:
+        body = json.loads(sidecar_path(npy).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(body, dict):
+        return None
+    if arr is None:
+        try:
+            arr = np.load(str(npy), mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError):
+            return None  # load_embeddings says what is wrong with it
+    if arr.ndim != 2:
+        return None
+    if body.get("rows") != arr.shape[0] or body.get("dim") != arr.shape[1] or body.get("sample") != _rows_sample(arr):
+        if warn:
+            from .progress import warn as _warn
+
+            _warn(f"{sidecar_path(npy)} does not describe {npy} (the .npy changed since); ignoring it")
+        return None
+    return body
 
 
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}

@@ -84,8 +84,10 @@ class SoftContrastiveLoss(_ContrastiveLoss):
       ``G = T(a)·T(a)ᵀ``, the teacher reads only the priority side of each pair.
     * ``average``: ``G = (T(a)·T(a)ᵀ + T(b)·T(b)ᵀ) / 2``; needs a teacher that reads both sides.
 
-    The b→a direction uses ``row-softmax(Gᵀ / τ_label)`` (equal to ``W`` here, as ``G`` is
-    symmetric); the authors' code passes ``Wᵀ``, whose rows are not distributions.
+    The b→a direction scores ``S_b·S_aᵀ / τ`` against ``row-softmax(Gᵀ / τ_label)``: equal to ``W``
+    here, as ``G`` is symmetric (``W`` itself is not: its rows are normalized, its columns are not).
+    The authors' code passes ``Wᵀ``, whose rows are not distributions; mineshaft deliberately does
+    not (``tests/test_losses.py`` checks both directions against loops, an asymmetric ``G`` too).
     ``label_temperature`` defaults to the student's ``temperature`` (0.1, the paper's).
     """
 

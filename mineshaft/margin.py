@@ -7,6 +7,14 @@ y's k nearest neighbours in the other language, ``mx`` and ``my``:
 - ``distance``: c - (mx + my) / 2
 - ``absolute``: c
 
+Only neighbours actually found count: a missing one (id -1, similarity -inf, as
+an approximate index returns when it visits too few vectors) is left out of the
+mean and is never a candidate. A sentence with no neighbour at all has no mean
+(nan); the margin then uses the other side's mean alone, and a candidate with no
+mean on either side gets margin -inf. The ratio margin is defined only for a
+positive denominator: otherwise it is -inf too (dividing by a mean <= 0 would flip
+the order). Candidates with margin -inf are never paired.
+
 Everything here is vectorized over all candidates at once.
 """
 
@@ -22,23 +30,48 @@ MARGINS = ("ratio", "distance", "absolute")
 MODES = ("forward", "backward", "intersect", "max")
 
 
+def neighbour_means(sims: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
+    """Mean similarity of each row's found neighbours (id >= 0 and finite); nan for a row with none."""
+    sims = np.asarray(sims, dtype=np.float32)
+    found = np.isfinite(sims) if idx is None else (np.asarray(idx) >= 0) & np.isfinite(sims)
+    count = found.sum(axis=1)
+    total = np.where(found, sims, 0).sum(axis=1, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan).astype(np.float32)
+
+
 def margin(cos: np.ndarray, mean_x: np.ndarray, mean_y: np.ndarray, kind: str = "ratio") -> np.ndarray:
-    """Margin of cosine ``cos`` given the two sides' mean k-NN similarities (broadcasting)."""
+    """Margin of cosine ``cos`` given the two sides' mean k-NN similarities (broadcasting).
+
+    A nan mean (no neighbours found) is left out of the denominator; with both nan,
+    or a ratio denominator <= 0, the margin is -inf (never paired).
+    """
+    if kind not in MARGINS:
+        raise UsageError(f"unknown margin {kind!r} (use one of {', '.join(MARGINS)})")
+    cos = np.asarray(cos, dtype=np.float32)
     if kind == "absolute":
-        return np.asarray(cos, dtype=np.float32)
-    denom = (np.asarray(mean_x, dtype=np.float32) + np.asarray(mean_y, dtype=np.float32)) / 2
-    if kind == "ratio":
-        return cos / denom
-    if kind == "distance":
-        return cos - denom
-    raise UsageError(f"unknown margin {kind!r} (use one of {', '.join(MARGINS)})")
+        return cos
+    mx, my = np.asarray(mean_x, dtype=np.float32), np.asarray(mean_y, dtype=np.float32)
+    denom = np.where(np.isnan(mx), my, np.where(np.isnan(my), mx, (mx + my) / 2))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        if kind == "ratio":
+            out = np.where(denom > 0, cos / np.where(denom > 0, denom, 1), -np.inf)
+        else:
+            out = np.where(np.isnan(denom), -np.inf, cos - denom)
+    return np.where(np.isnan(out), -np.inf, out).astype(np.float32)
 
 
 def candidate_margins(
     sims: np.ndarray, idx: np.ndarray, mean_query: np.ndarray, mean_db: np.ndarray, kind: str = "ratio"
 ) -> np.ndarray:
-    """Margin of every k-NN candidate: ``sims[i, j]`` is query i against database row ``idx[i, j]``."""
-    return margin(sims, mean_query[:, None], mean_db[idx], kind)
+    """Margin of every k-NN candidate: ``sims[i, j]`` is query i against database row ``idx[i, j]``.
+
+    Missing candidates (id < 0) get -inf.
+    """
+    idx = np.asarray(idx)
+    found = idx >= 0
+    out = margin(sims, mean_query[:, None], mean_db[np.where(found, idx, 0)], kind)
+    return np.where(found & np.isfinite(np.asarray(sims, dtype=np.float32)), out, np.float32(-np.inf))
 
 
 @dataclass
@@ -66,10 +99,18 @@ class Pairs:
 
 
 def best_candidates(scores: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each query row, its best-scoring candidate: (database row, score)."""
-    j = scores.argmax(axis=1)
-    rows = np.arange(len(scores))
-    return idx[rows, j], scores[rows, j]
+    """For each query row, its best-scoring candidate: (database row, score).
+
+    Equal scores go to the smaller database row. A row with no finite score (no
+    candidate) gets (-1, -inf).
+    """
+    scores = np.where(np.isnan(scores), -np.inf, scores).astype(np.float32)
+    idx = np.asarray(idx, dtype=np.int64)
+    best = scores.max(axis=1) if scores.shape[1] else np.full(len(scores), -np.inf, np.float32)
+    tied = (scores == best[:, None]) & (idx >= 0)
+    row = np.where(tied, idx, np.iinfo(np.int64).max).min(axis=1, initial=np.iinfo(np.int64).max)
+    ok = np.isfinite(best)
+    return np.where(ok, row, -1), np.where(ok, best, np.float32(-np.inf)).astype(np.float32)
 
 
 def select_pairs(
@@ -95,16 +136,17 @@ def select_pairs(
     nx, ny = len(fwd_scores), len(bwd_scores)
     fwd_tgt, fwd_best = best_candidates(fwd_scores, fwd_idx) if nx else (np.empty(0, np.int64), np.empty(0, np.float32))
     bwd_src, bwd_best = best_candidates(bwd_scores, bwd_idx) if ny else (np.empty(0, np.int64), np.empty(0, np.float32))
-    fwd = Pairs.sorted(np.arange(nx), fwd_tgt, fwd_best)
-    bwd = Pairs.sorted(bwd_src, np.arange(ny), bwd_best)
+    xs, ys = np.arange(nx), np.arange(ny)
+    fok, bok = fwd_tgt >= 0, bwd_src >= 0  # a sentence without any candidate is never paired
+    fwd = Pairs.sorted(xs[fok], fwd_tgt[fok], fwd_best[fok])
+    bwd = Pairs.sorted(bwd_src[bok], ys[bok], bwd_best[bok])
     if mode == "forward":
         return fwd.above(threshold)
     if mode == "backward":
         return bwd.above(threshold)
     if mode == "intersect":
         # x's best is y and y's best is x  <=>  bwd_src[fwd_tgt[x]] == x
-        xs = np.arange(nx)
-        keep = bwd_src[fwd_tgt] == xs if nx else np.zeros(0, bool)
+        keep = fok & (bwd_src[np.maximum(fwd_tgt, 0)] == xs) if nx and ny else np.zeros(nx, bool)
         return Pairs.sorted(xs[keep], fwd_tgt[keep], fwd_best[keep]).above(threshold)
     pooled = Pairs.sorted(
         np.concatenate([fwd.src, bwd.src]), np.concatenate([fwd.tgt, bwd.tgt]), np.concatenate([fwd.score, bwd.score])

@@ -22,7 +22,7 @@ from .corpus import Corpus
 from .engines import LocalEngine
 from .errors import InputError, UsageError
 from .io import load_embeddings
-from .margin import MARGINS, MODES, Pairs, candidate_margins, select_pairs
+from .margin import MARGINS, MODES, Pairs, candidate_margins, neighbour_means, select_pairs
 from .search import Searcher
 from .store import EmbeddingStore
 
@@ -34,7 +34,9 @@ class MineOptions:
     k: int = 4
     margin: str = "ratio"
     mode: str = "max"
-    threshold: float | None = None
+    #: "default" (the model's calibrated threshold, else auto), "auto", a number, or None (keep every pair);
+    #: see mineshaft.threshold
+    threshold: float | str | None = "default"
     index: str = "flat"
     nprobe: int = 16
     memory: int = 2 << 30
@@ -54,8 +56,9 @@ class MineOptions:
             raise UsageError(f"--memory must be at least 16 MB, got {self.memory} bytes")
         if not 1 <= self.shard_size <= 100_000_000:
             raise UsageError(f"--shard-size must be between 1 and 100000000, got {self.shard_size}")
-        if self.threshold is not None and not np.isfinite(self.threshold):
-            raise UsageError(f"--threshold must be a finite number, got {self.threshold}")
+        from .threshold import parse_threshold
+
+        parse_threshold(self.threshold)
         if self.gpu:
             from .search import faiss_gpu_available
 
@@ -75,6 +78,8 @@ class Source:
     digest: str
     corpus: Corpus | None = None
     n_lines: int = 0
+    #: which encoder made the vectors (see :func:`mineshaft.encoders.digest.encoder_record`); None if unknown
+    encoder: dict | None = None
 
     @property
     def n(self) -> int:
@@ -117,11 +122,13 @@ def load_source(
     if path_s.endswith(".npy"):
         x = load_embeddings(path_s)
         st = os.stat(path_s)
-        return Source.from_array(x, shard_size, digest=f"{os.path.abspath(path_s)}:{st.st_size}:{st.st_mtime_ns}")
+        source = Source.from_array(x, shard_size, digest=f"{os.path.abspath(path_s)}:{st.st_size}:{st.st_mtime_ns}")
+        source.encoder = recorded_encoder(path_s, warn=False)
+        return source
     if Path(path_s).is_dir() and EmbeddingStore.is_store(path_s):
         store = EmbeddingStore(path_s)
         blocks = list(store.shards())
-        return Source(blocks, store.digest(), n_lines=store.index["rows"])
+        return Source(blocks, store.digest(), n_lines=store.index["rows"], encoder=recorded_encoder(path_s))
     corpus = Corpus.scan(path_s, id_column=id_column, dedup=dedup, errors=errors, spool_dir=work, name=name)
     progress.info(f"{name}: {corpus.n_lines} lines, {len(corpus)} mined"
                   + (f", {corpus.dropped_empty} empty" if corpus.dropped_empty else "")
@@ -132,7 +139,52 @@ def load_source(
 
     store = encode_to_store(corpus.iter_texts(), work / f"emb-{name}", spec, n_rows=len(corpus),
                             shard_size=shard_size, engine=engine, encoder=encoder, label=f"encoding {name}")
-    return Source(list(store.shards()), store.digest(), corpus=corpus, n_lines=corpus.n_lines)
+    return Source(list(store.shards()), store.digest(), corpus=corpus, n_lines=corpus.n_lines,
+                  encoder=recorded_encoder(store.path))
+
+
+def _is_embeddings(path: str) -> bool:
+    return path.endswith(".npy") or (Path(path).is_dir() and EmbeddingStore.is_store(path))
+
+
+def recorded_encoder(path: str | os.PathLike, warn: bool = True) -> dict | None:
+    """The encoder record of a ``.npy`` (its sidecar) or an embedding store (its manifest), None if it has none."""
+    from .io import read_sidecar
+
+    path_s = str(path)
+    if path_s.endswith(".npy"):
+        record = read_sidecar(path_s, warn=warn) if Path(path_s).is_file() else None
+    else:
+        record = EmbeddingStore(path_s).read_manifest()
+    return record if record and record.get("model") else None
+
+
+def check_same_encoder(sides: list[tuple[str, str | os.PathLike]], spec=None) -> None:
+    """Refuse sides whose vectors come from different encoders (before any encoding).
+
+    A ``.npy`` or store side is judged by its record; a text side by ``spec``, the encoder that will
+    encode it. A side with no record gets a warning and is trusted.
+    """
+    from .encoders.digest import describe, encoder_record, same_model
+
+    if not any(_is_embeddings(str(p)) for _, p in sides):
+        return  # text on both sides: one encoder encodes both
+    records = []
+    for _, path in sides:
+        path_s = str(path)
+        if _is_embeddings(path_s):
+            record = recorded_encoder(path_s)
+            if record is None:
+                progress.warn(f"{path_s} carries no encoder record; make sure both sides come from the same encoder")
+            records.append((f"{path_s} was encoded with", record))
+        else:
+            records.append((f"{'<stdin>' if path_s == '-' else path_s} would be encoded with", spec))
+    if any(r is None for _, r in records):
+        return
+    (a_says, a), (b_says, b) = [(says, r if isinstance(r, dict) else encoder_record(r)) for says, r in records]
+    if not same_model(a, b):
+        raise InputError(f"{a_says} {describe(a)}, but {b_says} {describe(b)}: vectors of different encoders "
+                         "are not comparable; encode both sides with the same encoder")
 
 
 # ------------------------------------------------------------------------------------------ search
@@ -174,7 +226,8 @@ def mine_sources(x: Source, y: Source, opts: MineOptions, work: Path | None = No
     dx, dy = x.blocks[0].shape[1], y.blocks[0].shape[1]
     if dx != dy:
         raise InputError(f"source and target embeddings differ in dimension ({dx} vs {dy})")
-    common = {"k": opts.k, "index": opts.index, "nprobe": opts.nprobe, "x": x.digest, "y": y.digest}
+    # "search": 2 = ties by id, zero rows never neighbours (older saved k-NN is searched again)
+    common = {"k": opts.k, "index": opts.index, "nprobe": opts.nprobe, "x": x.digest, "y": y.digest, "search": 2}
     fwd = search_source(x, Searcher(y.blocks, opts.index, opts.nprobe, opts.memory, opts.gpu), opts.k, work, engine,
                         "src2tgt", {**common, "dir": "fwd"})
     bwd = search_source(y, Searcher(x.blocks, opts.index, opts.nprobe, opts.memory, opts.gpu), opts.k, work, engine,
@@ -183,20 +236,59 @@ def mine_sources(x: Source, y: Source, opts: MineOptions, work: Path | None = No
 
 
 def pairs_from_neighbours(fwd, bwd, opts: MineOptions) -> Pairs:
+    """Pairs from both directions' k-NN: (similarities, ids), missing neighbours as id -1.
+
+    Margins average only the neighbours found; a sentence with none (an empty row, or an
+    approximate index that visited no vector) is never paired. Warns with the counts.
+    """
     (sxy, ixy), (syx, iyx) = fwd, bwd
-    mean_x, mean_y = sxy.mean(axis=1), syx.mean(axis=1)
+    mean_x, mean_y = neighbour_means(sxy, ixy), neighbour_means(syx, iyx)
+    _warn_short(ixy, iyx, opts.k, approximate=opts.index not in ("flat", "torch"))
+    if opts.margin == "ratio":
+        bad = int((mean_x <= 0).sum() + (mean_y <= 0).sum())
+        if bad:
+            progress.warn(f"{bad} sentences have a mean neighbour similarity <= 0: the ratio margin is undefined "
+                          "for some of their candidates, which are not paired (--margin distance keeps them)")
     fs = candidate_margins(sxy, ixy, mean_x, mean_y, opts.margin)
     bs = candidate_margins(syx, iyx, mean_y, mean_x, opts.margin)
-    return select_pairs(fs, ixy, bs, iyx, mode=opts.mode, threshold=opts.threshold)
+    numeric = opts.threshold if isinstance(opts.threshold, (int, float)) else None  # "default"/"auto": later
+    return select_pairs(fs, ixy, bs, iyx, mode=opts.mode, threshold=numeric)
+
+
+def _warn_short(ixy: np.ndarray, iyx: np.ndarray, k: int, approximate: bool) -> None:
+    """One warning for sentences that found fewer than k neighbours (id -1), both directions together."""
+    found = [(np.asarray(i) >= 0).sum(axis=1) for i in (ixy, iyx)]
+    short = sum(int((f < i.shape[1]).sum()) for f, i in zip(found, (ixy, iyx)))
+    if not short:
+        return
+    none = sum(int((f == 0).sum()) for f in found)
+    progress.warn(f"{short} of {len(ixy) + len(iyx)} sentences (both directions) found fewer than "
+                  f"{min(k, max(ixy.shape[1], iyx.shape[1]))} neighbours; their margins average only those found"
+                  + (f"; {none} found none (empty rows, or an index that visited no vector) and are not paired"
+                     if none else "")
+                  + (" (raise --nprobe, or use --index flat)" if approximate else ""))
 
 
 def mine_embeddings(
     x: np.ndarray, y: np.ndarray, k: int = 4, margin: str = "ratio", mode: str = "max",
     threshold: float | None = None, **options,
 ) -> Pairs:
-    """Mine pairs between two in-memory matrices of unit vectors (rows are the sentences)."""
+    """Mine pairs between two in-memory matrices of unit vectors (rows are the sentences).
+
+    ``threshold`` None keeps every candidate; "auto" (or "default": there is no model here) cuts
+    at :func:`mineshaft.threshold.auto_threshold` of the candidates' margins.
+    """
     opts = MineOptions(k=k, margin=margin, mode=mode, threshold=threshold, **options)
-    return mine_sources(Source.from_array(x, digest=""), Source.from_array(y, digest=""), opts)
+    pairs = mine_sources(Source.from_array(x, digest=""), Source.from_array(y, digest=""), opts)
+    return apply_threshold(pairs, opts)[0]
+
+
+def apply_threshold(pairs: Pairs, opts: MineOptions, model_dir: str | os.PathLike | None = None):
+    """``(kept pairs, ThresholdChoice)``: ``opts.threshold`` resolved for these candidates and applied."""
+    from .threshold import choose_threshold
+
+    choice = choose_threshold(opts.threshold, pairs.score, model_dir, opts.k, opts.margin, opts.mode)
+    return pairs.above(choice.value), choice
 
 
 def mine(
@@ -214,7 +306,9 @@ def mine(
 ) -> MineResult:
     """Mine translation pairs between two inputs (text, ``.npy`` or embedding-store directories).
 
-    ``work_dir`` holds the job's shards; re-running with the same one resumes.
+    ``work_dir`` holds the job's shards; re-running with the same one resumes. ``options.threshold``
+    (default: the model's calibrated threshold, else auto) is applied; ``result.info["threshold"]`` is the
+    :class:`~mineshaft.threshold.ThresholdChoice` and ``result.info["candidate_scores"]`` every candidate's margin.
     """
     from .tasks import EncoderSpec
 
@@ -223,13 +317,23 @@ def mine(
     engine = engine or LocalEngine()
     spec = spec or EncoderSpec(encoder)
     work = Path(work_dir)
+    check_same_encoder([("src", src), ("tgt", tgt)], spec)
     work.mkdir(parents=True, exist_ok=True)
     sides = []
     for name, path in (("src", src), ("tgt", tgt)):
         sides.append(load_source(path, work, name, spec=spec, encoder=loaded_encoder, engine=engine,
                                  shard_size=opts.shard_size, id_column=id_column, dedup=dedup, errors=errors))
     x, y = sides
-    return MineResult(mine_sources(x, y, opts, work, engine), x, y)
+    candidates = mine_sources(x, y, opts, work, engine)
+    # the model's calibrated threshold describes its own vectors: text this run encoded with it, or
+    # embeddings whose record names it; vectors of unknown origin get --threshold auto's cut
+    from .threshold import model_dir_of
+
+    records = [s.encoder for s in (x, y) if isinstance(getattr(s, "encoder", None), dict)]
+    maker = spec.name if x.corpus is not None or y.corpus is not None else (records[0].get("encoder") if records else None)
+    model_dir = model_dir_of(maker)
+    pairs, choice = apply_threshold(candidates, opts, model_dir)
+    return MineResult(pairs, x, y, info={"threshold": choice, "candidate_scores": candidates.score})
 
 
 # ------------------------------------------------------------------------------------------ output

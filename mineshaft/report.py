@@ -5,8 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 
-def threshold_histogram(scores: np.ndarray, threshold: float | None = None, bins: int = 24, width: int = 40) -> str:
-    """A text histogram of pair scores, with how many pairs each nearby threshold would keep."""
+def threshold_histogram(scores: np.ndarray, threshold: float | None = None, note: str | None = None, bins: int = 24,
+                        width: int = 40) -> str:
+    """A text histogram of pair scores, with how many pairs each nearby threshold would keep.
+
+    ``note`` says where the threshold came from (e.g. "the model's calibrated threshold").
+    """
     scores = np.asarray(scores, dtype=np.float64)
     if len(scores) == 0:
         return "no candidate pairs"
@@ -16,7 +20,8 @@ def threshold_histogram(scores: np.ndarray, threshold: float | None = None, bins
     counts, edges = np.histogram(scores, bins=bins, range=(lo, hi))
     top = max(int(counts.max()), 1)
     lines = [f"{len(scores)} candidate pairs, margin {lo:.4f} .. {hi:.4f}"
-             + (f"; threshold {threshold:g} keeps {int((scores >= threshold).sum())}" if threshold is not None else "")]
+             + (f"; threshold {threshold:g} keeps {int((scores >= threshold).sum())}" if threshold is not None else "")
+             + (f" ({note})" if note else "")]
     lines.append(f"{'margin from':>12} {'pairs':>8} {'kept if thr=from':>17}")
     for i in range(bins - 1, -1, -1):
         kept = int((scores >= edges[i]).sum())

@@ -11,7 +11,8 @@ import numpy as np
 from .embed import embed
 from .errors import UsageError
 from .io import iter_tsv
-from .margin import MARGINS, margin
+from .margin import MARGINS, margin, neighbour_means
+from .progress import warn
 from .search import knn
 
 METRICS = ("margin", "cosine")
@@ -64,9 +65,16 @@ def pair_scores(
         return cos
     if not 1 <= k <= 1000:
         raise UsageError(f"--k must be between 1 and 1000, got {k}")
-    mean_x = knn(x, y, k, gpu=gpu)[0].mean(axis=1)
-    mean_y = knn(y, x, k, gpu=gpu)[0].mean(axis=1)
-    return margin(cos, mean_x[src_rows], mean_y[tgt_rows], margin_kind)
+    # means over the neighbours found: an empty (all-zero) sentence has none, and its pairs use the
+    # other side's mean; a margin left undefined (both sides empty, or a ratio over a mean <= 0) is -inf
+    mean_x = neighbour_means(*knn(x, y, k, gpu=gpu))
+    mean_y = neighbour_means(*knn(y, x, k, gpu=gpu))
+    scores = margin(cos, mean_x[src_rows], mean_y[tgt_rows], margin_kind)
+    undefined = int(np.isinf(scores).sum())
+    if undefined:
+        warn(f"{undefined} pairs have no defined {margin_kind} margin (both sides empty, or no similar sentence "
+             "on either side) and are scored -inf")
+    return scores
 
 
 def unique_rows(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:

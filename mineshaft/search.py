@@ -10,10 +10,17 @@
 
 Databases and queries are lists of 2-D blocks (memory-mapped shards are fine):
 only one block is converted to float32 at a time.
+
+Every backend answers the same way: each row is sorted by similarity, ties broken
+by database id (smaller first, also at the k-th place); a neighbour not found
+(an approximate index visited too few vectors) is id -1 with similarity -inf,
+after the found ones. All-zero rows (empty sentences) are never neighbours, and
+an all-zero query finds none.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -30,24 +37,52 @@ def faiss_gpu_available() -> bool:
     return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
 
 
-def auto_index(n: int, dim: int) -> str:
-    """A sensible index for ``n`` database vectors.
+#: exact-search work (2·N·M·d multiply-adds, both directions of a mining job) done without asking:
+#: about a minute of bf16 matrix products on 2 CPU cores, well under one on one GPU.
+CPU_EXACT_FLOPS = 2e13
+GPU_EXACT_FLOPS = 4e16
 
-    Exact up to 2M; then IVF with 8-bit scalar quantization (recall close to IVF-Flat on real
-    sentence embeddings, 1 byte a dimension) while the codes fit in 8 GB; IVF-PQ only beyond,
-    where memory forces it (PQ loses many exact neighbours: see the README's recall table).
+
+def on_gpu() -> bool:
+    """True when torch sees a CUDA device (imports torch: call only when about to search)."""
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def auto_index(n: int, dim: int, queries: int | None = None, gpu: bool | None = None) -> str:
+    """The index ``--index auto`` uses for ``n`` database vectors searched by ``queries`` (default ``n``) ones.
+
+    Chosen by cost: exact search in half precision with fp32 re-scoring (``half``: the same
+    neighbours as ``flat``) while its 2·N·M·d products fit a time budget (:data:`CPU_EXACT_FLOPS`,
+    :data:`GPU_EXACT_FLOPS`); beyond, ``ivf<nlist>``: k-means lists searched in half precision, the
+    candidates re-scored in fp32 (recall set by ``nprobe``); beyond 8 GB of codes, faiss IVF-PQ.
     """
-    if n <= 2_000_000:
-        return "flat"
+    m = n if queries is None else queries
+    gpu = on_gpu() if gpu is None else gpu
+    if 2 * 2.0 * n * m * dim <= (GPU_EXACT_FLOPS if gpu else CPU_EXACT_FLOPS):
+        return "half"
+    if n * dim * 2 <= 8 * 2**30:
+        return f"ivf{ivf_lists(n)}"
     nlist = int(min(65536, max(1024, 4 * np.sqrt(n))))
-    if n * dim <= 8 * 2**30:
-        return f"IVF{nlist},SQ8"
-    m = next(m for m in (64, 48, 32, 24, 16, 8) if dim % m == 0)
-    return f"OPQ{m},IVF{nlist},PQ{m}"
+    pq = next(m for m in (64, 48, 32, 24, 16, 8) if dim % m == 0)
+    return f"OPQ{pq},IVF{nlist},PQ{pq}"
+
+
+def ivf_lists(n: int) -> int:
+    """Number of k-means lists for ``n`` vectors: about sqrt(n), a power of two, 64..65536."""
+    return int(2 ** np.clip(np.round(np.log2(max(n, 1)) / 2), 6, 16))
+
+
+def own_kind(index: str) -> bool:
+    """True for the indexes mineshaft implements itself (not faiss factory strings)."""
+    return index in ("flat", "torch", "half", "auto") or re.fullmatch(r"ivf\d+", index) is not None
 
 
 def check_factory(factory: str) -> None:
     """Fail early (before any encoding) on an index string faiss cannot build."""
+    if own_kind(factory):
+        return
     import faiss
 
     error = ""
@@ -62,6 +97,22 @@ def check_factory(factory: str) -> None:
 
 def _f32(block: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(block, dtype=np.float32)
+
+
+def _nonzero(block: np.ndarray) -> np.ndarray:
+    """Mask of the rows that are not all zero (zero rows are empty sentences: never searched or found)."""
+    return np.asarray(block).any(axis=1)
+
+
+def canonical(sims: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Missing neighbours as (-inf, -1); each row sorted by similarity, then by id, missing last."""
+    ids = np.asarray(ids, dtype=np.int64)
+    missing = ids < 0
+    sims = np.where(missing, np.float32(-np.inf), np.asarray(sims, dtype=np.float32))
+    ids = np.where(missing, -1, ids)
+    key = np.where(missing, np.iinfo(np.int64).max, ids)
+    order = np.lexsort((key, -sims), axis=-1)
+    return np.take_along_axis(sims, order, 1), np.take_along_axis(ids, order, 1)
 
 
 def _to_gpu(index):
@@ -96,16 +147,23 @@ class Searcher:
         self.nprobe, self.gpu = nprobe, gpu
         # rows of float32 database held at once: half the budget (queries and results use the rest)
         self.block_rows = max(1024, int(memory // 2 // (self.dim * FLOAT_BYTES)))
-        self.train_size, self.seed = train_size, seed
+        self.train_size, self.seed, self.memory = train_size, seed, memory
         self._index = None
+        self._ids: np.ndarray | None = None  # global id of each indexed row, when zero rows were left out
+        self._ivf: _TorchIVF | None = None
         self._built = False
 
     def build(self) -> Searcher:
         """Build the index now (it is otherwise built on the first search)."""
         if not self._built:
             if self.kind == "flat" and self.n <= self.block_rows:
-                self._index = self._flat(np.concatenate([_f32(b) for b in self.blocks]))
-            elif self.kind not in ("flat", "torch"):
+                data = np.concatenate([_f32(b) for b in self.blocks])
+                keep = _nonzero(data)
+                self._ids = None if keep.all() else np.flatnonzero(keep)
+                self._index = self._flat(data[keep] if self._ids is not None else data)
+            elif self.kind.startswith("ivf") and own_kind(self.kind):
+                self._ivf = _TorchIVF(self, int(self.kind[3:]), self.train_size, self.seed)
+            elif self.kind not in ("flat", "torch", "half"):
                 self._index = self._approximate(self.kind, self.train_size, self.seed)
             self._built = True
         return self
@@ -147,8 +205,14 @@ class Searcher:
         if self.gpu:
             index = _to_gpu(index)
         index.train(self._gather(sample))
-        for _, part in _row_blocks(self.blocks, 65536):
-            index.add(_f32(part))
+        kept = []
+        for offset, part in _row_blocks(self.blocks, 65536):
+            part = _f32(part)
+            keep = _nonzero(part)
+            index.add(part[keep])
+            kept.append(offset + np.flatnonzero(keep))
+        ids = np.concatenate(kept)
+        self._ids = None if len(ids) == self.n else ids
         if "IVF" in factory:
             faiss.ParameterSpace().set_index_parameter(index, "nprobe", self.nprobe)
         return index
@@ -165,25 +229,67 @@ class Searcher:
 
     # -- search -----------------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """k best database rows for each query row, best first: (similarities, indices)."""
+        """k best database rows for each query row, best first: (similarities, indices).
+
+        Ties are broken by database id (smaller first), also at the k-th place: a row
+        whose k-th and next similarities are equal is searched again with more neighbours
+        until the boundary is clear. Missing neighbours are (-inf, -1), at the end.
+        """
         if queries.shape[1] != self.dim:
             raise UsageError(f"dimension mismatch: queries have {queries.shape[1]}, database {self.dim}")
         k = min(k, self.n)
         q = _f32(queries)
         self.build()
+        sims = np.full((q.shape[0], k), -np.inf, dtype=np.float32)
+        ids = np.full((q.shape[0], k), -1, dtype=np.int64)
+        rows = np.flatnonzero(_nonzero(q))  # an all-zero query finds nothing
+        # faiss's GPU k limit: ties past it stay in faiss's order
+        limit = max(k, min(self.n, 2048)) if self.gpu else self.n
+        kk = min(k + 1, limit)
+        while len(rows):
+            d, i = canonical(*self._search(q[rows], kk))
+            found = (i >= 0).sum(axis=1)
+            # the k-th place is settled unless a neighbour just past it ties with it
+            open_ = (kk < limit) & (found == kk) & (d[:, k - 1] == d[:, kk - 1])
+            done = rows[~open_]
+            sims[done], ids[done] = d[~open_, :k], i[~open_, :k]
+            rows, kk = rows[open_], min(2 * kk, limit)
+        return sims, ids
+
+    def _search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Any valid k best (ties in any order; missing ids negative): the backend's raw answer."""
         if self._index is not None:
-            return self._index.search(q, k)
+            d, i = self._index.search(q, k)
+            if self._ids is not None:  # zero rows were left out: local row -> database id
+                found = (i >= 0) & (len(self._ids) > 0)
+                i = np.where(found, self._ids[np.where(found, i, 0)] if len(self._ids) else -1, -1)
+            return d, i
         if self.kind == "torch":
             return self._torch_search(q, k)
+        if self.kind == "half":
+            return self._half_search(q, k)
+        if self._ivf is not None:
+            return self._ivf.search(q, k, self.nprobe)
+        return self._flat_search(q, k)
+
+    def _flat_search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact float32 search block by block (FAISS), merged with a heap."""
         import faiss
 
         heap = faiss.ResultHeap(q.shape[0], k, keep_max=True)
         for offset, part in _row_blocks(self.blocks, self.block_rows):
-            d, i = self._flat(_f32(part)).search(q, min(k, part.shape[0]))
-            if i.shape[1] < k:  # pad a short last block so every result has k columns
-                d = np.pad(d, ((0, 0), (0, k - i.shape[1])), constant_values=-np.inf)
-                i = np.pad(i, ((0, 0), (0, k - i.shape[1])), constant_values=-1 - offset)
-            heap.add_result(d, i + offset)
+            part = _f32(part)
+            keep = _nonzero(part)
+            local = np.flatnonzero(keep) + offset
+            if not len(local):
+                continue
+            kb = min(k, len(local))
+            d, i = self._flat(part[keep] if len(local) < len(part) else part).search(q, kb)
+            i = np.where(i >= 0, local[np.maximum(i, 0)], -1)
+            if kb < k:  # pad a short block so every result has k columns
+                d = np.pad(d, ((0, 0), (0, k - kb)), constant_values=-np.inf)
+                i = np.pad(i, ((0, 0), (0, k - kb)), constant_values=-1)
+            heap.add_result(np.ascontiguousarray(d, dtype=np.float32), np.ascontiguousarray(i, dtype=np.int64))
         heap.finalize()
         return heap.D, heap.I
 
@@ -195,12 +301,210 @@ class Searcher:
         best_d = torch.full((q.shape[0], k), -float("inf"), device=dev)
         best_i = torch.full((q.shape[0], k), -1, dtype=torch.int64, device=dev)
         for offset, part in _row_blocks(self.blocks, self.block_rows):
-            sims = qt @ torch.from_numpy(_f32(part)).to(dev).T
+            db = torch.from_numpy(_f32(part)).to(dev)
+            sims = qt @ db.T
+            zero = ~db.any(dim=1)
+            if bool(zero.any()):
+                sims[:, zero] = -float("inf")  # zero rows are never neighbours
             d, i = sims.topk(min(k, part.shape[0]), dim=1)
-            cat_d, cat_i = torch.cat([best_d, d], 1), torch.cat([best_i, i + offset], 1)
+            i = torch.where(d == -float("inf"), -1, i + offset)
+            cat_d, cat_i = torch.cat([best_d, d], 1), torch.cat([best_i, i], 1)
             best_d, pos = cat_d.topk(k, dim=1)
             best_i = cat_i.gather(1, pos)
         return best_d.cpu().numpy(), best_i.cpu().numpy()
+
+    # -- half precision: candidates from bf16/fp16 products, re-scored in fp32 ---------------------
+    def _half_search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact search: top-k' candidates by half-precision products, re-scored in fp32.
+
+        A row is answered from its candidates only when the fp32 k-th similarity beats the
+        k'-th candidate's half-precision one by more than the rounding bound (no vector left
+        out can be closer); other rows are searched again in fp32. The answer is the fp32 one.
+        """
+        import torch
+
+        dev, dtype = half_device()
+        kp = min(self.n, k + max(8, k))
+        cand_d, cand_i, db_norm = _half_topk(q, self.blocks, kp, dev, dtype, self._half_rows(dev, q.shape[0]))
+        d, i = self._rescore(q, cand_i)
+        # |half - fp32| <= (2u + u) |q| |x| (inputs and output rounded) + fp32 accumulation
+        u = 2.0**-8 if dtype == torch.bfloat16 else 2.0**-11
+        bound = (3 * u + 1e-6) * np.linalg.norm(q, axis=1) * db_norm + 1e-6
+        full = (cand_i >= 0).all(axis=1) & (kp < self.n)  # some vectors were left out
+        kth = np.sort(d, axis=1)[:, -k] if k <= d.shape[1] else np.full(len(q), -np.inf)
+        unsure = full & ~(kth > cand_d[:, -1] + bound)
+        if unsure.any():
+            d2, i2 = self._flat_search(q[unsure], kp)
+            d[unsure], i[unsure] = d2, i2
+        d, i = canonical(d, i)
+        return d[:, :k], i[:, :k]
+
+    def _half_rows(self, dev, n_queries: int) -> int:
+        """Database rows a half-precision block holds: from free GPU memory on a GPU, else the budget."""
+        if dev.type == "cuda":
+            import torch
+
+            free, _ = torch.cuda.mem_get_info(dev)
+            # a block costs its fp32 upload + half copy + one fp32/half similarity column per query
+            per_row = self.dim * 6 + n_queries * 6
+            return max(1024, int(free * 0.6 // per_row))
+        return max(1024, int(self.memory // 2 // (self.dim * 2 + n_queries * 4)))
+
+    def _rescore(self, q: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """fp32 similarities of the candidate ids (-1: missing, -inf)."""
+        rows = self._rows(np.maximum(cand, 0).ravel()).reshape(*cand.shape, -1)
+        d = np.einsum("qd,qkd->qk", q.astype(np.float64), rows.astype(np.float64)).astype(np.float32)
+        d[cand < 0] = -np.inf
+        return d, cand.copy()
+
+    def _rows(self, ids: np.ndarray) -> np.ndarray:
+        """Database rows by global id (any order, repeats allowed) as float32."""
+        order = np.argsort(ids, kind="stable")
+        out = np.empty((len(ids), self.dim), dtype=np.float32)
+        out[order] = self._gather_sorted(ids[order])
+        return out
+
+    def _gather_sorted(self, rows: np.ndarray) -> np.ndarray:
+        out, offset = [np.empty((0, self.dim), dtype=np.float32)], 0
+        for b in self.blocks:
+            lo, hi = np.searchsorted(rows, [offset, offset + b.shape[0]])
+            if hi > lo:
+                out.append(_f32(b[rows[lo:hi] - offset]))
+            offset += b.shape[0]
+        return np.concatenate(out)
+
+
+def half_device():
+    """(device, dtype) of half-precision search: fp16 on a CUDA GPU (tensor cores), else bf16 on CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.device("cuda", torch.cuda.current_device()), torch.float16
+    return torch.device("cpu"), torch.bfloat16
+
+
+def _prefetch(blocks: Sequence[np.ndarray], max_rows: int):
+    """(offset, float32 block) with the next block read and converted in a thread while this one is used."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    parts = iter(_row_blocks(blocks, max_rows))
+    with ThreadPoolExecutor(1) as pool:
+        load = lambda item: (item[0], _f32(item[1])) if item is not None else None  # noqa: E731
+        nxt = pool.submit(load, next(parts, None))
+        while (cur := nxt.result()) is not None:
+            nxt = pool.submit(load, next(parts, None))
+            yield cur
+
+
+def _half_topk(q: np.ndarray, blocks: Sequence[np.ndarray], kp: int, dev, dtype, block_rows: int):
+    """Top-``kp`` database ids of each query by half-precision products, best first (-inf, -1 pad).
+
+    Returns (half similarities as float32, ids, max database row norm). Zero rows never match.
+    """
+    import torch
+
+    qt = torch.from_numpy(q).to(dev).to(dtype)
+    best_d = torch.full((q.shape[0], kp), -float("inf"), device=dev)
+    best_i = torch.full((q.shape[0], kp), -1, dtype=torch.int64, device=dev)
+    norm = 0.0
+    for offset, part in _prefetch(blocks, block_rows):
+        db = torch.from_numpy(part)
+        if dev.type == "cuda":
+            db = db.pin_memory().to(dev, non_blocking=True)
+        norms = db.norm(dim=1)
+        norm = max(norm, float(norms.max()))
+        sims = (qt @ db.to(dtype).T).float()
+        zero = norms == 0
+        if bool(zero.any()):
+            sims[:, zero] = -float("inf")
+        d, i = sims.topk(min(kp, part.shape[0]), dim=1)
+        i = torch.where(d == -float("inf"), -1, i + offset)
+        best_d, pos = torch.cat([best_d, d], 1).topk(kp, dim=1)
+        best_i = torch.cat([best_i, i], 1).gather(1, pos)
+    return best_d.cpu().numpy(), best_i.cpu().numpy(), norm
+
+
+class _TorchIVF:
+    """k-means lists (spherical, trained on a bounded sample) searched with half-precision products.
+
+    Each query visits its ``nprobe`` nearest lists; every list is searched as one matrix product
+    with all the queries that visit it (BLAS/tensor-core speed, not one vector at a time); the
+    top-k' candidates are re-scored in fp32. Approximate: recall is set by ``nprobe``.
+    """
+
+    def __init__(self, searcher: Searcher, nlist: int, train_size: int | None, seed: int, niter: int = 10):
+        import torch
+
+        self.s = searcher
+        self.dev, self.dtype = half_device()
+        n, rng = searcher.n, np.random.default_rng(seed)
+        nlist = max(1, min(nlist, n))
+        want = min(n, train_size or 64 * nlist)
+        sample = _f32(searcher._gather(np.sort(rng.choice(n, size=want, replace=False))))
+        sample = torch.from_numpy(sample[_nonzero(sample)]).to(self.dev)
+        sample = torch.nn.functional.normalize(sample, dim=1).to(self.dtype)
+        nlist = max(1, min(nlist, len(sample)))
+        gen = torch.Generator().manual_seed(seed)
+        cent = sample[torch.randperm(len(sample), generator=gen)[:nlist].to(self.dev)].float()
+        for _ in range(niter):
+            a = (sample @ cent.to(self.dtype).T).argmax(dim=1)
+            new = torch.zeros_like(cent).index_add_(0, a, sample.float())
+            empty = new.norm(dim=1) == 0
+            new[empty] = cent[empty]  # an empty list keeps its centre
+            cent = torch.nn.functional.normalize(new, dim=1)
+        self.cent = cent.to(self.dtype)
+        ids, lists = [], []
+        for offset, part in _prefetch(searcher.blocks, 65536):
+            keep = np.flatnonzero(_nonzero(part))
+            if len(keep):
+                x = torch.from_numpy(part[keep]).to(self.dev).to(self.dtype)
+                lists.append((x @ self.cent.T).argmax(dim=1).cpu())
+                ids.append(torch.from_numpy(keep + offset))
+        lists_t = torch.cat(lists) if lists else torch.zeros(0, dtype=torch.int64)
+        ids_t = torch.cat(ids) if ids else torch.zeros(0, dtype=torch.int64)
+        order = torch.argsort(lists_t, stable=True)
+        self.ids = ids_t[order].to(self.dev)  # global ids, list by list
+        self.bounds = np.concatenate([[0], np.cumsum(np.bincount(lists_t.numpy(), minlength=nlist))])
+        self.data = torch.empty((len(order), searcher.dim), dtype=self.dtype, device=self.dev)
+        pos = torch.empty_like(order)
+        pos[order] = torch.arange(len(order))
+        start = 0
+        for _, part in _prefetch(searcher.blocks, 65536):  # rows in list order, half precision
+            keep = np.flatnonzero(_nonzero(part))
+            x = torch.from_numpy(part[keep]).to(self.dev).to(self.dtype)
+            self.data[pos[start : start + len(keep)].to(self.dev)] = x
+            start += len(keep)
+        self.nlist = len(self.cent)
+
+    def search(self, q: np.ndarray, k: int, nprobe: int) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        nprobe = min(nprobe, self.nlist)
+        kp = k + max(8, k)
+        qt = torch.from_numpy(q).to(self.dev).to(self.dtype)
+        probe = (qt @ self.cent.T).topk(nprobe, dim=1).indices  # (nq, nprobe)
+        cand_d = torch.full((len(q), nprobe, kp), -float("inf"), device=self.dev)
+        cand_i = torch.full((len(q), nprobe, kp), -1, dtype=torch.int64, device=self.dev)
+        flat = probe.flatten()
+        order = torch.argsort(flat, stable=True)
+        counts = torch.bincount(flat, minlength=self.nlist).cpu().numpy()
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        for lst in np.flatnonzero(counts):
+            lo, hi = int(self.bounds[lst]), int(self.bounds[lst + 1])
+            if hi == lo:
+                continue
+            who = order[starts[lst] : starts[lst + 1]]  # (query, probe) slots visiting this list
+            qi, slot = who // nprobe, who % nprobe
+            sims = (qt[qi] @ self.data[lo:hi].T).float()
+            d, i = sims.topk(min(kp, hi - lo), dim=1)
+            cand_d[qi, slot, : d.shape[1]] = d
+            cand_i[qi, slot, : d.shape[1]] = self.ids[lo + i]
+        cand_d, cand_i = cand_d.reshape(len(q), -1), cand_i.reshape(len(q), -1)
+        top = cand_d.topk(min(kp, cand_d.shape[1]), dim=1).indices
+        ids = cand_i.gather(1, top).cpu().numpy()
+        d, i = self.s._rescore(q, ids)
+        d, i = canonical(d, i)
+        return d[:, :k], i[:, :k]
 
 
 def knn(

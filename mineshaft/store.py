@@ -2,9 +2,10 @@
 
 A store is a directory::
 
-    manifest.json          what the shards hold (encoder, dim, dtype, shard size, input fingerprint)
+    manifest.json          what the shards hold (encoder, its digests, dtype, shard size)
     shard-000000.npy       rows of shard 0 (fp16 or fp32, memory-mapped on read)
-    shard-000000.done      completion marker: JSON with row count and a hash of the shard's input
+    shard-000000.done      completion marker: JSON with row count, a hash of the shard's input and the
+                           digest of the encoder that made it
 
 A shard counts as finished only when its marker exists; the marker is written
 (atomically) after the rows, so a killed job never leaves a shard that looks
@@ -58,6 +59,14 @@ class EmbeddingStore:
         write_atomic_bytes(manifest, json.dumps(meta, indent=1, sort_keys=True).encode())
         return self
 
+    def read_manifest(self) -> dict | None:
+        """The manifest, or None when there is none (or it is unreadable)."""
+        try:
+            old = json.loads((self.path / "manifest.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return old if isinstance(old, dict) else None
+
     @property
     def meta(self) -> dict:
         try:
@@ -84,21 +93,25 @@ class EmbeddingStore:
     def marker_path(self, i: int) -> Path:
         return self.path / f"shard-{i:06d}.done"
 
-    def is_done(self, i: int, fingerprint: str | None = None) -> bool:
-        """Shard ``i`` finished (and, if given, was made from input with this fingerprint)."""
+    def is_done(self, i: int, fingerprint: str | None = None, encoder: str | None = None) -> bool:
+        """Shard ``i`` finished (and, if given, was made from input with this fingerprint by this encoder digest)."""
         marker = self.marker_path(i)
         if not marker.exists() or not self.shard_path(i).exists():
             return False
-        if fingerprint is None:
+        if fingerprint is None and encoder is None:
             return True
         try:
-            return json.loads(marker.read_text()).get("fingerprint") == fingerprint
+            done = json.loads(marker.read_text())
         except ValueError:
             return False
+        return ((fingerprint is None or done.get("fingerprint") == fingerprint)
+                and (encoder is None or done.get("encoder") == encoder))
 
-    def write_shard(self, i: int, rows: np.ndarray, fingerprint: str = "") -> None:
+    def write_shard(self, i: int, rows: np.ndarray, fingerprint: str = "", encoder: str | None = None) -> None:
         write_atomic_npy(self.shard_path(i), rows)
         marker = {"rows": int(rows.shape[0]), "fingerprint": fingerprint}
+        if encoder is not None:
+            marker["encoder"] = encoder
         write_atomic_bytes(self.marker_path(i), json.dumps(marker).encode())
 
     def finished_shards(self) -> list[int]:

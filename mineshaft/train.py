@@ -355,6 +355,10 @@ def train(cfg: TrainConfig) -> TrainResult:
     sched = get_linear_schedule_with_warmup(opt, int(cfg.warmup * total), total)
     amp = _autocast_dtype(cfg.precision, device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
+    # the record says what this run does, not what was asked for ("auto"): precision and device resolved
+    run = {"precision": {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[amp], "device": str(device),
+           "out": str(out)}
+    (out / "train_config.json").write_text(json.dumps({**asdict(cfg), **run}, indent=2) + "\n")
 
     step, best, best_step, bad_evals, history = 0, None, None, 0, []
     if cfg.resume and (ckpt / "state.pt").exists():
@@ -486,7 +490,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     shutil.rmtree(ckpt, ignore_errors=True)
     last = history[-1]["dev"] if history and history[-1]["step"] == step else None
     kept_step, kept_dev = (best_step, best) if cfg.select == "best" and len(dev_set) else (step, last)
-    write_model_card(out, cfg, train_set, kept_step, kept_dev, step)
+    write_model_card(out, cfg, train_set, kept_step, kept_dev, step, run)
     (out / ".lock").unlink(missing_ok=True)
     lock.close()
     info(f"best dev at step {best_step}; model of {'that' if cfg.select == 'best' and len(dev_set) else 'the last'} step in {out}")
@@ -494,9 +498,13 @@ def train(cfg: TrainConfig) -> TrainResult:
 
 
 def write_model_card(out: Path, cfg: TrainConfig, train_set: PairSet, kept_step: int | None, kept_dev: dict | None,
-                     steps: int) -> None:
-    """A README.md next to the weights: recipe, data and dev results (held-out training pairs)."""
+                     steps: int, run: dict | None = None) -> None:
+    """A README.md next to the weights: recipe, data and dev results (held-out training pairs).
+
+    ``run``: what the run actually used (resolved precision and device), as in ``train_config.json``.
+    """
     loss = cfg.loss + ("+TCM" if cfg.tcm else "")
+    run = run or {"precision": cfg.precision, "device": cfg.device}
     lines = [
         f"# {out.name}", "",
         f"Student `{cfg.student}` distilled from teacher `{cfg.teacher}` with mineshaft's `{loss}` loss "
@@ -506,6 +514,7 @@ def write_model_card(out: Path, cfg: TrainConfig, train_set: PairSet, kept_step:
         f"- batch {cfg.batch_size}, {steps} steps, AdamW lr {cfg.lr} (warmup {cfg.warmup}, linear decay), "
         f"weight decay {cfg.weight_decay}, grad clip {cfg.max_grad_norm}, seed {cfg.seed}, max length {cfg.max_length}",
         f"- embeddings frozen: {cfg.freeze_embeddings if cfg.freeze_embeddings is not None else 'auto'}",
+        f"- trained in {run['precision']} on {run['device']}; weights saved as {cfg.save_dtype}; written to {out}",
         f"- model kept: step {kept_step} ({'best dev accuracy' if cfg.select == 'best' else 'last step'})", "",
         f"## Dev at step {kept_step} (held-out training pairs, top-1 retrieval)", "",
     ]
@@ -517,6 +526,7 @@ def write_model_card(out: Path, cfg: TrainConfig, train_set: PairSet, kept_step:
               + (" --tcm" if cfg.tcm else "") + f" --batch-size {cfg.batch_size} --lr {cfg.lr}"
               + (f" --steps {cfg.steps}" if cfg.steps else f" --epochs {cfg.epochs}")
               + (f" --max-pairs {cfg.max_pairs}" if cfg.max_pairs else "") + f" --select {cfg.select} --seed {cfg.seed}"
+              + f" --precision {run['precision']} --save-dtype {cfg.save_dtype}"
               + f" --out {out.name}`", ""]
     card = out / "README.md"
     if not card.exists() or "<!-- generated -->" in card.read_text():

@@ -34,7 +34,8 @@ def test_demo_prints_correct_pairs():
 @pytest.mark.parametrize("mode", ["forward", "backward", "intersect", "max"])
 def test_mine_modes_on_sample(tmp_path, mode):
     out = tmp_path / "pairs.tsv"
-    r = run_cli("mine", str(SAMPLE / "sample.de"), str(SAMPLE / "sample.en"), "--out", str(out), "--mode", mode, "--ids", "-q")
+    r = run_cli("mine", str(SAMPLE / "sample.de"), str(SAMPLE / "sample.en"), "--out", str(out), "--mode", mode, "--ids",
+                "--threshold", "none", "-q")
     assert r.returncode == 0, r.stderr
     rows = [line.split("\t") for line in read_lines(out)]
     scores = [float(r[0]) for r in rows]
@@ -70,10 +71,14 @@ def test_encode_then_mine_embeddings(tmp_path):
     x = np.load(tmp_path / "de.npy")
     assert x.shape == (90, 512) and x.dtype == np.float16
     np.testing.assert_allclose(np.linalg.norm(x.astype(np.float32), axis=1), 1, atol=2e-3)
-    r = run_cli("mine", str(tmp_path / "de.npy"), str(tmp_path / "en.npy"), "-q")
+    r = run_cli("mine", str(tmp_path / "de.npy"), str(tmp_path / "en.npy"), "--threshold", "none", "-q")
     assert r.returncode == 0, r.stderr
     rows = [line.split("\t") for line in r.stdout.decode().split("\n")[:-1]]
     assert len({(a, b) for _, a, b in rows} & gold_pairs()) >= 75
+    # the default threshold: the model's when the embeddings' record names it, else auto; named on stderr
+    r = run_cli("mine", str(tmp_path / "de.npy"), str(tmp_path / "en.npy"))
+    err = r.stderr.decode()
+    assert r.returncode == 0 and ("the model's calibrated threshold" in err or "--threshold auto" in err), err
 
 
 def test_encode_stdin_to_stdout_keeps_empty_lines_as_zero_rows(tmp_path):

@@ -91,3 +91,32 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path):
         err = res.stderr.decode()
         assert res.returncode == 2 and err.count("\n") == 1 and needle in err and "Traceback" not in err, (args, err)
     assert not (tmp_path / "x").exists()
+
+
+def test_records_tell_the_truth_and_training_leftovers_stay_behind(tmp_path):
+    """train_config.json and the card say what the run used (not "auto"); interpolate copies the model,
+    not the teacher cache, checkpoint or lock of its training run."""
+    from mineshaft.io import read_lines
+    from mineshaft.train import TrainConfig, train
+
+    from conftest import ROOT
+
+    data = ROOT / "mineshaft" / "data"
+    de, en = read_lines(data / "sample.de"), read_lines(data / "sample.en")
+    (tmp_path / "en-de.tsv").write_text("".join(f"{a}\t{b}\n" for a, b in zip(en[:40], de[:40])), encoding="utf-8")
+    out = tmp_path / "student"
+    train(TrainConfig(pairs=[str(tmp_path / "en-de.tsv")], out=str(out), student="use", loss="hard", batch_size=8,
+                      steps=1, dev_size=0, eval_every=0, checkpoint_every=0, device="cpu", save_dtype="fp16"))
+    cfg = json.loads((out / "train_config.json").read_text())
+    assert cfg["precision"] == "fp32" and cfg["device"] == "cpu" and cfg["out"] == str(out) and cfg["save_dtype"] == "fp16"
+    assert {v.dtype for v in load_file(str(out / "model.safetensors")).values()} == {torch.float16}
+    card = (out / "README.md").read_text()
+    assert "trained in fp32 on cpu; weights saved as fp16" in card and "--save-dtype fp16" in card
+    (out / "teacher-cache").mkdir()
+    (out / "teacher-cache" / "abc.npy").write_bytes(b"x" * 1000)
+    (out / ".lock").write_text("")
+    (out / ".model.tmp").mkdir()
+    interpolate(out, tmp_path / "mid", 0.5)
+    copied = {p.name for p in (tmp_path / "mid").iterdir()}
+    assert not copied & {"teacher-cache", ".lock", ".model.tmp", "checkpoint"}, copied
+    assert {"config.json", "model.safetensors", "sp.model", "train_config.json", "interpolation.json"} <= copied

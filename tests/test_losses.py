@@ -134,3 +134,163 @@ def test_gradients_flow_and_options_are_checked():
         SoftContrastiveLoss(temperature=0)
     with pytest.raises(ValueError, match="both sides"):
         SoftContrastiveLoss(labels="average")(sa, sb, torch.randn(4, 6))
+
+
+# ----------------------------------------------------------------------------- the reverse (b→a) direction
+# The teacher's mono-lingual G is symmetric, so row-softmax(Gᵀ/τ) = row-softmax(G/τ) = W and a test with such G
+# cannot tell W from row-softmax(Gᵀ/τ). The tests below give an asymmetric G (directly, through a subclass) and
+# the average of two different teachers, and compare each direction with loops written from paper-method.md.
+# mineshaft's documented choice for b→a: logits S_b·S_aᵀ/τ against row-softmax(Gᵀ/τ_label); the authors' code
+# passes Wᵀ (columns of W, whose rows need not sum to 1) — the tests check that mineshaft is NOT that.
+
+
+def loop_softmax_rows(m: np.ndarray) -> np.ndarray:
+    return np.array([ref_softmax_row([float(v) for v in row]) for row in m])
+
+
+def loop_ce(x: np.ndarray, y: np.ndarray, labels: np.ndarray, tau: float) -> float:
+    """-(1/B) Σ_i Σ_j labels_ij · log( exp(x_i·y_j/τ) / Σ_k exp(x_i·y_k/τ) ), dot products by hand."""
+    b = len(x)
+    total = 0.0
+    for i in range(b):
+        logits = [sum(float(x[i][t]) * float(y[j][t]) for t in range(x.shape[1])) / tau for j in range(len(y))]
+        p = ref_softmax_row(logits)
+        total -= sum(float(labels[i][j]) * math.log(p[j]) for j in range(len(y)))
+    return total / b
+
+
+def loop_loss(sa, sb, w, w_rev, tau, tcm=False, lam=1.0, symmetric=True) -> float:
+    """λ·[CE(S_a·S_bᵀ, W) + CE(S_b·S_aᵀ, W_rev)] (+ the same on S_a·S_aᵀ and S_b·S_bᵀ with TCM)."""
+    def both(x, y):
+        return loop_ce(x, y, w, tau) + (loop_ce(y, x, w_rev, tau) if symmetric else 0.0)
+    loss = lam * both(sa, sb)
+    if tcm:
+        loss += both(sa, sa) + both(sb, sb)
+    return loss
+
+
+class RawG(SoftContrastiveLoss):
+    """The soft loss with a given teacher matrix G (any, asymmetric too) in place of the teacher's."""
+
+    def __init__(self, g: np.ndarray, **kw):
+        super().__init__(**kw)
+        self.g = torch.tensor(g, dtype=torch.float64)
+
+    def teacher_similarity(self, teacher_a, teacher_b=None):
+        return self.g
+
+
+def asymmetric_case(seed: int, b: int = 5, d: int = 4):
+    rng = np.random.default_rng(seed)
+    sa, sb = unit(rng.normal(size=(b, d))), unit(rng.normal(size=(b, d)))
+    g = rng.uniform(-1, 1, size=(b, b))
+    np.fill_diagonal(g, 1.0)
+    assert np.abs(g - g.T).max() > 0.3  # really asymmetric
+    return sa, sb, g
+
+
+def test_labels_of_an_asymmetric_teacher_matrix():
+    _, _, g = asymmetric_case(0)
+    loss = RawG(g, temperature=0.1, label_temperature=0.2)
+    w, w_rev = loss.labels(torch.zeros(5, 4, dtype=torch.float64), None, 5, torch.device("cpu"))
+    np.testing.assert_allclose(w.numpy(), loop_softmax_rows(g / 0.2), rtol=1e-12)
+    np.testing.assert_allclose(w_rev.numpy(), loop_softmax_rows(g.T / 0.2), rtol=1e-12)
+    np.testing.assert_allclose(w_rev.sum(-1).numpy(), 1.0, rtol=1e-12)  # rows are distributions, unlike Wᵀ
+    assert np.abs(w_rev.numpy() - w.numpy().T).max() > 0.05 and np.abs(w_rev.numpy() - w.numpy()).max() > 0.05
+
+
+@pytest.mark.parametrize("tcm", [False, True])
+def test_reverse_direction_with_an_asymmetric_teacher_matrix(tcm):
+    sa, sb, g = asymmetric_case(1)
+    tau, label_tau, lam = 0.1, 0.1, 0.7
+    w, w_rev = loop_softmax_rows(g / label_tau), loop_softmax_rows(g.T / label_tau)
+    args = tensors(sa, sb, np.zeros_like(sa))
+    forward_only = RawG(g, temperature=tau, tcm=tcm, cross_weight=lam, symmetric=False)(*args).item()
+    full = RawG(g, temperature=tau, tcm=tcm, cross_weight=lam)(*args).item()
+    assert forward_only == pytest.approx(loop_loss(sa, sb, w, w_rev, tau, tcm, lam, symmetric=False), rel=1e-10)
+    assert full == pytest.approx(loop_loss(sa, sb, w, w_rev, tau, tcm, lam), rel=1e-10)
+    # the reverse term alone: b→a logits S_b·S_aᵀ against row-softmax(Gᵀ/τ)
+    reverse = full - forward_only
+    expected = lam * loop_ce(sb, sa, w_rev, tau) + (loop_ce(sa, sa, w_rev, tau) + loop_ce(sb, sb, w_rev, tau) if tcm else 0)
+    assert reverse == pytest.approx(expected, rel=1e-9)
+    # every swap of direction or transpose gives a clearly different value (so the checks above can fail)
+    wrong = {
+        "W for b→a": lam * loop_ce(sb, sa, w, tau),
+        "Wᵀ for b→a (the authors' code)": lam * loop_ce(sb, sa, w.T, tau),
+        "a→b logits for b→a": lam * loop_ce(sa, sb, w_rev, tau),
+        "column softmax": lam * loop_ce(sb, sa, loop_softmax_rows(g / label_tau).T, tau),
+    }
+    if not tcm:
+        for name, value in wrong.items():
+            assert abs(value - reverse) > 1e-3, name
+    assert abs(loop_ce(sa, sb, w_rev, tau) - loop_ce(sa, sb, w, tau)) > 1e-3  # the a→b term is not its twin either
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(2, 6), st.integers(2, 5), st.floats(0.05, 1.0), st.floats(0.05, 1.0), st.booleans(),
+       st.floats(0.1, 2.0), st.booleans(), st.integers(0, 2**31 - 1))
+def test_any_teacher_matrix_matches_the_loop_reference(b, d, tau, label_tau, tcm, lam, symmetric, seed):
+    rng = np.random.default_rng(seed)
+    sa, sb = unit(rng.normal(size=(b, d))), unit(rng.normal(size=(b, d)))
+    g = rng.uniform(-1, 1, size=(b, b))
+    loss = RawG(g, temperature=tau, label_temperature=label_tau, tcm=tcm, cross_weight=lam, symmetric=symmetric)
+    got = loss(*tensors(sa, sb, np.zeros_like(sa))).item()
+    ref = loop_loss(sa, sb, loop_softmax_rows(g / label_tau), loop_softmax_rows(g.T / label_tau), tau, tcm, lam, symmetric)
+    assert got == pytest.approx(ref, rel=1e-9, abs=1e-12)
+
+
+def test_average_of_two_teachers_in_both_directions():
+    # the teacher's vectors of the two sides differ (an English and a German reading of the same pairs)
+    rng = np.random.default_rng(2)
+    b, d, tau = 6, 5, 0.1
+    sa, sb = unit(rng.normal(size=(b, d))), unit(rng.normal(size=(b, d)))
+    # near-paraphrases for the teacher, so that the soft labels are far from one-hot
+    ta = unit(rng.normal(size=(1, d)) + rng.uniform(0.1, 0.6, size=(b, 1)) * rng.normal(size=(b, d)))
+    tb = unit(ta + 0.3 * rng.normal(size=(b, d)))
+    g = np.array([[(sum(ta[i] * ta[j]) + sum(tb[i] * tb[j])) / 2 for j in range(b)] for i in range(b)])
+    w = loop_softmax_rows(g / tau)
+    assert np.abs(w - w.T).max() > 0.01  # row-normalized labels are not symmetric even though G is
+    loss = SoftContrastiveLoss(temperature=tau, labels="average")
+    got = loss(*tensors(sa, sb, ta, tb))
+    assert got.item() == pytest.approx(loop_loss(sa, sb, w, w, tau), rel=1e-10)
+    assert abs(got.item() - loop_loss(sa, sb, w, w.T, tau)) > 1e-3  # not the authors' Wᵀ
+    w_a, w_b = loop_softmax_rows(ta @ ta.T / tau), loop_softmax_rows(tb @ tb.T / tau)
+    assert abs(got.item() - loop_loss(sa, sb, w_a, w_a, tau)) > 1e-3  # the b side's teacher vectors are used
+    assert abs(got.item() - loop_loss(sa, sb, w_b, w_b, tau)) > 1e-3
+    assert got.item() == pytest.approx(loss(*tensors(sa, sb, tb, ta)).item(), rel=1e-12)  # an average: order-free
+    # priority reads only the a side: a different b-side teacher changes nothing
+    prio = SoftContrastiveLoss(temperature=tau)
+    assert prio(*tensors(sa, sb, ta, tb)).item() == pytest.approx(loop_loss(sa, sb, w_a, w_a, tau), rel=1e-10)
+    assert prio(*tensors(sa, sb, ta, tb)).item() == prio(*tensors(sa, sb, ta)).item()
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(2, 6), st.integers(2, 5), st.floats(0.05, 1.0), st.booleans(), st.floats(0.1, 2.0),
+       st.booleans(), st.integers(0, 2**31 - 1))
+def test_hard_loss_with_tcm_and_weight_matches_the_loop_reference(b, d, tau, tcm, lam, symmetric, seed):
+    rng = np.random.default_rng(seed)
+    sa, sb = unit(rng.normal(size=(b, d))), unit(rng.normal(size=(b, d)))
+    eye = np.eye(b)
+    got = HardContrastiveLoss(temperature=tau, tcm=tcm, cross_weight=lam, symmetric=symmetric)(*tensors(sa, sb)).item()
+    assert got == pytest.approx(loop_loss(sa, sb, eye, eye, tau, tcm, lam, symmetric), rel=1e-9, abs=1e-12)
+
+
+def test_tcm_weighting_is_lambda_on_the_cross_term_only():
+    rng = np.random.default_rng(3)
+    sa, sb, ta = tensors(*(unit(rng.normal(size=(4, 6))) for _ in range(3)))
+    def soft(**kw):
+        return SoftContrastiveLoss(temperature=0.1, **kw)(sa, sb, ta).item()
+    cross, mono = soft(), soft(tcm=True) - soft()
+    assert mono > 0
+    for lam in (0.0, 0.25, 3.0):
+        assert soft(tcm=True, cross_weight=lam) == pytest.approx(lam * cross + mono, rel=1e-10)
+        assert soft(cross_weight=lam) == pytest.approx(lam * cross, rel=1e-10, abs=1e-12)
+
+
+def test_mse_against_a_loop_reference():
+    rng = np.random.default_rng(4)
+    sa, sb, ta, tb = (unit(rng.normal(size=(3, 5))) for _ in range(4))
+    ref = sum((sa[i][k] - ta[i][k]) ** 2 for i in range(3) for k in range(5)) / 15
+    ref += sum((sb[i][k] - ta[i][k]) ** 2 for i in range(3) for k in range(5)) / 15
+    got = MSEDistillationLoss()(*tensors(sa, sb, ta, tb)).item()  # teacher_b is never read: both onto T(a)
+    assert got == pytest.approx(ref, rel=1e-12)

@@ -52,6 +52,8 @@ def reference_mine(x, y, k, kind, mode, threshold):
         if kind == "absolute":
             return c
         d = (mean_x[i] + mean_y[j]) / 2
+        if kind == "ratio" and d <= 0:
+            return -np.inf  # undefined: dividing by a mean <= 0 would flip the order
         return c / d if kind == "ratio" else c - d
 
     fwd = []
@@ -76,6 +78,7 @@ def reference_mine(x, y, k, kind, mode, threshold):
         for s, i, j in sorted(fwd + bwd, key=lambda p: (-p[0], p[1], p[2])):
             if i not in ux and j not in uy:
                 ux.add(i), uy.add(j), out.append((s, i, j))
+    out = [p for p in out if p[0] > -np.inf]  # no defined margin: never paired
     if threshold is not None:
         out = [p for p in out if p[0] >= threshold]
     return sorted(out, key=lambda p: (-p[0], p[1], p[2]))

@@ -28,7 +28,9 @@ class CountingEncoder(Encoder):
 
 def test_encode_to_store_resumes_and_notices_changed_input(tmp_path):
     texts = [f"sentence {i} " + "a" * (i % 5) for i in range(103)]
-    spec = EncoderSpec("counting", dtype="float32")
+    (tmp_path / "counting").mkdir()  # names the encoder: a directory (its files make the encoder digest)
+    (tmp_path / "counting" / "config.json").write_text("{}")
+    spec = EncoderSpec(str(tmp_path / "counting"), dtype="float32")
     enc = CountingEncoder()
     store = encode_to_store(texts, tmp_path / "s", spec, shard_size=10, encoder=enc)
     assert enc.calls == 103 and store.index["n_shards"] == 11 and store.index["rows"] == 103
@@ -49,6 +51,13 @@ def test_encode_to_store_resumes_and_notices_changed_input(tmp_path):
     enc4 = CountingEncoder()
     encode_to_store(texts, tmp_path / "s", spec, shard_size=20, encoder=enc4)
     assert enc4.calls == 103
+
+
+def test_shard_of_another_encoder_is_not_done(tmp_path):
+    store = EmbeddingStore(tmp_path / "s").open({"x": 1})
+    store.write_shard(0, np.ones((2, 3), np.float32), "fp", encoder="digest-a")
+    assert store.is_done(0) and store.is_done(0, "fp") and store.is_done(0, "fp", "digest-a")
+    assert not store.is_done(0, "fp", "digest-b") and not store.is_done(0, "other", "digest-a")
 
 
 def test_incomplete_store_is_a_clear_error(tmp_path):

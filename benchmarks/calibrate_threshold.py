@@ -29,15 +29,21 @@ from mineshaft.threshold import MINING_FILE, auto_threshold, model_dir_of
 
 LANGS = ["it", "pt", "nl", "pl", "tr", "ar"]
 N_GOLD, N_DISTRACT, SEED = 200, 2500, 0
+#: news-like dev tasks (auto threshold only) from the WMT newstest rows of train/: (lang, n_gold, n_distract a side)
+NEWS = [("de", 150, 1250), ("ru", 250, 1950)]
 
 
 def _key(text: str) -> str:
     return "".join(ch for ch in unicodedata.normalize("NFKC", text).casefold() if ch.isalnum())
 
 
-def dev_task(path: Path, seed: int = SEED) -> tuple[list[str], list[str], int]:
-    """(xx sentences, en sentences, n_gold): rows 0..n_gold-1 of both lists are the translation pairs."""
+def dev_task(path: Path, seed: int = SEED, n_gold: int = N_GOLD, n_distract: int = N_DISTRACT,
+             source: str = "") -> tuple[list[str], list[str], int]:
+    """(xx sentences, en sentences, n_gold): rows 0..n_gold-1 of both lists are the translation pairs.
+
+    ``source``: use only rows whose source tag (column 3) starts with it (e.g. ``"wmt:"``)."""
     rows = [line.rstrip("\n").split("\t") for line in path.open(encoding="utf-8")]
+    rows = [r for r in rows if len(r) > 2 and r[2].startswith(source)] if source else rows
     random.Random(seed).shuffle(rows)
     seen, picked = set(), []
     for en, xx, *_ in rows:
@@ -46,22 +52,28 @@ def dev_task(path: Path, seed: int = SEED) -> tuple[list[str], list[str], int]:
             continue
         seen.update((ke, kx))
         picked.append((en, xx))
-        if len(picked) == N_GOLD + 2 * N_DISTRACT:
+        if len(picked) == n_gold + 2 * n_distract:
             break
-    gold = picked[:N_GOLD]
-    xx_only = [xx for _, xx in picked[N_GOLD : N_GOLD + N_DISTRACT]]
-    en_only = [en for en, _ in picked[N_GOLD + N_DISTRACT :]]
+    if len(picked) < n_gold + 2 * n_distract:
+        raise SystemExit(f"{path}: only {len(picked)} usable rows for {n_gold} + 2 x {n_distract}")
+    gold = picked[:n_gold]
+    xx_only = [xx for _, xx in picked[n_gold : n_gold + n_distract]]
+    en_only = [en for en, _ in picked[n_gold + n_distract :]]
     return [xx for _, xx in gold] + xx_only, [en for en, _ in gold] + en_only, len(gold)
 
 
-def dev_candidates(encoder_name: str, data: Path, cache: Path):
-    """For each dev language: (scores, correct, n_gold) of the default mining run."""
+def dev_candidates(encoder_name: str, data: Path, cache: Path, news: bool = False):
+    """For each dev language: (scores, correct, n_gold) of the default mining run.
+
+    ``news``: the news-like tasks of :data:`NEWS` instead (keys ``news-XX``)."""
     enc, out = None, {}
-    for lang in LANGS:
-        xx, en, n_gold = dev_task(data / "train" / f"en-{lang}.tsv")
+    tasks = ([(f"news-{lang}", lang, dict(n_gold=g, n_distract=d, source="wmt:")) for lang, g, d in NEWS] if news
+             else [(lang, lang, {}) for lang in LANGS])
+    for key, lang, kw in tasks:
+        xx, en, n_gold = dev_task(data / "train" / f"en-{lang}.tsv", **kw)
         vecs = []
         for side, texts in (("xx", xx), ("en", en)):
-            f = cache / f"{encoder_name}.dev-{lang}.{side}.npy"
+            f = cache / f"{encoder_name}.dev-{key}.{side}.npy"
             if not f.is_file():
                 enc = enc or load_encoder(encoder_name, device="cpu")
                 np.save(str(f) + ".tmp.npy", enc.encode(texts, batch_size=64).astype(np.float32))
@@ -69,7 +81,7 @@ def dev_candidates(encoder_name: str, data: Path, cache: Path):
             vecs.append(np.load(f))
         pairs = mine_embeddings(vecs[0], vecs[1], threshold=None)
         correct = (pairs.src == pairs.tgt) & (pairs.src < n_gold)
-        out[lang] = (pairs.score.astype(np.float64), correct, n_gold)
+        out[key] = (pairs.score.astype(np.float64), correct, n_gold)
     return out
 
 

@@ -4,12 +4,16 @@ Library use mirrors the command line::
 
     import mineshaft
     opts = mineshaft.MineOptions(threshold=1.3)
-    result = mineshaft.mine("src.txt", "tgt.txt", work_dir="job.work", encoder="use", options=opts)
+    result = mineshaft.mine("src.txt", "tgt.txt", work_dir="job.work", encoder_name="use", options=opts)
+    mineshaft.mine_to_file("src.txt", "tgt.txt", "pairs.tsv", opts, encoder_name="use")  # as `mineshaft mine`
 
 Heavy modules (torch, faiss, transformers) load on first use, not at import.
 """
 
 from __future__ import annotations
+
+import sys
+import types
 
 __version__ = "0.1.0"
 
@@ -19,12 +23,23 @@ _LAZY = {
     "mine": ("mineshaft.mine", "mine"),
     "mine_embeddings": ("mineshaft.mine", "mine_embeddings"),
     "MineOptions": ("mineshaft.mine", "MineOptions"),
+    "mine_to_file": ("mineshaft.mine", "mine_to_file"),
+    "write_pairs": ("mineshaft.mine", "write_pairs"),
+    "work_directory": ("mineshaft.mine", "work_directory"),
+    "filter_pairs": ("mineshaft.mine", "filter_pairs"),
+    "PairFilter": ("mineshaft.filters", "PairFilter"),
+    "EncoderSpec": ("mineshaft.encoders", "EncoderSpec"),
     "Corpus": ("mineshaft.corpus", "Corpus"),
     "EmbeddingStore": ("mineshaft.store", "EmbeddingStore"),
     "encode_to_store": ("mineshaft.encode", "encode_to_store"),
     "score_pairs": ("mineshaft.score", "score_pairs"),
     "pair_scores": ("mineshaft.score", "pair_scores"),
     "read_pairs": ("mineshaft.score", "read_pairs"),
+    "ScoreOptions": ("mineshaft.score", "ScoreOptions"),
+    "score_to_file": ("mineshaft.score", "score_to_file"),
+    "write_scored": ("mineshaft.score", "write_scored"),
+    "evaluate_sets": ("mineshaft.evaluate", "evaluate_sets"),
+    "run_eval": ("mineshaft.evaluate", "run_eval"),
     "encode_file": ("mineshaft.encode", "encode_file"),
     "knn": ("mineshaft.search", "knn"),
     "margin": ("mineshaft.margin", "margin"),
@@ -50,3 +65,23 @@ def __getattr__(name: str):
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(module), attr)
     raise AttributeError(f"module 'mineshaft' has no attribute {name!r}")
+
+
+class _CallableModule(types.ModuleType):
+    """A submodule named like its main function (``mine``, ``train``, ``margin``): calling it calls that function."""
+
+    def __call__(self, *args, **kwargs):
+        return getattr(self, self.__name__.rpartition(".")[2])(*args, **kwargs)
+
+
+class _Package(types.ModuleType):
+    """``mineshaft``: importing ``mineshaft.mine`` sets the package attribute ``mine`` to the module, hiding
+    the lazy function of that name; such a module is made callable, so ``mineshaft.mine(...)`` always works."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if _LAZY.get(name) == (f"{__name__}.{name}", name) and type(value) is types.ModuleType:
+            value.__class__ = _CallableModule
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

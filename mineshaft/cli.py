@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
+import functools
+import inspect
 import json
 import sys
+from collections.abc import Callable, Iterable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from . import __version__
+from .encoders import EncoderSpec
+from .engines import ENGINES
+from .margin import K_MAX, MARGINS, MODES
+from .score import METRICS
+from .train_config import TrainConfig
 
 app = typer.Typer(
     add_completion=False,
@@ -22,40 +29,19 @@ app = typer.Typer(
 )
 
 
-class Margin(str, Enum):
-    ratio = "ratio"
-    distance = "distance"
-    absolute = "absolute"
+def _choices(name: str, values: Iterable[str]) -> type[Enum]:
+    """A choice option's type, from the library's tuple of names."""
+    return Enum(name, {v: v for v in values}, type=str)
 
 
-class Mode(str, Enum):
-    forward = "forward"
-    backward = "backward"
-    intersect = "intersect"
-    max = "max"
+Margin = _choices("Margin", MARGINS)
+Mode = _choices("Mode", MODES)
+Metric = _choices("Metric", METRICS)
+Engine = _choices("Engine", ENGINES)
+DType = _choices("DType", ("float32", "float16"))
+Errors = _choices("Errors", ("strict", "replace"))
 
-
-class Metric(str, Enum):
-    margin = "margin"
-    cosine = "cosine"
-
-
-class DType(str, Enum):
-    float32 = "float32"
-    float16 = "float16"
-
-
-class Engine(str, Enum):
-    local = "local"
-    ray = "ray"
-
-
-class Errors(str, Enum):
-    strict = "strict"
-    replace = "replace"
-
-
-# Options shared by every command that encodes text.
+# Options shared by several commands.
 EncoderOpt = Annotated[str, typer.Option("--encoder", "-e", help="default (the shipped student), use, use-numpy, minilm, a model directory or HF model id.")]
 BatchOpt = Annotated[int, typer.Option(help="Sentences per forward pass.", min=1, max=65536)]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
@@ -67,15 +53,50 @@ ErrorsOpt = Annotated[Errors, typer.Option("--errors", help="Invalid UTF-8: stri
 ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output file.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or info lines.")]
 GpuOpt = Annotated[bool, typer.Option("--gpu", help="Search with faiss on the GPU (needs the 'gpu' extra: faiss-gpu).")]
+KOpt = Annotated[int, typer.Option("--k", "-k", help="Neighbours for the margin.", min=1, max=K_MAX)]
+MarginOpt = Annotated[Margin, typer.Option(help="Margin function.")]
+
+#: a command's ``spec`` parameter takes this default: :func:`encoder_options` puts ``--encoder`` there
+ENCODER_OPTIONS: Any = None
+#: the options of every command that encodes text, in the order the commands list them
+_ENCODER_OPTIONS = (("encoder", EncoderOpt, "default"), ("batch_size", BatchOpt, 64), ("device", DeviceOpt, "auto"),
+                    ("max_length", MaxLenOpt, None), ("precision", PrecisionOpt, "auto"),
+                    ("normalize_punct", PunctOpt, None), ("gpu", GpuOpt, False), ("threads", ThreadsOpt, None),
+                    ("errors", ErrorsOpt, Errors.strict), ("force", ForceOpt, False), ("quiet", QuietOpt, False))
 
 
-def _finite(option: str, value: Optional[float]) -> None:
-    import math
+def encoder_options(without: tuple[str, ...] = (), dtype: Optional[str] = None) -> Callable[[Callable], Callable]:
+    """Declare the encoder options once (all of ``_ENCODER_OPTIONS`` but those named in ``without``).
 
-    from .errors import UsageError
+    ``--encoder`` takes the place of the command's ``spec`` parameter, the others follow the command's own
+    options. The command is called with one ready :class:`~mineshaft.encoders.EncoderSpec` as ``spec`` (its
+    threads from ``--threads``, its dtype from the command's option named ``dtype``) after ``--quiet`` and
+    ``--threads`` took effect, and with those of the options it names as keyword-only parameters (e.g.
+    ``*, errors: str, force: bool``). Choice options arrive as their plain string values.
+    """
+    name, *rest = [inspect.Parameter(option, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=kind, default=default)
+                   for option, kind, default in _ENCODER_OPTIONS if option not in without]
 
-    if value is not None and not math.isfinite(value):
-        raise UsageError(f"{option} must be a finite number, got {value}")
+    def decorate(command: Callable) -> Callable:
+        signature = inspect.signature(command, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+        params = [name if p.name == "spec" else p for p in own] + rest
+
+        @functools.wraps(command)
+        def run(**kwargs: Any) -> Any:
+            kwargs = {key: value.value if isinstance(value, Enum) else value for key, value in kwargs.items()}
+            _setup(kwargs["quiet"], kwargs["threads"])
+            spec = EncoderSpec(kwargs.pop("encoder"), device=kwargs.pop("device"), max_length=kwargs.pop("max_length"),
+                               threads=kwargs["threads"], batch_size=kwargs.pop("batch_size"),
+                               punct_lang=kwargs.pop("normalize_punct", None), precision=kwargs.pop("precision"),
+                               **({"dtype": kwargs[dtype]} if dtype else {}))
+            return command(spec=spec, **{key: v for key, v in kwargs.items() if key in signature.parameters})
+
+        run.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in params}
+        return run
+
+    return decorate
 
 
 def _setup(quiet: bool, threads: Optional[int]) -> None:
@@ -108,60 +129,46 @@ def _root(
 
 
 @app.command()
+@encoder_options(without=("gpu",), dtype="dtype")
 def encode(
     input: Annotated[str, typer.Argument(help="Text file, one sentence a line (.gz/.bz2/.xz/.zst, or - for stdin).")],
     out: Annotated[str, typer.Option("--out", "-o", help="A .npy file (or - for stdout), or a directory for a sharded, resumable store (with --shards or a trailing /).")],
-    encoder: EncoderOpt = "default",
+    spec: EncoderSpec = ENCODER_OPTIONS,
     dtype: Annotated[DType, typer.Option(help="Output precision.")] = DType.float32,
     shards: Annotated[bool, typer.Option("--shards", help="Write a sharded store directory (memory-mapped shards, completion markers, resumable).")] = False,
     shard_size: Annotated[int, typer.Option(help="Rows per shard (store output) or lines held at a time (.npy output).", min=1, max=100_000_000)] = 100_000,
     engine: Annotated[Engine, typer.Option(help="Encode shards locally or on Ray (store output).")] = Engine.local,
-    batch_size: BatchOpt = 64,
-    device: DeviceOpt = "auto",
-    max_length: MaxLenOpt = None,
-    precision: PrecisionOpt = "auto",
-    normalize_punct: PunctOpt = None,
-    threads: ThreadsOpt = None,
-    errors: ErrorsOpt = Errors.strict,
-    force: ForceOpt = False,
-    quiet: QuietOpt = False,
+    *, errors: str, force: bool,
 ) -> None:
     """Embed sentences into unit vectors (row i = line i; empty lines give zero rows)."""
     from .encode import encode_file, encode_to_store
     from .engines import get_engine
+    from .errors import UsageError
     from .io import check_output_path, iter_lines
-    from .tasks import EncoderSpec
+    from .progress import info
 
-    _setup(quiet, threads)
-    spec = EncoderSpec(encoder, device=device, max_length=max_length, threads=threads, batch_size=batch_size,
-                       punct_lang=normalize_punct, dtype=dtype.value, precision=precision)
     if shards or out.endswith("/"):
         if out == "-":
-            from .errors import UsageError
-
             raise UsageError("a sharded store is a directory: give --out DIR, not -")
         if Path(out).exists() and not Path(out).is_dir():
-            from .errors import UsageError
-
             raise UsageError(f"{out}: exists and is not a directory")
-        store = encode_to_store(iter_lines(input, errors=errors.value), out, spec, shard_size=shard_size,
-                                engine=get_engine(engine.value))
-        from .progress import info
-
+        with get_engine(engine) as runner:
+            store = encode_to_store(iter_lines(input, errors=errors), out, spec, shard_size=shard_size, engine=runner)
         info(f"{store.index['rows']} rows in {store.index['n_shards']} shards written to {out}")
         return
     check_output_path(out, force)
-    encode_file(input, out, spec.load(), spec, chunk_size=min(shard_size, 65536), errors=errors.value, force=force)
+    encode_file(input, out, spec.load(), spec, chunk_size=min(shard_size, 65536), errors=errors, force=force)
 
 
 @app.command()
+@encoder_options(dtype="store_dtype")
 def mine(
     src: Annotated[str, typer.Argument(help="Source sentences: text file (one a line; - for stdin), .npy embeddings, or an embedding-store directory.")],
     tgt: Annotated[str, typer.Argument(help="Target sentences: same choices as SRC.")],
     out: Annotated[str, typer.Option("--out", "-o", help="Output TSV (- for stdout).")] = "-",
-    encoder: EncoderOpt = "default",
-    k: Annotated[int, typer.Option("--k", "-k", help="Neighbours for the margin.", min=1, max=1000)] = 4,
-    margin: Annotated[Margin, typer.Option(help="Margin function.")] = Margin.ratio,
+    spec: EncoderSpec = ENCODER_OPTIONS,
+    k: KOpt = 4,
+    margin: MarginOpt = Margin.ratio,
     mode: Annotated[Mode, typer.Option(help="Retrieval mode; max is one-to-one.")] = Mode.max,
     threshold: Annotated[str, typer.Option(metavar="default|auto|none|NUMBER", help="Keep pairs whose margin is at least this (every mode). default: the model's calibrated threshold (k=4, ratio, max), else auto; auto: the valley between the translation and non-translation margins of this run; none: keep every sentence's best match.")] = "default",
     dedup: Annotated[bool, typer.Option("--dedup", help="Search each distinct sentence once (ids of first occurrences).")] = False,
@@ -177,7 +184,7 @@ def mine(
     max_score: Annotated[Optional[float], typer.Option(help="Drop pairs scoring above this (boilerplate, near-copies).", rich_help_panel="Filters")] = None,
     src_lang: Annotated[Optional[str], typer.Option(help="Keep pairs whose source is identified as this language (needs the 'lid' extra: py3langid).", rich_help_panel="Filters")] = None,
     tgt_lang: Annotated[Optional[str], typer.Option(help="Keep pairs whose target is identified as this language (needs the 'lid' extra: py3langid).", rich_help_panel="Filters")] = None,
-    index: Annotated[str, typer.Option(help="flat (exact), auto, torch (exact, GPU if present), or a faiss factory string such as 'OPQ32,IVF4096,PQ32'.", rich_help_panel="Scale")] = "flat",
+    index: Annotated[str, typer.Option(help="flat (exact), half (exact: half-precision products re-scored in fp32), auto (by cost), torch (exact, GPU if present), ivfN (torch IVF), or a faiss factory string such as 'IVF4096,SQ8'.", rich_help_panel="Scale")] = "flat",
     nprobe: Annotated[int, typer.Option(help="IVF lists visited per query.", min=1, max=1_000_000, rich_help_panel="Scale")] = 16,
     memory: Annotated[str, typer.Option(help="Memory budget for the search database (e.g. 2G, 512M).", rich_help_panel="Scale")] = "2G",
     shard_size: Annotated[int, typer.Option(help="Sentences per shard (unit of resume and of parallel work).", min=1, max=100_000_000, rich_help_panel="Scale")] = 100_000,
@@ -185,228 +192,107 @@ def mine(
     keep_work: Annotated[bool, typer.Option("--keep-work", help="Keep the work directory after success.", rich_help_panel="Scale")] = False,
     engine: Annotated[Engine, typer.Option(help="Run shard tasks locally or on Ray.", rich_help_panel="Scale")] = Engine.local,
     store_dtype: Annotated[DType, typer.Option(help="Precision of stored embeddings.", rich_help_panel="Scale")] = DType.float16,
-    batch_size: BatchOpt = 64,
-    device: DeviceOpt = "auto",
-    max_length: MaxLenOpt = None,
-    precision: PrecisionOpt = "auto",
-    normalize_punct: PunctOpt = None,
-    gpu: GpuOpt = False,
-    threads: ThreadsOpt = None,
-    errors: ErrorsOpt = Errors.strict,
-    force: ForceOpt = False,
-    quiet: QuietOpt = False,
+    *, gpu: bool, errors: str, force: bool,
 ) -> None:
     """Mine translation pairs: TSV 'score<TAB>src<TAB>tgt', best first."""
     from .engines import get_engine
     from .filters import PairFilter
-    from .io import atomic_output, check_output_path, parse_size
-    from .mine import MineOptions, filter_pairs, format_pairs, mine as run_mine, pair_texts
-    from .progress import console, info
-    from .report import threshold_histogram
-    from .tasks import EncoderSpec
-    from .threshold import parse_threshold, summary
+    from .mine import MineOptions, mine_to_file
 
-    _setup(quiet, threads)
-    _finite("--max-score", max_score)
-    setting = parse_threshold(threshold)
-    check_output_path(out, force)
     rules = PairFilter(min_chars=min_chars, max_chars=max_chars, max_length_ratio=max_length_ratio,
                        drop_identical=drop_identical, number_mismatch=number_mismatch, near_duplicates=near_duplicates,
                        max_score=max_score, src_lang=src_lang, tgt_lang=tgt_lang)
-    opts = MineOptions(k=k, margin=margin.value, mode=mode.value, threshold=setting, index=index, nprobe=nprobe,
-                       memory=parse_size(memory, "--memory"), gpu=gpu, shard_size=shard_size)
-    opts.check()
-    spec = EncoderSpec(encoder, device=device, max_length=max_length, threads=threads, batch_size=batch_size,
-                       punct_lang=normalize_punct, dtype=store_dtype.value, precision=precision)
-    with _work_directory(work_dir, out, keep_work) as work:
-        result = run_mine(src, tgt, work, spec=spec, options=opts, engine=get_engine(engine.value),
-                          id_column=id_column, dedup=dedup, errors=errors.value)
-        choice, candidates = result.info["threshold"], result.info["candidate_scores"]
-        if explain_threshold:
-            console.print(threshold_histogram(candidates, choice.value, choice.describe()), markup=False,
-                          highlight=False)
-        src_texts, tgt_texts = pair_texts(result)
-        pairs = filter_pairs(result, rules, src_texts, tgt_texts)
-        if rules.removed:
-            info("filtered out: " + ", ".join(f"{n} {name}" for name, n in rules.removed.most_common()))
-        with atomic_output(out, force=force) as fh:
-            fh.writelines(format_pairs(pairs, src_texts, tgt_texts, with_ids=ids))
-    info(summary(len(pairs), len(candidates), choice, out))
-
-
-@contextlib.contextmanager
-def _work_directory(work_dir: Optional[str], out: str, keep: bool):
-    """The job's work directory: kept on failure (to resume), removed on success unless asked to keep."""
-    import shutil
-    import tempfile
-
-    from .progress import info
-
-    if work_dir:
-        path, owned = Path(work_dir), False
-    elif out != "-":
-        path, owned = Path(out + ".work"), True
-    else:
-        path, owned = Path(tempfile.mkdtemp(prefix="mineshaft-")), True
-    try:
-        yield path
-    except (KeyboardInterrupt, SystemExit):
-        if out == "-" and not work_dir:
-            shutil.rmtree(path, ignore_errors=True)  # nothing to resume into without a named work dir
-        else:
-            info(f"interrupted: finished shards are kept in {path}; run the same command again to resume")
-        raise
-    if owned and not keep:
-        shutil.rmtree(path, ignore_errors=True)
+    options = MineOptions(k=k, margin=margin, mode=mode, threshold=threshold, index=index, nprobe=nprobe,
+                          memory=memory, gpu=gpu, shard_size=shard_size)
+    with get_engine(engine) as runner:
+        mine_to_file(src, tgt, out, options, rules=rules, with_ids=ids, explain=explain_threshold, work_dir=work_dir,
+                     keep_work=keep_work, force=force, spec=spec, engine=runner, id_column=id_column, dedup=dedup,
+                     errors=errors)
 
 
 @app.command()
+@encoder_options()
 def score(
     pairs: Annotated[str, typer.Argument(help="TSV file of pairs (or - for stdin).")],
     out: Annotated[str, typer.Option("--out", "-o", help="Output TSV: the input line plus a score column.")] = "-",
     src_col: Annotated[int, typer.Option(help="1-based column of the source sentence.", min=1, max=1000)] = 1,
     tgt_col: Annotated[int, typer.Option(help="1-based column of the target sentence.", min=1, max=1000)] = 2,
     metric: Annotated[Metric, typer.Option(help="margin (neighbourhood from the file's own sentences) or cosine.")] = Metric.margin,
-    margin: Annotated[Margin, typer.Option(help="Margin function.")] = Margin.ratio,
-    k: Annotated[int, typer.Option("--k", "-k", help="Neighbours for the margin.", min=1, max=1000)] = 4,
+    margin: MarginOpt = Margin.ratio,
+    k: KOpt = 4,
     min_score: Annotated[Optional[float], typer.Option(help="Only write pairs scoring at least this (a filter).")] = None,
-    encoder: EncoderOpt = "default",
-    batch_size: BatchOpt = 64,
-    device: DeviceOpt = "auto",
-    max_length: MaxLenOpt = None,
-    precision: PrecisionOpt = "auto",
-    normalize_punct: PunctOpt = None,
-    gpu: GpuOpt = False,
-    threads: ThreadsOpt = None,
-    errors: ErrorsOpt = Errors.strict,
-    force: ForceOpt = False,
-    quiet: QuietOpt = False,
+    spec: EncoderSpec = ENCODER_OPTIONS,
+    *, gpu: bool, errors: str, force: bool,
 ) -> None:
     """Score existing pairs by margin or cosine, appended as the last column; --min-score filters."""
-    from .io import atomic_output, check_output_path
-    from .progress import info
-    from .score import read_pairs, score_pairs
-    from .tasks import EncoderSpec
+    from .score import ScoreOptions, score_to_file
 
-    _setup(quiet, threads)
-    _finite("--min-score", min_score)
-    check_output_path(out, force)
-    table = read_pairs(pairs, src_col=src_col, tgt_col=tgt_col, errors=errors.value)
-    enc = EncoderSpec(encoder, device=device, max_length=max_length, threads=threads, precision=precision).load()
-    scores = score_pairs(table, enc, metric=metric.value, margin_kind=margin.value, k=k, batch_size=batch_size,
-                         punct_lang=normalize_punct, gpu=gpu)
-    kept = 0
-    with atomic_output(out, force=force) as fh:
-        for line, s in zip(table.lines, scores.tolist()):
-            if min_score is None or s >= min_score:
-                fh.write(f"{line}\t{s:.6f}\n")
-                kept += 1
-    info(f"{kept} of {len(table.lines)} pairs written")
+    options = ScoreOptions(metric=metric, margin=margin, k=k, min_score=min_score, gpu=gpu)
+    score_to_file(pairs, out, spec, options, src_col=src_col, tgt_col=tgt_col, errors=errors, force=force)
 
 
 @app.command("eval")
+@encoder_options(without=("normalize_punct", "gpu", "errors"))
 def eval_(
     bucc: Annotated[list[str], typer.Option(help="BUCC-style prefix, e.g. eval/bucc-style/de-en (files .de .en .gold).")] = [],
     tatoeba: Annotated[list[str], typer.Option(help="Tatoeba prefix, e.g. eval/tatoeba/tatoeba.deu-eng.")] = [],
     flores: Annotated[list[str], typer.Option(help="FLORES-200 file, e.g. eval/flores200/deu_Latn.devtest (English: eng_Latn beside it).")] = [],
     sts: Annotated[list[str], typer.Option(help="STS-b CSV, e.g. eval/stsb/stsb-de-test.csv (English: stsb-en-test.csv beside it).")] = [],
     json_out: Annotated[Optional[str], typer.Option("--json", help="Also write all results as JSON here.")] = None,
-    encoder: EncoderOpt = "default",
-    k: Annotated[int, typer.Option("--k", "-k", help="Neighbours for the BUCC margin.", min=1, max=1000)] = 4,
-    batch_size: BatchOpt = 64,
-    device: DeviceOpt = "auto",
-    max_length: MaxLenOpt = None,
-    precision: PrecisionOpt = "auto",
-    threads: ThreadsOpt = None,
-    force: ForceOpt = False,
-    quiet: QuietOpt = False,
+    spec: EncoderSpec = ENCODER_OPTIONS,
+    k: Annotated[int, typer.Option("--k", "-k", help="Neighbours for the BUCC margin.", min=1, max=K_MAX)] = 4,
+    *, force: bool,
 ) -> None:
     """Evaluate an encoder on held-out sets; prints a table on stdout."""
-    from . import evaluate as ev
-    from .errors import UsageError
-    from .io import atomic_output, check_output_path
-    from .tasks import EncoderSpec
+    from .evaluate import run_eval
 
-    _setup(quiet, threads)
-    if not (bucc or tatoeba or flores or sts):
-        raise UsageError("nothing to evaluate: give at least one of --bucc, --tatoeba, --flores, --sts")
-    if json_out:
-        check_output_path(json_out, force)
-    enc = EncoderSpec(encoder, device=device, max_length=max_length, threads=threads, precision=precision).load()
-    results = []
-    for prefix in bucc:
-        results.append(ev.bucc_eval(prefix, enc, k=k, batch_size=batch_size))
-    for prefix in tatoeba:
-        results.append(ev.tatoeba_eval(prefix, enc, batch_size=batch_size))
-    for path in flores:
-        results.append(ev.flores_eval(path, Path(path).with_name("eng_Latn.devtest"), enc, batch_size=batch_size))
-    for path in sts:
-        en = Path(path).with_name(Path(path).name.replace(Path(path).name.split("-")[1], "en", 1))
-        results.append(ev.sts_eval(path, en, enc, batch_size=batch_size))
-    print(ev.format_table(results, encoder_name=enc.name))
-    if json_out:
-        with atomic_output(json_out, force=force) as fh:
-            json.dump({"encoder": encoder, "results": results}, fh, indent=2)
+    print(run_eval(spec, bucc, tatoeba, flores, sts, k=k, json_out=json_out, force=force))
 
 
-class Loss(str, Enum):
-    soft = "soft"
-    hard = "hard"
-    mse = "mse"
+def config_options(config: type) -> Callable[[Callable], Callable]:
+    """Build a command's options from a config dataclass whose fields declare them once
+    (:func:`mineshaft.train_config.option`: help, flags, limits, choices). They replace the command's first
+    parameter, which receives ``config(**values)`` (choices as plain strings); its other parameters follow.
+    Values are validated by the config (``check()``), not here."""
+    from dataclasses import MISSING
+    from typing import get_type_hints
 
+    from .train_config import option_fields
 
-class Labels(str, Enum):
-    priority = "priority"
-    average = "average"
+    hints = get_type_hints(config)
+
+    def option(f: Any) -> inspect.Parameter:
+        meta = f.metadata
+        kind = _choices(f.name.title().replace("_", ""), meta["choices"]) if meta["choices"] else hints[f.name]
+        default = inspect.Parameter.empty if f.default is MISSING else kind(f.default) if meta["choices"] else f.default
+        decls = meta["flags"] or ("--" + f.name.replace("_", "-"),)
+        info = typer.Option(*decls, help=meta["help"], min=meta["min"], max=meta["max"])
+        return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[kind, info], default=default)
+
+    def decorate(command: Callable) -> Callable:
+        names = [f.name for f in option_fields(config)]
+        own = list(inspect.signature(command, eval_str=True).parameters.values())[1:]
+        params = [option(f) for f in option_fields(config)] + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
+
+        @functools.wraps(command)
+        def run(**kwargs: Any) -> Any:
+            values = {n: kwargs.pop(n) for n in names}
+            return command(config(**{n: v.value if isinstance(v, Enum) else v for n, v in values.items()}), **kwargs)
+
+        run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in params}
+        return run
+
+    return decorate
 
 
 @app.command()
-def train(
-    pairs: Annotated[list[str], typer.Option("--pairs", help="TSV of pairs: english<TAB>other (repeat for more languages).")],
-    out: Annotated[str, typer.Option("--out", "-o", help="Model directory to write (checkpoints go in OUT/checkpoint).")],
-    teacher: Annotated[str, typer.Option(help="Frozen teacher: short name, model directory or HF id (reads column 1).")] = "minilm",
-    student: Annotated[str, typer.Option(help="Student to train: 'use', a transformer directory or HF id.")] = "use",
-    loss: Annotated[Loss, typer.Option(help="soft (Park et al. 2024), hard (InfoNCE) or mse (Reimers & Gurevych 2020).")] = Loss.soft,
-    temperature: Annotated[float, typer.Option(help="τ of the student's softmax and of the soft labels.")] = 0.1,
-    labels: Annotated[Labels, typer.Option(help="Soft labels: priority (teacher reads column 1) or average (both columns).")] = Labels.priority,
-    tcm: Annotated[bool, typer.Option("--tcm", help="Also train the student's mono-lingual similarities (L = λ·L_cross + L_mono).")] = False,
-    cross_weight: Annotated[float, typer.Option("--lambda", help="λ, the weight of the cross-lingual term.")] = 1.0,
-    batch_size: Annotated[int, typer.Option(help="Pairs per batch (the soft labels are a softmax over the batch).", min=2, max=65536)] = 32,
-    lr: Annotated[float, typer.Option(help="Peak AdamW learning rate.")] = 3e-5,
-    epochs: Annotated[float, typer.Option(help="Passes over the training pairs (ignored with --steps).")] = 1.0,
-    steps: Annotated[Optional[int], typer.Option(help="Optimizer steps in all.", min=1)] = None,
-    warmup: Annotated[float, typer.Option(help="Fraction of steps with linear warmup.")] = 0.1,
-    max_pairs: Annotated[Optional[int], typer.Option(help="Use at most this many training pairs per file.", min=1)] = None,
-    dev_size: Annotated[int, typer.Option(help="Pairs per file held out for dev accuracy (model selection).", min=0)] = 500,
-    eval_every: Annotated[int, typer.Option(help="Dev evaluation every N steps (0: only at the end).", min=0)] = 500,
-    checkpoint_every: Annotated[int, typer.Option(help="Resumable checkpoint every N steps (0: only on interrupt).", min=0)] = 500,
-    patience: Annotated[Optional[int], typer.Option(help="Stop after this many dev evaluations without improvement.", min=1)] = None,
-    select: Annotated[str, typer.Option(help="Model written to OUT: best (dev accuracy) or last (final step).")] = "best",
-    max_length: Annotated[int, typer.Option(help="Truncate training inputs to this many tokens.", min=2, max=100_000)] = 128,
-    freeze_embeddings: Annotated[Optional[bool], typer.Option("--freeze-embeddings/--train-embeddings", help="Freeze the token embeddings (default: frozen for 'use').")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for data order, dev split and initialization.")] = 0,
-    save_dtype: Annotated[str, typer.Option(help="Weights written as fp32 or fp16.")] = "fp32",
-    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in OUT from its checkpoint.")] = False,
-    stop_after: Annotated[Optional[int], typer.Option(help="Stop this run after N steps, leaving a checkpoint to --resume.", min=1)] = None,
-    cache_dir: Annotated[Optional[str], typer.Option(help="Teacher embedding cache (default OUT/teacher-cache; share it across runs).")] = None,
-    device: DeviceOpt = "auto",
-    precision: Annotated[str, typer.Option(help="auto (bf16/fp16 autocast on GPU, fp32 on CPU), fp32, bf16, fp16.")] = "auto",
-    threads: ThreadsOpt = None,
-    quiet: QuietOpt = False,
-) -> None:
+@config_options(TrainConfig)
+def train(cfg: TrainConfig, threads: ThreadsOpt = None, quiet: QuietOpt = False) -> None:
     """Distill a teacher into a multilingual student from translation pairs (soft contrastive learning)."""
-    from .train import TrainConfig, train as run_train
+    from .train import train as run_train
 
     _setup(quiet, threads)
-    for name, value in (("--temperature", temperature), ("--lambda", cross_weight), ("--lr", lr), ("--epochs", epochs), ("--warmup", warmup)):
-        _finite(name, value)
-    cfg = TrainConfig(pairs=pairs, out=out, teacher=teacher, student=student, loss=loss.value, temperature=temperature,
-                      labels=labels.value, tcm=tcm, cross_weight=cross_weight, batch_size=batch_size, lr=lr,
-                      epochs=epochs, steps=steps, warmup=warmup, max_pairs=max_pairs, dev_size=dev_size,
-                      eval_every=eval_every, checkpoint_every=checkpoint_every, patience=patience, select=select,
-                      max_length=max_length, freeze_embeddings=freeze_embeddings, seed=seed, device=device,
-                      precision=precision, save_dtype=save_dtype, resume=resume, stop_after=stop_after,
-                      cache_dir=cache_dir)
     result = run_train(cfg)
     if result.best_dev:
         print(json.dumps({"out": str(result.out), "steps": result.steps, "best_step": result.best_step,
@@ -498,18 +384,11 @@ def demo(
     quiet: QuietOpt = False,
 ) -> None:
     """Mine the small German-English sample shipped with mineshaft and print the pairs."""
-    import tempfile
-
     from .data import sample_paths
-    from .mine import MineOptions, format_pairs, mine as run_mine, pair_texts
-    from .tasks import EncoderSpec
+    from .mine import MineOptions, mine_to_file
 
     _setup(quiet, None)
-    de, en = sample_paths()
-    with tempfile.TemporaryDirectory(prefix="mineshaft-demo-") as work:
-        result = run_mine(de, en, work, spec=EncoderSpec(encoder), options=MineOptions(threshold=threshold))
-        src_texts, tgt_texts = pair_texts(result)
-        sys.stdout.writelines(format_pairs(result.pairs, src_texts, tgt_texts))
+    mine_to_file(*sample_paths(), "-", MineOptions(threshold=threshold), encoder_name=encoder)
 
 
 def main() -> None:

@@ -1,23 +1,22 @@
-"""Encoding pipelines: a text stream of any length to a ``.npy`` matrix or to a sharded, resumable store."""
+"""Encoding pipelines: a text stream of any length to a ``.npy`` matrix or to a sharded, resumable store.
+
+Both turn texts into rows with :func:`mineshaft.embed.embed_shard` (empty lines are zero rows).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import os
 from collections.abc import Iterable, Iterator
-from pathlib import Path
-
-import numpy as np
 
 from . import progress
-from .encoders import Encoder
-from .engines import LocalEngine
+from .embed import embed_shard
+from .encoders import Encoder, EncoderSpec
+from .engines import EncodeJob, Engine, LocalEngine
 from .errors import InputError
 from .io import NpyStreamWriter, atomic_output, iter_lines, remove_sidecar, write_sidecar
-from .store import EmbeddingStore, write_atomic_bytes
-from .tasks import EncodeJob, EncoderSpec, encode_job
+from .store import EmbeddingStore
 
 
 def fingerprint(texts: list[str]) -> str:
@@ -57,8 +56,8 @@ def encode_file(
     rows = 0
     with atomic_output(out, mode="wb", force=force) as fh, progress.task("encoding", total=None) as advance:
         writer = NpyStreamWriter(fh, encoder.dim, dtype=spec.dtype)
-        for i, chunk in enumerate(_chunks(iter_lines(path, errors=errors), chunk_size)):
-            writer.write(encode_job(encoder, EncodeJob(i, chunk, ""), spec))
+        for chunk in _chunks(iter_lines(path, errors=errors), chunk_size):
+            writer.write(embed_shard(encoder, chunk, spec))
             rows += len(chunk)
             advance(len(chunk))
         if rows == 0:
@@ -78,7 +77,7 @@ def encode_to_store(
     spec: EncoderSpec,
     n_rows: int | None = None,
     shard_size: int = 100_000,
-    engine=None,
+    engine: Engine | None = None,
     encoder: Encoder | None = None,
     label: str = "encoding",
 ) -> EmbeddingStore:
@@ -87,22 +86,13 @@ def encode_to_store(
     A shard is skipped when its completion marker matches the fingerprint of
     the same texts and the digest of the same encoder (model files, precision,
     max length, normalization, dtype), so an interrupted job resumes where it
-    stopped and a changed input or encoder is re-encoded. Works with any engine (local, ray).
+    stopped and a changed input or encoder is re-encoded. Works with any engine (local, ray);
+    ``encoder``, if given, is used instead of loading ``spec`` (local engine).
     """
-    from .encoders.digest import encoder_record
-
-    engine = engine or LocalEngine()
-    record = encoder_record(spec)
-    meta = {**record, "shard_size": shard_size, "format": 2}
-    store = EmbeddingStore(store_dir)
-    old = store.read_manifest()
-    if old is not None and old != meta and store.finished_shards():
-        if old.get("digest") is None:
-            progress.warn(f"{store_dir}: these shards carry no encoder digest (older mineshaft): re-encoding")
-        elif old.get("digest") != meta["digest"]:
-            progress.warn(f"{store_dir}: encoder changed since these shards were written: re-encoding")
-    store.open(meta)
-    digest = meta["digest"]
+    if engine is None:
+        with LocalEngine() as local:
+            return encode_to_store(texts, store_dir, spec, n_rows, shard_size, local, encoder, label)
+    store, digest = _open_store(store_dir, spec, shard_size)
     fps: dict[int, str] = {}
     counts: list[int] = []
     skipped = 0
@@ -125,10 +115,22 @@ def encode_to_store(
             advance(rows.shape[0])
     if not counts:
         raise InputError("nothing to encode: empty input")
-    dim = store.shard(0).shape[1]
-    index = {"n_shards": len(counts), "rows": int(sum(counts)), "dim": int(dim),
-             "shard_rows": counts, "first_row": np.cumsum([0] + counts[:-1]).tolist()}
-    write_atomic_bytes(Path(store_dir) / "index.json", json.dumps(index).encode())
+    store.write_index(counts)
     if skipped:
         progress.info(f"{label}: resumed, {skipped} of {len(counts)} shards were already done")
     return store
+
+
+def _open_store(store_dir: str | os.PathLike, spec: EncoderSpec, shard_size: int) -> tuple[EmbeddingStore, str]:
+    """The store for ``spec``'s shards (its finished shards kept only if made the same way) and the encoder digest."""
+    from .encoders.digest import encoder_record
+
+    meta = {**encoder_record(spec), "shard_size": shard_size, "format": 2}
+    store = EmbeddingStore(store_dir)
+    old = store.read_manifest()
+    if old is not None and old != meta and any(store.path.glob("shard-*.done")):  # finished shards to drop
+        if old.get("digest") is None:
+            progress.warn(f"{store_dir}: these shards carry no encoder digest (older mineshaft): re-encoding")
+        elif old.get("digest") != meta["digest"]:
+            progress.warn(f"{store_dir}: encoder changed since these shards were written: re-encoding")
+    return store.open(meta), meta["digest"]

@@ -16,8 +16,3 @@ class InputError(MineshaftError):
 class UsageError(MineshaftError):
     """An option value or a combination of options makes no sense."""
 
-
-class RuntimeFailure(MineshaftError):
-    """Something failed while running on valid input (exit code 1)."""
-
-    exit_code = 1

@@ -11,13 +11,18 @@ import hashlib
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .embed import embed
 from .errors import InputError
 from .io import iter_lines, read_lines, split_ids
+from .metrics import retrieval_accuracy
 from .mine import mine_embeddings
+
+if TYPE_CHECKING:
+    from .encoders import EncoderSpec
 
 
 # ----------------------------------------------------------------------------- BUCC-style mining
@@ -138,13 +143,6 @@ def bucc_eval(prefix: str | os.PathLike, encoder, lang: str | None = None, k: in
 
 
 # ----------------------------------------------------------------------------- retrieval (Tatoeba, FLORES)
-def retrieval_accuracy(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Top-1 accuracy of line-aligned unit vectors: x→y (each x finds its y) and y→x."""
-    sims = x @ y.T
-    gold = np.arange(len(x))
-    return float((sims.argmax(1) == gold).mean()), float((sims.argmax(0) == gold).mean())
-
-
 def _aligned(path_a: str, path_b: str) -> tuple[list[str], list[str]]:
     a, b = read_lines(path_a), read_lines(path_b)
     if len(a) != len(b):
@@ -242,3 +240,45 @@ def format_table(results: list[dict], encoder_name: str = "") -> str:
         elif r["task"] == "sts-xx-en":
             rows.append(f"{'sts-xx-en':<12} {Path(r['file']).name:<26} {'Spearman x100':<22} {r['spearman']:6.2f}")
     return "\n".join(rows)
+
+
+# ----------------------------------------------------------------------------- the eval command
+def flores_english(xx_path: str | os.PathLike) -> Path:
+    """FLORES-200's English file beside ``xx_path`` (``.../deu_Latn.devtest`` → ``.../eng_Latn.devtest``)."""
+    return Path(xx_path).with_name("eng_Latn.devtest")
+
+
+def sts_english(xx_csv: str | os.PathLike) -> Path:
+    """STS-b's English file beside ``xx_csv`` (``.../stsb-de-test.csv`` → ``.../stsb-en-test.csv``)."""
+    name = Path(xx_csv).name
+    return Path(xx_csv).with_name(name.replace(name.split("-")[1], "en", 1))
+
+
+def evaluate_sets(encoder, bucc=(), tatoeba=(), flores=(), sts=(), k: int = 4, batch_size: int = 64) -> list[dict]:
+    """Results of every set asked for, in this order: BUCC-style prefixes, Tatoeba prefixes, FLORES files
+    and STS-b CSVs (each with its English file beside it: :func:`flores_english`, :func:`sts_english`)."""
+    return ([bucc_eval(prefix, encoder, k=k, batch_size=batch_size) for prefix in bucc]
+            + [tatoeba_eval(prefix, encoder, batch_size=batch_size) for prefix in tatoeba]
+            + [flores_eval(path, flores_english(path), encoder, batch_size=batch_size) for path in flores]
+            + [sts_eval(path, sts_english(path), encoder, batch_size=batch_size) for path in sts])
+
+
+def run_eval(spec: EncoderSpec, bucc=(), tatoeba=(), flores=(), sts=(), k: int = 4, json_out: str | None = None,
+             force: bool = False) -> str:
+    """``mineshaft eval``: :func:`evaluate_sets` with ``spec``'s encoder; all results also go to ``json_out``
+    as JSON when given. Returns the table (:func:`format_table`)."""
+    import json
+
+    from .errors import UsageError
+    from .io import atomic_output, check_output_path
+
+    if not (bucc or tatoeba or flores or sts):
+        raise UsageError("nothing to evaluate: give at least one of --bucc, --tatoeba, --flores, --sts")
+    if json_out:
+        check_output_path(json_out, force)
+    encoder = spec.load()
+    results = evaluate_sets(encoder, bucc, tatoeba, flores, sts, k=k, batch_size=spec.batch_size)
+    if json_out:
+        with atomic_output(json_out, force=force) as fh:
+            json.dump({"encoder": spec.name, "results": results}, fh, indent=2)
+    return format_table(results, encoder_name=encoder.name)

@@ -6,6 +6,7 @@ applied after mining, in score order, and each one counts what it removed.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections import Counter
@@ -53,6 +54,8 @@ class PairFilter:
             raise UsageError(f"--min-chars ({self.min_chars}) is larger than --max-chars ({self.max_chars})")
         if self.max_length_ratio is not None and not self.max_length_ratio >= 1:
             raise UsageError(f"--max-length-ratio must be at least 1, got {self.max_length_ratio}")
+        if self.max_score is not None and not math.isfinite(self.max_score):
+            raise UsageError(f"--max-score must be a finite number, got {self.max_score}")
         self._lid = _language_identifier() if (self.src_lang or self.tgt_lang) else None
 
     @property

@@ -182,6 +182,18 @@ def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         raise
 
 
+def write_atomic_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_file`)."""
+    with atomic_file(path) as fh:
+        fh.write(data)
+
+
+def write_atomic_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Save ``array`` as a ``.npy`` file at ``path`` atomically (see :func:`atomic_file`)."""
+    with atomic_file(path) as fh:
+        np.save(fh, array, allow_pickle=False)
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """A directory that replaces ``path`` only once written completely: yields ``PATH.tmp`` to fill,
@@ -291,8 +303,7 @@ def write_sidecar(npy: str | os.PathLike, record: dict) -> None:
     arr = np.load(str(npy), mmap_mode="r", allow_pickle=False)
     body = {**record, "rows": int(arr.shape[0]), "dim": int(arr.shape[1]), "stored_dtype": arr.dtype.name,
             "sample": _rows_sample(arr)}
-    with atomic_file(sidecar_path(npy)) as fh:
-        fh.write((json.dumps(body, indent=1, sort_keys=True) + "\n").encode())
+    write_atomic_bytes(sidecar_path(npy), (json.dumps(body, indent=1, sort_keys=True) + "\n").encode())
 
 
 def remove_sidecar(npy: str | os.PathLike) -> None:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-LABEL_STRATEGIES = ("priority", "average")
+from .train_config import LABEL_STRATEGIES, LOSS_NAMES
 
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -147,7 +147,7 @@ class MSEDistillationLoss(PairLoss):
         return F.mse_loss(student_a, t) + F.mse_loss(student_b, t)
 
 
-LOSSES = {"soft": SoftContrastiveLoss, "hard": HardContrastiveLoss, "mse": MSEDistillationLoss}
+LOSSES = dict(zip(LOSS_NAMES, (SoftContrastiveLoss, HardContrastiveLoss, MSEDistillationLoss)))  # soft, hard, mse
 
 
 def build_loss(name: str, temperature: float = 0.1, labels: str = "priority", tcm: bool = False,

@@ -28,6 +28,14 @@ from .errors import UsageError
 
 MARGINS = ("ratio", "distance", "absolute")
 MODES = ("forward", "backward", "intersect", "max")
+#: k, the neighbours a margin averages, is 1..K_MAX (mine, score and eval)
+K_MAX = 1000
+
+
+def check_k(k: int) -> None:
+    """Refuse a neighbour count outside 1..K_MAX."""
+    if not 1 <= k <= K_MAX:
+        raise UsageError(f"--k must be between 1 and {K_MAX}, got {k}")
 
 
 def neighbour_means(sims: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:

@@ -9,11 +9,15 @@ skips what is done and writes byte-identical output.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,10 +25,15 @@ from . import progress
 from .corpus import Corpus
 from .engines import LocalEngine
 from .errors import InputError, UsageError
-from .io import load_embeddings
-from .margin import MARGINS, MODES, Pairs, candidate_margins, neighbour_means, select_pairs
+from .io import load_embeddings, parse_size
+from .margin import MARGINS, MODES, Pairs, candidate_margins, check_k, neighbour_means, select_pairs
 from .search import Searcher
 from .store import EmbeddingStore
+
+if TYPE_CHECKING:
+    from .encoders import Encoder, EncoderSpec
+    from .engines import Engine
+    from .filters import PairFilter
 
 
 @dataclass
@@ -39,26 +48,29 @@ class MineOptions:
     threshold: float | str | None = "default"
     index: str = "flat"
     nprobe: int = 16
-    memory: int = 2 << 30
+    #: bytes, or a size such as "2G" or "512M"
+    memory: int | str = 2 << 30
     gpu: bool = False
     shard_size: int = 100_000
 
     def check(self) -> None:
-        if not 1 <= self.k <= 1000:
-            raise UsageError(f"--k must be between 1 and 1000, got {self.k}")
+        """Refuse impossible values (as :class:`~mineshaft.errors.UsageError`); parse ``threshold`` and ``memory``."""
+        check_k(self.k)
         if self.margin not in MARGINS:
             raise UsageError(f"unknown --margin {self.margin!r} (use one of {', '.join(MARGINS)})")
         if self.mode not in MODES:
             raise UsageError(f"unknown --mode {self.mode!r} (use one of {', '.join(MODES)})")
         if not 1 <= self.nprobe <= 1_000_000:
             raise UsageError(f"--nprobe must be between 1 and 1000000, got {self.nprobe}")
+        if isinstance(self.memory, str):
+            self.memory = parse_size(self.memory, "--memory")
         if self.memory < 16 << 20:
             raise UsageError(f"--memory must be at least 16 MB, got {self.memory} bytes")
         if not 1 <= self.shard_size <= 100_000_000:
             raise UsageError(f"--shard-size must be between 1 and 100000000, got {self.shard_size}")
         from .threshold import parse_threshold
 
-        parse_threshold(self.threshold)
+        self.threshold = parse_threshold(self.threshold)
         if self.gpu:
             from .search import faiss_gpu_available
 
@@ -109,9 +121,9 @@ def load_source(
     path: str | os.PathLike,
     work: Path,
     name: str,
-    spec=None,
-    encoder=None,
-    engine=None,
+    spec: EncoderSpec | None = None,
+    encoder: Encoder | None = None,
+    engine: Engine | None = None,
     shard_size: int = 100_000,
     id_column: bool = False,
     dedup: bool = False,
@@ -189,7 +201,7 @@ def check_same_encoder(sides: list[tuple[str, str | os.PathLike]], spec=None) ->
 
 # ------------------------------------------------------------------------------------------ search
 def search_source(
-    queries: Source, searcher: Searcher, k: int, work: Path | None, engine, label: str, meta: dict
+    queries: Source, searcher: Searcher, k: int, work: Path | None, engine: Engine | None, label: str, meta: dict
 ) -> tuple[np.ndarray, np.ndarray]:
     """k-NN of every query block, each block's result saved (and reused) under ``work``."""
     engine = engine or LocalEngine()
@@ -220,7 +232,7 @@ def search_source(
     return sims, ids
 
 
-def mine_sources(x: Source, y: Source, opts: MineOptions, work: Path | None = None, engine=None) -> Pairs:
+def mine_sources(x: Source, y: Source, opts: MineOptions, work: Path | None = None, engine: Engine | None = None) -> Pairs:
     """Mine pairs between two embedded sides."""
     opts.check()
     dx, dy = x.blocks[0].shape[1], y.blocks[0].shape[1]
@@ -295,27 +307,30 @@ def mine(
     src: str | os.PathLike,
     tgt: str | os.PathLike,
     work_dir: str | os.PathLike,
-    encoder: str = "default",
-    spec=None,
+    encoder_name: str = "default",
+    spec: EncoderSpec | None = None,
     options: MineOptions | None = None,
-    engine=None,
-    loaded_encoder=None,
+    engine: Engine | None = None,
+    loaded_encoder: Encoder | None = None,
     id_column: bool = False,
     dedup: bool = False,
     errors: str = "strict",
 ) -> MineResult:
     """Mine translation pairs between two inputs (text, ``.npy`` or embedding-store directories).
 
+    Text is encoded by ``spec`` (default: ``EncoderSpec(encoder_name)``), with ``loaded_encoder`` if given.
     ``work_dir`` holds the job's shards; re-running with the same one resumes. ``options.threshold``
     (default: the model's calibrated threshold, else auto) is applied; ``result.info["threshold"]`` is the
     :class:`~mineshaft.threshold.ThresholdChoice` and ``result.info["candidate_scores"]`` every candidate's margin.
     """
-    from .tasks import EncoderSpec
+    from .encoders import EncoderSpec
 
     opts = options or MineOptions()
     opts.check()
-    engine = engine or LocalEngine()
-    spec = spec or EncoderSpec(encoder)
+    if engine is None:  # an engine made here is closed here
+        with LocalEngine() as local:
+            return mine(src, tgt, work_dir, encoder_name, spec, options, local, loaded_encoder, id_column, dedup, errors)
+    spec = spec or EncoderSpec(encoder_name)
     work = Path(work_dir)
     check_same_encoder([("src", src), ("tgt", tgt)], spec)
     work.mkdir(parents=True, exist_ok=True)
@@ -376,3 +391,82 @@ def format_pairs(pairs: Pairs, src_texts: dict, tgt_texts: dict, with_ids: bool 
         if has_text:
             cols += [_cell(stext), _cell(ttext)]
         yield "\t".join(cols) + "\n"
+
+
+def write_pairs(result: MineResult, out: str, rules: PairFilter | None = None, with_ids: bool = False,
+                explain: bool = False, force: bool = False) -> Pairs:
+    """Write a job's pairs that pass ``rules`` as TSV to ``out`` (``-``: stdout), atomically; returns them.
+
+    ``explain`` prints the histogram of the candidates' margins around the threshold on stderr; what
+    the filters removed and a summary line go to stderr too (see :mod:`mineshaft.progress`).
+    """
+    from .io import atomic_output
+    from .report import print_threshold_histogram
+    from .threshold import summary
+
+    choice, candidates = result.info["threshold"], result.info["candidate_scores"]
+    if explain:
+        print_threshold_histogram(candidates, choice)
+    src_texts, tgt_texts = pair_texts(result)
+    pairs = result.pairs if rules is None else filter_pairs(result, rules, src_texts, tgt_texts)
+    if rules is not None and rules.removed:
+        progress.info("filtered out: " + ", ".join(f"{n} {name}" for name, n in rules.removed.most_common()))
+    with atomic_output(out, force=force) as fh:
+        fh.writelines(format_pairs(pairs, src_texts, tgt_texts, with_ids=with_ids))
+    progress.info(summary(len(pairs), len(candidates), choice, out))
+    return pairs
+
+
+@contextlib.contextmanager
+def work_directory(work_dir: str | os.PathLike | None, out: str, keep: bool = False) -> Iterator[Path]:
+    """A job's work directory: ``work_dir``, else ``OUT.work`` (a temporary one when ``out`` is stdout).
+
+    Kept on failure (to resume); on success removed unless ``keep`` or given as ``work_dir``.
+    """
+    if work_dir:
+        path, owned = Path(work_dir), False
+    elif out != "-":
+        path, owned = Path(out + ".work"), True
+    else:
+        path, owned = Path(tempfile.mkdtemp(prefix="mineshaft-")), True
+    try:
+        yield path
+    except (KeyboardInterrupt, SystemExit):
+        if out == "-" and not work_dir:
+            shutil.rmtree(path, ignore_errors=True)  # nothing to resume into without a named work dir
+        else:
+            progress.info(f"interrupted: finished shards are kept in {path}; run the same command again to resume")
+        raise
+    if owned and not keep:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def mine_to_file(
+    src: str | os.PathLike,
+    tgt: str | os.PathLike,
+    out: str = "-",
+    options: MineOptions | None = None,
+    *,
+    rules: PairFilter | None = None,
+    with_ids: bool = False,
+    explain: bool = False,
+    work_dir: str | os.PathLike | None = None,
+    keep_work: bool = False,
+    force: bool = False,
+    **job,
+) -> MineResult:
+    """A whole mining job as ``mineshaft mine`` runs it: :func:`mine` in a :func:`work_directory`, then
+    :func:`write_pairs` to ``out``. ``job``: the other keyword arguments of :func:`mine` (``encoder_name``,
+    ``spec``, ``engine``, ``loaded_encoder``, ``id_column``, ``dedup``, ``errors``).
+
+    Returns the result, its ``pairs`` those written (its work directory may be gone).
+    """
+    from .io import check_output_path
+
+    options = options or MineOptions()
+    options.check()
+    check_output_path(out, force)
+    with work_directory(work_dir, out, keep_work) as work:
+        result = mine(src, tgt, work, options=options, **job)
+        result.pairs = write_pairs(result, out, rules, with_ids=with_ids, explain=explain, force=force)
+    return result

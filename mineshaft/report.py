@@ -32,3 +32,10 @@ def threshold_histogram(scores: np.ndarray, threshold: float | None = None, note
         for q in (threshold - 0.02, threshold - 0.01, threshold, threshold + 0.01, threshold + 0.02):
             lines.append(f"  threshold {q:.4f}: {int((scores >= q).sum())} pairs")
     return "\n".join(lines)
+
+
+def print_threshold_histogram(scores: np.ndarray, choice) -> None:
+    """``--explain-threshold``: the histogram of a run's candidate margins and its ``ThresholdChoice``, on stderr."""
+    from .progress import console
+
+    console.print(threshold_histogram(scores, choice.value, choice.describe()), markup=False, highlight=False)

@@ -53,25 +53,33 @@ def on_gpu() -> bool:
 def auto_index(n: int, dim: int, queries: int | None = None, gpu: bool | None = None) -> str:
     """The index ``--index auto`` uses for ``n`` database vectors searched by ``queries`` (default ``n``) ones.
 
-    Chosen by cost: exact search in half precision with fp32 re-scoring (``half``: the same
-    neighbours as ``flat``) while its 2·N·M·d products fit a time budget (:data:`CPU_EXACT_FLOPS`,
-    :data:`GPU_EXACT_FLOPS`); beyond, ``ivf<nlist>``: k-means lists searched in half precision, the
-    candidates re-scored in fp32 (recall set by ``nprobe``); beyond 8 GB of codes, faiss IVF-PQ.
+    Chosen by cost: ``half`` (exact: half-precision products, candidates re-scored in fp32, the same
+    neighbours as ``flat``; bf16 on CPU, fp16 on a GPU) while its 2·N·M·d products, both directions,
+    fit a time budget (:data:`CPU_EXACT_FLOPS`, :data:`GPU_EXACT_FLOPS`). Beyond: on a GPU,
+    ``ivf<nlist>`` (k-means lists searched in half precision, candidates re-scored in fp32); on CPU,
+    FAISS IVF with 8-bit scalar codes while they fit 8 GB, IVF-PQ beyond (PQ loses many exact
+    neighbours: see the README's recall table). Approximate indexes' recall is set by ``nprobe``.
     """
     m = n if queries is None else queries
     gpu = on_gpu() if gpu is None else gpu
     if 2 * 2.0 * n * m * dim <= (GPU_EXACT_FLOPS if gpu else CPU_EXACT_FLOPS):
         return "half"
-    if n * dim * 2 <= 8 * 2**30:
+    if gpu and n * dim * 2 <= 8 * 2**30:  # half-precision lists fit a GPU
         return f"ivf{ivf_lists(n)}"
     nlist = int(min(65536, max(1024, 4 * np.sqrt(n))))
+    if n * dim <= 8 * 2**30:
+        return f"IVF{nlist},SQ8"
     pq = next(m for m in (64, 48, 32, 24, 16, 8) if dim % m == 0)
     return f"OPQ{pq},IVF{nlist},PQ{pq}"
 
 
 def ivf_lists(n: int) -> int:
-    """Number of k-means lists for ``n`` vectors: about sqrt(n), a power of two, 64..65536."""
-    return int(2 ** np.clip(np.round(np.log2(max(n, 1)) / 2), 6, 16))
+    """Number of k-means lists for ``n`` vectors: about 2·sqrt(n), a power of two, 64..65536.
+
+    More lists cost more to train and assign (matrix products, cheap in half precision) but
+    shrink what each probe scans (the top-k pass over every scanned similarity dominates).
+    """
+    return int(2 ** np.clip(np.round(np.log2(max(n, 1)) / 2) + 1, 6, 16))
 
 
 def own_kind(index: str) -> bool:
@@ -151,6 +159,7 @@ class Searcher:
         self._index = None
         self._ids: np.ndarray | None = None  # global id of each indexed row, when zero rows were left out
         self._ivf: _TorchIVF | None = None
+        self._resident: _Resident | bool | None = None  # half-precision database on the device (kind "half")
         self._built = False
 
     def build(self) -> Searcher:
@@ -175,6 +184,7 @@ class Searcher:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
+        state["_resident"] = None  # device tensors are rebuilt where the search runs
         if self.in_memory:
             state["blocks"] = []  # the index holds everything a search needs
         return state
@@ -325,8 +335,11 @@ class Searcher:
 
         dev, dtype = half_device()
         kp = min(self.n, k + max(8, k))
-        cand_d, cand_i, db_norm = _half_topk(q, self.blocks, kp, dev, dtype, self._half_rows(dev, q.shape[0]))
-        d, i = self._rescore(q, cand_i)
+        rows = self._half_rows(dev, q.shape[0])
+        res = self._resident_db(dev, dtype)
+        parts = _prefetch(self.blocks, rows) if res is None else res.blocks(rows)
+        cand_d, cand_i, db_norm = _half_topk(q, parts, kp, dev, dtype)
+        d, i = self._rescore(q, cand_i) if res is None or res.full is None else res.rescore(q, cand_i)
         # |half - fp32| <= (2u + u) |q| |x| (inputs and output rounded) + fp32 accumulation
         u = 2.0**-8 if dtype == torch.bfloat16 else 2.0**-11
         bound = (3 * u + 1e-6) * np.linalg.norm(q, axis=1) * db_norm + 1e-6
@@ -338,6 +351,20 @@ class Searcher:
             d[unsure], i[unsure] = d2, i2
         d, i = canonical(d, i)
         return d[:, :k], i[:, :k]
+
+    def _resident_db(self, dev, dtype) -> _Resident | None:
+        """The database held on the device in half precision (and fp32 on a GPU, for re-scoring),
+        converted once for every query block, when it fits: half the free GPU memory, or a
+        quarter of ``memory`` on CPU."""
+        if self._resident is None:
+            if dev.type == "cuda":
+                import torch
+
+                fits = self.n * self.dim * 6 <= torch.cuda.mem_get_info(dev)[0] // 2
+            else:
+                fits = self.n * self.dim * 2 <= self.memory // 4
+            self._resident = _Resident(self.blocks, dev, dtype, keep_fp32=dev.type == "cuda") if fits else False
+        return self._resident or None
 
     def _half_rows(self, dev, n_queries: int) -> int:
         """Database rows a half-precision block holds: from free GPU memory on a GPU, else the budget."""
@@ -352,8 +379,12 @@ class Searcher:
 
     def _rescore(self, q: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """fp32 similarities of the candidate ids (-1: missing, -inf)."""
-        rows = self._rows(np.maximum(cand, 0).ravel()).reshape(*cand.shape, -1)
-        d = np.einsum("qd,qkd->qk", q.astype(np.float64), rows.astype(np.float64)).astype(np.float32)
+        d = np.empty(cand.shape, dtype=np.float32)
+        step = max(1, 2**22 // max(1, cand.shape[1] * self.dim))  # ~32 MB of float64 rows at a time
+        for a in range(0, len(q), step):
+            c = cand[a : a + step]
+            rows = self._rows(np.maximum(c, 0).ravel()).reshape(*c.shape, -1)
+            d[a : a + step] = np.einsum("qd,qkd->qk", q[a : a + step].astype(np.float64), rows.astype(np.float64))
         d[cand < 0] = -np.inf
         return d, cand.copy()
 
@@ -396,9 +427,46 @@ def _prefetch(blocks: Sequence[np.ndarray], max_rows: int):
             yield cur
 
 
-def _half_topk(q: np.ndarray, blocks: Sequence[np.ndarray], kp: int, dev, dtype, block_rows: int):
+class _Resident:
+    """A database converted once: half-precision rows on the device (+ fp32 on a GPU) and row norms."""
+
+    def __init__(self, blocks: Sequence[np.ndarray], dev, dtype, keep_fp32: bool):
+        import torch
+
+        n, dim = sum(b.shape[0] for b in blocks), blocks[0].shape[1]
+        self.half = torch.empty((n, dim), dtype=dtype, device=dev)
+        self.full = torch.empty((n, dim), dtype=torch.float32, device=dev) if keep_fp32 else None
+        self.norms = torch.empty(n, device=dev)
+        for offset, part in _prefetch(blocks, 65536):
+            t = torch.from_numpy(part).to(dev)
+            self.half[offset : offset + len(t)] = t.to(dtype)
+            self.norms[offset : offset + len(t)] = t.norm(dim=1)
+            if self.full is not None:
+                self.full[offset : offset + len(t)] = t
+
+    def blocks(self, rows: int):
+        for a in range(0, len(self.half), rows):
+            yield a, self.half[a : a + rows], self.norms[a : a + rows]
+
+    def rescore(self, q: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """fp32 similarities of the candidates, computed on the device in float64 (-inf for id -1)."""
+        import torch
+
+        qt = torch.from_numpy(q).to(self.full.device, torch.float64)
+        ci = torch.from_numpy(cand).to(self.full.device)
+        out = []
+        for a in range(0, len(q), 65536):
+            rows = self.full[ci[a : a + 65536].clamp(min=0)].double()
+            out.append(torch.einsum("qd,qkd->qk", qt[a : a + 65536], rows).float())
+        d = torch.cat(out).cpu().numpy()
+        d[cand < 0] = -np.inf
+        return d, cand.copy()
+
+
+def _half_topk(q: np.ndarray, parts, kp: int, dev, dtype):
     """Top-``kp`` database ids of each query by half-precision products, best first (-inf, -1 pad).
 
+    ``parts``: (offset, float32 numpy block) or (offset, half tensor, norms) on the device.
     Returns (half similarities as float32, ids, max database row norm). Zero rows never match.
     """
     import torch
@@ -407,17 +475,22 @@ def _half_topk(q: np.ndarray, blocks: Sequence[np.ndarray], kp: int, dev, dtype,
     best_d = torch.full((q.shape[0], kp), -float("inf"), device=dev)
     best_i = torch.full((q.shape[0], kp), -1, dtype=torch.int64, device=dev)
     norm = 0.0
-    for offset, part in _prefetch(blocks, block_rows):
-        db = torch.from_numpy(part)
-        if dev.type == "cuda":
-            db = db.pin_memory().to(dev, non_blocking=True)
-        norms = db.norm(dim=1)
+    for item in parts:
+        if len(item) == 3:
+            offset, db, norms = item
+        else:
+            offset, part = item
+            db = torch.from_numpy(part)
+            if dev.type == "cuda":
+                db = db.pin_memory().to(dev, non_blocking=True)
+            norms = db.norm(dim=1)
         norm = max(norm, float(norms.max()))
-        sims = (qt @ db.to(dtype).T).float()
+        sims = qt @ db.to(dtype).T  # stays in half precision: the bound covers its rounding
         zero = norms == 0
         if bool(zero.any()):
             sims[:, zero] = -float("inf")
-        d, i = sims.topk(min(kp, part.shape[0]), dim=1)
+        d, i = sims.topk(min(kp, db.shape[0]), dim=1)
+        d = d.float()
         i = torch.where(d == -float("inf"), -1, i + offset)
         best_d, pos = torch.cat([best_d, d], 1).topk(kp, dim=1)
         best_i = torch.cat([best_i, i], 1).gather(1, pos)
@@ -495,9 +568,8 @@ class _TorchIVF:
                 continue
             who = order[starts[lst] : starts[lst + 1]]  # (query, probe) slots visiting this list
             qi, slot = who // nprobe, who % nprobe
-            sims = (qt[qi] @ self.data[lo:hi].T).float()
-            d, i = sims.topk(min(kp, hi - lo), dim=1)
-            cand_d[qi, slot, : d.shape[1]] = d
+            d, i = (qt[qi] @ self.data[lo:hi].T).topk(min(kp, hi - lo), dim=1)  # in half: one pass
+            cand_d[qi, slot, : d.shape[1]] = d.float()
             cand_i[qi, slot, : d.shape[1]] = self.ids[lo + i]
         cand_d, cand_i = cand_d.reshape(len(q), -1), cand_i.reshape(len(q), -1)
         top = cand_d.topk(min(kp, cand_d.shape[1]), dim=1).indices

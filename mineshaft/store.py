@@ -23,18 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from .io import atomic_file
-
-
-def write_atomic_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and a rename."""
-    with atomic_file(path) as fh:
-        fh.write(data)
-
-
-def write_atomic_npy(path: Path, array: np.ndarray) -> None:
-    with atomic_file(path) as fh:
-        np.save(fh, array, allow_pickle=False)
+from .io import write_atomic_bytes, write_atomic_npy
 
 
 class EmbeddingStore:
@@ -43,17 +32,13 @@ class EmbeddingStore:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
 
-    # -- manifest ---------------------------------------------------------------------------------
+    # -- manifest and index ---------------------------------------------------------------------
     def open(self, meta: dict) -> EmbeddingStore:
         """Create the store, or reopen it if its manifest matches ``meta`` (else start afresh)."""
         self.path.mkdir(parents=True, exist_ok=True)
         manifest = self.path / "manifest.json"
         if manifest.exists():
-            try:
-                old = json.loads(manifest.read_text())
-            except ValueError:
-                old = None
-            if old == meta:
+            if self.read_manifest() == meta:
                 return self
             self.clear()
         write_atomic_bytes(manifest, json.dumps(meta, indent=1, sort_keys=True).encode())
@@ -61,26 +46,38 @@ class EmbeddingStore:
 
     def read_manifest(self) -> dict | None:
         """The manifest, or None when there is none (or it is unreadable)."""
-        try:
-            old = json.loads((self.path / "manifest.json").read_text())
-        except (OSError, ValueError):
-            return None
-        return old if isinstance(old, dict) else None
+        return self._read_json("manifest.json")
 
     @property
     def meta(self) -> dict:
-        try:
-            return json.loads((self.path / "manifest.json").read_text())
-        except (OSError, ValueError):
-            raise InputError(f"{self.path}: not an embedding store (no readable manifest.json)") from None
+        """The manifest (an error when there is none)."""
+        return self._require_json("manifest.json", f"{self.path}: not an embedding store (no readable manifest.json)")
 
     @property
     def index(self) -> dict:
         """Written when every shard is done: shard count, rows, dim, rows per shard and first rows."""
+        return self._require_json("index.json",
+                                  f"{self.path}: embedding store is incomplete (no index.json); re-run the job to finish it")
+
+    def _read_json(self, name: str) -> dict | None:
+        """The JSON object in file ``name``, or None when it is missing or unreadable."""
         try:
-            return json.loads((self.path / "index.json").read_text())
+            data = json.loads((self.path / name).read_text())
         except (OSError, ValueError):
-            raise InputError(f"{self.path}: embedding store is incomplete (no index.json); re-run the job to finish it") from None
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _require_json(self, name: str, missing: str) -> dict:
+        data = self._read_json(name)
+        if data is None:
+            raise InputError(missing)
+        return data
+
+    def write_index(self, shard_rows: list[int]) -> None:
+        """Mark the store complete: ``index.json`` for shards ``0..len(shard_rows)-1`` of these row counts."""
+        index = {"n_shards": len(shard_rows), "rows": int(sum(shard_rows)), "dim": int(self.shard(0).shape[1]),
+                 "shard_rows": shard_rows, "first_row": np.cumsum([0] + shard_rows[:-1]).tolist()}
+        write_atomic_bytes(self.path / "index.json", json.dumps(index).encode())
 
     def clear(self) -> None:
         for p in [*self.path.glob("shard-*"), self.path / "index.json"]:
@@ -113,9 +110,6 @@ class EmbeddingStore:
         if encoder is not None:
             marker["encoder"] = encoder
         write_atomic_bytes(self.marker_path(i), json.dumps(marker).encode())
-
-    def finished_shards(self) -> list[int]:
-        return sorted(int(p.stem.split("-")[1]) for p in self.path.glob("shard-*.done"))
 
     def shard(self, i: int) -> np.ndarray:
         return np.load(self.shard_path(i), mmap_mode="r")

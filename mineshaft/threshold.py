@@ -95,10 +95,76 @@ class AutoCut:
     threshold: float
     expected_true: float  # how many pairs the fitted model expects to be translations
     null: tuple[float, float]  # Gumbel (location, scale) of the non-translation margins
+    tail_cut: float = math.nan  # the cut of the null-tail model alone (nan: none)
+    mixture_cut: float = math.nan  # the cut of the two-mode mixture alone (nan: not used)
+
+
+#: weight of the mixture's cut in the blend (tuned on the dev tasks of benchmarks/calibrate_threshold.py)
+MIXTURE_WEIGHT = 0.3
+#: the mixture is used only when its translation mode stands this far above the null's median (in pooled sd)
+MIN_SEPARATION = 0.2
+_MAX_FIT = 200_000  # the mixture is fitted on at most this many (evenly spaced) order statistics
+
+
+def _gumbel_logpdf(x: np.ndarray, mu: float, beta: float) -> np.ndarray:
+    z = (x - mu) / beta
+    return -math.log(beta) - z - np.exp(-z)
+
+
+def _gumbel_fit(x: np.ndarray, w: np.ndarray, beta: float) -> tuple[float, float]:
+    """Weighted maximum-likelihood Gumbel (location, scale), scale by damped fixed-point iteration."""
+    total, top = float(w.sum()), float(x.max())
+    mean = float((w * x).sum()) / total
+    for _ in range(50):
+        z = np.exp(-(x - top) / beta) * w
+        new = max(mean - float((z * x).sum()) / float(z.sum()), 1e-4)
+        done = abs(new - beta) < 1e-7 * beta
+        beta = 0.5 * (beta + new)
+        if done:
+            break
+    z = np.exp(-(x - top) / beta) * w
+    return top - beta * math.log(float(z.sum()) / total), beta
+
+
+_erfc = np.frompyfunc(math.erfc, 1, 1)
+
+
+def _mixture(x: np.ndarray, mu: float, beta: float, pi: float, iters: int = 200) -> dict:
+    """EM fit of ``(1 - pi) Gumbel(mu, beta) + pi Normal(m, sd)`` to the margins ``x``, from the tail fit."""
+    hi = x[x > mu + 3.0 * beta]
+    if len(hi) < 5:
+        hi = np.sort(x)[-max(5, len(x) // 20):]
+    m, sd = float(hi.mean()), max(float(hi.std()), 0.02)
+    pi = float(np.clip(pi, 0.02, 0.5))
+    ll_old = -math.inf
+    for _ in range(iters):
+        l0 = math.log(1.0 - pi) + _gumbel_logpdf(x, mu, beta)
+        l1 = math.log(pi) - 0.5 * ((x - m) / sd) ** 2 - math.log(sd * math.sqrt(2 * math.pi))
+        top = np.maximum(l0, l1)
+        e0, e1 = np.exp(l0 - top), np.exp(l1 - top)
+        ll = float((top + np.log(e0 + e1)).sum())
+        r = e1 / (e0 + e1)
+        pi = float(np.clip(r.mean(), 1e-4, 0.999))
+        m = float((r * x).sum() / r.sum())
+        sd = max(math.sqrt(float((r * (x - m) ** 2).sum() / r.sum())), 0.01)
+        mu, beta = _gumbel_fit(x, 1.0 - r, beta)
+        if ll - ll_old < 1e-8 * abs(ll):
+            break
+        ll_old = ll
+    return {"pi": pi, "m": m, "sd": sd, "mu": mu, "beta": beta}
+
+
+def _mixture_cut(s: np.ndarray, fit: dict) -> float:
+    """The cut (over the scores ``s``, descending) maximizing the F1 the fitted mixture expects."""
+    n, pi = len(s), fit["pi"]
+    fp = n * (1.0 - pi) * (1.0 - np.exp(-np.exp(-(s - fit["mu"]) / fit["beta"])))
+    tp = n * pi * 0.5 * _erfc((s - fit["m"]) / (fit["sd"] * math.sqrt(2))).astype(np.float64)
+    f1 = 2 * tp / (tp + fp + n * pi + 1e-12)
+    return float(s[int(np.argmax(f1))])
 
 
 def auto_cut(scores: np.ndarray, lo_q: float = 0.2, hi_q: float = 0.5, ref_q: float = 0.9,
-             min_true: float = 3.0) -> AutoCut:
+             min_true: float = 3.0, mixture_weight: float = MIXTURE_WEIGHT) -> AutoCut:
     """A cut between the translation and non-translation margins of one run, from no gold.
 
     Most sentences of a comparable corpus have no translation; their best match's margin is a
@@ -106,9 +172,17 @@ def auto_cut(scores: np.ndarray, lo_q: float = 0.2, hi_q: float = 0.5, ref_q: fl
     part of the margins (its ``lo_q`` and ``hi_q`` quantiles, where translations are rare).
     Pairs above what that law explains are the translations: with ``π`` their share (from the
     count below the law's ``ref_q`` quantile), a cut ``t`` is expected to keep
-    ``FP(t) = n (1 - π) P(null > t)`` wrong pairs, and the cut maximizes the F1 this implies.
-    With (almost) no excess over the null (no translations: one mode), it keeps nothing; when nearly
-    every sentence has its translation (line-aligned files), the few lowest margins are the null.
+    ``FP(t) = n (1 - π) P(null > t)`` wrong pairs, and the cut maximizes the F1 this implies
+    (the *tail cut*). With (almost) no excess over the null (no translations: one mode), it keeps
+    nothing; when nearly every sentence has its translation (line-aligned files), the few lowest
+    margins are the null.
+
+    The tail cut trusts the Gumbel law's extrapolation to the upper tail; a second estimate fits
+    both modes at once (EM: Gumbel null + normal translation mode, started from the tail fit) and
+    takes the F1-optimal cut under that model (the *mixture cut*). The threshold is the blend
+    ``(1 - w) tail + w mixture`` (``w = mixture_weight``), which was closer to the oracle on dev
+    data than either alone; the mixture is skipped when its translation mode does not stand above
+    the null's median (no translations), and never used when the tail fit keeps nothing.
     """
     s = np.sort(np.asarray(scores, dtype=np.float64))[::-1]
     s = s[np.isfinite(s)]
@@ -141,7 +215,19 @@ def auto_cut(scores: np.ndarray, lo_q: float = 0.2, hi_q: float = 0.5, ref_q: fl
     i = int(np.argmax(f1))
     if n_true < min_true or tp[i] < min_true + 3 * math.sqrt(fp[i]):  # no excess beyond the null's noise
         return AutoCut(float(s[0]) + max(beta, 1e-6), n_true, (mu, beta))  # above every margin: nothing kept
-    return AutoCut(float(s[i]), n_true, (mu, beta))
+    tail = float(s[i])
+    if mixture_weight <= 0 or n < 20:
+        return AutoCut(tail, n_true, (mu, beta), tail)
+    x = asc if n <= _MAX_FIT else asc[np.linspace(0, n - 1, _MAX_FIT).round().astype(np.int64)]
+    fit = _mixture(x, mu, beta, pi)
+    median = fit["mu"] - fit["beta"] * math.log(math.log(2.0))
+    separation = (fit["m"] - median) / math.hypot(fit["sd"], 1.28 * fit["beta"])
+    if not separation >= MIN_SEPARATION:  # the "translation mode" is part of the null: trust the tail cut
+        return AutoCut(tail, n_true, (mu, beta), tail)
+    mix = _mixture_cut(s, fit)
+    t = (1.0 - mixture_weight) * tail + mixture_weight * mix
+    t = float(s[s >= t][-1]) if (s >= t).any() else tail  # snap to a margin: keep score >= t
+    return AutoCut(t, n_true, (mu, beta), tail, mix)
 
 
 def auto_threshold(scores: np.ndarray) -> float:

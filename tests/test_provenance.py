@@ -15,7 +15,7 @@ from mineshaft.encoders.base import Encoder
 from mineshaft.errors import InputError
 from mineshaft.mine import MineOptions, mine
 from mineshaft.store import EmbeddingStore
-from mineshaft.tasks import EncoderSpec
+from mineshaft.encoders import EncoderSpec
 
 SAMPLE = ROOT / "mineshaft" / "data"
 WORDS = "the a cat dog sat on mat der die das hund katze ist".split()

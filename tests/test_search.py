@@ -140,6 +140,6 @@ def test_searcher_pickles_without_its_database_when_indexed(data):
 
 
 def test_auto_index():
-    assert auto_index(10_000, 512) == "flat"
+    assert auto_index(10_000, 512) == "half"  # exact (half-precision products, fp32 re-scoring)
     assert auto_index(10_000_000, 384).endswith(",SQ8") and "IVF" in auto_index(10_000_000, 384)
     assert auto_index(100_000_000, 384).startswith("OPQ") and "IVF" in auto_index(100_000_000, 384)

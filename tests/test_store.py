@@ -10,7 +10,7 @@ from mineshaft.encode import encode_to_store
 from mineshaft.encoders.base import Encoder
 from mineshaft.errors import InputError
 from mineshaft.store import EmbeddingStore
-from mineshaft.tasks import EncoderSpec
+from mineshaft.encoders import EncoderSpec
 
 
 class CountingEncoder(Encoder):

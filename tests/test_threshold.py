@@ -107,3 +107,14 @@ def test_cli_summary_line_names_the_threshold(tmp_path):
     assert "chosen by --threshold auto" in r.stderr.decode() and "<- threshold" in r.stderr.decode()
     r = run_cli("mine", de, en, "--threshold", "lots", "-q")
     assert r.returncode == 2 and "--threshold" in r.stderr.decode()
+
+
+def test_auto_blends_the_tail_and_mixture_cuts():
+    rng = np.random.default_rng(7)
+    scores = np.r_[null_margins(rng, 5000), rng.normal(1.35, 0.12, 400)]
+    cut = auto_cut(scores)
+    assert np.isfinite(cut.tail_cut) and np.isfinite(cut.mixture_cut)
+    lo, hi = sorted((cut.tail_cut, cut.mixture_cut))
+    assert lo - 1e-9 <= cut.threshold <= hi + 1e-9
+    assert auto_cut(scores, mixture_weight=0).threshold == cut.tail_cut
+    assert np.isnan(auto_cut(null_margins(rng, 10_000)).mixture_cut)  # no translation mode: no mixture

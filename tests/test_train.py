@@ -219,3 +219,30 @@ def test_two_runs_never_share_a_directory(tmp_path):
         _lock(tmp_path)
     held.close()
     _lock(tmp_path).close()  # free again once the first run is over
+
+
+def test_training_sits_below_mining():
+    """`import mineshaft.train` loads neither the mining stack nor faiss (the accuracy is in mineshaft.metrics)."""
+    code = ("import sys, mineshaft.train; print(sorted(m for m in ('mineshaft.mine', 'mineshaft.search', "
+            "'mineshaft.evaluate', 'faiss') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "[]"
+
+
+def test_options_are_declared_once_in_the_config():
+    """`mineshaft train`'s options are TrainConfig's option fields (plus --threads/--quiet), and the library
+    validates like the CLI does."""
+    import typer
+
+    from mineshaft.cli import app
+    from mineshaft.errors import UsageError
+    from mineshaft.train_config import flag_name, option_fields
+
+    command = typer.main.get_command(app).commands["train"]
+    flags = {o for p in command.params for o in (*p.opts, *p.secondary_opts)}
+    assert {flag_name(f) for f in option_fields(TrainConfig)} | {"--threads", "--quiet"} <= flags
+    assert {"--lambda", "--train-embeddings", "-o"} <= flags and "--cross-weight" not in flags
+    for bad, message in ((dict(lr=float("nan")), "--lr must be a finite"), (dict(batch_size=1), "--batch-size"),
+                         (dict(select="worst"), "--select must be one of"), (dict(pairs=[]), "--pairs")):
+        with pytest.raises(UsageError, match=message):
+            TrainConfig(**{"pairs": ["x.tsv"], "out": "m", **bad}).check()

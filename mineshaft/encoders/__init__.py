@@ -16,11 +16,11 @@ from pathlib import Path
 
 from ..errors import InputError
 from .base import Encoder, normalize
+from .spec import EncoderSpec
 
 DEFAULT_ENCODER = "default"
 #: the shipped student that ``default`` means (models/NAME), USE v3 where models/ is absent
 DEFAULT_STUDENT = "mineshaft-use-soft"
-DEFAULT_TEACHER = "minilm"
 SHORT_NAMES = ("default", "use", "use-numpy", "minilm")
 
 
@@ -93,7 +93,7 @@ def load_encoder(
         from .use import USEEncoder
 
         dev = pick_device(device)
-        enc = USEEncoder(path=None if name == "use" else name, device=str(dev), threads=threads)
+        enc = USEEncoder(path=None if name == "use" else name, device=str(dev), threads=threads, precision=precision)
         if max_length:
             enc.max_length = max_length
         return enc
@@ -177,4 +177,4 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or name.endswith(("/", ".npy"))
 
 
-__all__ = ["Encoder", "load_encoder", "check_name", "normalize", "minilm_path", "DEFAULT_ENCODER", "DEFAULT_STUDENT", "DEFAULT_TEACHER", "resolve_default", "resolve_hub_id", "models_dir", "shipped_model", "SHORT_NAMES"]
+__all__ = ["Encoder", "EncoderSpec", "load_encoder", "check_name", "normalize", "minilm_path", "DEFAULT_ENCODER", "DEFAULT_STUDENT", "resolve_default", "resolve_hub_id", "models_dir", "shipped_model", "SHORT_NAMES"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -62,24 +62,6 @@ class Encoder(ABC):
 
             warn(f"{self.truncated - before} of {n} inputs were longer than {self.max_length} tokens and were truncated")
         return out
-
-    def encode_stream(
-        self,
-        texts: Iterable[str],
-        chunk_size: int = 8192,
-        batch_size: int = 64,
-        dtype: np.dtype | str = np.float32,
-        progress=None,
-    ) -> Iterator[np.ndarray]:
-        """Embed an iterable of any length chunk by chunk, yielding ``(<=chunk_size, dim)`` arrays."""
-        chunk: list[str] = []
-        for text in texts:
-            chunk.append(text)
-            if len(chunk) >= chunk_size:
-                yield self.encode(chunk, batch_size=batch_size, dtype=dtype, progress=progress)
-                chunk = []
-        if chunk:
-            yield self.encode(chunk, batch_size=batch_size, dtype=dtype, progress=progress)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, dim={self.dim})"

@@ -1,6 +1,6 @@
 """Which encoder made a set of vectors: a digest of everything that changes them, computed without loading the model.
 
-Two digests describe an :class:`~mineshaft.tasks.EncoderSpec`:
+Two digests describe an :class:`~mineshaft.encoders.EncoderSpec`:
 
 * the *model* digest: the files the model is loaded from (weights, tokenizer or
   sentencepiece model, configs, sentence-transformers module folders). Vectors
@@ -22,6 +22,10 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .spec import EncoderSpec
 
 #: bump when the code that turns texts into vectors changes what it produces for the same files
 ENCODING_REVISION = 1
@@ -76,12 +80,11 @@ class _FileDigests:
         if not self.dirty:
             return
         with contextlib.suppress(OSError):
-            from ..io import atomic_file
+            from ..io import write_atomic_bytes
 
             self.path.parent.mkdir(parents=True, exist_ok=True)
             live = {k: v for k, v in self.entries.items() if Path(k).exists()}
-            with atomic_file(self.path) as fh:
-                fh.write(json.dumps(live, sort_keys=True).encode())
+            write_atomic_bytes(self.path, json.dumps(live, sort_keys=True).encode())
 
 
 def _loaded_files(model_dir: Path) -> list[Path]:
@@ -150,7 +153,7 @@ def _hub_snapshot(model_id: str) -> Path | None:
 
 
 # ---------------------------------------------------------------------------------------- digests
-def _model(spec, hasher: _FileDigests) -> tuple[str, str, str]:
+def _model(spec: EncoderSpec, hasher: _FileDigests) -> tuple[str, str, str]:
     """(kind, implementation, model digest) of the model ``spec`` names, as :func:`load_encoder` resolves it."""
     from . import _is_use_dir, minilm_path, shipped_model
 
@@ -175,7 +178,7 @@ def _model(spec, hasher: _FileDigests) -> tuple[str, str, str]:
     return "hf", "transformers", _hash_bytes("hf-id", name)
 
 
-def resolved_precision(spec, kind: str) -> str:
+def resolved_precision(spec: EncoderSpec, kind: str) -> str:
     """What ``spec.precision`` becomes on this machine (USE always runs in fp32)."""
     if kind != "hf":
         return "fp32"
@@ -184,7 +187,7 @@ def resolved_precision(spec, kind: str) -> str:
     return resolve_precision(spec.precision, pick_device(spec.device))
 
 
-def encoder_record(spec) -> dict:
+def encoder_record(spec: EncoderSpec) -> dict:
     """Who made the vectors: encoder name, model digest, encoder digest and the settings behind it."""
     hasher = _FileDigests()
     try:
@@ -197,7 +200,7 @@ def encoder_record(spec) -> dict:
     return {"encoder": spec.name, "model": model, "digest": digest, **settings}
 
 
-def encoder_digest(spec) -> str:
+def encoder_digest(spec: EncoderSpec) -> str:
     """A short hex digest of everything that changes the vectors ``spec`` produces (see the module doc)."""
     return encoder_record(spec)["digest"]
 

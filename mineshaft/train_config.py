@@ -1,0 +1,113 @@
+"""The options of a training run, each declared once: type, default, help text, limits and CLI flag.
+
+:class:`TrainConfig` is what :func:`mineshaft.train.train` takes; ``mineshaft train`` builds its
+options from the same fields (their ``metadata``, see :func:`option`), and :meth:`TrainConfig.check`
+validates a config however it was made. Standard library only, so the CLI can read it without torch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import MISSING, Field, dataclass, field, fields
+from typing import Any
+
+from .errors import UsageError
+
+#: the losses of :mod:`mineshaft.losses`, by name (this order)
+LOSS_NAMES = ("soft", "hard", "mse")
+#: soft labels: the teacher reads the priority side only, or the average of both sides
+LABEL_STRATEGIES = ("priority", "average")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def option(default: Any = MISSING, help: str = "", *, flags: tuple[str, ...] = (), min: float | None = None,
+           max: float | None = None, choices: tuple[str, ...] | None = None) -> Any:
+    """A dataclass field that is also a command-line option: ``flags`` (default ``--field-name``;
+    ``"--on/--off"`` for a two-way switch), inclusive limits ``min``/``max`` and allowed ``choices``."""
+    return field(default=default, metadata={"help": help, "flags": flags, "min": min, "max": max, "choices": choices})
+
+
+def option_fields(config: type) -> list[Field]:
+    """The fields of a dataclass that are command-line options, in declaration order."""
+    return [f for f in fields(config) if "help" in f.metadata]
+
+
+def flag_name(f: Field) -> str:
+    """The option's long flag as users type it (``--lambda`` for ``cross_weight``)."""
+    flags = f.metadata.get("flags") or ("--" + f.name.replace("_", "-"),)
+    return flags[0].split("/")[0]
+
+
+def check_options(config: Any) -> None:
+    """Finite floats, limits and choices of every option field; one-line :class:`UsageError` otherwise."""
+    for f in option_fields(type(config)):
+        value, meta, name = getattr(config, f.name), f.metadata, flag_name(f)
+        if value is None or isinstance(value, (bool, list)):
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"{name} must be a finite number, got {value}")
+        if meta["choices"] and value not in meta["choices"]:
+            raise UsageError(f"{name} must be one of {', '.join(meta['choices'])}, got {value!r}")
+        if meta["min"] is not None and value < meta["min"]:
+            raise UsageError(f"{name} must be at least {meta['min']}, got {value}")
+        if meta["max"] is not None and value > meta["max"]:
+            raise UsageError(f"{name} must be at most {meta['max']}, got {value}")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (written to ``OUT/train_config.json``)."""
+
+    pairs: list[str] = option(help="TSV of pairs: english<TAB>other (repeat for more languages).", flags=("--pairs",))
+    out: str = option(help="Model directory to write (checkpoints go in OUT/checkpoint).", flags=("--out", "-o"))
+    teacher: str = option("minilm", "Frozen teacher: short name, model directory or HF id (reads column 1).")
+    student: str = option("use", "Student to train: 'use', a transformer directory or HF id.")
+    loss: str = option("soft", "soft (Park et al. 2024), hard (InfoNCE) or mse (Reimers & Gurevych 2020).",
+                       choices=LOSS_NAMES)
+    temperature: float = option(0.1, "τ of the student's softmax and of the soft labels.")
+    labels: str = option("priority", "Soft labels: priority (teacher reads column 1) or average (both columns).",
+                         choices=LABEL_STRATEGIES)
+    tcm: bool = option(False, "Also train the student's mono-lingual similarities (L = λ·L_cross + L_mono).")
+    cross_weight: float = option(1.0, "λ, the weight of the cross-lingual term.", flags=("--lambda",))
+    batch_size: int = option(32, "Pairs per batch (the soft labels are a softmax over the batch).", min=2, max=65536)
+    lr: float = option(3e-5, "Peak AdamW learning rate.")
+    epochs: float = option(1.0, "Passes over the training pairs (ignored with --steps).")
+    steps: int | None = option(None, "Optimizer steps in all.", min=1)
+    warmup: float = option(0.1, "Fraction of steps with linear warmup.")
+    max_pairs: int | None = option(None, "Use at most this many training pairs per file.", min=1)
+    dev_size: int = option(500, "Pairs per file held out for dev accuracy (model selection).", min=0)
+    eval_every: int = option(500, "Dev evaluation every N steps (0: only at the end).", min=0)
+    checkpoint_every: int = option(500, "Resumable checkpoint every N steps (0: only on interrupt).", min=0)
+    patience: int | None = option(None, "Stop after this many dev evaluations without improvement.", min=1)
+    select: str = option("best", "Model written to OUT: best (dev accuracy) or last (final step).",
+                         choices=("best", "last"))
+    max_length: int = option(128, "Truncate training inputs to this many tokens.", min=2, max=100_000)
+    freeze_embeddings: bool | None = option(None, "Freeze the token embeddings (default: frozen for 'use').",
+                                            flags=("--freeze-embeddings/--train-embeddings",))
+    seed: int = option(0, "Seed for data order, dev split and initialization.")
+    save_dtype: str = option("fp32", "Weights written as fp32 or fp16.", choices=("fp32", "fp16"))
+    resume: bool = option(False, "Continue an interrupted run in OUT from its checkpoint.")
+    stop_after: int | None = option(None, "Stop this run after N steps, leaving a checkpoint to --resume.", min=1)
+    cache_dir: str | None = option(None, "Teacher embedding cache (default OUT/teacher-cache; share it across runs).")
+    device: str = option("auto", "auto, cpu, cuda or cuda:N.")
+    precision: str = option("auto", "auto (bf16/fp16 autocast on GPU, fp32 on CPU), fp32, bf16, fp16.",
+                            choices=PRECISIONS)
+    # library-only settings (no command-line option)
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    teacher_batch_size: int = 128
+    extra: dict = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Validate every value (the CLI and the library both end here); raises :class:`UsageError`."""
+        if not self.pairs:
+            raise UsageError("give at least one --pairs file")
+        check_options(self)
+        for name in ("temperature", "lr", "epochs"):
+            if getattr(self, name) <= 0:
+                raise UsageError(f"--{name} must be a positive number, got {getattr(self, name)}")
+        if not (0 <= self.warmup < 1) or not math.isfinite(self.weight_decay) or self.weight_decay < 0:
+            raise UsageError("--warmup must be in [0, 1) and --weight-decay >= 0")
+
+
+__all__ = ["TrainConfig", "option", "option_fields", "flag_name", "check_options", "LOSS_NAMES", "LABEL_STRATEGIES"]

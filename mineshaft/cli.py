@@ -15,6 +15,8 @@ import typer
 
 from . import __version__
 from .encoders import EncoderSpec
+from .encoders.spec import DTYPES
+from .io import ERROR_MODES
 from .engines import ENGINES
 from .margin import K_MAX, MARGINS, MODES
 from .score import METRICS
@@ -38,8 +40,8 @@ Margin = _choices("Margin", MARGINS)
 Mode = _choices("Mode", MODES)
 Metric = _choices("Metric", METRICS)
 Engine = _choices("Engine", ENGINES)
-DType = _choices("DType", ("float32", "float16"))
-Errors = _choices("Errors", ("strict", "replace"))
+DType = _choices("DType", DTYPES)
+Errors = _choices("Errors", ERROR_MODES)
 
 # Options shared by several commands.
 EncoderOpt = Annotated[str, typer.Option("--encoder", "-e", help="default (the shipped student), use, use-numpy, minilm, a model directory or HF model id.")]
@@ -141,23 +143,9 @@ def encode(
     *, errors: str, force: bool,
 ) -> None:
     """Embed sentences into unit vectors (row i = line i; empty lines give zero rows)."""
-    from .encode import encode_file, encode_to_store
-    from .engines import get_engine
-    from .errors import UsageError
-    from .io import check_output_path, iter_lines
-    from .progress import info
+    from .encode import encode_to_path
 
-    if shards or out.endswith("/"):
-        if out == "-":
-            raise UsageError("a sharded store is a directory: give --out DIR, not -")
-        if Path(out).exists() and not Path(out).is_dir():
-            raise UsageError(f"{out}: exists and is not a directory")
-        with get_engine(engine) as runner:
-            store = encode_to_store(iter_lines(input, errors=errors), out, spec, shard_size=shard_size, engine=runner)
-        info(f"{store.index['rows']} rows in {store.index['n_shards']} shards written to {out}")
-        return
-    check_output_path(out, force)
-    encode_file(input, out, spec.load(), spec, chunk_size=min(shard_size, 65536), errors=errors, force=force)
+    encode_to_path(input, out, spec, shards=shards, shard_size=shard_size, engine=engine, errors=errors, force=force)
 
 
 @app.command()

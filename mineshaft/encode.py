@@ -16,6 +16,7 @@ from .encoders import Encoder, EncoderSpec
 from .engines import EncodeJob, Engine, LocalEngine
 from .errors import InputError
 from .io import NpyStreamWriter, atomic_output, iter_lines, remove_sidecar, write_sidecar
+from .languages import check_input_languages, checked
 from .store import EmbeddingStore
 
 
@@ -57,6 +58,8 @@ def encode_file(
     with atomic_output(out, mode="wb", force=force) as fh, progress.task("encoding", total=None) as advance:
         writer = NpyStreamWriter(fh, encoder.dim, dtype=spec.dtype)
         for chunk in _chunks(iter_lines(path, errors=errors), chunk_size):
+            if rows == 0:
+                check_input_languages(encoder, chunk, "<stdin>" if str(path) == "-" else str(path))
             writer.write(embed_shard(encoder, chunk, spec))
             rows += len(chunk)
             advance(len(chunk))
@@ -69,6 +72,38 @@ def encode_file(
         write_sidecar(out, {**record, "normalized": True})
     progress.info(f"{rows} rows of dimension {encoder.dim} ({spec.dtype}) written to {out}")
     return rows
+
+
+def encode_to_path(
+    path: str | os.PathLike,
+    out: str,
+    spec: EncoderSpec,
+    shards: bool = False,
+    shard_size: int = 100_000,
+    engine: str = "local",
+    errors: str = "strict",
+    force: bool = False,
+) -> None:
+    """``mineshaft encode``: a text input to a ``.npy`` file (or stdout), or to a sharded store directory
+    when ``shards`` is set or ``out`` ends with ``/`` (resumable, run on ``engine``)."""
+    from pathlib import Path
+
+    from .engines import get_engine
+    from .errors import UsageError
+    from .io import check_output_path
+
+    if not (shards or out.endswith("/")):
+        check_output_path(out, force)
+        encode_file(path, out, spec.load(), spec, chunk_size=min(shard_size, 65536), errors=errors, force=force)
+        return
+    if out == "-":
+        raise UsageError("a sharded store is a directory: give --out DIR, not -")
+    if Path(out).exists() and not Path(out).is_dir():
+        raise UsageError(f"{out}: exists and is not a directory")
+    with get_engine(engine) as runner:
+        texts = checked(iter_lines(path, errors=errors), spec, "<stdin>" if str(path) == "-" else str(path))
+        store = encode_to_store(texts, out, spec, shard_size=shard_size, engine=runner)
+    progress.info(f"{store.index['rows']} rows in {store.index['n_shards']} shards written to {out}")
 
 
 def encode_to_store(

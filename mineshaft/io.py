@@ -60,6 +60,10 @@ def open_binary(path: str | os.PathLike) -> BinaryIO:
         raise InputError(f"{name}: cannot open: {exc.strerror or exc}") from None
 
 
+#: what to do with invalid UTF-8 in inputs (``--errors``)
+ERROR_MODES = ("strict", "replace")
+
+
 def iter_lines(path: str | os.PathLike, errors: str = "strict") -> Iterator[str]:
     """Yield the lines of a UTF-8 text input without their line ends (LF or CRLF).
 
@@ -67,7 +71,7 @@ def iter_lines(path: str | os.PathLike, errors: str = "strict") -> Iterator[str]
     byte raises :class:`InputError` naming the file and line; ``"replace"``
     substitutes U+FFFD instead.
     """
-    if errors not in ("strict", "replace"):
+    if errors not in ERROR_MODES:
         raise UsageError(f"--errors must be 'strict' or 'replace', not {errors!r}")
     name = _display(path)
     fh = open_binary(path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 import shutil
 import tempfile
@@ -148,7 +149,10 @@ def load_source(
     if spec is None:
         raise UsageError(f"{path_s}: text input needs an encoder")
     from .encode import encode_to_store
+    from .languages import SAMPLE_LINES, check_input_languages
 
+    check_input_languages(encoder or spec, itertools.islice(corpus.iter_texts(), SAMPLE_LINES),
+                          "<stdin>" if path_s == "-" else path_s)
     store = encode_to_store(corpus.iter_texts(), work / f"emb-{name}", spec, n_rows=len(corpus),
                             shard_size=shard_size, engine=engine, encoder=encoder, label=f"encoding {name}")
     return Source(list(store.shards()), store.digest(), corpus=corpus, n_lines=corpus.n_lines,

@@ -9,6 +9,10 @@ if TYPE_CHECKING:
     from .base import Encoder
 
 
+#: precisions in which vectors are stored
+DTYPES = ("float32", "float16")
+
+
 @dataclass(frozen=True)
 class EncoderSpec:
     """An encoder by name plus how to load and run it; hashable, picklable, cheap to send to workers.

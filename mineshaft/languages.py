@@ -1,0 +1,337 @@
+"""Which languages an encoder knows, and a warning when an input looks like something else.
+
+An encoder's languages come from ``languages.json`` in its model directory
+(``{"languages": ["ar", "de", ...]}``, optionally ``"scripts": ["Latin", ...]`` for scripts beyond
+:data:`LANGUAGE_SCRIPTS`), or for the short names from :data:`BUILTIN_LANGUAGES` (``use`` and
+``use-numpy``: USE v3's 16 languages; ``minilm``: English). Encoders without such a record (hub
+models, other directories) are not checked.
+
+:func:`check_input_languages` looks at a sample of an input (its first :data:`SAMPLE_LINES` non-empty
+lines) and warns once on stderr when more than :data:`SCRIPT_SHARE` of its letters are in scripts none
+of the encoder's languages uses, or (where the encoder's tokenizer is at hand) more than
+:data:`UNKNOWN_RATE` of its tokens are the unknown piece (counted as :func:`mineshaft.vocab.unknown_stats`
+does: each unknown character is one token).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import os
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from . import progress
+
+LANGUAGES_FILE = "languages.json"
+#: non-empty lines of an input that are looked at
+SAMPLE_LINES = 2000
+#: warn above this share of letters in scripts the encoder's languages do not use
+SCRIPT_SHARE = 0.05
+#: warn above this share of unknown tokens (USE's own Korean is 1.7% on FLORES, 3.7% on Tatoeba)
+UNKNOWN_RATE = 0.05
+
+#: Google's multilingual USE v3 (as its model card lists them)
+USE_LANGUAGES = ("ar", "de", "en", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "th", "tr", "zh", "zh-tw")
+BUILTIN_LANGUAGES: dict[str, tuple[str, ...]] = {"use": USE_LANGUAGES, "use-numpy": USE_LANGUAGES, "minilm": ("en",)}
+
+_LATIN = ("af az ca cs da de en eo es et eu fi fr gl hr hu id is it lt lv nb no nn nl pl pt ro sk sl sq sv tl "
+          "tr vi ms sw")
+#: scripts (Unicode name prefixes, title case) each language is written in
+LANGUAGE_SCRIPTS: dict[str, tuple[str, ...]] = {
+    **{lang: ("Latin",) for lang in _LATIN.split()},
+    **{lang: ("Cyrillic",) for lang in "be bg mk ru uk sr kk ky mn".split()},
+    "tt": ("Cyrillic", "Latin"), "uz": ("Latin", "Cyrillic"),
+    "el": ("Greek",), "ar": ("Arabic",), "fa": ("Arabic",), "ur": ("Arabic",), "he": ("Hebrew",),
+    "hi": ("Devanagari",), "mr": ("Devanagari",), "ne": ("Devanagari",), "bn": ("Bengali",), "hy": ("Armenian",),
+    "ka": ("Georgian",), "ta": ("Tamil",), "te": ("Telugu",), "th": ("Thai",),
+    "ko": ("Hangul", "Han"), "zh": ("Han",), "zh-tw": ("Han",), "zh-cn": ("Han",),
+    "ja": ("Han", "Hiragana", "Katakana"),
+}
+#: ISO 639-3 / Tatoeba codes of the languages above (eng, deu, cmn, ...)
+ALIASES = dict(pair.split(":") for pair in (
+    "afr:af aze:az azj:az bel:be ben:bn bul:bg cat:ca ces:cs cze:cs dan:da deu:de ger:de ell:el gre:el eng:en "
+    "epo:eo est:et ekk:et eus:eu baq:eu fas:fa pes:fa per:fa fin:fi fra:fr fre:fr glg:gl heb:he hin:hi hrv:hr "
+    "hun:hu hye:hy arm:hy ind:id isl:is ice:is ita:it jpn:ja kor:ko lit:lt lav:lv lvs:lv mkd:mk mar:mr nob:nb "
+    "nor:no nld:nl dut:nl pol:pl por:pt ron:ro rum:ro rus:ru slv:sl sqi:sq alb:sq swe:sv tha:th tgl:tl tur:tr "
+    "tat:tt ukr:uk urd:ur vie:vi zho:zh chi:zh cmn:zh ara:ar arb:ar spa:es").split())
+# first words of Unicode character names that are not scripts (letter-like symbols)
+_NOT_SCRIPTS = {"MODIFIER", "MICRO", "FEMININE", "MASCULINE", "SCRIPT", "BLACK-LETTER", "DOUBLE-STRUCK",
+                "MATHEMATICAL", "CIRCLED", "PARENTHESIZED", "SQUARED", "NEGATIVE", "TURNED", "COMBINING", "KELVIN",
+                "ANGSTROM", "OHM", "NUMERO", "INFORMATION", "ESTIMATED", "ROMAN", "SMALL", "PLANCK"}
+_RENAME = {"CJK": "Han", "IDEOGRAPHIC": "Han", "KATAKANA-HIRAGANA": "Katakana", "OLD": None}
+
+
+# --------------------------------------------------------------------------- languages and scripts
+
+
+def normalize_language(code: str) -> str:
+    """``ZH_TW`` → ``zh-tw``, ``deu`` → ``de`` (unknown codes: lower case)."""
+    code = code.strip().lower().replace("_", "-")
+    return ALIASES.get(code, code)
+
+
+def language_scripts(language: str) -> tuple[str, ...]:
+    """The scripts ``language`` is written in (``()`` for a language not in :data:`LANGUAGE_SCRIPTS`)."""
+    code = normalize_language(language)
+    if code in LANGUAGE_SCRIPTS:
+        return LANGUAGE_SCRIPTS[code]
+    base = ALIASES.get(code.split("-")[0], code.split("-")[0])
+    return LANGUAGE_SCRIPTS.get(base, ())
+
+
+@functools.lru_cache(maxsize=65536)
+def char_script(ch: str) -> str | None:
+    """The script of a letter by its Unicode name (``"Latin"``, ``"Cyrillic"``, ``"Han"``, ...), None for
+    anything else (digits, punctuation, marks, letter-like symbols)."""
+    if not ch.isalpha():
+        return None
+    name = unicodedata.name(ch, "")
+    if not name:
+        return None
+    words = name.split()
+    first = words[0]
+    if first in ("HALFWIDTH", "FULLWIDTH") and len(words) > 1:
+        first = words[1]
+    if first in _NOT_SCRIPTS:
+        return None
+    if first in _RENAME:
+        return _RENAME[first]
+    return first.title()
+
+
+def script_counts(texts: Iterable[str]) -> Counter:
+    """Letters per script in ``texts``."""
+    counts: Counter = Counter()
+    for text in texts:
+        for ch, n in Counter(text).items():
+            script = char_script(ch)
+            if script is not None:
+                counts[script] += n
+    return counts
+
+
+def read_languages(directory: str | os.PathLike) -> dict | None:
+    """``{"languages": [...], "scripts": [...]}`` from a model directory's ``languages.json``, or None."""
+    path = Path(directory) / LANGUAGES_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        progress.warn(f"{path}: not valid JSON; the encoder's languages are not checked")
+        return None
+    if isinstance(data, list):
+        data = {"languages": data}
+    langs = [str(x) for x in data.get("languages", [])] if isinstance(data, dict) else []
+    if not langs:
+        return None
+    return {"languages": langs, "scripts": [str(s).title() for s in data.get("scripts", [])]}
+
+
+def _record_for_name(name: str) -> tuple[dict | None, Path | None]:
+    """(record, model directory) for an encoder name: a short name, shipped student or local directory."""
+    from .encoders import resolve_default, shipped_model
+
+    try:
+        name = resolve_default(name)
+    except Exception:
+        return None, None
+    shipped = shipped_model(name)
+    directory = shipped if shipped is not None else (Path(name) if Path(name).is_dir() else None)
+    if directory is not None:
+        return read_languages(directory), directory
+    if name in BUILTIN_LANGUAGES:
+        return {"languages": list(BUILTIN_LANGUAGES[name]), "scripts": []}, None
+    return None, None  # a hub id: no record
+
+
+def encoder_languages(encoder_or_name) -> dict | None:
+    """The language record of an encoder (loaded :class:`~mineshaft.encoders.Encoder`, an
+    :class:`~mineshaft.encoders.EncoderSpec` or a name/directory), None where it has none."""
+    return _describe(encoder_or_name)[0]
+
+
+def _describe(encoder_or_name) -> tuple[dict | None, str, Path | None]:
+    """(record, display name, model directory)."""
+    if isinstance(encoder_or_name, (str, os.PathLike)):
+        record, directory = _record_for_name(str(encoder_or_name))
+        return record, Path(str(encoder_or_name)).name or str(encoder_or_name), directory
+    if hasattr(encoder_or_name, "dim") and hasattr(encoder_or_name, "encode"):  # a loaded encoder
+        name = str(getattr(encoder_or_name, "name", "") or "")
+        path = getattr(encoder_or_name, "path", None)
+        if path and Path(path).is_dir():
+            record = read_languages(path)
+            if record is not None:
+                return record, name or Path(path).name, Path(path)
+        if name in BUILTIN_LANGUAGES:
+            return {"languages": list(BUILTIN_LANGUAGES[name]), "scripts": []}, name, None
+        return None, name, None
+    name = getattr(encoder_or_name, "name", None)  # an EncoderSpec
+    if isinstance(name, str):
+        return _describe(name)
+    return None, "", None
+
+
+# --------------------------------------------------------------------------- unknown pieces
+
+
+class _USECounter:
+    """Unknown rate on USE's SentencePiece tokenizer (each character of an unknown run is one token)."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+
+    def __call__(self, texts: Sequence[str]) -> float:
+        from .encoders.use import BOS_ID, EOS_ID, UNK_ID
+
+        unknown = tokens = 0
+        for row in self.tokenizer.encode(texts):
+            body = row[1:-1] if len(row) >= 2 and row[0] == BOS_ID and row[-1] == EOS_ID else row
+            unknown += body.count(UNK_ID)
+            tokens += len(body)
+        return unknown / max(tokens, 1)
+
+
+class _FastCounter:
+    """Unknown rate on a ``tokenizers.Tokenizer`` via :func:`mineshaft.vocab.unknown_stats`."""
+
+    def __init__(self, tok, unk_id: int):
+        self.tok, self.unk_id = tok, unk_id
+
+    def __call__(self, texts: Sequence[str]) -> float:
+        from .vocab import unknown_stats
+
+        return unknown_stats(self.tok, texts, self.unk_id)["unknown"]
+
+
+def _counter_of_encoder(encoder):
+    tok = getattr(encoder, "tokenizer", None)
+    if tok is None:
+        if getattr(encoder, "name", None) == "use-numpy":
+            return _counter_for_directory(None, use=True)
+        return None
+    if hasattr(tok, "sp") and hasattr(tok, "encode"):  # USETokenizer
+        return _USECounter(tok)
+    backend = getattr(tok, "backend_tokenizer", None)
+    unk_id = getattr(tok, "unk_token_id", None)
+    if backend is not None and unk_id is not None:
+        return _FastCounter(backend, int(unk_id))
+    return None
+
+
+@functools.lru_cache(maxsize=16)
+def _counter_for_directory(directory: str | None, use: bool = False):
+    """A counter from a model directory's tokenizer files alone (the model is not loaded); None: none cheap."""
+    try:
+        from .encoders import _is_use_dir
+
+        if use or (directory is not None and _is_use_dir(directory)):
+            from .encoders.use import USETokenizer
+            from .vocab import use_sp_model
+
+            return _USECounter(USETokenizer(use_sp_model(None if directory is None else Path(directory))))
+        path = Path(directory) / "tokenizer.json" if directory is not None else None
+        if path is None or not path.is_file():
+            return None
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(path))
+        model = json.loads(tok.to_str())["model"]
+        unk_id = model.get("unk_id")
+        if unk_id is None and model.get("unk_token") is not None:
+            unk_id = tok.token_to_id(model["unk_token"])
+        return _FastCounter(tok, int(unk_id)) if unk_id is not None else None
+    except Exception:  # a tokenizer we cannot read cheaply: no unknown rate, never an error
+        return None
+
+
+def _counter(encoder_or_name, directory: Path | None):
+    if not isinstance(encoder_or_name, (str, os.PathLike)) and hasattr(encoder_or_name, "encode") \
+            and hasattr(encoder_or_name, "dim"):
+        return _counter_of_encoder(encoder_or_name)
+    if directory is not None:
+        return _counter_for_directory(str(directory))
+    name = str(getattr(encoder_or_name, "name", encoder_or_name))
+    if name in ("use", "use-numpy"):
+        return _counter_for_directory(None, use=True)
+    if name == "minilm":
+        try:
+            from .encoders import minilm_path
+
+            return _counter_for_directory(str(minilm_path()))
+        except Exception:
+            return None
+    return None
+
+
+# --------------------------------------------------------------------------- the check
+
+
+def sample(texts: Iterable[str], n: int = SAMPLE_LINES) -> list[str]:
+    """The first ``n`` non-empty lines of ``texts``."""
+    return list(itertools.islice((t for t in texts if t.strip()), n))
+
+
+def check_input_languages(encoder_or_name, texts_sample: Iterable[str], label: str) -> dict | None:
+    """Warn (once, on stderr) when ``texts_sample`` looks unknown to the encoder; returns the measurements
+    (``{"letters", "unknown_scripts": {script: share}, "script_share", "unknown_rate", "warned"}``), or None
+    when the encoder has no language record (nothing is checked). Only the first :data:`SAMPLE_LINES`
+    non-empty lines are read. Never raises on odd input."""
+    record, name, directory = _describe(encoder_or_name)
+    if record is None:
+        return None
+    texts = sample(texts_sample)
+    if not texts:
+        return None
+    langs = [normalize_language(x) for x in record["languages"]]
+    known = {s for lang in langs for s in language_scripts(lang)} | set(record.get("scripts", []))
+    counts = script_counts(texts)
+    letters = sum(counts.values())
+    foreign = {s: n / letters for s, n in counts.most_common() if s not in known} if letters and known else {}
+    share = sum(foreign.values())
+    counter = _counter(encoder_or_name, directory)
+    rate = None
+    if counter is not None:
+        try:
+            rate = float(counter(texts))
+        except Exception:
+            rate = None
+    result = {"letters": letters, "unknown_scripts": foreign, "script_share": share, "unknown_rate": rate,
+              "warned": False}
+    knows = " ".join(record["languages"])
+    if share > SCRIPT_SHARE:
+        top = [s for s, v in foreign.items() if v >= 0.01] or list(foreign)[:1]
+        scripts = ", ".join(top[:3])
+        progress.warn(f"{label}: {100 * share:.0f}% of its letters are {scripts} script, which {name} was not "
+                      f"trained on (it knows: {knows}); mined pairs may be wrong")
+        result["warned"] = True
+    elif rate is not None and rate > UNKNOWN_RATE:
+        progress.warn(f"{label}: {100 * rate:.0f}% of its tokens are unknown to {name}'s vocabulary, which suggests "
+                      f"a language it was not trained on (it knows: {knows}); mined pairs may be wrong")
+        result["warned"] = True
+    return result
+
+
+def checked(texts: Iterable[str], encoder_or_name, label: str) -> Iterator[str]:
+    """``texts`` unchanged, after :func:`check_input_languages` on its first lines (read ahead once, so a
+    stream such as stdin is read only once)."""
+    it = iter(texts)
+    head: list[str] = []
+    nonempty = 0
+    for text in it:
+        head.append(text)
+        if text.strip():
+            nonempty += 1
+            if nonempty >= SAMPLE_LINES:
+                break
+    check_input_languages(encoder_or_name, head, label)
+    return itertools.chain(head, it)
+
+
+__all__ = ["check_input_languages", "checked", "encoder_languages", "read_languages", "language_scripts",
+           "char_script", "script_counts", "normalize_language", "LANGUAGE_SCRIPTS", "BUILTIN_LANGUAGES",
+           "USE_LANGUAGES", "LANGUAGES_FILE", "SAMPLE_LINES", "SCRIPT_SHARE", "UNKNOWN_RATE"]

@@ -1,0 +1,112 @@
+"""Language awareness: an encoder's languages, and the warning on input it does not know."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mineshaft import languages
+from mineshaft.encoders import models_dir
+from tests.conftest import SHARED, run_cli
+
+TEXTS = {
+    "bn": ["আমি বাংলায় কথা বলি।", "আজ আবহাওয়া খুব ভালো।", "সে প্রতিদিন সকালে বই পড়ে।"],
+    "hy": ["Ես խոսում եմ հայերեն։", "Այսօր եղանակը շատ լավ է։", "Նա ամեն առավոտ գիրք է կարդում։"],
+    "de": ["Ich spreche Deutsch.", "Heute ist das Wetter sehr schön.", "Sie liest jeden Morgen ein Buch."],
+    "ru": ["Я говорю по-русски.", "Сегодня очень хорошая погода.", "Она читает книгу каждое утро."],
+    "ja": ["私は日本語を話します。", "今日はとても良い天気です。", "彼女は毎朝本を読みます。"],
+    "zh": ["我会说中文。", "今天天气很好。", "她每天早上看书。"],
+    "ar": ["أنا أتكلم العربية.", "الطقس جميل جدا اليوم.", "هي تقرأ كتابا كل صباح."],
+    "th": ["ฉันพูดภาษาไทย", "วันนี้อากาศดีมาก", "เธออ่านหนังสือทุกเช้า"],
+}
+
+
+@pytest.fixture
+def warnings(monkeypatch):
+    seen: list[str] = []
+    monkeypatch.setattr(languages.progress, "warn", seen.append)
+    return seen
+
+
+def test_records_of_shipped_and_short_names():
+    assert languages.encoder_languages("use")["languages"] == list(languages.USE_LANGUAGES)
+    assert languages.encoder_languages("minilm")["languages"] == ["en"]
+    shipped = json.loads((models_dir() / "mineshaft-use-soft" / languages.LANGUAGES_FILE).read_text())
+    assert shipped["languages"] == list(languages.USE_LANGUAGES)
+    assert languages.encoder_languages("default")["languages"] == list(languages.USE_LANGUAGES)
+    assert languages.encoder_languages("sentence-transformers/LaBSE") is None  # hub ids: no record
+
+
+def test_scripts_of_letters():
+    assert languages.char_script("a") == "Latin" and languages.char_script("Ж") == "Cyrillic"
+    assert languages.char_script("中") == "Han" and languages.char_script("ー") == "Katakana"
+    assert languages.char_script("ক") == "Bengali" and languages.char_script("1") is None
+    assert languages.language_scripts("jpn") == languages.language_scripts("ja")
+
+
+@pytest.mark.parametrize("lang, script", [("bn", "Bengali"), ("hy", "Armenian")])
+def test_warns_on_unknown_script_with_use(warnings, lang, script):
+    r = languages.check_input_languages("use", TEXTS[lang], f"x.{lang}")
+    assert r["warned"] and r["script_share"] > 0.9 and r["unknown_rate"] > 0.3
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"x.{lang}: ") and f"{script} script" in warnings[0]
+    assert "which use was not trained on (it knows: ar de en es" in warnings[0]
+
+
+@pytest.mark.parametrize("lang", ["de", "ru", "ja", "zh", "ar", "th"])
+def test_no_warning_on_languages_use_knows(warnings, lang):
+    r = languages.check_input_languages("use", TEXTS[lang], lang)
+    assert not r["warned"] and r["script_share"] == 0 and r["unknown_rate"] < languages.UNKNOWN_RATE
+    assert warnings == []
+
+
+def test_unknown_pieces_warn_in_a_known_script(warnings):
+    # Latin script, but USE's vocabulary lacks many Vietnamese letters
+    vi = ["Tôi nói tiếng Việt.", "Hôm nay thời tiết rất đẹp.", "Cô ấy đọc sách mỗi buổi sáng."]
+    r = languages.check_input_languages("use", vi, "vi.txt")
+    assert r["script_share"] == 0 and r["warned"]
+    assert "unknown to use's vocabulary" in warnings[0]
+
+
+def test_no_record_no_check(tmp_path, warnings):
+    assert languages.check_input_languages(str(tmp_path), TEXTS["bn"], "bn") is None
+    assert warnings == []
+
+
+def test_no_warning_on_the_50_languages_with_a_model_that_lists_them(tmp_path, warnings):
+    train = SHARED / "train"
+    files = sorted(train.glob("en-*.tsv"))
+    if len(files) < 50:
+        pytest.skip(f"the 50 training languages are not at {train}")
+    langs = [f.name[3:-4] for f in files]
+    assert all(languages.language_scripts(x) for x in langs + ["en"]), "a language without scripts"
+    (tmp_path / languages.LANGUAGES_FILE).write_text(json.dumps({"languages": ["en"] + langs}))
+    for f in files:
+        with f.open(encoding="utf-8") as fh:
+            texts = [line.split("\t")[1] for _, line in zip(range(300), fh)]
+        r = languages.check_input_languages(str(tmp_path), texts, f.name)
+        assert r is not None and not r["warned"], (f.name, r)
+    assert warnings == []
+
+
+def test_checked_stream_is_unchanged_and_read_once(warnings):
+    lines = iter(["", *TEXTS["bn"], "tail"])
+    assert list(languages.checked(lines, "use", "stdin")) == ["", *TEXTS["bn"], "tail"]
+    assert len(warnings) == 1
+
+
+def test_cli_encode_warns_once_on_bengali(tmp_path):
+    src = tmp_path / "bn.txt"
+    train = SHARED / "train" / "en-bn.tsv"
+    if train.is_file():
+        with train.open(encoding="utf-8") as fh:
+            lines = [line.split("\t")[1] for _, line in zip(range(20), fh)]
+    else:
+        lines = TEXTS["bn"]
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    r = run_cli("encode", str(src), "-o", str(tmp_path / "bn.npy"), "--encoder", "use", "-q", "--shard-size", "8")
+    assert r.returncode == 0, r.stderr
+    err = r.stderr.decode()
+    assert err.count("warning:") == 1 and err.count("Bengali script") == 1, err
+    assert f"{src}: " in err and "it knows: ar de en" in err

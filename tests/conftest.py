@@ -27,6 +27,14 @@ def use_encoder():
     return load_encoder("use", device="cpu")
 
 
+def unit(rng, n: int, d: int):
+    """``n`` random unit vectors of dimension ``d`` (float32)."""
+    import numpy as np
+
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
 def run_cli(*args: str, input: bytes | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the real `mineshaft` console script (falls back to `python -m mineshaft`)."""
     exe = Path(sys.executable).with_name("mineshaft")

@@ -11,11 +11,9 @@ from hypothesis import strategies as st
 
 from mineshaft.errors import UsageError
 from mineshaft.search import Searcher, auto_index, knn
+from conftest import unit
 
 
-def unit(rng, n, d):
-    x = rng.standard_normal((n, d)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 @pytest.fixture(scope="module")

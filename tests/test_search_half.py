@@ -8,11 +8,9 @@ import numpy as np
 import pytest
 
 from mineshaft.search import Searcher, auto_index, check_factory, knn
+from conftest import unit
 
 
-def unit(rng, n, d):
-    x = rng.standard_normal((n, d)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ teacher's normalized embeddings. Side ``a`` is the *priority* side, the one the 
 * :class:`SoftContrastiveLoss`: soft contrastive learning (Park et al. 2024, arXiv 2405.16155).
 * :class:`HardContrastiveLoss`: InfoNCE with in-batch negatives and the identity as label.
 * :class:`MSEDistillationLoss`: Reimers & Gurevych (2020) multilingual knowledge distillation.
+* :class:`MatrixMSELoss`: the reference code's similarity-matrix MSE ("MMSE"), ``mean(((S − W)/τ)²)``.
 """
 
 from __future__ import annotations
@@ -59,10 +60,14 @@ class _ContrastiveLoss(PairLoss):
         """Label rows for the a→b direction and for the b→a direction."""
         raise NotImplementedError
 
+    def term(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """One direction: the student's matrix ``x·yᵀ`` scored against label rows ``w``."""
+        return soft_cross_entropy(x @ y.T / self.temperature, w)
+
     def _both_ways(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, w_t: torch.Tensor) -> torch.Tensor:
-        loss = soft_cross_entropy(x @ y.T / self.temperature, w)
+        loss = self.term(x, y, w)
         if self.symmetric:
-            loss = loss + soft_cross_entropy(y @ x.T / self.temperature, w_t)
+            loss = loss + self.term(y, x, w_t)
         return loss
 
     def forward(self, student_a: torch.Tensor, student_b: torch.Tensor, teacher_a: torch.Tensor | None = None,
@@ -147,16 +152,38 @@ class MSEDistillationLoss(PairLoss):
         return F.mse_loss(student_a, t) + F.mse_loss(student_b, t)
 
 
-LOSSES = dict(zip(LOSS_NAMES, (SoftContrastiveLoss, HardContrastiveLoss, MSEDistillationLoss)))  # soft, hard, mse
+class MatrixMSELoss(SoftContrastiveLoss):
+    """Similarity-matrix MSE, the "MMSE" baseline of Park et al.'s reference code (arXiv 2405.16155).
+
+    The student's cross-lingual similarity matrix ``L = S_a·S_bᵀ`` (cosines of unit vectors) is
+    regressed onto the soft-label matrix ``W = row-softmax(G / τ)`` of :class:`SoftContrastiveLoss`
+    (same teacher matrix ``G``: ``priority`` or ``average``)::
+
+        L_cross = mean(((S_a·S_bᵀ − W) / τ)²) + mean(((S_b·S_aᵀ − W_rev) / τ)²)
+
+    the mean over all ``B²`` entries, ``W_rev = row-softmax(Gᵀ / τ)`` (= ``W`` for a symmetric ``G``),
+    as for the soft loss; the authors' ``Wᵀ`` would make the second term a copy of the first.
+    ``symmetric=False`` keeps only the first. With ``tcm`` the same terms on ``S_a·S_aᵀ`` and
+    ``S_b·S_bᵀ`` are added with weight 1 and the cross term is weighted by ``λ`` (``cross_weight``),
+    exactly as for the soft loss: ``L = λ·L_cross + L_mono``.
+    """
+
+    def term(self, x, y, w):
+        return (((x @ y.T - w) / self.temperature) ** 2).mean()
+
+
+LOSSES = dict(zip(LOSS_NAMES, (SoftContrastiveLoss, HardContrastiveLoss, MSEDistillationLoss, MatrixMSELoss)))
 
 
 def build_loss(name: str, temperature: float = 0.1, labels: str = "priority", tcm: bool = False,
                cross_weight: float = 1.0, symmetric: bool = True) -> PairLoss:
-    """A loss by name (``soft``, ``hard``, ``mse``) with the trainer's options."""
+    """A loss by name (``soft``, ``hard``, ``mse``, ``mmse``) with the trainer's options."""
     if name == "soft":
         return SoftContrastiveLoss(temperature, labels=labels, tcm=tcm, cross_weight=cross_weight, symmetric=symmetric)
     if name == "hard":
         return HardContrastiveLoss(temperature, tcm=tcm, cross_weight=cross_weight, symmetric=symmetric)
     if name == "mse":
         return MSEDistillationLoss()
+    if name == "mmse":
+        return MatrixMSELoss(temperature, labels=labels, tcm=tcm, cross_weight=cross_weight, symmetric=symmetric)
     raise ValueError(f"unknown loss {name!r} (use one of {', '.join(LOSSES)})")

@@ -1,12 +1,13 @@
 """Distill a frozen (English) teacher into a multilingual student from translation pairs.
 
 ``train(TrainConfig(...))`` reads ``english<TAB>other`` pair files, holds out a seeded dev slice
-of each, caches the teacher's embeddings of the English side once, and trains the student with
+of each (by English sentence: no dev sentence occurs in training), draws each step's batch (uniform
+over pairs, or languages sampled ∝ n^(1/T), mixed or one language a batch), caches the teacher's embeddings of the English side once, and trains the student with
 one of :mod:`mineshaft.losses` (AdamW, linear warmup and decay, gradient clipping, autocast on
 GPU). Every ``checkpoint_every`` steps it writes ``OUT/checkpoint/`` (weights, optimizer,
 scheduler, RNG states: one :class:`TrainState`); ``resume=True`` continues from there and
-reproduces the uninterrupted run. The model with the best dev accuracy (xx→en retrieval on the
-held-out pairs) is written to ``OUT`` as a model directory that :func:`mineshaft.load_encoder`
+reproduces the uninterrupted run. The model with the best dev accuracy (mean over languages of xx→en
+retrieval on the held-out pairs; ``patience`` stops on it) is written to ``OUT`` as a model directory that :func:`mineshaft.load_encoder`
 reads back. :class:`Trainer` holds one run's parts: the step loop, evaluation and checkpointing.
 """
 
@@ -56,32 +57,117 @@ class PairSet:
         return len(self.a)
 
 
-def read_pair_files(paths: list[str], dev_size: int, max_pairs: int | None, seed: int) -> tuple[PairSet, PairSet]:
-    """Train and dev pairs: per file a seeded shuffle, the first ``dev_size`` pairs held out for dev."""
+def _read_rows(path: str) -> tuple[list[str], list[str]]:
+    a, b = [], []
+    for row in iter_tsv(path, min_columns=2):
+        x, y = row[0].strip(), row[1].strip()
+        if x and y:
+            a.append(x)
+            b.append(y)
+    return a, b
+
+
+def read_pair_files(paths: list[str], dev_size: int, max_pairs: int | None, seed: int,
+                    split: str = "sentence") -> tuple[PairSet, PairSet]:
+    """Train and dev pairs; each file's pairs in a seeded order (the training order before sampling).
+
+    ``split="sentence"``: about ``dev_size`` English sentences per file are held out, and with them every row,
+    in any file, that shares an English or an other-side sentence with a held-out row (casefolded; see
+    :func:`sentence_split`), so that no dev sentence occurs in training. Dev keeps one pair per English and per
+    other sentence (retrieval needs distinct candidates). ``split="row"``: the first ``dev_size`` rows of each
+    shuffled file (the old split: an English sentence with several translations lands on both sides)."""
+    rows = [_read_rows(p) for p in paths]
+    orders = [np.random.default_rng([seed, li]).permutation(len(a)) for li, (a, _) in enumerate(rows)]
+    if split == "row" or dev_size == 0:
+        for path, (a, _) in zip(paths, rows):
+            if len(a) <= dev_size + 1:
+                raise InputError(f"{path}: {len(a)} usable pairs, need more than --dev-size {dev_size}")
+        dev_idx = [o[:dev_size] for o in orders]
+        train_idx = [o[dev_size:] for o in orders]
+    elif split == "sentence":
+        for path, (a, _) in zip(paths, rows):
+            n = len({x.casefold() for x in a})
+            if n <= dev_size + 1:
+                raise InputError(f"{path}: {n} distinct English sentences, need more than --dev-size {dev_size}")
+        held = sentence_split([(a, b) for a, b in rows], dev_size, seed)
+        dev_idx, train_idx = [], []
+        for (a, b), o, h in zip(rows, orders, held):
+            out = h[o]
+            train_idx.append(o[~out])
+            seen_a, seen_b, keep = set(), set(), []
+            for i in o[out]:
+                ka, kb = a[i].casefold(), b[i].casefold()
+                if ka not in seen_a and kb not in seen_b:
+                    seen_a.add(ka)
+                    seen_b.add(kb)
+                    keep.append(i)
+            dev_idx.append(np.array(keep, np.int64))
+    else:
+        raise UsageError(f"--dev-split must be sentence or row, got {split!r}")
     train, dev = PairSet([], [], np.zeros(0, np.int64), []), PairSet([], [], np.zeros(0, np.int64), [])
     tr_lang, dv_lang = [], []
-    for li, path in enumerate(paths):
-        a, b = [], []
-        for lineno, row in enumerate(iter_tsv(path, min_columns=2), 1):
-            x, y = row[0].strip(), row[1].strip()
-            if x and y:
-                a.append(x)
-                b.append(y)
-        if len(a) <= dev_size + 1:
-            raise InputError(f"{path}: {len(a)} usable pairs, need more than --dev-size {dev_size}")
-        name = Path(path).name.split(".")[0]
-        order = np.random.default_rng([seed, li]).permutation(len(a))
-        dv, tr = order[:dev_size], order[dev_size:]
+    for li, (path, (a, b)) in enumerate(zip(paths, rows)):
+        tr, dv = train_idx[li], dev_idx[li]
         if max_pairs:
             tr = tr[:max_pairs]
         for idx, ps, ll in ((tr, train, tr_lang), (dv, dev, dv_lang)):
             ps.a += [a[i] for i in idx]
             ps.b += [b[i] for i in idx]
             ll += [li] * len(idx)
+        name = Path(path).name.split(".")[0]
         train.langs.append(name)
         dev.langs.append(name)
     train.lang, dev.lang = np.array(tr_lang, np.int64), np.array(dv_lang, np.int64)
     return train, dev
+
+
+def sentence_split(files: list[tuple[list[str], list[str]]], dev_size: int, seed: int) -> list[np.ndarray]:
+    """Which rows of each file are held out (boolean masks), by sentence across all files.
+
+    Rows are linked when they share their English or their other side (casefolded, in any file); a linked group
+    is held out whole or not at all. Groups are taken in a seeded order as long as no file they touch would hold
+    more than ``dev_size`` English sentences, so a dev sentence never occurs in training anywhere."""
+    offsets = np.cumsum([0] + [len(a) for a, _ in files])
+    n_rows = int(offsets[-1])
+    parent = list(range(n_rows))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    first: dict[tuple[str, str], int] = {}
+    for li, (a, b) in enumerate(files):
+        for i in range(len(a)):
+            r = int(offsets[li] + i)
+            for key in (("a", a[i].casefold()), ("b", b[i].casefold())):
+                j = first.setdefault(key, r)
+                if j != r:
+                    rj, rr = find(j), find(r)
+                    if rj != rr:
+                        parent[max(rj, rr)] = min(rj, rr)
+    root = np.array([find(r) for r in range(n_rows)], np.int64)
+    file_of = np.repeat(np.arange(len(files)), np.diff(offsets))
+    english = [x.casefold() for a, _ in files for x in a]
+    roots = np.unique(root)
+    rank = np.empty(n_rows, np.int64)
+    rank[roots] = np.random.default_rng([seed, 424_242]).permutation(len(roots))
+    by_group = np.argsort(rank[root], kind="stable")
+    bounds = np.flatnonzero(np.diff(rank[root][by_group])) + 1
+    count = np.zeros(len(files), np.int64)
+    held = np.zeros(n_rows, bool)
+    for group in np.split(by_group, bounds):
+        if (count >= dev_size).all():
+            break
+        need: dict[int, set[str]] = {}
+        for r in group:
+            need.setdefault(int(file_of[r]), set()).add(english[r])
+        if all(count[f] + len(s) <= dev_size for f, s in need.items()):
+            held[group] = True
+            for f, s in need.items():
+                count[f] += len(s)
+    return [held[offsets[i]:offsets[i + 1]] for i in range(len(files))]
 
 
 def batch_indices(step: int, n: int, batch_size: int, seed: int) -> np.ndarray:
@@ -90,6 +176,41 @@ def batch_indices(step: int, n: int, batch_size: int, seed: int) -> np.ndarray:
     epoch, pos = divmod(step, per_epoch)
     order = np.random.default_rng([seed, 1_000_003, epoch]).permutation(n)
     return order[pos * batch_size : (pos + 1) * batch_size]
+
+
+def language_probabilities(counts: np.ndarray, temperature: float) -> np.ndarray:
+    """p_l ∝ n_l^(1/T): T=1 samples languages as often as their pairs, larger T flattens towards uniform."""
+    w = np.where(np.asarray(counts) > 0, np.asarray(counts, np.float64) ** (1.0 / temperature), 0.0)
+    return w / w.sum()
+
+
+class BatchSampler:
+    """The pair indices of every step, a function of (seed, step) only, so a resumed run draws what the
+    uninterrupted one did. ``temperature=1`` with mixed batches is :func:`batch_indices` (epochs of seeded
+    permutations, uniform over pairs). Otherwise each step draws its languages with
+    :func:`language_probabilities` (mixed: a language per pair, as a multinomial over the batch; single: one
+    language for the whole batch) and, within a language, pairs without replacement."""
+
+    def __init__(self, lang: np.ndarray, n_langs: int, batch_size: int, seed: int, temperature: float = 1.0,
+                 mode: str = "mixed"):
+        self.n, self.batch_size, self.seed, self.mode = len(lang), batch_size, seed, mode
+        self.pools = [np.flatnonzero(lang == li) for li in range(n_langs)]
+        counts = np.array([len(p) if len(p) >= 2 else 0 for p in self.pools])
+        self.p = language_probabilities(counts, temperature)
+        self.uniform = temperature == 1.0 and mode == "mixed"
+
+    def __call__(self, step: int) -> np.ndarray:
+        if self.uniform:
+            return batch_indices(step, self.n, self.batch_size, self.seed)
+        rng = np.random.default_rng([self.seed, 2_000_003, step])
+        if self.mode == "single":
+            k = np.zeros(len(self.p), np.int64)
+            k[rng.choice(len(self.p), p=self.p)] = self.batch_size
+        else:
+            k = rng.multinomial(self.batch_size, self.p)
+        parts = [pool[rng.choice(len(pool), min(int(m), len(pool)), replace=False)]
+                 for pool, m in zip(self.pools, k) if m]
+        return rng.permutation(np.concatenate(parts))
 
 
 # ----------------------------------------------------------------------------- teacher cache
@@ -153,7 +274,8 @@ class Student:
     """A trainable encoder: ``embed(texts)`` gives unit vectors with gradients; ``save(dir)`` a model directory;
     ``state_dict()``/``load_state_dict()`` the trained weights (for checkpoints)."""
 
-    def __init__(self, encoder: Encoder, freeze_embeddings: bool | None, max_length: int):
+    def __init__(self, encoder: Encoder, freeze_embeddings: bool | None, max_length: int,
+                 new_rows_from: int | None = None):
         if not hasattr(encoder, "forward_train"):
             raise InputError(f"encoder {encoder.name!r} cannot be trained (use a transformer or 'use')")
         self.encoder: TrainableEncoder = encoder
@@ -163,7 +285,19 @@ class Student:
         if freeze_embeddings is None:
             freeze_embeddings = encoder.default_freeze_embeddings
         self.freeze_embeddings = freeze_embeddings
-        if freeze_embeddings:
+        #: parameters AdamW must not decay (a table whose old rows only stay put without decay)
+        self.no_decay: list[torch.nn.Parameter] = []
+        if new_rows_from is not None:
+            from .vocab import freeze_rows_below
+
+            table = encoder.token_embedding()
+            if not 0 < new_rows_from < table.shape[0]:
+                raise InputError(f"first_new_id {new_rows_from} is outside the token table ({table.shape[0]} rows)")
+            table.requires_grad_(True)
+            freeze_rows_below(table, new_rows_from)
+            self.freeze_embeddings = False
+            self.no_decay.append(table)
+        elif freeze_embeddings:
             encoder.token_embedding().requires_grad_(False)
 
     @property
@@ -212,10 +346,22 @@ def dev_accuracy(encoder: Encoder, dev: PairSet, batch_size: int = 128) -> dict:
     eb = encoder.encode(dev.b, batch_size=batch_size)
     for li, name in enumerate(dev.langs):
         m = dev.lang == li
-        xx2en, en2xx = retrieval_accuracy(eb[m], ea[m])
-        res[name] = {"xx2en": xx2en, "en2xx": en2xx}
+        if m.any():
+            xx2en, en2xx = retrieval_accuracy(eb[m], ea[m])
+            res[name] = {"xx2en": xx2en, "en2xx": en2xx}
     res["mean_xx2en"] = float(np.mean([v["xx2en"] for k, v in res.items() if isinstance(v, dict)]))
+    res["mean_en2xx"] = float(np.mean([v["en2xx"] for k, v in res.items() if isinstance(v, dict)]))
     return res
+
+
+def dev_summary(step: int, res: dict, show: int = 5) -> str:
+    """One stderr line: the dev means and, with more than ``show`` + 3 languages, only the ``show`` worst
+    xx→en (all of them are in ``train_log.jsonl``)."""
+    langs = sorted(((v["xx2en"], k) for k, v in res.items() if isinstance(v, dict)))
+    shown = langs if len(langs) <= show + 3 else langs[:show]
+    head = f"step {step}: dev mean xx→en {100 * res['mean_xx2en']:.2f} en→xx {100 * res['mean_en2xx']:.2f}"
+    tail = " ".join(f"{k} {100 * v:.1f}" for v, k in shown)
+    return f"{head}; {'worst: ' if len(shown) < len(langs) else ''}{tail}"
 
 
 # ----------------------------------------------------------------------------- checkpoint state
@@ -244,6 +390,8 @@ class TrainState:
     parts: dict[str, Any]
     total: int
     n_train: int
+    #: what decides the data of each step besides the seed (dev split, sampling): resuming must not change it
+    data_key: str = ""
     step: int = 0
     best: dict | None = None
     best_step: int | None = None
@@ -253,15 +401,17 @@ class TrainState:
     PROGRESS: ClassVar[tuple[str, ...]] = ("step", "best", "best_step", "bad_evals", "history")
 
     def save(self, directory: Path) -> None:
-        state = {"total": self.total, "n_train": self.n_train, **{k: getattr(self, k) for k in self.PROGRESS},
+        state = {"total": self.total, "n_train": self.n_train, "data_key": self.data_key, **{k: getattr(self, k) for k in self.PROGRESS},
                  **{name: part.state_dict() for name, part in self.parts.items()}}
         with atomic_dir(directory) as tmp:
             torch.save(state, tmp / STATE_FILE)
 
     def load(self, directory: Path, device: torch.device) -> None:
         state = torch.load(directory / STATE_FILE, map_location=device, weights_only=False)
-        if state["total"] != self.total or state["n_train"] != self.n_train:
-            raise InputError(f"{directory} belongs to a different run (steps or data changed); use a new --out")
+        if (state["total"] != self.total or state["n_train"] != self.n_train
+                or state.get("data_key", self.data_key) != self.data_key):
+            raise InputError(f"{directory} belongs to a different run (steps, data, dev split or sampling "
+                             "changed); use a new --out")
         for name, part in self.parts.items():
             part.load_state_dict(state[name])
         for k in self.PROGRESS:
@@ -333,10 +483,25 @@ def _write_config(out: Path, cfg: TrainConfig, run: dict | None = None) -> None:
     (out / "train_config.json").write_text(json.dumps({**asdict(cfg), **(run or {})}, indent=2) + "\n")
 
 
-def _optimizer(params: list[torch.nn.Parameter], lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices only (not on biases and norms)."""
-    return torch.optim.AdamW([{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
-                              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}], lr=lr)
+def _optimizer(params: list[torch.nn.Parameter], lr: float, weight_decay: float,
+               no_decay: list[torch.nn.Parameter] = ()) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not on biases and norms, nor on ``no_decay``)."""
+    skip = {id(p) for p in no_decay}
+    decay = [p for p in params if p.ndim >= 2 and id(p) not in skip]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                              {"params": [p for p in params if p.ndim < 2 or id(p) in skip], "weight_decay": 0.0}],
+                             lr=lr)
+
+
+def first_new_id(model: str) -> int:
+    """The first id ``mineshaft extend-vocab`` added to ``model`` (from its ``vocab_extension.json``)."""
+    from .vocab import EXTENSION_FILE, resolve_model
+
+    _, directory = resolve_model(model)
+    path = None if directory is None else Path(directory) / EXTENSION_FILE
+    if path is None or not path.exists():
+        raise UsageError(f"--train-new-rows-only needs a model from mineshaft extend-vocab ({model} has no {EXTENSION_FILE})")
+    return int(json.loads(path.read_text())["first_new_id"])
 
 
 @dataclass
@@ -361,12 +526,15 @@ class Trainer:
         self.device = torch.device(getattr(student.encoder, "device", "cpu"))
         total = cfg.steps or max(1, int(round(cfg.epochs * (len(data) // cfg.batch_size))))
         self.params = student.parameters()
-        self.opt = _optimizer(self.params, cfg.lr, cfg.weight_decay)
+        self.opt = _optimizer(self.params, cfg.lr, cfg.weight_decay, student.no_decay)
+        self.sampler = BatchSampler(data.lang, len(data.langs), cfg.batch_size, cfg.seed,
+                                    cfg.sampling_temperature, cfg.batch_languages)
         self.sched = get_linear_schedule_with_warmup(self.opt, int(cfg.warmup * total), total)
         self.amp = _autocast_dtype(cfg.precision, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
         self.state = TrainState({"weights": student, "optimizer": self.opt, "scheduler": self.sched,
-                                 "scaler": self.scaler, "rng": GlobalRNG}, total, len(data))
+                                 "scaler": self.scaler, "rng": GlobalRNG}, total, len(data),
+                                data_key=f"{cfg.dev_split}|{cfg.sampling_temperature}|{cfg.batch_languages}")
         self.checkpointed = -1  # the step of the last checkpoint written by this process
         self.in_update = False  # between backward() and the end of the optimizer step
         self.started = (time.time(), 0)  # (time, step) this process started stepping
@@ -414,8 +582,7 @@ class Trainer:
         self.log({"step": st.step, "dev": res})
         if not res:
             return False
-        info(f"step {st.step}: dev xx→en {100 * res['mean_xx2en']:.2f} "
-             + " ".join(f"{k} {100 * v['xx2en']:.1f}" for k, v in res.items() if isinstance(v, dict)))
+        info(dev_summary(st.step, res))
         if st.best is None or res["mean_xx2en"] > st.best["mean_xx2en"]:
             st.best, st.best_step, st.bad_evals = res, st.step, 0
             if cfg.select == "best":
@@ -427,7 +594,7 @@ class Trainer:
     def step(self) -> None:
         """One optimizer step on the batch of step ``state.step``, logged as one JSON line."""
         st, cfg, device = self.state, self.cfg, self.device
-        idx = batch_indices(st.step, len(self.data), cfg.batch_size, cfg.seed)
+        idx = self.sampler(st.step)
         a, b = [self.data.a[i] for i in idx], [self.data.b[i] for i in idx]
         ta, tb = (None if t is None else torch.from_numpy(np.asarray(t[idx], np.float32)).to(device)
                   for t in self.teacher)
@@ -505,13 +672,15 @@ def train(cfg: TrainConfig) -> TrainResult:
     lock = _claim(out, cfg.resume)  # held until the run ends (or the process does)
     _write_config(out, cfg)
     _seed(cfg.seed)
-    train_set, dev_set = read_pair_files(cfg.pairs, cfg.dev_size, cfg.max_pairs, cfg.seed)
+    train_set, dev_set = read_pair_files(cfg.pairs, cfg.dev_size, cfg.max_pairs, cfg.seed, cfg.dev_split)
     if len(train_set) < cfg.batch_size:
         raise InputError(f"{len(train_set)} training pairs, fewer than one batch of {cfg.batch_size}")
     info(f"{len(train_set)} training pairs, {len(dev_set)} dev pairs ({', '.join(train_set.langs)})")
 
     loss_fn = build_loss(cfg.loss, cfg.temperature, cfg.labels, cfg.tcm, cfg.cross_weight)
-    student = Student(load_encoder(cfg.student, device=cfg.device, precision="fp32"), cfg.freeze_embeddings, cfg.max_length)
+    new_rows = first_new_id(cfg.student) if cfg.train_new_rows_only else None
+    student = Student(load_encoder(cfg.student, device=cfg.device, precision="fp32"), cfg.freeze_embeddings,
+                      cfg.max_length, new_rows)
     teacher = teacher_targets(cfg, loss_fn, train_set, student, out)
     trainer = Trainer(cfg, out, student, loss_fn, train_set, dev_set, teacher)
     _write_config(out, cfg, trainer.run_info)
@@ -553,7 +722,10 @@ def write_model_card(out: Path, cfg: TrainConfig, train_set: PairSet, kept_step:
         f"- pairs: {len(train_set)} ({', '.join(train_set.langs)}), files: {', '.join(Path(p).name for p in cfg.pairs)}",
         f"- batch {cfg.batch_size}, {steps} steps, AdamW lr {cfg.lr} (warmup {cfg.warmup}, linear decay), "
         f"weight decay {cfg.weight_decay}, grad clip {cfg.max_grad_norm}, seed {cfg.seed}, max length {cfg.max_length}",
-        f"- embeddings frozen: {cfg.freeze_embeddings if cfg.freeze_embeddings is not None else 'auto'}",
+        f"- embeddings frozen: {cfg.freeze_embeddings if cfg.freeze_embeddings is not None else 'auto'}"
+        + ("; only the rows added by extend-vocab trained (no weight decay)" if cfg.train_new_rows_only else ""),
+        f"- dev: {cfg.dev_size} English sentences per file held out by {cfg.dev_split}; language sampling "
+        f"T={cfg.sampling_temperature}, {cfg.batch_languages}-language batches",
         f"- trained in {run['precision']} on {run['device']}; weights saved as {cfg.save_dtype}; written to {out}",
         f"- model kept: step {kept_step} ({'best dev accuracy' if cfg.select == 'best' else 'last step'})", "",
         f"## Dev at step {kept_step} (held-out training pairs, top-1 retrieval)", "",
@@ -566,6 +738,9 @@ def write_model_card(out: Path, cfg: TrainConfig, train_set: PairSet, kept_step:
               + (" --tcm" if cfg.tcm else "") + f" --batch-size {cfg.batch_size} --lr {cfg.lr}"
               + (f" --steps {cfg.steps}" if cfg.steps else f" --epochs {cfg.epochs}")
               + (f" --max-pairs {cfg.max_pairs}" if cfg.max_pairs else "") + f" --select {cfg.select} --seed {cfg.seed}"
+              + f" --dev-size {cfg.dev_size} --dev-split {cfg.dev_split}"
+              + f" --sampling-temperature {cfg.sampling_temperature} --batch-languages {cfg.batch_languages}"
+              + (" --train-new-rows-only" if cfg.train_new_rows_only else "")
               + f" --precision {run['precision']} --save-dtype {cfg.save_dtype}"
               + f" --out {out.name}`", ""]
     card = out / "README.md"

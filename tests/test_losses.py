@@ -160,18 +160,21 @@ def loop_ce(x: np.ndarray, y: np.ndarray, labels: np.ndarray, tau: float) -> flo
     return total / b
 
 
-def loop_loss(sa, sb, w, w_rev, tau, tcm=False, lam=1.0, symmetric=True) -> float:
-    """λ·[CE(S_a·S_bᵀ, W) + CE(S_b·S_aᵀ, W_rev)] (+ the same on S_a·S_aᵀ and S_b·S_bᵀ with TCM)."""
+def loop_loss(sa, sb, w, w_rev, tau, tcm=False, lam=1.0, symmetric=True, term=None) -> float:
+    """λ·[L(S_a·S_bᵀ, W) + L(S_b·S_aᵀ, W_rev)] (+ the same on S_a·S_aᵀ and S_b·S_bᵀ with TCM); L is ``term``
+    (default: the cross-entropy ``loop_ce``)."""
+    term = term or loop_ce
+
     def both(x, y):
-        return loop_ce(x, y, w, tau) + (loop_ce(y, x, w_rev, tau) if symmetric else 0.0)
+        return term(x, y, w, tau) + (term(y, x, w_rev, tau) if symmetric else 0.0)
     loss = lam * both(sa, sb)
     if tcm:
         loss += both(sa, sa) + both(sb, sb)
     return loss
 
 
-class RawG(SoftContrastiveLoss):
-    """The soft loss with a given teacher matrix G (any, asymmetric too) in place of the teacher's."""
+class GivenG:
+    """Mixin: a loss with a given teacher matrix G (any, asymmetric too) in place of the teacher's."""
 
     def __init__(self, g: np.ndarray, **kw):
         super().__init__(**kw)
@@ -179,6 +182,10 @@ class RawG(SoftContrastiveLoss):
 
     def teacher_similarity(self, teacher_a, teacher_b=None):
         return self.g
+
+
+class RawG(GivenG, SoftContrastiveLoss):
+    """The soft loss with a given teacher matrix G."""
 
 
 def asymmetric_case(seed: int, b: int = 5, d: int = 4):
@@ -310,23 +317,11 @@ def loop_mmse(x: np.ndarray, y: np.ndarray, labels: np.ndarray, tau: float) -> f
 
 
 def loop_mmse_loss(sa, sb, w, w_rev, tau, tcm=False, lam=1.0, symmetric=True) -> float:
-    def both(x, y):
-        return loop_mmse(x, y, w, tau) + (loop_mmse(y, x, w_rev, tau) if symmetric else 0.0)
-    loss = lam * both(sa, sb)
-    if tcm:
-        loss += both(sa, sa) + both(sb, sb)
-    return loss
+    return loop_loss(sa, sb, w, w_rev, tau, tcm, lam, symmetric, term=loop_mmse)
 
 
-class RawGMatrixMSE(MatrixMSELoss):
+class RawGMatrixMSE(GivenG, MatrixMSELoss):
     """The matrix-MSE loss with a given (possibly asymmetric) teacher matrix G."""
-
-    def __init__(self, g: np.ndarray, **kw):
-        super().__init__(**kw)
-        self.g = torch.tensor(g, dtype=torch.float64)
-
-    def teacher_similarity(self, teacher_a, teacher_b=None):
-        return self.g
 
 
 def test_mmse_hand_computed():

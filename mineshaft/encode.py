@@ -15,7 +15,7 @@ from .embed import embed_shard
 from .encoders import Encoder, EncoderSpec
 from .engines import EncodeJob, Engine, LocalEngine
 from .errors import InputError
-from .io import NpyStreamWriter, atomic_output, iter_lines, remove_sidecar, write_sidecar
+from .io import NpyStreamWriter, atomic_output, display_name, iter_lines, remove_sidecar, write_sidecar
 from .languages import check_input_languages, checked
 from .store import EmbeddingStore
 
@@ -59,12 +59,12 @@ def encode_file(
         writer = NpyStreamWriter(fh, encoder.dim, dtype=spec.dtype)
         for chunk in _chunks(iter_lines(path, errors=errors), chunk_size):
             if rows == 0:
-                check_input_languages(encoder, chunk, "<stdin>" if str(path) == "-" else str(path))
+                check_input_languages(encoder, chunk, display_name(path))
             writer.write(embed_shard(encoder, chunk, spec))
             rows += len(chunk)
             advance(len(chunk))
         if rows == 0:
-            raise InputError(f"{'<stdin>' if str(path) == '-' else path}: empty input")
+            raise InputError(f"{display_name(path)}: empty input")
         writer.close()
         if str(out) != "-":
             remove_sidecar(out)  # the old record must never describe the new rows, even if killed right here
@@ -101,7 +101,7 @@ def encode_to_path(
     if Path(out).exists() and not Path(out).is_dir():
         raise UsageError(f"{out}: exists and is not a directory")
     with get_engine(engine) as runner:
-        texts = checked(iter_lines(path, errors=errors), spec, "<stdin>" if str(path) == "-" else str(path))
+        texts = checked(iter_lines(path, errors=errors), spec, display_name(path))
         store = encode_to_store(texts, out, spec, shard_size=shard_size, engine=runner)
     progress.info(f"{store.index['rows']} rows in {store.index['n_shards']} shards written to {out}")
 

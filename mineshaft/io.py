@@ -28,7 +28,8 @@ from .errors import InputError, UsageError
 STDIO = "-"
 
 
-def _display(path: str | os.PathLike) -> str:
+def display_name(path: str | os.PathLike) -> str:
+    """How an input is named in messages: ``<stdin>`` for ``-``."""
     return "<stdin>" if str(path) == STDIO else str(path)
 
 
@@ -73,7 +74,7 @@ def iter_lines(path: str | os.PathLike, errors: str = "strict") -> Iterator[str]
     """
     if errors not in ERROR_MODES:
         raise UsageError(f"--errors must be 'strict' or 'replace', not {errors!r}")
-    name = _display(path)
+    name = display_name(path)
     fh = open_binary(path)
     try:
         lineno = 0
@@ -103,7 +104,7 @@ def read_lines(path: str | os.PathLike, errors: str = "strict") -> list[str]:
     """All lines of a text input; an input with no lines at all is an error."""
     lines = list(iter_lines(path, errors=errors))
     if not lines:
-        raise InputError(f"{_display(path)}: empty input")
+        raise InputError(f"{display_name(path)}: empty input")
     return lines
 
 
@@ -113,7 +114,7 @@ def split_ids(lines: list[str], path: str | os.PathLike) -> tuple[list[str], lis
     for lineno, line in enumerate(lines, 1):
         head, sep, text = line.partition("\t")
         if not sep or not head:
-            raise InputError(f"{_display(path)}:{lineno}: expected 'ID<TAB>sentence' (--id-column), got no tab")
+            raise InputError(f"{display_name(path)}:{lineno}: expected 'ID<TAB>sentence' (--id-column), got no tab")
         ids.append(head)
         texts.append(text)
     return ids, texts
@@ -121,7 +122,7 @@ def split_ids(lines: list[str], path: str | os.PathLike) -> tuple[list[str], lis
 
 def iter_tsv(path: str | os.PathLike, min_columns: int, errors: str = "strict") -> Iterator[list[str]]:
     """Yield the tab-separated fields of each line, checking a minimum column count."""
-    name = _display(path)
+    name = display_name(path)
     seen = False
     for lineno, line in enumerate(iter_lines(path, errors=errors), 1):
         seen = True

@@ -26,7 +26,7 @@ from . import progress
 from .corpus import Corpus
 from .engines import LocalEngine
 from .errors import InputError, UsageError
-from .io import load_embeddings, parse_size
+from .io import display_name, load_embeddings, parse_size
 from .margin import MARGINS, MODES, Pairs, candidate_margins, check_k, neighbour_means, select_pairs
 from .search import Searcher
 from .store import EmbeddingStore
@@ -152,7 +152,7 @@ def load_source(
     from .languages import SAMPLE_LINES, check_input_languages
 
     check_input_languages(encoder or spec, itertools.islice(corpus.iter_texts(), SAMPLE_LINES),
-                          "<stdin>" if path_s == "-" else path_s)
+                          display_name(path_s))
     store = encode_to_store(corpus.iter_texts(), work / f"emb-{name}", spec, n_rows=len(corpus),
                             shard_size=shard_size, engine=engine, encoder=encoder, label=f"encoding {name}")
     return Source(list(store.shards()), store.digest(), corpus=corpus, n_lines=corpus.n_lines,
@@ -194,7 +194,7 @@ def check_same_encoder(sides: list[tuple[str, str | os.PathLike]], spec=None) ->
                 progress.warn(f"{path_s} carries no encoder record; make sure both sides come from the same encoder")
             records.append((f"{path_s} was encoded with", record))
         else:
-            records.append((f"{'<stdin>' if path_s == '-' else path_s} would be encoded with", spec))
+            records.append((f"{display_name(path_s)} would be encoded with", spec))
     if any(r is None for _, r in records):
         return
     (a_says, a), (b_says, b) = [(says, r if isinstance(r, dict) else encoder_record(r)) for says, r in records]

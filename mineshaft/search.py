@@ -214,7 +214,7 @@ class Searcher:
         sample = np.sort(rng.choice(self.n, size=min(want, self.n), replace=False))
         if self.gpu:
             index = _to_gpu(index)
-        index.train(self._gather(sample))
+        index.train(self._gather_sorted(sample))
         kept = []
         for offset, part in _row_blocks(self.blocks, 65536):
             part = _f32(part)
@@ -226,16 +226,6 @@ class Searcher:
         if "IVF" in factory:
             faiss.ParameterSpace().set_index_parameter(index, "nprobe", self.nprobe)
         return index
-
-    def _gather(self, rows: np.ndarray) -> np.ndarray:
-        """Database rows by global index (sorted), one block at a time."""
-        out, offset = [], 0
-        for b in self.blocks:
-            sel = rows[(rows >= offset) & (rows < offset + b.shape[0])] - offset
-            if len(sel):
-                out.append(_f32(b[sel]))
-            offset += b.shape[0]
-        return np.concatenate(out)
 
     # -- search -----------------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -396,6 +386,7 @@ class Searcher:
         return out
 
     def _gather_sorted(self, rows: np.ndarray) -> np.ndarray:
+        """Database rows by global id (sorted ascending) as float32, one block at a time."""
         out, offset = [np.empty((0, self.dim), dtype=np.float32)], 0
         for b in self.blocks:
             lo, hi = np.searchsorted(rows, [offset, offset + b.shape[0]])
@@ -513,7 +504,7 @@ class _TorchIVF:
         n, rng = searcher.n, np.random.default_rng(seed)
         nlist = max(1, min(nlist, n))
         want = min(n, train_size or 64 * nlist)
-        sample = _f32(searcher._gather(np.sort(rng.choice(n, size=want, replace=False))))
+        sample = _f32(searcher._gather_sorted(np.sort(rng.choice(n, size=want, replace=False))))
         sample = torch.from_numpy(sample[_nonzero(sample)]).to(self.dev)
         sample = torch.nn.functional.normalize(sample, dim=1).to(self.dtype)
         nlist = max(1, min(nlist, len(sample)))

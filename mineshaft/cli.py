@@ -67,6 +67,18 @@ _ENCODER_OPTIONS = (("encoder", EncoderOpt, "default"), ("batch_size", BatchOpt,
                     ("errors", ErrorsOpt, Errors.strict), ("force", ForceOpt, False), ("quiet", QuietOpt, False))
 
 
+def _plain(value: Any) -> Any:
+    """A choice option's value as its plain string (other values as they are)."""
+    return value.value if isinstance(value, Enum) else value
+
+
+def _with_parameters(run: Callable, params: list[inspect.Parameter]) -> Callable:
+    """Show typer ``params`` as ``run``'s parameters (its signature and annotations)."""
+    run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in params}
+    return run
+
+
 def encoder_options(without: tuple[str, ...] = (), dtype: Optional[str] = None) -> Callable[[Callable], Callable]:
     """Declare the encoder options once (all of ``_ENCODER_OPTIONS`` but those named in ``without``).
 
@@ -86,7 +98,7 @@ def encoder_options(without: tuple[str, ...] = (), dtype: Optional[str] = None) 
 
         @functools.wraps(command)
         def run(**kwargs: Any) -> Any:
-            kwargs = {key: value.value if isinstance(value, Enum) else value for key, value in kwargs.items()}
+            kwargs = {key: _plain(value) for key, value in kwargs.items()}
             _setup(kwargs["quiet"], kwargs["threads"])
             spec = EncoderSpec(kwargs.pop("encoder"), device=kwargs.pop("device"), max_length=kwargs.pop("max_length"),
                                threads=kwargs["threads"], batch_size=kwargs.pop("batch_size"),
@@ -94,9 +106,7 @@ def encoder_options(without: tuple[str, ...] = (), dtype: Optional[str] = None) 
                                **({"dtype": kwargs[dtype]} if dtype else {}))
             return command(spec=spec, **{key: v for key, v in kwargs.items() if key in signature.parameters})
 
-        run.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
-        run.__annotations__ = {p.name: p.annotation for p in params}
-        return run
+        return _with_parameters(run, params)
 
     return decorate
 
@@ -265,11 +275,9 @@ def config_options(config: type) -> Callable[[Callable], Callable]:
         @functools.wraps(command)
         def run(**kwargs: Any) -> Any:
             values = {n: kwargs.pop(n) for n in names}
-            return command(config(**{n: v.value if isinstance(v, Enum) else v for n, v in values.items()}), **kwargs)
+            return command(config(**{n: _plain(v) for n, v in values.items()}), **kwargs)
 
-        run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-        run.__annotations__ = {p.name: p.annotation for p in params}
-        return run
+        return _with_parameters(run, params)
 
     return decorate
 

@@ -334,6 +334,9 @@ def mine(
     if engine is None:  # an engine made here is closed here
         with LocalEngine() as local:
             return mine(src, tgt, work_dir, encoder_name, spec, options, local, loaded_encoder, id_column, dedup, errors)
+    for path in (src, tgt):  # both inputs exist before either is encoded
+        if str(path) != "-" and not Path(path).exists():
+            raise InputError(f"{path}: no such file")
     spec = spec or EncoderSpec(encoder_name)
     work = Path(work_dir)
     check_same_encoder([("src", src), ("tgt", tgt)], spec)

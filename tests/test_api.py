@@ -122,3 +122,13 @@ def test_cli_choices_and_limits_come_from_the_library():
         assert ("normalize_punct" in params) == (name != "eval"), name
         if "k" in params:
             assert params["k"].max == K_MAX, name
+
+
+def test_a_missing_input_is_reported_before_the_other_is_encoded(tmp_path, monkeypatch):
+    from mineshaft import mine as mine_module
+    from mineshaft.errors import InputError
+
+    (tmp_path / "a.txt").write_text("Guten Morgen.\n")
+    monkeypatch.setattr(mine_module, "load_source", lambda *a, **k: pytest.fail("encoded before checking inputs"))
+    with pytest.raises(InputError, match="missing.txt: no such file"):
+        mine(tmp_path / "a.txt", tmp_path / "missing.txt", tmp_path / "work", encoder_name="use")

@@ -21,6 +21,7 @@ import numpy as np
 from mineshaft.encoders import load_encoder
 from mineshaft.evaluate import sts_eval
 from mineshaft.interpolate import interpolate
+from mineshaft.languages import encoder_languages
 from mineshaft.train import dev_accuracy, read_pair_files
 
 STS = ["de", "fr", "es", "ru", "zh", "ja"]
@@ -36,18 +37,26 @@ def main() -> None:
     data = Path(a.data)
     cfg = json.loads((Path(a.student) / "train_config.json").read_text())
     pairs = [p if Path(p).is_file() else str(data / "train" / Path(p).name) for p in cfg["pairs"]]
-    _, dev = read_pair_files(pairs, cfg["dev_size"], cfg["max_pairs"], cfg["seed"])
-    print("| α | dev xx→en | STS-b dev xx-en | mean |")
-    print("|---|---|---|---|")
+    _, dev = read_pair_files(pairs, cfg["dev_size"], cfg["max_pairs"], cfg["seed"], cfg.get("dev_split", "row"))
+    start = a.init or cfg["student"]
+    known = set((encoder_languages(start) or {"languages": []})["languages"])
+    print("| α | dev xx→en | of it: languages the start knew | the others | STS-b dev xx-en | mean |")
+    print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for alpha in a.alphas:
             out = Path(tmp) / f"a{alpha}"
             interpolate(a.student, out, alpha, init=a.init)
             enc = load_encoder(str(out), device="cpu")
-            acc = 100 * dev_accuracy(enc, dev)["mean_xx2en"]
+            res = dev_accuracy(enc, dev)
+            acc = 100 * res["mean_xx2en"]
+            split = {True: [], False: []}
+            for name, r in res.items():
+                if isinstance(r, dict):
+                    split[name.split("-")[-1] in known].append(100 * r["xx2en"])
+            part = [f"{np.mean(v):.2f}" if v else "—" for v in (split[True], split[False])]
             sts = float(np.mean([sts_eval(data / "eval/stsb" / f"stsb-{lang}-dev.csv",
                                           data / "eval/stsb/stsb-en-dev.csv", enc)["spearman"] for lang in STS]))
-            print(f"| {alpha:g} | {acc:.2f} | {sts:.2f} | {(acc + sts) / 2:.2f} |", flush=True)
+            print(f"| {alpha:g} | {acc:.2f} | {part[0]} | {part[1]} | {sts:.2f} | {(acc + sts) / 2:.2f} |", flush=True)
             print(f"done: α={alpha:g}", file=sys.stderr)
 
 

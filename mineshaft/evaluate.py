@@ -18,7 +18,7 @@ import numpy as np
 from .embed import embed
 from .errors import InputError
 from .io import iter_lines, read_lines, split_ids
-from .metrics import retrieval_accuracy
+from .metrics import bootstrap_means, interval, retrieval_hits
 from .mine import mine_embeddings
 
 if TYPE_CHECKING:
@@ -150,12 +150,32 @@ def _aligned(path_a: str, path_b: str) -> tuple[list[str], list[str]]:
     return a, b
 
 
-def retrieval_eval(xx_path: str, en_path: str, encoder, task: str, batch_size: int = 64) -> dict:
+def retrieval_eval(xx_path: str, en_path: str, encoder, task: str, batch_size: int = 64,
+                   en_vectors: dict[str, np.ndarray] | None = None) -> dict:
+    """Top-1 retrieval both ways between two line-aligned files; ``en_vectors`` memoizes the English side by
+    path (FLORES: one English file for every language)."""
     xx, en = _aligned(xx_path, en_path)
     x = embed(encoder, xx, batch_size=batch_size, label=f"encoding {Path(xx_path).name}")
-    y = embed(encoder, en, batch_size=batch_size, label=f"encoding {Path(en_path).name}")
-    xx2en, en2xx = retrieval_accuracy(x, y)
-    return {"task": task, "file": str(xx_path), "n": len(xx), "xx2en": xx2en, "en2xx": en2xx}
+    memo = {} if en_vectors is None else en_vectors
+    if str(en_path) not in memo:
+        memo[str(en_path)] = embed(encoder, en, batch_size=batch_size, label=f"encoding {Path(en_path).name}")
+    y = memo[str(en_path)]
+    xx2en, en2xx = retrieval_hits(x, y)
+    return {"task": task, "file": str(xx_path), "n": len(xx), "xx2en": float(xx2en.mean()),
+            "en2xx": float(en2xx.mean()), "xx2en_ci": interval(bootstrap_means([xx2en])),
+            "en2xx_ci": interval(bootstrap_means([en2xx])),
+            # per sentence, for paired comparisons and intervals over several sets (benchmarks/compare_students.py)
+            "hits": {"xx2en": _bits(xx2en), "en2xx": _bits(en2xx)}}
+
+
+def _bits(hits: np.ndarray) -> str:
+    return "".join("1" if h else "0" for h in hits)
+
+
+def spearman_replicates(g: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Bootstrap statistic for :func:`mineshaft.metrics.bootstrap_means`: Spearman ×100 of columns 0 and 1 of
+    ``g`` (cosine, gold score) on each row of resampled indices ``idx``."""
+    return np.array([100 * spearman(g[i, 0], g[i, 1]) for i in idx])
 
 
 def tatoeba_eval(prefix: str | os.PathLike, encoder, batch_size: int = 64) -> dict:
@@ -167,8 +187,9 @@ def tatoeba_eval(prefix: str | os.PathLike, encoder, batch_size: int = 64) -> di
     return res
 
 
-def flores_eval(xx_path: str | os.PathLike, en_path: str | os.PathLike, encoder, batch_size: int = 64) -> dict:
-    res = retrieval_eval(str(xx_path), str(en_path), encoder, "flores200", batch_size)
+def flores_eval(xx_path: str | os.PathLike, en_path: str | os.PathLike, encoder, batch_size: int = 64,
+                en_vectors: dict[str, np.ndarray] | None = None) -> dict:
+    res = retrieval_eval(str(xx_path), str(en_path), encoder, "flores200", batch_size, en_vectors)
     res["lang"] = Path(xx_path).name.split(".")[0]
     return res
 
@@ -224,10 +245,17 @@ def sts_eval(xx_csv: str | os.PathLike, en_csv: str | os.PathLike, encoder, batc
     x = embed(encoder, a, batch_size=batch_size, label="encoding sentence1")
     y = embed(encoder, b, batch_size=batch_size, label="encoding sentence2")
     cos = np.einsum("ij,ij->i", x, y)
-    return {"task": "sts-xx-en", "file": str(xx_csv), "n": len(a), "spearman": 100 * spearman(cos, gold)}
+    pairs = np.stack([cos, gold], 1)
+    return {"task": "sts-xx-en", "file": str(xx_csv), "n": len(a), "spearman": 100 * spearman(cos, gold),
+            "spearman_ci": interval(bootstrap_means([pairs], stat=spearman_replicates)),
+            "cosine": [round(float(c), 6) for c in cos], "gold": gold.tolist()}
 
 
 # ----------------------------------------------------------------------------- report
+def _ci(bounds, scale: float = 1.0) -> str:
+    return f"{scale * bounds[0]:.1f}–{scale * bounds[1]:.1f}"
+
+
 def format_table(results: list[dict], encoder_name: str = "") -> str:
     """A plain-text table of results, one row per task."""
     rows = [f"{'task':<12} {'set':<26} {'metric':<22} value   ({encoder_name})"]
@@ -236,9 +264,11 @@ def format_table(results: list[dict], encoder_name: str = "") -> str:
             rows.append(f"{'bucc-style':<12} {r['pair']:<26} {'F1 (2-fold thr.)':<22} {100 * r['f1']:6.2f}"
                         f"   P {100 * r['precision']:.1f} R {100 * r['recall']:.1f}, oracle F1 {100 * r['oracle']['f1']:.2f}")
         elif r["task"] in ("tatoeba", "flores200"):
-            rows.append(f"{r['task']:<12} {r['lang']:<26} {'acc xx→en / en→xx':<22} {100 * r['xx2en']:6.2f} / {100 * r['en2xx']:.2f}")
+            rows.append(f"{r['task']:<12} {r['lang']:<26} {'acc xx→en / en→xx':<22} {100 * r['xx2en']:6.2f} / "
+                        f"{100 * r['en2xx']:.2f}   95% CI {_ci(r['xx2en_ci'], 100)} / {_ci(r['en2xx_ci'], 100)}")
         elif r["task"] == "sts-xx-en":
-            rows.append(f"{'sts-xx-en':<12} {Path(r['file']).name:<26} {'Spearman x100':<22} {r['spearman']:6.2f}")
+            rows.append(f"{'sts-xx-en':<12} {Path(r['file']).name:<26} {'Spearman x100':<22} {r['spearman']:6.2f}"
+                        f"   95% CI {_ci(r['spearman_ci'])}")
     return "\n".join(rows)
 
 
@@ -257,9 +287,10 @@ def sts_english(xx_csv: str | os.PathLike) -> Path:
 def evaluate_sets(encoder, bucc=(), tatoeba=(), flores=(), sts=(), k: int = 4, batch_size: int = 64) -> list[dict]:
     """Results of every set asked for, in this order: BUCC-style prefixes, Tatoeba prefixes, FLORES files
     and STS-b CSVs (each with its English file beside it: :func:`flores_english`, :func:`sts_english`)."""
+    english: dict[str, np.ndarray] = {}  # FLORES' English file, encoded once for all languages
     return ([bucc_eval(prefix, encoder, k=k, batch_size=batch_size) for prefix in bucc]
             + [tatoeba_eval(prefix, encoder, batch_size=batch_size) for prefix in tatoeba]
-            + [flores_eval(path, flores_english(path), encoder, batch_size=batch_size) for path in flores]
+            + [flores_eval(path, flores_english(path), encoder, batch_size, english) for path in flores]
             + [sts_eval(path, sts_english(path), encoder, batch_size=batch_size) for path in sts])
 
 

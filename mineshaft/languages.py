@@ -176,6 +176,34 @@ def _describe(encoder_or_name) -> tuple[dict | None, str, Path | None]:
     return None, "", None
 
 
+def pair_file_languages(names: Iterable[str]) -> list[str] | None:
+    """The languages of pair files named like ``en-de`` / ``eng-deu.tsv`` (codes joined by ``-`` or ``_``),
+    or None when a name does not parse as known language codes (then nothing can be recorded)."""
+    found: set[str] = set()
+    for name in names:
+        stem = Path(str(name)).name.split(".")[0]
+        parts = [normalize_language(p) for p in stem.replace("_", "-").split("-") if p]
+        if not parts or any(not language_scripts(p) for p in parts):
+            return None
+        found.update(parts)
+    return sorted(found)
+
+
+def write_languages(directory: str | os.PathLike, start: str, added: Iterable[str] | None, source: str) -> dict | None:
+    """Record in ``directory`` the languages of a model made from ``start`` (an encoder name or directory):
+    the start's languages plus ``added``. Nothing is written (None returned) when the start has no record or
+    ``added`` is None (unknown): a partial list would warn on languages the model knows."""
+    record = encoder_languages(start)
+    if record is None or added is None:
+        return None
+    langs = sorted(set(record["languages"]) | set(added))
+    data = {"languages": langs, "source": source}
+    if record.get("scripts"):
+        data["scripts"] = record["scripts"]
+    (Path(directory) / LANGUAGES_FILE).write_text(json.dumps(data, ensure_ascii=False) + "\n", encoding="utf-8")
+    return data
+
+
 # --------------------------------------------------------------------------- unknown pieces
 
 
@@ -307,13 +335,34 @@ def check_input_languages(encoder_or_name, texts_sample: Iterable[str], label: s
         top = [s for s, v in foreign.items() if v >= 0.01] or list(foreign)[:1]
         scripts = ", ".join(top[:3])
         progress.warn(f"{label}: {100 * share:.0f}% of its letters are {scripts} script, which {name} was not "
-                      f"trained on (it knows: {knows}); mined pairs may be wrong")
+                      f"trained on (it knows: {knows}); mined pairs may be wrong{_hint(name, set(langs), set(top))}")
         result["warned"] = True
     elif rate is not None and rate > UNKNOWN_RATE:
         progress.warn(f"{label}: {100 * rate:.0f}% of its tokens are unknown to {name}'s vocabulary, which suggests "
-                      f"a language it was not trained on (it knows: {knows}); mined pairs may be wrong")
+                      f"a language it was not trained on (it knows: {knows}); mined pairs may be wrong"
+                      f"{_hint(name, set(langs), None)}")
         result["warned"] = True
     return result
+
+
+def _hint(name: str, langs: set[str], scripts: set[str] | None) -> str:
+    """``"; try -e X (N languages)"`` for the first shipped model that knows more: every script in ``scripts``,
+    or (None) a strict superset of ``langs``; ``""`` when none does."""
+    from .encoders import models_dir
+
+    try:
+        dirs = sorted(d for d in models_dir().iterdir() if (d / LANGUAGES_FILE).is_file())
+    except OSError:
+        return ""
+    for d in dirs:
+        record = read_languages(d)
+        if record is None or d.name == name:
+            continue
+        theirs = {normalize_language(x) for x in record["languages"]}
+        covered = {s for lang in theirs for s in language_scripts(lang)} | set(record.get("scripts", []))
+        if (scripts <= covered) if scripts is not None else theirs > langs:
+            return f"; try -e {d.name} ({len(theirs)} languages)"
+    return ""
 
 
 def checked(texts: Iterable[str], encoder_or_name, label: str) -> Iterator[str]:
@@ -332,6 +381,7 @@ def checked(texts: Iterable[str], encoder_or_name, label: str) -> Iterator[str]:
     return itertools.chain(head, it)
 
 
-__all__ = ["check_input_languages", "checked", "encoder_languages", "read_languages", "language_scripts",
-           "char_script", "script_counts", "normalize_language", "LANGUAGE_SCRIPTS", "BUILTIN_LANGUAGES",
-           "USE_LANGUAGES", "LANGUAGES_FILE", "SAMPLE_LINES", "SCRIPT_SHARE", "UNKNOWN_RATE"]
+__all__ = ["check_input_languages", "checked", "pair_file_languages", "write_languages", "encoder_languages",
+           "read_languages", "language_scripts", "char_script", "script_counts", "normalize_language",
+           "LANGUAGE_SCRIPTS", "BUILTIN_LANGUAGES", "USE_LANGUAGES", "LANGUAGES_FILE", "SAMPLE_LINES", "SCRIPT_SHARE",
+           "UNKNOWN_RATE"]

@@ -1,15 +1,46 @@
-"""Retrieval metrics on embeddings: numpy only, so training and evaluation share them without the mining stack."""
+"""Retrieval metrics on embeddings and bootstrap intervals: numpy only, so training and evaluation share
+them without the mining stack."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 
-def retrieval_accuracy(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Top-1 accuracy of line-aligned unit vectors: x→y (each x finds its y) and y→x."""
+def retrieval_hits(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per sentence, whether top-1 retrieval is right for line-aligned unit vectors: x→y and y→x (bool arrays)."""
     sims = x @ y.T
     gold = np.arange(len(x))
-    return float((sims.argmax(1) == gold).mean()), float((sims.argmax(0) == gold).mean())
+    return sims.argmax(1) == gold, sims.argmax(0) == gold
 
 
-__all__ = ["retrieval_accuracy"]
+def retrieval_accuracy(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Top-1 accuracy of line-aligned unit vectors: x→y (each x finds its y) and y→x."""
+    a, b = retrieval_hits(x, y)
+    return float(a.mean()), float(b.mean())
+
+
+def bootstrap_means(groups: Sequence[np.ndarray], n_boot: int = 1000, seed: int = 0,
+                    stat: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """``n_boot`` bootstrap replicates of the mean over groups of a per-group statistic, resampling each
+    group's items (sentences) with replacement, the same draws for every call with the same seed and sizes,
+    so two systems evaluated on the same sentences get *paired* replicates. ``groups[g]`` is ``(n_g,)`` or
+    ``(n_g, k)``; ``stat(sample, idx)`` maps a group and ``(n_boot, n_g)`` indices to ``(n_boot,)``
+    (default: the mean of the resampled items)."""
+    rng = np.random.default_rng(seed)
+    total = np.zeros(n_boot)
+    for g in groups:
+        g = np.asarray(g, np.float64)
+        idx = rng.integers(0, len(g), (n_boot, len(g)))
+        total += g[idx].mean(1) if stat is None else stat(g, idx)
+    return total / len(groups)
+
+
+def interval(replicates: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The percentile interval of bootstrap replicates."""
+    lo, hi = np.quantile(replicates, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+__all__ = ["retrieval_hits", "retrieval_accuracy", "bootstrap_means", "interval"]

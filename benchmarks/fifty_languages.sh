@@ -34,6 +34,9 @@ C="--student $OUT/use-50 --train-new-rows-only --teacher minilm --batch-size 128
    --max-length 64 --sampling-temperature 3 --cache-dir $OUT/cache --seed 0 --device $DEVICE"
 [ -f "$OUT/fifty/model.safetensors" ] || $MS train $P $C --loss soft --tcm --steps "$STEPS" --eval-every 1000 \
     --checkpoint-every 500 --out "$OUT/fifty" $(resume "$OUT/fifty")
+# 2b. WiSE-FT back towards the start, α chosen on dev only (the shipped mineshaft-use-50: α = 0.75)
+$PY "$HERE/interpolation_sweep.py" "$OUT/fifty" --init "$OUT/use-50" --alphas 0.5 0.75 1
+[ -d "$OUT/fifty-a${ALPHA:=0.75}" ] || $MS interpolate "$OUT/fifty" --init "$OUT/use-50" --alpha "$ALPHA" -o "$OUT/fifty-a$ALPHA"
 # 3. the paper's comparison: the same data, steps and seed for each loss (the last step kept)
 for run in "soft:--loss soft" "soft-tcm:--loss soft --tcm" "hard:--loss hard" "mse:--loss mse" "mmse:--loss mmse"; do
   name="${run%%:*}"; args="${run#*:}"
@@ -41,6 +44,7 @@ for run in "soft:--loss soft" "soft-tcm:--loss soft --tcm" "hard:--loss hard" "m
       --select last --checkpoint-every 100 --out "$OUT/cmp-$name" $(resume "$OUT/cmp-$name")
 done
 # 4. tables: Tatoeba, FLORES (50) and STS-b for the student; Tatoeba (the 36 new) + STS-b for the comparison
-$PY "$HERE/compare_students.py" --fifty --per-language --cache "$OUT/eval" use=use student="$OUT/fifty"
+$PY "$HERE/compare_students.py" --fifty --per-language --cache "$OUT/eval" use=use student="$OUT/fifty" \
+    "alpha$ALPHA=$OUT/fifty-a$ALPHA"
 $PY "$HERE/compare_students.py" --fifty --no-flores --new-only --cache "$OUT/eval" \
     $(for n in soft soft-tcm hard mse mmse; do echo "$n=$OUT/cmp-$n"; done) use=use

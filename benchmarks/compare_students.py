@@ -56,6 +56,12 @@ def evaluate(encoder: str, data: Path, out: Path, tatoeba: list[str], flores: li
     return json.loads(out.read_text())["results"]
 
 
+def parse_spec(spec: str) -> tuple[str, str]:
+    """``label=encoder`` (or a bare encoder, its own label) → (label, encoder)."""
+    label, _, enc = spec.rpartition("=") if "=" in spec else (spec, "", spec)
+    return label, enc
+
+
 def summarize(results: list[dict]) -> dict:
     tat = [r for r in results if r["task"] == "tatoeba"]
     flo = [r for r in results if r["task"] == "flores200"]
@@ -83,7 +89,7 @@ def hits(results: list[dict], task: str, langs: list[str], direction: str) -> li
 
 def flores_match(tatoeba_code: str, flores_lang: str) -> bool:
     name = FLORES_NAME.get(tatoeba_code)
-    return flores_lang == name.split(".")[0] if name else flores_lang.startswith(tatoeba_code + "_")
+    return flores_lang == name if name else flores_lang.startswith(tatoeba_code + "_")
 
 
 def sts_pairs(results: list[dict]) -> list[np.ndarray]:
@@ -110,7 +116,7 @@ def fifty(a: argparse.Namespace, data: Path) -> None:
     res: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for i, spec in enumerate(a.encoders):
-            label, _, enc = spec.rpartition("=") if "=" in spec else (spec, "", spec)
+            label, enc = parse_spec(spec)
             cached = Path(a.cache) / f"{label}.json" if a.cache else None
             if cached and cached.is_file():
                 res[label] = json.loads(cached.read_text())["results"]
@@ -183,7 +189,7 @@ def main() -> None:
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for i, spec in enumerate(a.encoders):
-            label, _, enc = spec.rpartition("=") if "=" in spec else (spec, "", spec)
+            label, enc = parse_spec(spec)
             flores = [data / "eval/flores200" / f"{x}.devtest" for x in FLORES]
             rows[label] = summarize(evaluate(enc, data, Path(tmp) / f"{i}.json", TATOEBA, flores))
             print(f"done: {label}", file=sys.stderr)

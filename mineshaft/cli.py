@@ -20,6 +20,7 @@ from .io import ERROR_MODES
 from .engines import ENGINES
 from .margin import K_MAX, MARGINS, MODES
 from .score import METRICS
+from .search import DEFAULT_NPROBE
 from .train_config import TrainConfig
 
 app = typer.Typer(
@@ -183,7 +184,7 @@ def mine(
     src_lang: Annotated[Optional[str], typer.Option(help="Keep pairs whose source is identified as this language (needs the 'lid' extra: py3langid).", rich_help_panel="Filters")] = None,
     tgt_lang: Annotated[Optional[str], typer.Option(help="Keep pairs whose target is identified as this language (needs the 'lid' extra: py3langid).", rich_help_panel="Filters")] = None,
     index: Annotated[str, typer.Option(help="flat (exact), half (exact: half-precision products re-scored in fp32), auto (by cost), torch (exact, GPU if present), ivfN (torch IVF), or a faiss factory string such as 'IVF4096,SQ8'.", rich_help_panel="Scale")] = "flat",
-    nprobe: Annotated[int, typer.Option(help="IVF lists visited per query.", min=1, max=1_000_000, rich_help_panel="Scale")] = 16,
+    nprobe: Annotated[int, typer.Option(help="IVF lists visited per query (more: better recall, slower).", min=1, max=1_000_000, rich_help_panel="Scale")] = DEFAULT_NPROBE,
     memory: Annotated[str, typer.Option(help="Memory budget for the search database (e.g. 2G, 512M).", rich_help_panel="Scale")] = "2G",
     shard_size: Annotated[int, typer.Option(help="Sentences per shard (unit of resume and of parallel work).", min=1, max=100_000_000, rich_help_panel="Scale")] = 100_000,
     work_dir: Annotated[Optional[str], typer.Option(help="Where shards live; re-running with the same one resumes (default: OUT.work, removed on success).", rich_help_panel="Scale")] = None,

@@ -354,3 +354,23 @@ def parse_size(text: str, option: str = "size") -> int:
     if not value > 0 or value != value:
         raise UsageError(f"{option} must be positive, got {text!r}")
     return int(value * _UNITS[unit])
+
+
+def release_pages(arr: np.ndarray) -> None:
+    """Drop the pages of a memory-mapped array from this process's resident set (no-op otherwise).
+
+    A file mapping read once (a shard streamed through a search) otherwise stays in the resident
+    set until unmapped; the data stays in the OS page cache, so touching it again is cheap.
+    """
+    import mmap
+
+    mm = getattr(arr, "_mmap", None)
+    if mm is None or not hasattr(mm, "madvise") or not arr.nbytes:
+        return
+    try:
+        base = np.frombuffer(mm, dtype=np.uint8).ctypes.data
+        start = arr.ctypes.data - base
+        page = start - start % mmap.PAGESIZE
+        mm.madvise(mmap.MADV_DONTNEED, page, min(len(mm) - page, start - page + arr.nbytes))
+    except (ValueError, OSError, AttributeError):  # closed, unaligned or non-contiguous: leave it
+        pass

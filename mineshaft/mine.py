@@ -26,9 +26,9 @@ from . import progress
 from .corpus import Corpus
 from .engines import LocalEngine
 from .errors import InputError, UsageError
-from .io import display_name, load_embeddings, parse_size
+from .io import display_name, load_embeddings, parse_size, release_pages
 from .margin import MARGINS, MODES, Pairs, candidate_margins, check_k, neighbour_means, select_pairs
-from .search import Searcher
+from .search import DEFAULT_NPROBE, Searcher
 from .store import EmbeddingStore
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class MineOptions:
     #: see mineshaft.threshold
     threshold: float | str | None = "default"
     index: str = "flat"
-    nprobe: int = 16
+    nprobe: int = DEFAULT_NPROBE
     #: bytes, or a size such as "2G" or "512M"
     memory: int | str = 2 << 30
     gpu: bool = False
@@ -229,6 +229,7 @@ def search_source(
 
         for i, (d, j) in engine.search(searcher, jobs(), kk):
             sims[offsets[i] : offsets[i + 1]], ids[offsets[i] : offsets[i + 1]] = d, j
+            release_pages(queries.blocks[i])  # searched: its file pages leave the resident set
             if sims_store is not None:
                 sims_store.write_shard(i, d)
                 ids_store.write_shard(i, j)  # type: ignore[union-attr]

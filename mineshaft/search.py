@@ -3,8 +3,11 @@
 - ``flat``: exact FAISS search. The database is searched in blocks sized to a
   memory budget and partial results are merged with a heap (as
   ``faiss.contrib.exhaustive_search`` does), so it scales past RAM.
-- any FAISS index-factory string (``"IVF4096,PQ32"``, ``"OPQ32,IVF4096,PQ32"``)
-  or ``auto``: approximate search, trained on a sample of the database.
+- ``half``: exact search by bf16 (CPU) / fp16 (GPU) products, candidates re-scored in fp32.
+- ``ivf<nlist>``: k-means lists held in half precision, searched by the same products (approximate).
+- any FAISS index-factory string (``"IVF4096,PQ32"``, ``"OPQ32,IVF4096,PQ32"``):
+  approximate search, trained on a sample of the database.
+- ``auto``: one of the above by cost (:func:`auto_index`).
 - ``torch``: exact search as a torch matrix product + top-k, on the GPU when
   one is present (a fallback where faiss has no GPU build); also runs on CPU.
 
@@ -26,8 +29,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .errors import UsageError
+from .io import release_pages
 
 FLOAT_BYTES = 4
+#: IVF lists visited per query unless told (``--nprobe``): 32 of ``ivf_lists``' 2048 at 1M keeps 96-99% of
+#: the pairs exact search mines at margins >= 1.1 on real sentence vectors (16: 93-98%; README)
+DEFAULT_NPROBE = 32
 
 
 def faiss_gpu_available() -> bool:
@@ -50,21 +57,23 @@ def on_gpu() -> bool:
     return torch.cuda.is_available()
 
 
-def auto_index(n: int, dim: int, queries: int | None = None, gpu: bool | None = None) -> str:
+def auto_index(n: int, dim: int, queries: int | None = None, gpu: bool | None = None,
+               memory: int = 2 << 30) -> str:
     """The index ``--index auto`` uses for ``n`` database vectors searched by ``queries`` (default ``n``) ones.
 
     Chosen by cost: ``half`` (exact: half-precision products, candidates re-scored in fp32, the same
     neighbours as ``flat``; bf16 on CPU, fp16 on a GPU) while its 2·N·M·d products, both directions,
-    fit a time budget (:data:`CPU_EXACT_FLOPS`, :data:`GPU_EXACT_FLOPS`). Beyond: on a GPU,
-    ``ivf<nlist>`` (k-means lists searched in half precision, candidates re-scored in fp32); on CPU,
-    FAISS IVF with 8-bit scalar codes while they fit 8 GB, IVF-PQ beyond (PQ loses many exact
-    neighbours: see the README's recall table). Approximate indexes' recall is set by ``nprobe``.
+    fit a time budget (:data:`CPU_EXACT_FLOPS`, :data:`GPU_EXACT_FLOPS`). Beyond: ``ivf<nlist>``
+    (k-means lists held in half precision and searched by bf16/fp16 products, candidates re-scored in
+    fp32) while the held copy fits ``memory`` (8 GB on a GPU); beyond that, FAISS IVF with 8-bit
+    scalar codes while they fit 8 GB, IVF-PQ after (PQ loses many exact neighbours: see the README's
+    recall table). Approximate indexes' recall is set by ``nprobe``.
     """
     m = n if queries is None else queries
     gpu = on_gpu() if gpu is None else gpu
     if 2 * 2.0 * n * m * dim <= (GPU_EXACT_FLOPS if gpu else CPU_EXACT_FLOPS):
         return "half"
-    if gpu and n * dim * 2 <= 8 * 2**30:  # half-precision lists fit a GPU
+    if n * dim * 2 <= (8 * 2**30 if gpu else memory):  # the half-precision lists fit
         return f"ivf{ivf_lists(n)}"
     nlist = int(min(65536, max(1024, 4 * np.sqrt(n))))
     if n * dim <= 8 * 2**30:
@@ -144,14 +153,14 @@ def _row_blocks(blocks: Sequence[np.ndarray], max_rows: int):
 class Searcher:
     """Answers k-NN queries against a fixed database (a list of blocks)."""
 
-    def __init__(self, database: Sequence[np.ndarray], index: str = "flat", nprobe: int = 16,
+    def __init__(self, database: Sequence[np.ndarray], index: str = "flat", nprobe: int = DEFAULT_NPROBE,
                  memory: int = 2 << 30, gpu: bool = False, train_size: int | None = None, seed: int = 0):
         self.blocks = [b for b in database if b.shape[0]]
         if not self.blocks:
             raise UsageError("the database to search is empty")
         self.dim = self.blocks[0].shape[1]
         self.n = sum(b.shape[0] for b in self.blocks)
-        self.kind = auto_index(self.n, self.dim) if index == "auto" else index
+        self.kind = auto_index(self.n, self.dim, memory=memory) if index == "auto" else index
         self.nprobe, self.gpu = nprobe, gpu
         # rows of float32 database held at once: half the budget (queries and results use the rest)
         self.block_rows = max(1024, int(memory // 2 // (self.dim * FLOAT_BYTES)))
@@ -216,8 +225,9 @@ class Searcher:
             index = _to_gpu(index)
         index.train(self._gather_sorted(sample))
         kept = []
-        for offset, part in _row_blocks(self.blocks, 65536):
-            part = _f32(part)
+        for offset, raw in _row_blocks(self.blocks, 65536):
+            part = _f32(raw)
+            release_pages(raw)
             keep = _nonzero(part)
             index.add(part[keep])
             kept.append(offset + np.flatnonzero(keep))
@@ -248,12 +258,13 @@ class Searcher:
         kk = min(k + 1, limit)
         while len(rows):
             d, i = canonical(*self._search(q[rows], kk))
+            got = d.shape[1]  # a backend may answer with more than kk (the IVF: all it re-scored)
             found = (i >= 0).sum(axis=1)
             # the k-th place is settled unless a neighbour just past it ties with it
-            open_ = (kk < limit) & (found == kk) & (d[:, k - 1] == d[:, kk - 1])
+            open_ = (got < limit) & (found == got) & (d[:, k - 1] == d[:, got - 1])
             done = rows[~open_]
             sims[done], ids[done] = d[~open_, :k], i[~open_, :k]
-            rows, kk = rows[open_], min(2 * kk, limit)
+            rows, kk = rows[open_], min(2 * got, limit)
         return sims, ids
 
     def _search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -277,8 +288,9 @@ class Searcher:
         import faiss
 
         heap = faiss.ResultHeap(q.shape[0], k, keep_max=True)
-        for offset, part in _row_blocks(self.blocks, self.block_rows):
-            part = _f32(part)
+        for offset, raw in _row_blocks(self.blocks, self.block_rows):
+            part = _f32(raw)
+            release_pages(raw)
             keep = _nonzero(part)
             local = np.flatnonzero(keep) + offset
             if not len(local):
@@ -411,7 +423,13 @@ def _prefetch(blocks: Sequence[np.ndarray], max_rows: int):
 
     parts = iter(_row_blocks(blocks, max_rows))
     with ThreadPoolExecutor(1) as pool:
-        load = lambda item: (item[0], _f32(item[1])) if item is not None else None  # noqa: E731
+        def load(item):
+            if item is None:
+                return None
+            block = _f32(item[1])
+            release_pages(item[1])  # read once: keep the file's pages out of the resident set
+            return item[0], block
+
         nxt = pool.submit(load, next(parts, None))
         while (cur := nxt.result()) is not None:
             nxt = pool.submit(load, next(parts, None))
@@ -491,27 +509,41 @@ def _half_topk(q: np.ndarray, parts, kp: int, dev, dtype):
 class _TorchIVF:
     """k-means lists (spherical, trained on a bounded sample) searched with half-precision products.
 
-    Each query visits its ``nprobe`` nearest lists; every list is searched as one matrix product
-    with all the queries that visit it (BLAS/tensor-core speed, not one vector at a time); the
-    top-k' candidates are re-scored in fp32. Approximate: recall is set by ``nprobe``.
+    Each query visits its ``nprobe`` nearest lists; every list is searched as matrix products with
+    the queries that visit it (BLAS/tensor-core speed, not one vector at a time), each list's best
+    few kept per query, and the top-k' of a query's candidates re-scored in fp32. The rows are held
+    in list order in the shards' own half precision (fp16: an exact copy, which re-scoring reads) or
+    bf16 for fp32 shards (re-scored from the shards). On CPU the products run in bf16 (AMX), with
+    shapes rounded up to a few buckets so that oneDNN's compiled kernels are reused (a new shape
+    costs ~5 ms to compile: one per list and query block made the products 10x slower).
+    Approximate: recall is set by ``nprobe``.
     """
+
+    ROWS, COLS = 128, 64  # query rows / list rows of a product are rounded up to multiples of these
+    CHUNK = 1024  # query rows per product
 
     def __init__(self, searcher: Searcher, nlist: int, train_size: int | None, seed: int, niter: int = 10):
         import torch
 
         self.s = searcher
-        self.dev, self.dtype = half_device()
+        self.dev, self.dtype = half_device()  # dtype: of the products
+        exact = all(np.asarray(b[:0]).dtype == np.float16 for b in searcher.blocks)
+        self.store = torch.float16 if exact or self.dev.type == "cuda" else self.dtype
+        self.exact = exact  # the held rows equal the shards': re-score from them
         n, rng = searcher.n, np.random.default_rng(seed)
         nlist = max(1, min(nlist, n))
-        want = min(n, train_size or 64 * nlist)
+        want = min(n, train_size or 40 * nlist)  # faiss asks for at least 39 a centroid
         sample = _f32(searcher._gather_sorted(np.sort(rng.choice(n, size=want, replace=False))))
+        for b in searcher.blocks:
+            release_pages(b)
         sample = torch.from_numpy(sample[_nonzero(sample)]).to(self.dev)
         sample = torch.nn.functional.normalize(sample, dim=1).to(self.dtype)
         nlist = max(1, min(nlist, len(sample)))
         gen = torch.Generator().manual_seed(seed)
         cent = sample[torch.randperm(len(sample), generator=gen)[:nlist].to(self.dev)].float()
         for _ in range(niter):
-            a = (sample @ cent.to(self.dtype).T).argmax(dim=1)
+            c = cent.to(self.dtype).T
+            a = torch.cat([(sample[s : s + 16384] @ c).argmax(dim=1) for s in range(0, len(sample), 16384)])
             new = torch.zeros_like(cent).index_add_(0, a, sample.float())
             empty = new.norm(dim=1) == 0
             new[empty] = cent[empty]  # an empty list keeps its centre
@@ -529,45 +561,98 @@ class _TorchIVF:
         order = torch.argsort(lists_t, stable=True)
         self.ids = ids_t[order].to(self.dev)  # global ids, list by list
         self.bounds = np.concatenate([[0], np.cumsum(np.bincount(lists_t.numpy(), minlength=nlist))])
-        self.data = torch.empty((len(order), searcher.dim), dtype=self.dtype, device=self.dev)
-        pos = torch.empty_like(order)
-        pos[order] = torch.arange(len(order))
-        start = 0
-        for _, part in _prefetch(searcher.blocks, 65536):  # rows in list order, half precision
+        # COLS spare rows at the end: a product may read past its list (those columns are masked)
+        self.data = torch.zeros((len(order) + self.COLS, searcher.dim), dtype=self.store, device=self.dev)
+        self.pos = torch.full((n,), -1, dtype=torch.int64, device=self.dev)  # global id -> row of self.data
+        self.pos[self.ids] = torch.arange(len(order), device=self.dev)
+        for offset, part in _prefetch(searcher.blocks, 65536):  # rows in list order
             keep = np.flatnonzero(_nonzero(part))
-            x = torch.from_numpy(part[keep]).to(self.dev).to(self.dtype)
-            self.data[pos[start : start + len(keep)].to(self.dev)] = x
-            start += len(keep)
+            x = torch.from_numpy(part[keep]).to(self.dev).to(self.store)
+            self.data[self.pos[torch.from_numpy(keep + offset).to(self.dev)]] = x
         self.nlist = len(self.cent)
+        self.max_norm = max((float(self.data[a : a + 65536].float().norm(dim=1).max())
+                             for a in range(0, len(order), 65536)), default=0.0)
 
     def search(self, q: np.ndarray, k: int, nprobe: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k' = k + max(4, k) best rows among the visited lists, re-scored: all of them, sorted."""
         import torch
 
         nprobe = min(nprobe, self.nlist)
-        kp = k + max(8, k)
+        kp = k + max(4, k)  # approximate anyway: fewer spare candidates than `half` needs for its proof
         qt = torch.from_numpy(q).to(self.dev).to(self.dtype)
         probe = (qt @ self.cent.T).topk(nprobe, dim=1).indices  # (nq, nprobe)
-        cand_d = torch.full((len(q), nprobe, kp), -float("inf"), device=self.dev)
-        cand_i = torch.full((len(q), nprobe, kp), -1, dtype=torch.int64, device=self.dev)
-        flat = probe.flatten()
-        order = torch.argsort(flat, stable=True)
-        counts = torch.bincount(flat, minlength=self.nlist).cpu().numpy()
+        # each list keeps its best `depth` per query (torch's top-k is ~3x faster up to 8); a row where a
+        # list was cut at a half-precision similarity equal to or above its k-th best (ties, mostly) is
+        # scanned again keeping more. Rounding-level near-ties may stay in half-precision order.
+        depth, rows = min(kp, max(8, k)), torch.arange(len(q), device=self.dev)
+        ids = torch.full((len(q), kp), -1, dtype=torch.int64, device=self.dev)
+        while len(rows):
+            cand_d, cand_i, cut = self._candidates(qt[rows], probe[rows], depth)
+            best, top = cand_d.topk(min(kp, cand_d.shape[1]), dim=1)
+            ids[rows, : top.shape[1]] = cand_i.gather(1, top)
+            unsure = (cut >= best[:, min(k, best.shape[1]) - 1, None]).any(dim=1)
+            rows, depth = rows[unsure], 2 * depth
+        d, i = self._rescore(q, ids, k) if self.exact else self.s._rescore(q, ids.cpu().numpy())
+        return canonical(d, i)  # all k' (>= k): ties at the k-th place are settled among them
+
+    def _candidates(self, qt, probe, depth: int):
+        """Each query's best ``depth`` rows of each probed list by half-precision products.
+
+        Returns (similarities, ids) of shape (nq, nprobe·depth), -inf/-1 where a list had fewer,
+        and ``cut`` (nq, nprobe): the last kept similarity of a list that had more rows, else -inf.
+        """
+        import torch
+
+        nq, nprobe = probe.shape
+        slots = torch.argsort(probe.flatten(), stable=True)  # (query, probe) slots, list by list
+        counts = torch.bincount(probe.flatten(), minlength=self.nlist).cpu().numpy()
         starts = np.concatenate([[0], np.cumsum(counts)])
+        cand_d = torch.full((nq * nprobe, depth), -float("inf"), dtype=self.dtype, device=self.dev)
+        cand_i = torch.full((nq * nprobe, depth), -1, dtype=torch.int64, device=self.dev)
+        cut = torch.full((nq * nprobe,), -float("inf"), dtype=self.dtype, device=self.dev)
+        up = lambda x, m: -(-x // m) * m  # noqa: E731
         for lst in np.flatnonzero(counts):
-            lo, hi = int(self.bounds[lst]), int(self.bounds[lst + 1])
-            if hi == lo:
+            lo, n = int(self.bounds[lst]), int(self.bounds[lst + 1] - self.bounds[lst])
+            if n == 0:
                 continue
-            who = order[starts[lst] : starts[lst + 1]]  # (query, probe) slots visiting this list
-            qi, slot = who // nprobe, who % nprobe
-            d, i = (qt[qi] @ self.data[lo:hi].T).topk(min(kp, hi - lo), dim=1)  # in half: one pass
-            cand_d[qi, slot, : d.shape[1]] = d.float()
-            cand_i[qi, slot, : d.shape[1]] = self.ids[lo + i]
-        cand_d, cand_i = cand_d.reshape(len(q), -1), cand_i.reshape(len(q), -1)
-        top = cand_d.topk(min(kp, cand_d.shape[1]), dim=1).indices
-        ids = cand_i.gather(1, top).cpu().numpy()
-        d, i = self.s._rescore(q, ids)
-        d, i = canonical(d, i)
-        return d[:, :k], i[:, :k]
+            block = self.data[lo : lo + up(n, self.COLS)].to(self.dtype)
+            here = slots[starts[lst] : starts[lst + 1]]
+            for c in range(0, len(here), self.CHUNK):
+                sl = here[c : c + self.CHUNK]
+                qi = torch.nn.functional.pad(sl // nprobe, (0, up(len(sl), self.ROWS) - len(sl)))
+                sims = qt[qi] @ block.T  # in half precision: candidates only, re-scored later
+                sims[:, n:] = -float("inf")
+                d, i = sims[: len(sl)].topk(min(depth, n), dim=1)
+                cand_d[sl, : d.shape[1]] = d
+                cand_i[sl, : d.shape[1]] = self.ids[lo + i]
+                if n > depth:
+                    cut[sl] = d[:, -1]
+        return cand_d.view(nq, -1), cand_i.view(nq, -1), cut.view(nq, nprobe)
+
+    def _rescore(self, q: np.ndarray, cand, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """fp32 similarities of the candidate ids (a tensor; -1: missing) from the held exact rows.
+
+        Computed in fp32 (batched products); a row where two of its k+1 best are closer than the fp32
+        summation bound (n·2⁻²⁴·|q|·|x| each) is computed again in float64, so its k best are the
+        correctly rounded ones, as the half-precision path gives.
+        """
+        import torch
+
+        qt = torch.from_numpy(q).to(self.dev)
+        d = torch.empty(cand.shape, device=self.dev)
+        bound = 2 * q.shape[1] * 2.0**-24 * self.max_norm
+        for a in range(0, len(q), 8192):
+            c, qa = cand[a : a + 8192].clamp(min=0), qt[a : a + 8192]
+            rows = self.data[self.pos[c]].float()  # (b, k', dim)
+            da = torch.bmm(rows, qa[:, :, None])[:, :, 0]
+            s = da.topk(min(k + 1, da.shape[1]), dim=1).values
+            near = ((s[:, :-1] - s[:, 1:]) <= bound * qa.norm(dim=1, keepdim=True)).any(dim=1)
+            if bool(near.any()):
+                da[near] = torch.bmm(rows[near].double(), qa[near].double()[:, :, None])[:, :, 0].float()
+            d[a : a + 8192] = da
+        d, cand = d.cpu().numpy(), cand.cpu().numpy()
+        d[cand < 0] = -np.inf
+        return d, cand
 
 
 def knn(
@@ -575,7 +660,7 @@ def knn(
     database: np.ndarray | Sequence[np.ndarray],
     k: int,
     index: str = "flat",
-    nprobe: int = 16,
+    nprobe: int = DEFAULT_NPROBE,
     memory: int = 2 << 30,
     gpu: bool = False,
     block_size: int = 65536,

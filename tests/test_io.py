@@ -5,6 +5,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -110,3 +111,21 @@ def test_atomic_dir_replaces_only_when_complete(tmp_path):
     with atomic_dir(target) as tmp:
         (tmp / "new.txt").write_text("new")
     assert [p.name for p in target.iterdir()] == ["new.txt"] and [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_release_pages_drops_a_mapped_shard_from_the_resident_set(tmp_path):
+    from mineshaft.io import release_pages
+
+    def rss_file_kb() -> int:
+        line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("RssFile"))
+        return int(line.split()[1])
+
+    np.save(tmp_path / "a.npy", np.arange(300_000 * 64, dtype=np.float32).reshape(300_000, 64) % 7)
+    a = np.load(tmp_path / "a.npy", mmap_mode="r")
+    total = float(a[:200_000].sum())
+    before = rss_file_kb()
+    release_pages(a[:200_000])
+    assert rss_file_kb() < before - 20_000  # ~51 MB of pages read, released
+    assert float(a[:200_000].sum()) == total  # still readable, same data
+    release_pages(np.ones((3, 2)))  # not mapped: nothing happens
+    release_pages(a[:0])

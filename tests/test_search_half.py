@@ -94,7 +94,8 @@ def test_torch_ivf_visiting_every_list_is_exact(planted):
 
 def test_auto_index_by_cost():
     assert auto_index(10_000, 512, gpu=False) == "half"
-    assert auto_index(1_000_000, 384, gpu=False).endswith(",SQ8")  # 2·N²·d too much for 2 CPU cores
+    assert auto_index(1_000_000, 384, gpu=False) == "ivf2048"  # 2·N²·d too much for 2 CPU cores
+    assert auto_index(1_000_000, 384, gpu=False, memory=512 << 20).endswith(",SQ8")  # lists beyond --memory
     assert auto_index(1_000_000, 512, gpu=True) == "half"  # ~1e15 products: seconds on tensor cores
     assert auto_index(5_000_000, 512, gpu=True).startswith("ivf")
     assert auto_index(100_000_000, 384, gpu=False).startswith("OPQ")
@@ -136,3 +137,33 @@ def test_ray_engine_asks_one_gpu_per_worker(monkeypatch):
     assert (eng.gpus_per_worker, eng.workers) == (1.0, 4)
     fake.cluster_resources = lambda: {"CPU": 16.0}
     assert (RayEngine().gpus_per_worker, RayEngine().workers) == (0.0, 16)
+
+
+def test_torch_ivf_on_fp16_shards_is_exact_when_every_list_is_visited(planted, monkeypatch):
+    """fp16 shards: the IVF holds an exact copy and re-scores from it (fp32, float64 near ties); small
+    shape buckets and query chunks so that padding columns, padded query rows and several chunks per
+    list all occur; ten exact ties in one list exceed the 8 kept per list and force a re-scan."""
+    from mineshaft.search import _TorchIVF
+
+    q, db = planted
+    h = db.astype(np.float16)
+    monkeypatch.setattr(_TorchIVF, "ROWS", 8)
+    monkeypatch.setattr(_TorchIVF, "COLS", 24)
+    monkeypatch.setattr(_TorchIVF, "CHUNK", 16)
+    want_d, want_i = knn(q, [h], 5)
+    got_d, got_i = knn(q, [h[:1500], h[1500:]], 5, index="ivf16", nprobe=16)
+    np.testing.assert_array_equal(got_i, want_i)
+    np.testing.assert_allclose(got_d, want_d, rtol=0, atol=1e-6)
+    assert (got_i[:, :5] == want_i[:, :5]).all() and (got_i[60] != -1).all()
+
+
+def test_torch_ivf_keeps_ties_beyond_its_per_list_depth():
+    """Twenty identical rows in one list, k=12: the smallest ids win, as in exact search."""
+    rng = np.random.default_rng(5)
+    db = unit(rng, 3000, 32).astype(np.float16)
+    db[1000:1020] = db[7]
+    q = db[[7, 8]].astype(np.float32)
+    want = knn(q, [db], 12)[1]
+    got = knn(q, [db], 12, index="ivf8", nprobe=8)[1]
+    np.testing.assert_array_equal(got, want)
+    assert set(got[0]) <= {7, *range(1000, 1020)}

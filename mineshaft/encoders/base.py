@@ -26,7 +26,20 @@ class Encoder(ABC):
 
     @abstractmethod
     def _encode_batch(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed one batch (already sorted by length); rows need not be normalized."""
+        """Embed one batch (already sorted by length); rows need not be normalized.
+
+        An encoder that can tokenize ahead (:meth:`_prepare`) also accepts ``prepared=`` its result.
+        """
+
+    def _prepare(self, texts: Sequence[str]):
+        """CPU-side work for one batch (tokenization) that may run in a worker thread while the
+        previous batch is on the accelerator; None: this encoder does not tokenize ahead."""
+        return None
+
+    @property
+    def tokenize_ahead(self) -> bool:
+        """Whether :meth:`encode` tokenizes the next batch in a thread while this one runs (on a GPU)."""
+        return False
 
     def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
         """Cheap length proxy used to group similar lengths in one batch."""
@@ -51,10 +64,9 @@ class Encoder(ABC):
             return out
         before = self.truncated
         order = np.argsort(-self.token_lengths(texts), kind="stable")
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            emb = np.asarray(self._encode_batch([texts[i] for i in idx]), dtype=np.float32)
-            out[idx] = normalize(emb)
+        batches = [order[start : start + batch_size] for start in range(0, n, batch_size)]
+        for idx, emb in zip(batches, self._batches([[texts[i] for i in idx] for idx in batches])):
+            out[idx] = normalize(np.asarray(emb, dtype=np.float32))
             if progress is not None:
                 progress(len(idx))
         if self.truncated > before:
@@ -62,6 +74,23 @@ class Encoder(ABC):
 
             warn(f"{self.truncated - before} of {n} inputs were longer than {self.max_length} tokens and were truncated")
         return out
+
+    def _batches(self, batches: list[list[str]]):
+        """Each batch's embeddings, in order; with :attr:`tokenize_ahead`, batch i+1 is tokenized in a
+        worker thread while batch i runs (the GPU otherwise waits for the tokenizer between batches)."""
+        if not self.tokenize_ahead or len(batches) < 2:
+            for texts in batches:
+                yield self._encode_batch(texts)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1) as pool:
+            ahead = pool.submit(self._prepare, batches[0])
+            for j, texts in enumerate(batches):
+                prepared = ahead.result()
+                if j + 1 < len(batches):
+                    ahead = pool.submit(self._prepare, batches[j + 1])
+                yield self._encode_batch(texts, prepared=prepared)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, dim={self.dim})"

@@ -279,12 +279,20 @@ class HFEncoder(Encoder):
                 x = torch.nn.functional.normalize(x, dim=-1)
         return x
 
-    def _encode_batch(self, texts: Sequence[str]) -> np.ndarray:
+    def _prepare(self, texts: Sequence[str]) -> dict:
         batch = self._tokenize(texts)
+        return {k: v.pin_memory() for k, v in batch.items()} if self.tokenize_ahead else batch
+
+    @property
+    def tokenize_ahead(self) -> bool:
+        return self.device.type == "cuda"
+
+    def _encode_batch(self, texts: Sequence[str], prepared: dict | None = None) -> np.ndarray:
+        batch = self._tokenize(texts) if prepared is None else prepared
         if batch["input_ids"].shape[1] == self.max_length:
             # count inputs that hit the cap (cheap: the padded batch is already at the limit)
             self.truncated += int((batch["attention_mask"].sum(1) == self.max_length).sum())
-        batch = {k: v.to(self.device) for k, v in batch.items()}
+        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         with torch.inference_mode(), torch.autocast(self.device.type, torch.bfloat16, enabled=self.precision == "bf16"):
             hidden = self.model(**batch).last_hidden_state
             return self._sentence(hidden, batch["attention_mask"]).float().cpu().numpy()

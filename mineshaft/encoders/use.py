@@ -608,8 +608,15 @@ class USEEncoder(Encoder):
             out.append(row)
         return out
 
-    def _encode_batch(self, texts: Sequence[str]) -> np.ndarray:
-        ids = self._tokenize(texts)
+    def _prepare(self, texts: Sequence[str]) -> list[list[int]]:
+        return self._tokenize(texts)
+
+    @property
+    def tokenize_ahead(self) -> bool:
+        return self.device.type == "cuda"
+
+    def _encode_batch(self, texts: Sequence[str], prepared: list[list[int]] | None = None) -> np.ndarray:
+        ids = self._tokenize(texts) if prepared is None else prepared
         out = np.empty((len(ids), self.dim), dtype=np.float32)
         order = np.argsort([-len(r) for r in ids], kind="stable")
         half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)

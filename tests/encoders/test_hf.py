@@ -120,3 +120,11 @@ def test_a_gpu_index_the_machine_lacks_is_a_clear_error(monkeypatch):
     assert pick_device("cuda:1") == torch.device("cuda:1")
     with pytest.raises(InputError, match="cuda:0 to cuda:1"):
         pick_device("cuda:2")
+
+
+def test_tokenizing_ahead_in_a_thread_gives_the_same_vectors(minilm, monkeypatch):
+    texts = [f"Sentence number {i} " * (1 + i % 5) for i in range(20)]
+    plain = minilm.encode(texts, batch_size=4)
+    monkeypatch.setattr(type(minilm), "tokenize_ahead", property(lambda self: True))
+    monkeypatch.setattr(type(minilm), "_prepare", lambda self, t: dict(self._tokenize(t)))  # no pinning on CPU
+    np.testing.assert_array_equal(minilm.encode(texts, batch_size=4), plain)

@@ -125,3 +125,16 @@ def test_save_pretrained_round_trip(enc, tmp_path):
     assert isinstance(loaded, USEEncoder)
     np.testing.assert_array_equal(loaded.encode(texts), enc.encode(texts))
     assert isinstance(loaded.tokenizer, USETokenizer) and loaded.max_length == enc.max_length
+
+
+def test_tokenizing_ahead_in_a_thread_gives_the_same_vectors(enc, monkeypatch):
+    """The GPU path (next batch tokenized in a worker thread) forced on CPU: identical output, in order."""
+    texts = [f"Sentence number {i} " * (1 + i % 7) for i in range(50)]
+    plain = enc.encode(texts, batch_size=8)
+    monkeypatch.setattr(type(enc), "tokenize_ahead", property(lambda self: True))
+    calls = []
+    orig = type(enc)._prepare
+    monkeypatch.setattr(type(enc), "_prepare", lambda self, t: calls.append(len(t)) or orig(self, t))
+    ahead = enc.encode(texts, batch_size=8)
+    np.testing.assert_array_equal(ahead, plain)
+    assert sum(calls) == len(texts) and len(calls) == 7

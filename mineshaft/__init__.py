@@ -12,10 +12,17 @@ Heavy modules (torch, faiss, transformers) load on first use, not at import.
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 
 __version__ = "0.1.0"
+
+# MKL (torch's CPU BLAS) may pick kernels by the memory alignment of its arguments, which differs from run to
+# run: the same encoding then differed in the last bits once in ~20 runs, and a resumed job was not
+# byte-identical. Its conditional numerical reproducibility mode fixes that; read when MKL first runs, so set
+# here, before torch loads (a user's own setting wins).
+os.environ.setdefault("MKL_CBWR", "AUTO")
 
 _LAZY = {
     "load_encoder": ("mineshaft.encoders", "load_encoder"),

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from mineshaft.io import read_lines
+from mineshaft.search import DEFAULT_NPROBE
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MINESHAFT_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -126,7 +127,7 @@ def real_vectors(emb: str) -> tuple[np.ndarray, np.ndarray]:
         enc = load_encoder("use", device="cpu")
         base = SHARED / "eval" / "bucc-style" / "de-en"
         side = lambda ext: [line.split("\t", 1)[1] for line in read_lines(f"{base}.{ext}")]  # noqa: E731
-        return np.asarray(enc.encode(side("de")), np.float32), np.asarray(enc.encode(side("en")), np.float32)
+        return distinct(enc.encode(side("de"))), distinct(enc.encode(side("en")))
     xs = [np.load(f) for f in files if not f.endswith(".en.npy")]
     ys = [np.load(f) for f in files if f.endswith(".en.npy")]
     return distinct(np.concatenate(xs)), distinct(np.concatenate(ys))
@@ -226,7 +227,7 @@ def case_mine_baseline(px: str, py: str, k: int, index: str) -> dict:
 
 
 def case_mine_mineshaft(px: str, py: str, k: int, index: str, memory: str, n_real: int = 0, sample: int = 0,
-                        nprobe: int = 32) -> dict:
+                        nprobe: int = DEFAULT_NPROBE) -> dict:
     import faiss
 
     from mineshaft.io import parse_size
@@ -314,8 +315,8 @@ def pair_recall(x, y, fwd, bwd, pairs, k: int, n_real: int, sample: int) -> dict
     knn_hit = np.mean([len(set(a) & set(e)) / k for a, e in zip(fwd[1][rows].tolist(), i.tolist())])
     # the exact pairs a threshold keeps (tuned ratio-margin thresholds on news text sit near 1.3; a dense
     # padded database lowers every margin, so lower cuts are shown too)
-    at = {f"{c:.1f}": [int((best_margin >= c).sum()), float(hit[best_margin >= c].mean()) if (best_margin >= c).any()
-                       else None] for c in MARGIN_CUTS}
+    at = {f"{c:.1f}": [int(m.sum()), float(hit[m].mean()) if m.any() else None]
+          for c in MARGIN_CUTS for m in [best_margin >= c]}
     return {"recall_rows": len(rows), "pair_recall": float(hit.mean()), "auto_cut": float(cut),
             "pairs_above_cut": int(sure.sum()), "pair_recall_above_cut": float(hit[sure].mean()) if sure.any() else None,
             "recall_at": at, "knn_recall": float(knn_hit), "reference_s": time.perf_counter() - t}
@@ -395,7 +396,7 @@ def bench_encode(n: int) -> list[dict]:
 
 
 def bench_mine(sizes: list[int], d: int = 384, k: int = 4, index: str | None = None, data: str = "synthetic",
-               emb: str = "", sample: int = 2000, baseline: bool = True, nprobe: int = 32) -> list[dict]:
+               emb: str = "", sample: int = 2000, baseline: bool = True, nprobe: int = DEFAULT_NPROBE) -> list[dict]:
     peak = run_case("gemm")["gflops"]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -480,7 +481,7 @@ def main() -> None:
                     "reports the recall of the mined pairs against exact search on sampled rows")
     ap.add_argument("--emb", default=os.environ.get("MINESHAFT_REAL_EMB", "/tmp/thr/emb/use.*.npy"),
                     help="glob of USE .npy files for --data real (*.en.npy: English side); none: encode de-en")
-    ap.add_argument("--nprobe", type=int, default=32, help="mineshaft's --nprobe (approximate indexes)")
+    ap.add_argument("--nprobe", type=int, default=DEFAULT_NPROBE, help="mineshaft's --nprobe (approximate indexes)")
     ap.add_argument("--recall-sample", type=int, default=2000, help="source rows given an exact reference")
     ap.add_argument("--no-baseline", action="store_true", help="skip the LASER-style baseline")
     ap.add_argument("--json", help="write all numbers here")

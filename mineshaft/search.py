@@ -116,6 +116,13 @@ def _f32(block: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(block, dtype=np.float32)
 
 
+def _f32_once(block: np.ndarray) -> np.ndarray:
+    """``block`` as float32 for a single pass: a memory-mapped block's pages leave the resident set after."""
+    out = _f32(block)
+    release_pages(block)
+    return out
+
+
 def _nonzero(block: np.ndarray) -> np.ndarray:
     """Mask of the rows that are not all zero (zero rows are empty sentences: never searched or found)."""
     return np.asarray(block).any(axis=1)
@@ -225,9 +232,8 @@ class Searcher:
             index = _to_gpu(index)
         index.train(self._gather_sorted(sample))
         kept = []
-        for offset, raw in _row_blocks(self.blocks, 65536):
-            part = _f32(raw)
-            release_pages(raw)
+        for offset, part in _row_blocks(self.blocks, 65536):
+            part = _f32_once(part)
             keep = _nonzero(part)
             index.add(part[keep])
             kept.append(offset + np.flatnonzero(keep))
@@ -288,9 +294,8 @@ class Searcher:
         import faiss
 
         heap = faiss.ResultHeap(q.shape[0], k, keep_max=True)
-        for offset, raw in _row_blocks(self.blocks, self.block_rows):
-            part = _f32(raw)
-            release_pages(raw)
+        for offset, part in _row_blocks(self.blocks, self.block_rows):
+            part = _f32_once(part)
             keep = _nonzero(part)
             local = np.flatnonzero(keep) + offset
             if not len(local):
@@ -423,13 +428,7 @@ def _prefetch(blocks: Sequence[np.ndarray], max_rows: int):
 
     parts = iter(_row_blocks(blocks, max_rows))
     with ThreadPoolExecutor(1) as pool:
-        def load(item):
-            if item is None:
-                return None
-            block = _f32(item[1])
-            release_pages(item[1])  # read once: keep the file's pages out of the resident set
-            return item[0], block
-
+        load = lambda item: (item[0], _f32_once(item[1])) if item is not None else None  # noqa: E731
         nxt = pool.submit(load, next(parts, None))
         while (cur := nxt.result()) is not None:
             nxt = pool.submit(load, next(parts, None))
@@ -527,9 +526,8 @@ class _TorchIVF:
 
         self.s = searcher
         self.dev, self.dtype = half_device()  # dtype: of the products
-        exact = all(np.asarray(b[:0]).dtype == np.float16 for b in searcher.blocks)
-        self.store = torch.float16 if exact or self.dev.type == "cuda" else self.dtype
-        self.exact = exact  # the held rows equal the shards': re-score from them
+        self.exact = all(np.asarray(b[:0]).dtype == np.float16 for b in searcher.blocks)  # held rows = shards'
+        self.store = torch.float16 if self.exact or self.dev.type == "cuda" else self.dtype
         n, rng = searcher.n, np.random.default_rng(seed)
         nlist = max(1, min(nlist, n))
         want = min(n, train_size or 40 * nlist)  # faiss asks for at least 39 a centroid

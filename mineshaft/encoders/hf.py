@@ -280,8 +280,8 @@ class HFEncoder(Encoder):
         return x
 
     def _prepare(self, texts: Sequence[str]) -> dict:
-        batch = self._tokenize(texts)
-        return {k: v.pin_memory() for k, v in batch.items()} if self.tokenize_ahead else batch
+        """The tokenized batch in pinned memory (called only when tokenizing ahead, on a GPU)."""
+        return {k: v.pin_memory() for k, v in self._tokenize(texts).items()}
 
     @property
     def tokenize_ahead(self) -> bool:

@@ -5,7 +5,9 @@
 For each α it prints two dev figures: mean xx→en top-1 on the trainer's held-out dev pairs (the same
 seeded split `mineshaft train` used: --dev-size/--max-pairs/--seed as recorded in the student's
 train_config.json) and cross-lingual STS-b *dev* Spearman ×100 (sentence1 in de/fr/es/ru/zh/ja,
-sentence2 in en). No test split is read.
+sentence2 in en). No test split is read. Then two choices of α: the best mean of the two, and the largest α
+within TOLERANCE points of α = 0 (the starting model) on STS-b dev and on the languages the start knew
+(give 0 among --alphas for it): the weight for a default that must not regress.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from mineshaft.languages import encoder_languages
 from mineshaft.train import dev_accuracy, read_pair_files
 
 STS = ["de", "fr", "es", "ru", "zh", "ja"]
+#: points of dev STS-b / dev accuracy on the start's languages an interpolation may lose and still "keep" them
+TOLERANCE = 0.5
 
 
 def main() -> None:
@@ -42,6 +46,7 @@ def main() -> None:
     known = set((encoder_languages(start) or {"languages": []})["languages"])
     print("| α | dev xx→en | of it: languages the start knew | the others | STS-b dev xx-en | mean |")
     print("|---|---|---|---|---|---|")
+    rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for alpha in a.alphas:
             out = Path(tmp) / f"a{alpha}"
@@ -58,6 +63,12 @@ def main() -> None:
                                           data / "eval/stsb/stsb-en-dev.csv", enc)["spearman"] for lang in STS]))
             print(f"| {alpha:g} | {acc:.2f} | {part[0]} | {part[1]} | {sts:.2f} | {(acc + sts) / 2:.2f} |", flush=True)
             print(f"done: α={alpha:g}", file=sys.stderr)
+            rows[alpha] = (acc, np.mean(split[True]) if split[True] else np.nan, sts)
+    print(f"\nbest mean of dev xx→en and STS-b dev: α = {max(rows, key=lambda x: rows[x][0] + rows[x][2]):g}")
+    if 0.0 in rows:  # the largest α that keeps what the start knew (its languages and STS-b dev within TOLERANCE)
+        keep = [x for x, (_, kn, sts) in rows.items()
+                if sts >= rows[0.0][2] - TOLERANCE and not kn < rows[0.0][1] - TOLERANCE]
+        print(f"largest α within {TOLERANCE} of α = 0 on STS-b dev and on the start's languages: α = {max(keep):g}")
 
 
 if __name__ == "__main__":

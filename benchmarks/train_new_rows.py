@@ -39,7 +39,7 @@ def main() -> None:
             m = enc.model
             m.embedding, m.embedding_extra = torch.nn.Parameter(m.token_table().clone()), None
         student = Student(enc, None, 64, first)
-        opt = _optimizer(student.parameters(), 2e-4, 0.01, student.no_decay)
+        opt = _optimizer(student.parameters(), 2e-4, 0.01, student.token_rows)
         times = []
         for i in range(a.steps):
             batch = [rows[(i * a.batch_size + j) % len(rows)] for j in range(a.batch_size)]

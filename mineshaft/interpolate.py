@@ -64,10 +64,23 @@ def init_state(init: str) -> dict[str, torch.Tensor]:
     return state
 
 
+def _with_rows_of(init: dict[str, torch.Tensor], student: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``init`` with the rows the student retrains (a USE student's ``embedding_override`` at ``override_ids``)
+    read from init's own table, its own retrained copies included, so the two line up row by row."""
+    ids = student.get("override_ids")
+    if ids is None or "embedding" not in init or torch.equal(init.get("override_ids", ids[:0]), ids):
+        return init
+    table = init["embedding"]
+    if "override_ids" in init:
+        table = table.index_copy(0, init["override_ids"].long(), init["embedding_override"].to(table.dtype))
+    return {**init, "override_ids": ids, "embedding_override": table[ids.long()]}
+
+
 def interpolate_states(init: dict[str, torch.Tensor], student: dict[str, torch.Tensor],
                        alpha: float) -> dict[str, torch.Tensor]:
     """``(1 − alpha)·init + alpha·student`` for every tensor of ``student`` (computed in float32,
     stored in the student's dtype); identical tensors are kept bit for bit."""
+    init = _with_rows_of(init, student)
     missing = [k for k in student if k not in init]
     if missing:
         raise InputError(f"the starting model has no tensor {missing[0]!r} ({len(missing)} missing): "

@@ -31,7 +31,7 @@ import torch
 
 from .encoders import Encoder, load_encoder
 from .errors import InputError, UsageError
-from .io import atomic_dir, atomic_file, iter_tsv
+from .io import atomic_dir, iter_tsv
 from .losses import PairLoss, build_loss
 from .metrics import retrieval_accuracy
 from .progress import info, task
@@ -215,24 +215,33 @@ class BatchSampler:
 
 # ----------------------------------------------------------------------------- teacher cache
 def teacher_embeddings(teacher_name: str, texts: list[str], cache_dir: Path, device: str, batch_size: int) -> np.ndarray:
-    """The frozen teacher's unit vectors for ``texts``, computed once and cached by content."""
+    """The frozen teacher's unit vectors for ``texts``, cached per sentence (:mod:`mineshaft.sentence_cache`,
+    under the digest of the teacher's files and precision): another run encodes only the sentences it adds."""
+    from .encoders.digest import encoder_digest
+    from .encoders.spec import EncoderSpec
+    from .sentence_cache import cached_vectors
+
+    legacy = _list_cache(teacher_name, texts, cache_dir)  # a whole-list file of earlier versions
+    if legacy.exists():
+        return np.load(legacy, mmap_mode="r")
+    uniq, inverse = np.unique(np.array(texts, dtype=object), return_inverse=True)
+
+    def encode(missing: list[str]) -> np.ndarray:
+        teacher = load_encoder(teacher_name, device=device)
+        with task(f"teacher {teacher.name}: encoding {len(missing)} sentences", len(missing)) as advance:
+            return teacher.encode(missing, batch_size=batch_size, progress=advance)
+
+    digest = encoder_digest(EncoderSpec(teacher_name, device=device, dtype="float32"))
+    return cached_vectors(list(uniq), cache_dir / f"{Path(teacher_name).name}-{digest}", encode)[inverse]
+
+
+def _list_cache(teacher_name: str, texts: list[str], cache_dir: Path) -> Path:
     h = hashlib.blake2b(digest_size=12)
     h.update(teacher_name.encode())
     for t in texts:
         h.update(t.encode())
         h.update(b"\0")
-    path = cache_dir / f"{h.hexdigest()}.npy"
-    if path.exists():
-        return np.load(path, mmap_mode="r")
-    teacher = load_encoder(teacher_name, device=device)
-    uniq, inverse = np.unique(np.array(texts, dtype=object), return_inverse=True)
-    with task(f"teacher {teacher.name}: encoding {len(uniq)} sentences", len(uniq)) as advance:
-        emb = teacher.encode(list(uniq), batch_size=batch_size, progress=advance)
-    out = emb[inverse]
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path) as fh:
-        np.save(fh, out, allow_pickle=False)
-    return out
+    return cache_dir / f"{h.hexdigest()}.npy"
 
 
 def teacher_targets(cfg: TrainConfig, loss_fn: PairLoss, data: PairSet, student: Student,
@@ -275,7 +284,7 @@ class Student:
     ``state_dict()``/``load_state_dict()`` the trained weights (for checkpoints)."""
 
     def __init__(self, encoder: Encoder, freeze_embeddings: bool | None, max_length: int,
-                 new_rows_from: int | None = None):
+                 new_rows_from: int | None = None, old_rows: np.ndarray | None = None):
         if not hasattr(encoder, "forward_train"):
             raise InputError(f"encoder {encoder.name!r} cannot be trained (use a transformer or 'use')")
         self.encoder: TrainableEncoder = encoder
@@ -285,29 +294,36 @@ class Student:
         if freeze_embeddings is None:
             freeze_embeddings = encoder.default_freeze_embeddings
         self.freeze_embeddings = freeze_embeddings
-        #: parameters AdamW must not decay (a table whose old rows only stay put without decay)
-        self.no_decay: list[torch.nn.Parameter] = []
+        #: trained token rows (AdamW leaves them undecayed: old rows only stay put without decay; their own lr)
+        self.token_rows: list[torch.nn.Parameter] = []
         extra = getattr(self.module, "embedding_extra", None)
+        if old_rows is not None:
+            if not hasattr(self.module, "override_rows") or extra is None:
+                raise UsageError("--train-old-rows needs a 'use' student from extend-vocab")
+            self.module.override_rows(torch.from_numpy(np.asarray(old_rows, dtype=np.int64)))
+        own = getattr(self.module, "embedding_override", None)
         if new_rows_from is not None and extra is not None and new_rows_from == encoder.token_embedding().shape[0]:
-            # the new rows are their own parameter (USE port): the base table stays frozen and out of Adam
+            # the new rows (and any retrained copies of old ones) are their own parameters (USE port):
+            # the base table stays frozen and out of Adam
             encoder.token_embedding().requires_grad_(False)
-            extra.requires_grad_(True)
+            self.token_rows = [p for p in (extra, own) if p is not None]
             self.freeze_embeddings = True
-            self.no_decay.append(extra)
         elif new_rows_from is not None:
             from .vocab import freeze_rows_below
 
             table = encoder.token_embedding()
             if not 0 < new_rows_from < table.shape[0]:
                 raise InputError(f"first_new_id {new_rows_from} is outside the token table ({table.shape[0]} rows)")
-            table.requires_grad_(True)
             freeze_rows_below(table, new_rows_from)
+            self.token_rows = [table]
             self.freeze_embeddings = False
-            self.no_decay.append(table)
         elif freeze_embeddings:
             encoder.token_embedding().requires_grad_(False)
-            if extra is not None:
-                extra.requires_grad_(False)
+            for p in (extra, own):
+                if p is not None:
+                    p.requires_grad_(False)
+        for p in self.token_rows:
+            p.requires_grad_(True)
 
     @property
     def dim(self) -> int:
@@ -493,13 +509,44 @@ def _write_config(out: Path, cfg: TrainConfig, run: dict | None = None) -> None:
 
 
 def _optimizer(params: list[torch.nn.Parameter], lr: float, weight_decay: float,
-               no_decay: list[torch.nn.Parameter] = ()) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices only (not on biases and norms, nor on ``no_decay``)."""
-    skip = {id(p) for p in no_decay}
-    decay = [p for p in params if p.ndim >= 2 and id(p) not in skip]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                              {"params": [p for p in params if p.ndim < 2 or id(p) in skip], "weight_decay": 0.0}],
-                             lr=lr)
+               token_rows: list[torch.nn.Parameter] = (), rows_lr: float | None = None) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not on biases and norms); ``token_rows`` undecayed, at ``rows_lr``."""
+    rows = {id(p) for p in token_rows}
+    net = [p for p in params if id(p) not in rows]
+    groups = [{"params": [p for p in net if p.ndim >= 2], "weight_decay": weight_decay},
+              {"params": [p for p in net if p.ndim < 2], "weight_decay": 0.0},
+              {"params": [p for p in params if id(p) in rows], "weight_decay": 0.0, "lr": rows_lr or lr}]
+    return torch.optim.AdamW(groups, lr=lr)
+
+
+def most_used_rows(encoder: Encoder, data: PairSet, cfg: TrainConfig) -> np.ndarray:
+    """The ``cfg.train_old_rows`` ids of a USE student's base table that the other side of the training pairs
+    uses most, counted as the batches will draw them (each language weighted by its sampling probability);
+    only the languages new to the student count when it records its languages and the files are named by
+    language (``en-cs.tsv``). Special pieces (unknown, bos, eos) are never chosen."""
+    from .languages import encoder_languages, pair_file_languages
+
+    if not hasattr(getattr(encoder, "model", None), "override_rows"):
+        raise UsageError("--train-old-rows needs a 'use' student from extend-vocab")
+    base = int(encoder.model.embedding.shape[0])
+    known = encoder_languages(cfg.student)
+    known = set(known["languages"]) if known else None
+    sizes = np.bincount(data.lang, minlength=len(data.langs))
+    p = language_probabilities(sizes, cfg.sampling_temperature)
+    counts = np.zeros(base, dtype=np.float64)
+    for li, name in enumerate(data.langs):
+        codes = pair_file_languages([name]) if known is not None else None
+        if codes is not None and set(codes) <= known | {"en"}:
+            continue  # a language the student knows: its rows stay as they are
+        texts = [data.b[i] for i in np.flatnonzero(data.lang == li)]
+        ids = np.concatenate([np.asarray(r, dtype=np.int64) for r in encoder.tokenizer.encode(texts)] or [[]])
+        ids = ids[(ids >= 3) & (ids < base)]
+        counts += np.bincount(ids, minlength=base) * (p[li] / max(1, sizes[li]))
+    order = np.argsort(-counts, kind="stable")[: cfg.train_old_rows]
+    chosen = np.sort(order[counts[order] > 0])
+    info(f"training {len(chosen)} of the base table's rows (the most used by "
+         f"{'the languages new to the student' if known is not None else 'the training text'})")
+    return chosen
 
 
 def first_new_id(model: str) -> int:
@@ -535,7 +582,7 @@ class Trainer:
         self.device = torch.device(getattr(student.encoder, "device", "cpu"))
         total = cfg.steps or max(1, int(round(cfg.epochs * (len(data) // cfg.batch_size))))
         self.params = student.parameters()
-        self.opt = _optimizer(self.params, cfg.lr, cfg.weight_decay, student.no_decay)
+        self.opt = _optimizer(self.params, cfg.lr, cfg.weight_decay, student.token_rows, cfg.embedding_lr)
         self.sampler = BatchSampler(data.lang, len(data.langs), cfg.batch_size, cfg.seed,
                                     cfg.sampling_temperature, cfg.batch_languages)
         self.sched = get_linear_schedule_with_warmup(self.opt, int(cfg.warmup * total), total)
@@ -635,7 +682,7 @@ class Trainer:
         A first SIGINT/SIGTERM stops at the next step boundary with a checkpoint; any interrupt that
         lands between steps leaves the state after the last completed step (then KeyboardInterrupt)."""
         st, cfg = self.state, self.cfg
-        if st.step == 0 and not st.history and len(self.dev):
+        if st.step == 0 and not st.history and len(self.dev) and (cfg.select == "best" or cfg.eval_every):
             self.evaluate()  # the starting point, so the best model is never worse than the init on dev
         self.student.module.train()
         stop_at = st.total if cfg.stop_after is None else min(st.total, st.step + cfg.stop_after)
@@ -688,8 +735,9 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     loss_fn = build_loss(cfg.loss, cfg.temperature, cfg.labels, cfg.tcm, cfg.cross_weight)
     new_rows = first_new_id(cfg.student) if cfg.train_new_rows_only else None
-    student = Student(load_encoder(cfg.student, device=cfg.device, precision="fp32"), cfg.freeze_embeddings,
-                      cfg.max_length, new_rows)
+    encoder = load_encoder(cfg.student, device=cfg.device, precision="fp32")
+    old_rows = most_used_rows(encoder, train_set, cfg) if cfg.train_old_rows else None
+    student = Student(encoder, cfg.freeze_embeddings, cfg.max_length, new_rows, old_rows)
     teacher = teacher_targets(cfg, loss_fn, train_set, student, out)
     trainer = Trainer(cfg, out, student, loss_fn, train_set, dev_set, teacher)
     _write_config(out, cfg, trainer.run_info)
@@ -746,7 +794,9 @@ def write_model_card(out: Path, cfg: TrainConfig, train_set: PairSet, kept_step:
         f"- batch {cfg.batch_size}, {steps} steps, AdamW lr {cfg.lr} (warmup {cfg.warmup}, linear decay), "
         f"weight decay {cfg.weight_decay}, grad clip {cfg.max_grad_norm}, seed {cfg.seed}, max length {cfg.max_length}",
         f"- embeddings frozen: {cfg.freeze_embeddings if cfg.freeze_embeddings is not None else 'auto'}"
-        + ("; only the rows added by extend-vocab trained (no weight decay)" if cfg.train_new_rows_only else ""),
+        + ("; only the rows added by extend-vocab trained (no weight decay)" if cfg.train_new_rows_only else "")
+        + (f", and copies of the {cfg.train_old_rows} old rows the new languages use most" if cfg.train_old_rows else "")
+        + (f"; token rows at lr {cfg.embedding_lr}" if cfg.embedding_lr else ""),
         f"- dev: {cfg.dev_size} English sentences per file held out by {cfg.dev_split}; language sampling "
         f"T={cfg.sampling_temperature}, {cfg.batch_languages}-language batches",
         f"- trained in {run['precision']} on {run['device']}; weights saved as {cfg.save_dtype}; written to {out}",
@@ -764,7 +814,9 @@ def write_model_card(out: Path, cfg: TrainConfig, train_set: PairSet, kept_step:
               + f" --dev-size {cfg.dev_size} --dev-split {cfg.dev_split}"
               + f" --sampling-temperature {cfg.sampling_temperature} --batch-languages {cfg.batch_languages}"
               + (" --train-new-rows-only" if cfg.train_new_rows_only else "")
-              + f" --precision {run['precision']} --save-dtype {cfg.save_dtype}"
+              + (f" --train-old-rows {cfg.train_old_rows}" if cfg.train_old_rows else "")
+              + (f" --embedding-lr {cfg.embedding_lr}" if cfg.embedding_lr else "")
+              + f" --max-length {cfg.max_length} --precision {run['precision']} --save-dtype {cfg.save_dtype}"
               + f" --out {out.name}`", ""]
     card = out / "README.md"
     if not card.exists() or "<!-- generated -->" in card.read_text():

@@ -97,6 +97,10 @@ class TrainConfig:
                                             flags=("--freeze-embeddings/--train-embeddings",))
     train_new_rows_only: bool = option(False, "For a model from extend-vocab: train only the token rows >= its "
                                        "first_new_id (no weight decay on the table) and the rest of the network.")
+    train_old_rows: int = option(0, "With --train-new-rows-only on a 'use' student: also train the N existing token "
+                                 "rows that the languages new to the student use most (trainable copies; the table "
+                                 "stays frozen).", min=0, max=1_000_000)
+    embedding_lr: float | None = option(None, "Peak learning rate of the trained token rows (default: --lr).")
     seed: int = option(0, "Seed for data order, dev split and initialization.")
     save_dtype: str = option("fp32", "Weights written as fp32 or fp16.", choices=("fp32", "fp16"))
     resume: bool = option(False, "Continue an interrupted run in OUT from its checkpoint.")
@@ -119,8 +123,12 @@ class TrainConfig:
         for name in ("temperature", "lr", "epochs"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"--{name} must be a positive number, got {getattr(self, name)}")
+        if self.embedding_lr is not None and not self.embedding_lr > 0:
+            raise UsageError(f"--embedding-lr must be a positive number, got {self.embedding_lr}")
         if self.train_new_rows_only and self.freeze_embeddings:
             raise UsageError("--train-new-rows-only trains the new token rows: drop --freeze-embeddings")
+        if self.train_old_rows and not self.train_new_rows_only:
+            raise UsageError("--train-old-rows goes with --train-new-rows-only (the rest of the table stays frozen)")
         if not (0 <= self.warmup < 1) or not math.isfinite(self.weight_decay) or self.weight_decay < 0:
             raise UsageError("--warmup must be in [0, 1) and --weight-decay >= 0")
 

@@ -243,6 +243,8 @@ def test_options_are_declared_once_in_the_config():
     assert {flag_name(f) for f in option_fields(TrainConfig)} | {"--threads", "--quiet"} <= flags
     assert {"--lambda", "--train-embeddings", "-o"} <= flags and "--cross-weight" not in flags
     for bad, message in ((dict(lr=float("nan")), "--lr must be a finite"), (dict(batch_size=1), "--batch-size"),
-                         (dict(select="worst"), "--select must be one of"), (dict(pairs=[]), "--pairs")):
+                         (dict(select="worst"), "--select must be one of"), (dict(pairs=[]), "--pairs"),
+                         (dict(train_old_rows=100), "--train-old-rows goes with --train-new-rows-only"),
+                         (dict(embedding_lr=0.0), "--embedding-lr must be a positive")):
         with pytest.raises(UsageError, match=message):
             TrainConfig(**{"pairs": ["x.tsv"], "out": "m", **bad}).check()

@@ -96,7 +96,7 @@ def test_new_rows_only_keeps_old_rows_and_skips_their_decay():
     table = torch.nn.Parameter(torch.randn(10, 4))
     lin = torch.nn.Linear(4, 4)
     freeze_rows_below(table, 6)
-    opt = _optimizer([table, *lin.parameters()], 0.1, weight_decay=0.5, no_decay=[table])
+    opt = _optimizer([table, *lin.parameters()], 0.1, weight_decay=0.5, token_rows=[table])
     decayed = {id(p) for g in opt.param_groups if g["weight_decay"] > 0 for p in g["params"]}
     assert id(table) not in decayed and id(lin.weight) in decayed
     before = table.detach().clone()

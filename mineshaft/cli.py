@@ -43,6 +43,7 @@ Metric = _choices("Metric", METRICS)
 Engine = _choices("Engine", ENGINES)
 DType = _choices("DType", DTYPES)
 Errors = _choices("Errors", ERROR_MODES)
+SaveDtype = _choices("SaveDtype", ("fp32", "fp16"))
 
 # Options shared by several commands.
 EncoderOpt = Annotated[str, typer.Option("--encoder", "-e", help="default (the shipped student), use, use-numpy, minilm, a model directory or HF model id.")]
@@ -363,6 +364,8 @@ def interpolate(
                                          min=0.0, max=1.0)] = 0.5,
     init: Annotated[Optional[str], typer.Option(help="Starting model: 'use', 'minilm' or a directory "
                                                 "(default: the one in STUDENT/train_config.json).")] = None,
+    save_dtype: Annotated[Optional[SaveDtype], typer.Option(help="Store the weights as fp32 or fp16 "
+                                                            "(default: the student's dtype).")] = None,
     force: ForceOpt = False,
     threads: ThreadsOpt = None,
     quiet: QuietOpt = False,
@@ -371,7 +374,7 @@ def interpolate(
     from .interpolate import interpolate as run
 
     _setup_model_out(out, force, quiet, threads)
-    print(json.dumps(run(student, out, alpha, init=init)))
+    print(json.dumps(run(student, out, alpha, init=init, dtype=save_dtype.value if save_dtype else None)))
 
 
 @app.command()

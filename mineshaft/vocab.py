@@ -253,6 +253,7 @@ class LexiconInit:
 
     def __init__(self, files: Sequence[str | os.PathLike], model: str, dev_size: int, seed: int):
         from .languages import encoder_languages, pair_file_languages
+        from .lexicon import ITERATIONS
         from .train import read_pair_files
 
         self.pairs, _ = read_pair_files([str(f) for f in files], dev_size, None, seed, "sentence")
@@ -260,32 +261,28 @@ class LexiconInit:
         known = set(record["languages"]) | {"en"} if record else None
         self.new = np.array([known is None or (codes := pair_file_languages([name])) is None
                              or not set(codes) <= known for name in self.pairs.langs], bool)
-        self.stats: dict = {"dev_size": dev_size, "seed": seed, "iterations": None,
+        self.stats: dict = {"dev_size": dev_size, "seed": seed, "iterations": ITERATIONS,
                             "languages": [n for n, k in zip(self.pairs.langs, self.new) if k]}
 
     def rows(self, tokenize, specials: Sequence[int], table: np.ndarray, first_new_id: int
              ) -> tuple[np.ndarray, np.ndarray]:
         """``(ids, rows)`` to write into ``table`` (the extended one: new rows from :func:`init_rows`);
         ``tokenize(texts)`` gives the new tokenizer's ids, cut to :data:`LEXICON_MAX_TOKENS` content tokens."""
-        from .lexicon import ITERATIONS, alignment_counts, moved_rows, translation_rows
+        from .lexicon import alignment_counts, moved_rows, translation_rows
 
         drop = np.asarray(sorted(set(specials)), np.int64)
 
         def ids(texts):
-            return [r[~np.isin(r, drop)] for r in map(lambda x: np.asarray(x, np.int64), tokenize(texts))]
+            return [row[~np.isin(row, drop)] for row in (np.asarray(r, np.int64) for r in tokenize(texts))]
 
         data, vocab = self.pairs, table.shape[0]
         new_rows = np.flatnonzero(self.new[data.lang])
-        other = ids([data.b[i] for i in new_rows])
-        lex = alignment_counts(other, ids([data.a[i] for i in new_rows]), vocab)
-        uses = np.zeros(vocab)  # old rows' uses outside the new languages: every English side, known languages
-        for chunk in (data.a, [data.b[i] for i in np.flatnonzero(~self.new[data.lang])]):
-            for k in range(0, len(chunk), 50_000):
-                part = ids(chunk[k:k + 50_000])
-                if part:
-                    uses += np.bincount(np.concatenate(part), minlength=vocab)[:vocab]
+        english = ids(data.a)  # every English side, tokenized once: the lexicon's and the old rows' other uses
+        lex = alignment_counts(ids([data.b[i] for i in new_rows]), [english[i] for i in new_rows], vocab)
+        known_other = ids([data.b[i] for i in np.flatnonzero(~self.new[data.lang])])
+        uses = np.bincount(np.concatenate(english + known_other), minlength=vocab).astype(np.float64)
         moved, rows = translation_rows(lex, table)
-        self.stats.update(iterations=ITERATIONS, pairs=len(new_rows), new_rows=int((moved >= first_new_id).sum()),
+        self.stats.update(pairs=len(new_rows), new_rows=int((moved >= first_new_id).sum()),
                           old_rows=int((moved < first_new_id).sum()))
         return moved, moved_rows(table, moved, rows, lex.occurrences, uses, first_new_id).astype(table.dtype)
 

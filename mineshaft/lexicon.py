@@ -13,8 +13,11 @@ English. The student then starts out encoding a sentence of the new language nea
 (the DAN + CNN network of USE sees little but these rows), and training refines from there.
 
 How far a row moves towards its lexicon row: ``n / (n + 1)`` for a piece seen ``n`` times in the new
-languages (a piece seen once is half moved), times, for a row the student already had, the share of its
-uses that are in the new languages (English text and the languages the student knows use old rows too).
+languages (a piece seen once is half moved), times, for a row the student already had, the square of the
+share of its uses that are in the new languages (English text and the languages the student knows use old
+rows too; squared, a row shared half and half moves a quarter of the way: on the 50-language dev set, before
+training, this kept 1.0 more points of USE's 14 languages than the plain share for 0.9 fewer on the new 36,
+and trained from it the model held USE's languages at a larger WiSE-FT α).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import torch
 
 #: EM passes of IBM Model 1 (the counts are those of the last E-step)
 ITERATIONS = 6
+#: an old row moves by ``share ** SHARE_POWER`` of the way its new-language uses alone would move it
+SHARE_POWER = 2
 
 
 @dataclass
@@ -103,15 +108,16 @@ def translation_rows(lex: Lexicon, table: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def moved_rows(table: np.ndarray, ids: np.ndarray, rows: np.ndarray, occurrences: np.ndarray,
-               other_uses: np.ndarray, first_new_id: int) -> np.ndarray:
+               other_uses: np.ndarray, first_new_id: int, share_power: float = SHARE_POWER) -> np.ndarray:
     """``table[ids]`` moved towards the lexicon ``rows`` by ``n / (n + 1)`` (``n``: occurrences in the new
-    languages), and for old ids (``< first_new_id``) also by the share ``n / (n + other_uses)`` of their uses."""
+    languages), and for old ids (``< first_new_id``) also by the share ``(n / (n + other_uses)) ** share_power``
+    of their uses."""
     n = occurrences[ids].astype(np.float64)
     weight = n / (n + 1.0)
     old = ids < first_new_id
-    weight[old] *= n[old] / np.maximum(n[old] + other_uses[ids[old]], 1.0)
+    weight[old] *= (n[old] / np.maximum(n[old] + other_uses[ids[old]], 1.0)) ** share_power
     start = table[ids].astype(np.float64)
     return start + weight[:, None] * (rows - start)
 
 
-__all__ = ["Lexicon", "alignment_counts", "translation_rows", "moved_rows", "ITERATIONS"]
+__all__ = ["Lexicon", "alignment_counts", "translation_rows", "moved_rows", "ITERATIONS", "SHARE_POWER"]

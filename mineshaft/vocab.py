@@ -253,7 +253,7 @@ class LexiconInit:
 
     def __init__(self, files: Sequence[str | os.PathLike], model: str, dev_size: int, seed: int):
         from .languages import encoder_languages, pair_file_languages
-        from .lexicon import ITERATIONS
+        from .lexicon import ITERATIONS, SHARE_POWER
         from .train import read_pair_files
 
         self.pairs, _ = read_pair_files([str(f) for f in files], dev_size, None, seed, "sentence")
@@ -262,6 +262,7 @@ class LexiconInit:
         self.new = np.array([known is None or (codes := pair_file_languages([name])) is None
                              or not set(codes) <= known for name in self.pairs.langs], bool)
         self.stats: dict = {"dev_size": dev_size, "seed": seed, "iterations": ITERATIONS,
+                            "share_power": SHARE_POWER,
                             "languages": [n for n, k in zip(self.pairs.langs, self.new) if k]}
 
     def rows(self, tokenize, specials: Sequence[int], table: np.ndarray, first_new_id: int

@@ -79,5 +79,7 @@ def test_rows_move_by_how_much_the_new_languages_use_them():
     ids = np.array([1, 2, 5])  # two old rows, one new (first new id 4)
     occurrences = np.array([0, 3, 1, 0, 0, 9])
     other_uses = np.array([0, 1, 0, 0, 0, 0])
-    out = moved_rows(table, ids, rows, occurrences, other_uses, first_new_id=4)
+    out = moved_rows(table, ids, rows, occurrences, other_uses, first_new_id=4, share_power=1)
     np.testing.assert_allclose(out[:, 0], [3 / 4 * 3 / 4, 1 / 2 * 1, 9 / 10])
+    out = moved_rows(table, ids, rows, occurrences, other_uses, first_new_id=4)  # the default squares the share
+    np.testing.assert_allclose(out[:, 0], [3 / 4 * (3 / 4) ** 2, 1 / 2 * 1, 9 / 10])

@@ -21,7 +21,7 @@ from .engines import ENGINES
 from .margin import K_MAX, MARGINS, MODES
 from .score import METRICS
 from .search import DEFAULT_NPROBE
-from .train_config import TrainConfig
+from .train_config import SAVE_DTYPES, TrainConfig
 from .vocab import DEFAULT_DEV_SIZE, INITS
 
 app = typer.Typer(
@@ -44,7 +44,7 @@ Metric = _choices("Metric", METRICS)
 Engine = _choices("Engine", ENGINES)
 DType = _choices("DType", DTYPES)
 Errors = _choices("Errors", ERROR_MODES)
-SaveDtype = _choices("SaveDtype", ("fp32", "fp16"))
+SaveDtype = _choices("SaveDtype", tuple(SAVE_DTYPES))
 RowInit = _choices("RowInit", INITS)
 
 # Options shared by several commands.

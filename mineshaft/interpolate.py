@@ -25,6 +25,7 @@ import torch
 from .encoders import minilm_path, resolve_default, shipped_model
 from .errors import InputError
 from .io import atomic_dir
+from .train_config import SAVE_DTYPES
 
 WEIGHTS = "model.safetensors"
 #: never copied into the interpolated model: training leftovers, and the weights (written anew)
@@ -114,7 +115,7 @@ def interpolate(student: str | os.PathLike, out: str | os.PathLike, alpha: float
     init = init or starting_point(src)
     weights = interpolate_states(init_state(init), load_file(str(src / WEIGHTS)), alpha)
     if dtype is not None:
-        to = {"fp32": torch.float32, "fp16": torch.float16}[dtype]
+        to = getattr(torch, SAVE_DTYPES[dtype])
         weights = {k: v.to(to) if v.is_floating_point() else v for k, v in weights.items()}
     record = {"student": name, "init": init, "alpha": alpha, **({"dtype": dtype} if dtype else {})}
     with atomic_dir(out) as tmp:

@@ -35,7 +35,7 @@ from .io import atomic_dir, iter_tsv
 from .losses import PairLoss, build_loss
 from .metrics import retrieval_accuracy
 from .progress import info, task
-from .train_config import TrainConfig
+from .train_config import SAVE_DTYPES, TrainConfig
 
 CHECKPOINT = "checkpoint"
 STATE_FILE = "state.pt"
@@ -620,7 +620,7 @@ class Trainer:
         """The student as a model directory in ``OUT``, replacing the files of an earlier one."""
         tmp = self.out / ".model.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        self.student.save(tmp, dtype=torch.float16 if self.cfg.save_dtype == "fp16" else None)
+        self.student.save(tmp, dtype=getattr(torch, SAVE_DTYPES[self.cfg.save_dtype]))
         for f in tmp.iterdir():
             dst = self.out / f.name
             if dst.is_dir():

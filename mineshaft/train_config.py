@@ -18,6 +18,8 @@ LOSS_NAMES = ("soft", "hard", "mse", "mmse")
 #: soft labels: the teacher reads the priority side only, or the average of both sides
 LABEL_STRATEGIES = ("priority", "average")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: how trained or interpolated weights may be stored (name -> torch dtype name)
+SAVE_DTYPES = {"fp32": "float32", "fp16": "float16"}
 #: how the dev pairs are held out of training
 DEV_SPLITS = ("sentence", "row")
 #: whether one batch mixes languages
@@ -102,7 +104,7 @@ class TrainConfig:
                                  "stays frozen).", min=0, max=1_000_000)
     embedding_lr: float | None = option(None, "Peak learning rate of the trained token rows (default: --lr).")
     seed: int = option(0, "Seed for data order, dev split and initialization.")
-    save_dtype: str = option("fp32", "Weights written as fp32 or fp16.", choices=("fp32", "fp16"))
+    save_dtype: str = option("fp32", "Weights written as fp32 or fp16.", choices=tuple(SAVE_DTYPES))
     resume: bool = option(False, "Continue an interrupted run in OUT from its checkpoint.")
     stop_after: int | None = option(None, "Stop this run after N steps, leaving a checkpoint to --resume.", min=1)
     cache_dir: str | None = option(None, "Teacher embedding cache (default OUT/teacher-cache; share it across runs).")

@@ -317,7 +317,7 @@ class HFEncoder(Encoder):
         The token table is always written (``frozen_table`` is accepted for the trainer's one interface)."""
         directory = Path(directory)
         model = self.model
-        if dtype is not None:
+        if dtype is not None and dtype != model.dtype:
             import copy
 
             model = copy.deepcopy(model).to(dtype)

@@ -2,17 +2,17 @@
 # Issue "Fifty languages", end to end: extend USE's vocabulary, train the 50-language student, compare the
 # losses on the same data, steps and seed, and print the tables of the README (with 95% bootstrap intervals).
 #
-#   benchmarks/fifty_languages.sh [--steps 1600] [--compare-steps 150] [--out runs] [--device cpu]
+#   benchmarks/fifty_languages.sh [--steps 3200] [--compare-steps 150] [--out runs] [--device cpu]
 #
 # On 2 CPU cores: extend-vocab 2.5 min (41 s with --init pieces), the teacher's 281k English sentences 6 min, ~0.75 step/s at batch 128
-# (1,600 steps ≈ 36 min alone; 63 min on one core beside another run), each comparison run (the first
+# (3,200 steps ≈ 75 min alone; 1,600 steps took 63 min on one core beside another run), each comparison run (the first
 # recipe: lr 2e-4, no old rows) 150 steps ≈ 3 min, each 50-language evaluation 5-10 min.
 # On a GPU, raise --steps (all 400k pairs are 3,128 steps an epoch) and --compare-steps unchanged otherwise.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"
 DATA="${DATA:-$ROOT/../shared/data}"
-STEPS=1600 CMP=150 OUT=runs DEVICE=auto
+STEPS=3200 CMP=150 OUT=runs DEVICE=auto
 while [ $# -gt 0 ]; do
   case "$1" in
     --steps) STEPS="$2"; shift 2 ;;
@@ -42,9 +42,9 @@ R="--lr 3e-5 --embedding-lr 2e-3 --train-old-rows 20000"   # later arguments win
     --checkpoint-every 400 --out "$OUT/fifty" $(resume "$OUT/fifty")
 # 2b. WiSE-FT back towards USE (use-50-pieces: USE's network and rows, the new rows as means), α chosen on dev
 #     only (the largest α that keeps USE's languages and STS-b dev within 0.5 points of USE's: the shipped
-#     mineshaft-use-50 has α = 0.5), stored in fp16
+#     mineshaft-use-50 has α = 0.75), stored in fp16
 $PY "$HERE/interpolation_sweep.py" "$OUT/fifty" --init "$OUT/use-50-pieces" --alphas 0 0.5 0.75 0.9 1
-[ -d "$OUT/fifty-a${ALPHA:=0.5}" ] || $MS interpolate "$OUT/fifty" --init "$OUT/use-50-pieces" --alpha "$ALPHA" \
+[ -d "$OUT/fifty-a${ALPHA:=0.75}" ] || $MS interpolate "$OUT/fifty" --init "$OUT/use-50-pieces" --alpha "$ALPHA" \
     --save-dtype fp16 -o "$OUT/fifty-a$ALPHA"
 # 3. the paper's comparison: the same data, steps and seed for each loss (the last step kept)
 for run in "soft:--loss soft" "soft-tcm:--loss soft --tcm" "hard:--loss hard" "mse:--loss mse" "mmse:--loss mmse"; do

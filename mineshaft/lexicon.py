@@ -51,25 +51,30 @@ def alignment_counts(other: Sequence[Sequence[int]], english: Sequence[Sequence[
     """IBM Model 1 (each other-side token aligns to one English token of its pair, or to nothing) by EM,
     vectorized over (token, candidate) pairs; ids must lie in ``[0, vocab_size)``. Memory grows with the sum
     over pairs of ``len(other) * (len(english) + 1)``: cut long pairs before."""
+    if len(other) != len(english):
+        raise ValueError(f"{len(other)} other sides but {len(english)} English sides")
     null = vocab_size
-    tokens, cand_pos, cand_e = [], [], []
-    n_tok = 0
-    for f_ids, e_ids in zip(other, english):
-        if not len(f_ids):
-            continue
-        e = np.append(np.asarray(e_ids, np.int64), null)
-        f = np.asarray(f_ids, np.int64)
-        tokens.append(f)
-        cand_pos.append(np.repeat(np.arange(n_tok, n_tok + len(f)), len(e)))
-        cand_e.append(np.tile(e, len(f)))
-        n_tok += len(f)
+    f_len = np.fromiter(map(len, other), np.int64, len(other))
+    n_tok = int(f_len.sum())
     if not n_tok:
         empty = np.zeros(0, np.int64)
         return Lexicon(empty, empty, np.zeros(0), np.zeros(vocab_size, np.int64))
-    tok_f = np.concatenate(tokens)
-    pos = np.concatenate(cand_pos)
-    key = tok_f[pos] * (vocab_size + 1) + np.concatenate(cand_e)
-    del cand_pos, cand_e
+    # every English side with the null word appended, end to end; its start per pair
+    e_len = np.fromiter(map(len, english), np.int64, len(english)) + 1
+    e_ends = np.cumsum(e_len)
+    e_all = np.full(int(e_ends[-1]), null, np.int64)
+    body = np.ones(len(e_all), bool)
+    body[e_ends - 1] = False
+    e_all[body] = np.concatenate([np.asarray(e, np.int64) for e in english] + [np.zeros(0, np.int64)])
+    tok_f = np.concatenate([np.asarray(f, np.int64) for f in other])
+    # candidates: each token of pair p against each of pair p's English tokens (+ null), token by token
+    width = np.repeat(e_len, f_len)  # candidates per token
+    pos = np.repeat(np.arange(n_tok), width)
+    shift = np.repeat(e_ends - e_len, f_len) - (np.cumsum(width) - width)  # its English start - its first candidate
+    index = np.repeat(shift, width)
+    index += np.arange(len(pos))
+    key = tok_f[pos] * (vocab_size + 1) + e_all[index]
+    del index
     uniq, pair = np.unique(key, return_inverse=True)
     del key
     pf, pe = uniq // (vocab_size + 1), uniq % (vocab_size + 1)

@@ -4,7 +4,7 @@
 #
 #   benchmarks/fifty_languages.sh [--steps 3200] [--compare-steps 150] [--out runs] [--device cpu]
 #
-# On 2 CPU cores: extend-vocab 2.5 min (41 s with --init pieces), the teacher's 281k English sentences 6 min, ~0.75 step/s at batch 128
+# On 2 CPU cores: extend-vocab 1.5 min (41 s with --init pieces), the teacher's 281k English sentences 6 min, ~0.75 step/s at batch 128
 # (3,200 steps ≈ 75 min alone; 1,600 steps took 63 min on one core beside another run), each comparison run (the first
 # recipe: lr 2e-4, no old rows) 150 steps ≈ 3 min, each 50-language evaluation 5-10 min.
 # On a GPU, raise --steps (all 400k pairs are 3,128 steps an epoch) and --compare-steps unchanged otherwise.

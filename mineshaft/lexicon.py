@@ -65,7 +65,7 @@ def alignment_counts(other: Sequence[Sequence[int]], english: Sequence[Sequence[
     e_all = np.full(int(e_ends[-1]), null, np.int64)
     body = np.ones(len(e_all), bool)
     body[e_ends - 1] = False
-    e_all[body] = np.concatenate([np.asarray(e, np.int64) for e in english] + [np.zeros(0, np.int64)])
+    e_all[body] = np.concatenate([np.asarray(e, np.int64) for e in english])
     tok_f = np.concatenate([np.asarray(f, np.int64) for f in other])
     # candidates: each token of pair p against each of pair p's English tokens (+ null), token by token
     width = np.repeat(e_len, f_len)  # candidates per token

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from .encoders import Encoder, load_encoder
+from .batching import BatchSampler, NeighbourBatches, batch_indices, language_probabilities, neighbour_table
 from .errors import InputError, UsageError
 from .io import atomic_dir, iter_tsv
 from .losses import PairLoss, build_loss
@@ -168,49 +169,6 @@ def sentence_split(files: list[tuple[list[str], list[str]]], dev_size: int, seed
             for f, s in need.items():
                 count[f] += len(s)
     return [held[offsets[i]:offsets[i + 1]] for i in range(len(files))]
-
-
-def batch_indices(step: int, n: int, batch_size: int, seed: int) -> np.ndarray:
-    """Pair indices of global step ``step``: a fresh seeded permutation every epoch, last partial batch dropped."""
-    per_epoch = n // batch_size
-    epoch, pos = divmod(step, per_epoch)
-    order = np.random.default_rng([seed, 1_000_003, epoch]).permutation(n)
-    return order[pos * batch_size : (pos + 1) * batch_size]
-
-
-def language_probabilities(counts: np.ndarray, temperature: float) -> np.ndarray:
-    """p_l ∝ n_l^(1/T): T=1 samples languages as often as their pairs, larger T flattens towards uniform."""
-    w = np.where(np.asarray(counts) > 0, np.asarray(counts, np.float64) ** (1.0 / temperature), 0.0)
-    return w / w.sum()
-
-
-class BatchSampler:
-    """The pair indices of every step, a function of (seed, step) only, so a resumed run draws what the
-    uninterrupted one did. ``temperature=1`` with mixed batches is :func:`batch_indices` (epochs of seeded
-    permutations, uniform over pairs). Otherwise each step draws its languages with
-    :func:`language_probabilities` (mixed: a language per pair, as a multinomial over the batch; single: one
-    language for the whole batch) and, within a language, pairs without replacement."""
-
-    def __init__(self, lang: np.ndarray, n_langs: int, batch_size: int, seed: int, temperature: float = 1.0,
-                 mode: str = "mixed"):
-        self.n, self.batch_size, self.seed, self.mode = len(lang), batch_size, seed, mode
-        self.pools = [np.flatnonzero(lang == li) for li in range(n_langs)]
-        counts = np.array([len(p) if len(p) >= 2 else 0 for p in self.pools])
-        self.p = language_probabilities(counts, temperature)
-        self.uniform = temperature == 1.0 and mode == "mixed"
-
-    def __call__(self, step: int) -> np.ndarray:
-        if self.uniform:
-            return batch_indices(step, self.n, self.batch_size, self.seed)
-        rng = np.random.default_rng([self.seed, 2_000_003, step])
-        if self.mode == "single":
-            k = np.zeros(len(self.p), np.int64)
-            k[rng.choice(len(self.p), p=self.p)] = self.batch_size
-        else:
-            k = rng.multinomial(self.batch_size, self.p)
-        parts = [pool[rng.choice(len(pool), min(int(m), len(pool)), replace=False)]
-                 for pool, m in zip(self.pools, k) if m]
-        return rng.permutation(np.concatenate(parts))
 
 
 # ----------------------------------------------------------------------------- teacher cache
@@ -569,6 +527,41 @@ class TrainResult:
     history: list[dict]
 
 
+def batch_sampler(cfg: TrainConfig, data: PairSet, teacher_a: np.ndarray | None) -> BatchSampler | NeighbourBatches:
+    """The run's batches: :class:`BatchSampler`, or with ``--neighbour-groups N`` its draws as seeds of
+    :class:`NeighbourBatches` over the teacher's nearest English neighbours (each seed's 2(N-1) nearest)."""
+    g = cfg.neighbour_groups
+    seeds = BatchSampler(data.lang, len(data.langs), cfg.batch_size // max(g, 1), cfg.seed,
+                         cfg.sampling_temperature, cfg.batch_languages)
+    if not g:
+        return seeds
+    if teacher_a is None:  # a loss without the teacher (hard): the neighbours still come from it
+        cache = Path(cfg.cache_dir) if cfg.cache_dir else Path(cfg.out) / TEACHER_CACHE
+        teacher_a = teacher_embeddings(cfg.teacher, data.a, cache, cfg.device, cfg.teacher_batch_size)
+    table = cached_neighbour_table(teacher_a, data.lang, 2 * (g - 1),
+                                   Path(cfg.cache_dir) if cfg.cache_dir else Path(cfg.out) / TEACHER_CACHE)
+    return NeighbourBatches(seeds, table, g, cfg.seed)
+
+
+def cached_neighbour_table(vectors: np.ndarray, lang: np.ndarray, k: int, cache: Path) -> np.ndarray:
+    """:func:`neighbour_table`, kept in ``cache`` under the digest of the vectors, languages and ``k`` (the search
+    takes minutes on a few hundred thousand pairs; another run on the same data reads it back)."""
+    from .io import write_atomic_npy
+
+    h = hashlib.blake2b(digest_size=12)
+    for part in (np.ascontiguousarray(vectors, np.float32), np.asarray(lang, np.int64), np.int64(k)):
+        h.update(memoryview(np.ascontiguousarray(part)).cast("B"))
+    path = cache / f"neighbours-{h.hexdigest()}.npy"
+    if path.exists():
+        return np.load(path)
+    t0 = time.time()
+    table = neighbour_table(vectors, lang, k)
+    info(f"nearest English neighbours of {len(lang)} pairs ({k} each) in {time.time() - t0:.0f} s")
+    cache.mkdir(parents=True, exist_ok=True)
+    write_atomic_npy(path, table)
+    return table
+
+
 class Trainer:
     """One run's parts: :meth:`fit` is the step loop (one :meth:`step` at a time); :meth:`evaluate` and
     :meth:`checkpoint` run between steps; :meth:`save_model` writes the kept model to ``OUT``."""
@@ -583,14 +576,14 @@ class Trainer:
         total = cfg.steps or max(1, int(round(cfg.epochs * (len(data) // cfg.batch_size))))
         self.params = student.parameters()
         self.opt = _optimizer(self.params, cfg.lr, cfg.weight_decay, student.token_rows, cfg.embedding_lr)
-        self.sampler = BatchSampler(data.lang, len(data.langs), cfg.batch_size, cfg.seed,
-                                    cfg.sampling_temperature, cfg.batch_languages)
+        self.sampler = batch_sampler(cfg, data, teacher[0])
         self.sched = get_linear_schedule_with_warmup(self.opt, int(cfg.warmup * total), total)
         self.amp = _autocast_dtype(cfg.precision, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
         self.state = TrainState({"weights": student, "optimizer": self.opt, "scheduler": self.sched,
                                  "scaler": self.scaler, "rng": GlobalRNG}, total, len(data),
-                                data_key=f"{cfg.dev_split}|{cfg.sampling_temperature}|{cfg.batch_languages}")
+                                data_key=f"{cfg.dev_split}|{cfg.sampling_temperature}|{cfg.batch_languages}"
+                                         + (f"|{cfg.neighbour_groups}" if cfg.neighbour_groups else ""))
         self.checkpointed = -1  # the step of the last checkpoint written by this process
         self.in_update = False  # between backward() and the end of the optimizer step
         self.started = (time.time(), 0)  # (time, step) this process started stepping
@@ -798,7 +791,8 @@ def write_model_card(out: Path, cfg: TrainConfig, train_set: PairSet, kept_step:
         + (f", and copies of the {cfg.train_old_rows} old rows the new languages use most" if cfg.train_old_rows else "")
         + (f"; token rows at lr {cfg.embedding_lr}" if cfg.embedding_lr else ""),
         f"- dev: {cfg.dev_size} English sentences per file held out by {cfg.dev_split}; language sampling "
-        f"T={cfg.sampling_temperature}, {cfg.batch_languages}-language batches",
+        f"T={cfg.sampling_temperature}, {cfg.batch_languages}-language batches"
+        + (f" of neighbour groups of {cfg.neighbour_groups}" if cfg.neighbour_groups else ""),
         f"- trained in {run['precision']} on {run['device']}; weights saved as {cfg.save_dtype}; written to {out}",
         f"- model kept: step {kept_step} ({'best dev accuracy' if cfg.select == 'best' else 'last step'})", "",
         f"## Dev at step {kept_step} (held-out training pairs, top-1 retrieval)", "",
@@ -813,6 +807,7 @@ def write_model_card(out: Path, cfg: TrainConfig, train_set: PairSet, kept_step:
               + (f" --max-pairs {cfg.max_pairs}" if cfg.max_pairs else "") + f" --select {cfg.select} --seed {cfg.seed}"
               + f" --dev-size {cfg.dev_size} --dev-split {cfg.dev_split}"
               + f" --sampling-temperature {cfg.sampling_temperature} --batch-languages {cfg.batch_languages}"
+              + (f" --neighbour-groups {cfg.neighbour_groups}" if cfg.neighbour_groups else "")
               + (" --train-new-rows-only" if cfg.train_new_rows_only else "")
               + (f" --train-old-rows {cfg.train_old_rows}" if cfg.train_old_rows else "")
               + (f" --embedding-lr {cfg.embedding_lr}" if cfg.embedding_lr else "")

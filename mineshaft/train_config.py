@@ -89,6 +89,9 @@ class TrainConfig:
                                          "∝ n_l^(1/T) (1: uniform over pairs; 5: XLM-R/LaBSE style).", min=1.0)
     batch_languages: str = option("mixed", "mixed (a batch draws each pair's language) or single (one language "
                                   "per batch: soft labels over one language).", choices=BATCH_LANGUAGES)
+    neighbour_groups: int = option(0, "Build each batch from groups of N pairs of one language whose English sides "
+                                   "are nearest neighbours under the teacher, hard negatives for one another (0: off; "
+                                   "--batch-size must be a multiple of N).", min=0, max=1024)
     eval_every: int = option(500, "Dev evaluation every N steps (0: only at the end).", min=0)
     checkpoint_every: int = option(500, "Resumable checkpoint every N steps (0: only on interrupt).", min=0)
     patience: int | None = option(None, "Stop after this many dev evaluations without improvement.", min=1)
@@ -131,6 +134,9 @@ class TrainConfig:
             raise UsageError("--train-new-rows-only trains the new token rows: drop --freeze-embeddings")
         if self.train_old_rows and not self.train_new_rows_only:
             raise UsageError("--train-old-rows goes with --train-new-rows-only (the rest of the table stays frozen)")
+        if self.neighbour_groups == 1 or (self.neighbour_groups and self.batch_size % self.neighbour_groups):
+            raise UsageError(f"--neighbour-groups must be 0 or at least 2 and divide --batch-size "
+                             f"({self.batch_size}), got {self.neighbour_groups}")
         if not (0 <= self.warmup < 1) or not math.isfinite(self.weight_decay) or self.weight_decay < 0:
             raise UsageError("--warmup must be in [0, 1) and --weight-decay >= 0")
 

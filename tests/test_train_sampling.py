@@ -1,5 +1,6 @@
 """Training across many languages: the dev split by sentence, language sampling ∝ n^(1/T), one-language
-batches, the compact dev line, and training only the token rows extend-vocab added."""
+batches, neighbour groups (hard negatives), the compact dev line, and training only the token rows extend-vocab
+added."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from mineshaft.batching import NeighbourBatches, neighbour_table
+from mineshaft.errors import UsageError
 from mineshaft.train import (BatchSampler, TrainConfig, _optimizer, dev_summary, language_probabilities,
                              read_pair_files, train)
 
@@ -80,6 +83,47 @@ def test_sampling_is_a_function_of_seed_and_step():
     assert all(np.array_equal(uniform(s), batch_indices(s, len(lang), 16, 3)) for s in range(40))
 
 
+def test_neighbour_table_is_the_nearest_other_sentences_of_the_same_language():
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(400, 16)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    v[7] = v[3]  # the same English sentence twice: never each other's neighbour
+    lang = np.repeat([0, 1, 2], [250, 147, 3])
+    k = 6
+    table = neighbour_table(v, lang, k)
+    assert table.shape == (400, k)
+    for i in range(400):
+        assert np.all(lang[table[i]] == lang[i]) and i not in table[i]
+        if lang[i] == 2:
+            continue  # 2 other pairs for 6 slots: filled at random from the language
+        rows = np.flatnonzero(lang == lang[i])
+        sims = v[rows] @ v[i]
+        ref = np.sort(sims[(rows != i) & (sims < 1 - 1e-4)])[::-1][:k]  # brute force, float64-free
+        assert np.allclose(v[table[i]] @ v[i], ref, atol=1e-5), i
+    assert 7 not in table[3] and 3 not in table[7]
+
+
+def test_neighbour_batches_are_groups_of_one_language_drawn_from_the_table():
+    lang = np.repeat(np.arange(3), [500, 60, 20])
+    rng = np.random.default_rng(1)
+    v = rng.normal(size=(len(lang), 8)).astype(np.float32)
+    table = neighbour_table(v / np.linalg.norm(v, axis=1, keepdims=True), lang, 6)
+    make = lambda: NeighbourBatches(BatchSampler(lang, 3, 4, 5, 3.0), table, 4, seed=5)  # noqa: E731
+    a, b = make(), make()
+    for step in (0, 3, 999):
+        idx = a(step)
+        assert idx.shape == (16,) and np.array_equal(idx, b(step))  # a function of (seed, step)
+        for g in idx.reshape(4, 4):
+            assert len(set(lang[g].tolist())) == 1 and set(g[1:].tolist()) <= set(table[g[0]].tolist())
+            assert len(set(g.tolist())) == 4  # distinct neighbours
+    assert not np.array_equal(a(1), a(2))
+    with pytest.raises(ValueError):
+        NeighbourBatches(BatchSampler(lang, 3, 4, 5), table, 8, seed=5)  # 7 neighbours asked, 6 in the table
+    for bad in (1, 3):  # a group of one, or groups that do not fill the batch
+        with pytest.raises(UsageError, match="--neighbour-groups"):
+            TrainConfig(pairs=["x"], out="o", batch_size=8, neighbour_groups=bad).check()
+
+
 def test_dev_line_shows_the_worst_five_and_the_means():
     res = {f"en-{i:02d}": {"xx2en": i / 100, "en2xx": 0.5} for i in range(50)}
     res["mean_xx2en"], res["mean_en2xx"] = 0.245, 0.5
@@ -135,20 +179,36 @@ def test_train_new_rows_only_end_to_end(multi_files, tmp_path):
                           train_new_rows_only=True, device="cpu"))
 
 
+def _full_and_resumed(tmp_path: Path, common: dict, stop_after: int, changed: dict) -> list[list[dict]]:
+    """One run straight through and one stopped after ``stop_after`` steps and resumed (a resume with
+    ``changed`` options must be refused first); the two runs' logs."""
+    train(TrainConfig(out=str(tmp_path / "full"), **common))
+    part = TrainConfig(out=str(tmp_path / "part"), stop_after=stop_after, **common)
+    train(part)
+    with pytest.raises(Exception, match="different run"):  # the batches may not change on resume
+        train(TrainConfig(out=str(tmp_path / "part"), resume=True, **{**common, **changed}))
+    part.stop_after, part.resume = None, True
+    train(part)
+    return [[json.loads(x) for x in (tmp_path / d / "train_log.jsonl").read_text().splitlines()]
+            for d in ("full", "part")]
+
+
 def test_resume_is_exact_with_language_sampling(multi_files, tmp_path):
     common = dict(pairs=multi_files, student="use", loss="hard", batch_size=8, steps=6, lr=1e-3, dev_size=10,
                   eval_every=3, checkpoint_every=2, device="cpu", sampling_temperature=5.0,
                   batch_languages="single", patience=5)
-    train(TrainConfig(out=str(tmp_path / "full"), **common))
-    part = TrainConfig(out=str(tmp_path / "part"), stop_after=4, **common)
-    train(part)
-    with pytest.raises(Exception, match="different run"):  # the sampling may not change on resume
-        train(TrainConfig(out=str(tmp_path / "part"), resume=True, **{**common, "sampling_temperature": 2.0}))
-    part.stop_after, part.resume = None, True
-    train(part)
+    full, part = _full_and_resumed(tmp_path, common, 4, {"sampling_temperature": 2.0})
+    assert [r.get("loss") for r in full] == [r.get("loss") for r in part]
+    assert [r["dev"] for r in full if "dev" in r] == [r["dev"] for r in part if "dev" in r]
 
-    def log(d):
-        return [json.loads(x) for x in (tmp_path / d / "train_log.jsonl").read_text().splitlines()]
 
-    assert [r.get("loss") for r in log("full")] == [r.get("loss") for r in log("part")]
-    assert [r["dev"] for r in log("full") if "dev" in r] == [r["dev"] for r in log("part") if "dev" in r]
+def test_neighbour_groups_train_and_resume_exactly(multi_files, tmp_path):
+    """The hard loss reads no teacher: the neighbours come from the teacher's English vectors all the same."""
+    common = dict(pairs=multi_files, student="use", loss="hard", batch_size=8, steps=4, lr=1e-3, dev_size=10,
+                  eval_every=2, checkpoint_every=2, device="cpu", sampling_temperature=3.0, neighbour_groups=4,
+                  cache_dir=str(tmp_path / "cache"))
+    full, part = _full_and_resumed(tmp_path, common, 2, {"neighbour_groups": 2})
+    losses = [[r.get("loss") for r in log] for log in (full, part)]
+    assert losses[0] == losses[1] and len([x for x in losses[0] if x is not None]) == 4
+    assert "--neighbour-groups 4" in (tmp_path / "full" / "README.md").read_text()
+    assert len(list((tmp_path / "cache").glob("neighbours-*.npy"))) == 2  # one per group size, read back after

@@ -1,0 +1,104 @@
+"""Which training pairs go into each step's batch: a function of (seed, step) only, so a resumed run draws
+exactly what the uninterrupted one did.
+
+- :func:`batch_indices`: epochs of seeded permutations (uniform over pairs).
+- :class:`BatchSampler`: languages drawn ∝ n_l^(1/T), mixed in one batch or one language a batch.
+- :class:`NeighbourBatches`: groups of pairs of one language whose English sides are nearest neighbours under
+  the teacher (:func:`neighbour_table`), so each batch holds hard negatives for one another.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def batch_indices(step: int, n: int, batch_size: int, seed: int) -> np.ndarray:
+    """Pair indices of global step ``step``: a fresh seeded permutation every epoch, last partial batch dropped."""
+    per_epoch = n // batch_size
+    epoch, pos = divmod(step, per_epoch)
+    order = np.random.default_rng([seed, 1_000_003, epoch]).permutation(n)
+    return order[pos * batch_size : (pos + 1) * batch_size]
+
+
+def language_probabilities(counts: np.ndarray, temperature: float) -> np.ndarray:
+    """p_l ∝ n_l^(1/T): T=1 samples languages as often as their pairs, larger T flattens towards uniform."""
+    w = np.where(np.asarray(counts) > 0, np.asarray(counts, np.float64) ** (1.0 / temperature), 0.0)
+    return w / w.sum()
+
+
+class BatchSampler:
+    """The pair indices of every step, a function of (seed, step) only, so a resumed run draws what the
+    uninterrupted one did. ``temperature=1`` with mixed batches is :func:`batch_indices` (epochs of seeded
+    permutations, uniform over pairs). Otherwise each step draws its languages with
+    :func:`language_probabilities` (mixed: a language per pair, as a multinomial over the batch; single: one
+    language for the whole batch) and, within a language, pairs without replacement."""
+
+    def __init__(self, lang: np.ndarray, n_langs: int, batch_size: int, seed: int, temperature: float = 1.0,
+                 mode: str = "mixed"):
+        self.n, self.batch_size, self.seed, self.mode = len(lang), batch_size, seed, mode
+        self.pools = [np.flatnonzero(lang == li) for li in range(n_langs)]
+        counts = np.array([len(p) if len(p) >= 2 else 0 for p in self.pools])
+        self.p = language_probabilities(counts, temperature)
+        self.uniform = temperature == 1.0 and mode == "mixed"
+
+    def __call__(self, step: int) -> np.ndarray:
+        if self.uniform:
+            return batch_indices(step, self.n, self.batch_size, self.seed)
+        rng = np.random.default_rng([self.seed, 2_000_003, step])
+        if self.mode == "single":
+            k = np.zeros(len(self.p), np.int64)
+            k[rng.choice(len(self.p), p=self.p)] = self.batch_size
+        else:
+            k = rng.multinomial(self.batch_size, self.p)
+        parts = [pool[rng.choice(len(pool), min(int(m), len(pool)), replace=False)]
+                 for pool, m in zip(self.pools, k) if m]
+        return rng.permutation(np.concatenate(parts))
+
+
+def neighbour_table(vectors: np.ndarray, lang: np.ndarray, k: int, same: float = 1e-4) -> np.ndarray:
+    """``(n, k)`` indices: for each pair, the ``k`` pairs of its language whose (unit) vectors are nearest by
+    inner product, best first, leaving out the pair itself and pairs with the same vector (within ``same`` of
+    cosine 1: the same English sentence in another row). A language with too few other pairs fills the
+    remaining slots with random pairs of that language (never the pair itself while there is another)."""
+    import faiss
+
+    lang = np.asarray(lang)
+    table = np.empty((len(lang), k), np.int64)
+    rng = np.random.default_rng(0)
+    for li in np.unique(lang):
+        rows = np.flatnonzero(lang == li)
+        x = np.ascontiguousarray(vectors[rows], dtype=np.float32)
+        want = min(len(rows), k + 16)
+        sims, nn = faiss.knn(x, x, want, faiss.METRIC_INNER_PRODUCT)
+        usable = (nn >= 0) & (nn != np.arange(len(rows))[:, None]) & (sims < 1.0 - same)
+        # usable neighbours first (stable, so best first), then the rest; short rows get random fill
+        order = np.argsort(~usable, axis=1, kind="stable")[:, :k]
+        picked = np.full((len(rows), k), -1, np.int64)
+        picked[:, : order.shape[1]] = np.where(np.take_along_axis(usable, order, 1),
+                                               np.take_along_axis(nn, order, 1), -1)
+        r, c = np.nonzero(picked < 0)
+        if len(r):  # too few distinct neighbours: random other pairs of the language
+            other = rng.integers(max(len(rows) - 1, 1), size=len(r))
+            picked[r, c] = np.where(len(rows) > 1, other + (other >= r), r)
+        table[rows] = rows[picked]
+    return table
+
+
+class NeighbourBatches:
+    """Batches of ``batch_size // group`` groups: each group is a seed pair drawn by ``seeds`` (a
+    :class:`BatchSampler` of that many pairs, so languages keep their sampling temperature) and ``group - 1``
+    pairs drawn at random from the seed's ``table`` neighbours (:func:`neighbour_table`)."""
+
+    def __init__(self, seeds: BatchSampler, table: np.ndarray, group: int, seed: int):
+        if group < 2 or group - 1 > table.shape[1]:
+            raise ValueError(f"a group of {group} needs 1 <= group - 1 <= {table.shape[1]} neighbours")
+        self.seeds, self.table, self.group, self.seed = seeds, table, group, seed
+
+    def __call__(self, step: int) -> np.ndarray:
+        s = self.seeds(step)
+        rng = np.random.default_rng([self.seed, 3_000_017, step])
+        pick = rng.random((len(s), self.table.shape[1])).argsort(axis=1)[:, : self.group - 1]
+        return np.concatenate([s[:, None], np.take_along_axis(self.table[s], pick, 1)], axis=1).ravel()
+
+
+__all__ = ["batch_indices", "language_probabilities", "BatchSampler", "neighbour_table", "NeighbourBatches"]

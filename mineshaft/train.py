@@ -482,26 +482,49 @@ def _optimizer(params: list[torch.nn.Parameter], lr: float, weight_decay: float,
     return torch.optim.AdamW(groups, lr=lr)
 
 
+def new_language_files(student: str, data: PairSet) -> np.ndarray | None:
+    """Per pair file of ``data``: True where its language is new to the model extend-vocab extended to make
+    ``student`` (:func:`extended_model`; a trained student, continued, still counts the languages it was
+    taught as new), False where that model knows it. None when the model records no languages; a file not
+    named by language (``en-cs.tsv``) counts as new."""
+    from .languages import encoder_languages, pair_file_languages
+
+    record = encoder_languages(extended_model(student))
+    if not record:
+        return None
+    known = set(record["languages"]) | {"en"}
+    codes = [pair_file_languages([name]) for name in data.langs]
+    return np.array([c is None or not set(c) <= known for c in codes], dtype=bool)
+
+
+def sampling_probabilities(cfg: TrainConfig, data: PairSet) -> tuple[np.ndarray | None, float | None]:
+    """The ``known`` mask and share that :class:`BatchSampler` splits the draws by (``--known-share``), or
+    (None, None) without the option."""
+    if cfg.known_share is None:
+        return None, None
+    new = new_language_files(cfg.student, data)
+    if new is None:
+        raise UsageError(f"--known-share: {extended_model(cfg.student)} records no languages, so none is known")
+    if new.all() or not new.any():
+        raise UsageError(f"--known-share needs pair files in languages {extended_model(cfg.student)} knows and in "
+                         f"languages it does not; all {len(new)} are {'new' if new.all() else 'known'}")
+    return ~new, cfg.known_share
+
+
 def most_used_rows(encoder: Encoder, data: PairSet, cfg: TrainConfig) -> np.ndarray:
     """The ``cfg.train_old_rows`` ids of a USE student's base table that the other side of the training pairs
     uses most, counted as the batches will draw them (each language weighted by its sampling probability);
-    only the languages new to the model extend-vocab extended count (a trained student, continued, still
-    counts the languages it was taught) when that model records its languages and the files are named by
-    language (``en-cs.tsv``). Special pieces (unknown, bos, eos) are never chosen."""
-    from .languages import encoder_languages, pair_file_languages
-
+    only the files in languages new to the student count (:func:`new_language_files`; all of them when the
+    model records no languages). Special pieces (unknown, bos, eos) are never chosen."""
     if not hasattr(getattr(encoder, "model", None), "override_rows"):
         raise UsageError("--train-old-rows needs a 'use' student from extend-vocab")
     base = int(encoder.model.embedding.shape[0])
-    extended = extended_model(cfg.student)
-    known = encoder_languages(extended)
-    known = set(known["languages"]) if known else None
+    new = new_language_files(cfg.student, data)
     sizes = np.bincount(data.lang, minlength=len(data.langs))
-    p = language_probabilities(sizes, cfg.sampling_temperature)
+    p = language_probabilities(sizes, cfg.sampling_temperature, *sampling_probabilities(cfg, data))
     counts = np.zeros(base, dtype=np.float64)
-    for li, name in enumerate(data.langs):
-        codes = pair_file_languages([name]) if known is not None else None
-        if codes is not None and set(codes) <= known | {"en"}:
+    for li in range(len(data.langs)):
+        if new is not None and not new[li]:
             continue  # a language the student knows: its rows stay as they are
         texts = [data.b[i] for i in np.flatnonzero(data.lang == li)]
         ids = np.concatenate([np.asarray(r, dtype=np.int64) for r in encoder.tokenizer.encode(texts)] or [[]])
@@ -510,10 +533,10 @@ def most_used_rows(encoder: Encoder, data: PairSet, cfg: TrainConfig) -> np.ndar
     order = np.argsort(-counts, kind="stable")[: cfg.train_old_rows]
     chosen = np.sort(order[counts[order] > 0])
     if not len(chosen):
-        raise UsageError(f"--train-old-rows: no pair file is in a language new to {extended}, "
+        raise UsageError(f"--train-old-rows: no pair file is in a language new to {extended_model(cfg.student)}, "
                          "so there is no old row to choose")
     info(f"training {len(chosen)} of the base table's rows (the most used by "
-         f"{'the languages new to the student' if known is not None else 'the training text'})")
+         f"{'the languages new to the student' if new is not None else 'the training text'})")
     return chosen
 
 
@@ -557,7 +580,7 @@ def batch_sampler(cfg: TrainConfig, data: PairSet, teacher_a: np.ndarray | None)
     :class:`NeighbourBatches` over the teacher's nearest English neighbours (each seed's 2(N-1) nearest)."""
     g = cfg.neighbour_groups
     seeds = BatchSampler(data.lang, len(data.langs), cfg.batch_size // max(g, 1), cfg.seed,
-                         cfg.sampling_temperature, cfg.batch_languages)
+                         cfg.sampling_temperature, cfg.batch_languages, *sampling_probabilities(cfg, data))
     if not g:
         return seeds
     cache = teacher_cache_dir(cfg)
@@ -605,7 +628,8 @@ class Trainer:
         self.state = TrainState({"weights": student, "optimizer": self.opt, "scheduler": self.sched,
                                  "scaler": self.scaler, "rng": GlobalRNG}, total, len(data),
                                 data_key=f"{cfg.dev_split}|{cfg.sampling_temperature}|{cfg.batch_languages}"
-                                         + (f"|{cfg.neighbour_groups}" if cfg.neighbour_groups else ""))
+                                         + (f"|{cfg.neighbour_groups}" if cfg.neighbour_groups else "")
+                                         + (f"|known{cfg.known_share}" if cfg.known_share is not None else ""))
         self.checkpointed = -1  # the step of the last checkpoint written by this process
         self.in_update = False  # between backward() and the end of the optimizer step
         self.started = (time.time(), 0)  # (time, step) this process started stepping
@@ -817,7 +841,8 @@ def write_model_card(out: Path, cfg: TrainConfig, train_set: PairSet, kept_step:
         + (f"; token rows at lr {cfg.embedding_lr}" if cfg.embedding_lr else ""),
         f"- dev: {cfg.dev_size} English sentences per file held out by {cfg.dev_split}; language sampling "
         f"T={cfg.sampling_temperature}, {cfg.batch_languages}-language batches"
-        + (f" of neighbour groups of {cfg.neighbour_groups}" if cfg.neighbour_groups else ""),
+        + (f" of neighbour groups of {cfg.neighbour_groups}" if cfg.neighbour_groups else "")
+        + (f"; {cfg.known_share} of the draws for the languages the student knew" if cfg.known_share is not None else ""),
         f"- trained in {run['precision']} on {run['device']}; weights saved as {cfg.save_dtype}; written to {out}",
         f"- model kept: step {kept_step} ({'best dev accuracy' if cfg.select == 'best' else 'last step'})", "",
         f"## Dev at step {kept_step} (held-out training pairs, top-1 retrieval)", "",
@@ -833,6 +858,7 @@ def write_model_card(out: Path, cfg: TrainConfig, train_set: PairSet, kept_step:
               + f" --dev-size {cfg.dev_size} --dev-split {cfg.dev_split}"
               + f" --sampling-temperature {cfg.sampling_temperature} --batch-languages {cfg.batch_languages}"
               + (f" --neighbour-groups {cfg.neighbour_groups}" if cfg.neighbour_groups else "")
+              + (f" --known-share {cfg.known_share}" if cfg.known_share is not None else "")
               + (" --train-new-rows-only" if cfg.train_new_rows_only else "")
               + (f" --train-old-rows {cfg.train_old_rows}" if cfg.train_old_rows else "")
               + (f" --embedding-lr {cfg.embedding_lr}" if cfg.embedding_lr else "")

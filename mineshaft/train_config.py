@@ -20,6 +20,8 @@ LABEL_STRATEGIES = ("priority", "average")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 #: how trained or interpolated weights may be stored (name -> torch dtype name)
 SAVE_DTYPES = {"fp32": "float32", "fp16": "float16"}
+#: what ``mineshaft interpolate --save-dtype`` may also write: fp16 with a USE student's token rows 8-bit
+INTERPOLATE_DTYPES = {**SAVE_DTYPES, "int8rows": "float16"}
 #: how the dev pairs are held out of training
 DEV_SPLITS = ("sentence", "row")
 #: whether one batch mixes languages
@@ -87,6 +89,10 @@ class TrainConfig:
                             choices=DEV_SPLITS)
     sampling_temperature: float = option(1.0, "Language sampling: a batch draws language l with probability "
                                          "∝ n_l^(1/T) (1: uniform over pairs; 5: XLM-R/LaBSE style).", min=1.0)
+    known_share: float | None = option(None, "Share of the draws for the pair files in languages the student's "
+                                       "extend-vocab start already knows (its language record); the new languages "
+                                       "get the rest. Each group samples by --sampling-temperature (default: one "
+                                       "group).", min=0.0, max=0.99)
     batch_languages: str = option("mixed", "mixed (a batch draws each pair's language) or single (one language "
                                   "per batch: soft labels over one language).", choices=BATCH_LANGUAGES)
     neighbour_groups: int = option(0, "Build each batch from groups of N pairs of one language whose English sides "

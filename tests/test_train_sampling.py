@@ -66,6 +66,24 @@ def test_language_probabilities_follow_n_to_the_one_over_t():
     assert np.abs(np.bincount(firsts, minlength=4) / 3000 - language_probabilities(counts, 5.0)).max() < 0.03
 
 
+def test_known_share_splits_the_draws_between_known_and_new_languages():
+    """--known-share S: the known languages get S of the draws, the others 1 - S, each group by n^(1/T)."""
+    counts = np.array([40_000, 8_000, 5_000, 700, 200])
+    known = np.array([True, False, True, False, False])
+    lang = np.repeat(np.arange(5), counts)
+    w = counts ** (1 / 3)
+    expect = np.where(known, 0.1 * w / w[known].sum(), 0.9 * w / w[~known].sum())
+    p = language_probabilities(counts, 3.0, known, 0.1)
+    assert np.allclose(p, expect) and np.isclose(p[known].sum(), 0.1) and np.isclose(p.sum(), 1.0)
+    assert np.allclose(language_probabilities(counts, 3.0, known, None), w / w.sum())  # no share: one group
+    drawn = np.concatenate([BatchSampler(lang, 5, 64, 0, 3.0, "mixed", known, 0.1)(s) for s in range(400)])
+    assert np.abs(np.bincount(lang[drawn], minlength=5) / len(drawn) - expect).max() < 0.01
+    zero = BatchSampler(lang, 5, 64, 0, 1.0, "mixed", known, 0.0)  # T=1 with a share is not the uniform path
+    assert not np.isin(lang[np.concatenate([zero(s) for s in range(50)])], [0, 2]).any()
+    with pytest.raises(ValueError, match="both groups"):
+        language_probabilities(counts, 3.0, np.ones(5, bool), 0.1)
+
+
 def test_sampling_is_a_function_of_seed_and_step():
     lang = np.repeat(np.arange(3), [500, 50, 5])
     for mode in ("mixed", "single"):

@@ -21,7 +21,7 @@ from .engines import ENGINES
 from .margin import K_MAX, MARGINS, MODES
 from .score import METRICS
 from .search import DEFAULT_NPROBE
-from .train_config import SAVE_DTYPES, TrainConfig
+from .train_config import INTERPOLATE_DTYPES, SAVE_DTYPES, TrainConfig
 from .vocab import DEFAULT_DEV_SIZE, INITS
 
 app = typer.Typer(
@@ -45,6 +45,7 @@ Engine = _choices("Engine", ENGINES)
 DType = _choices("DType", DTYPES)
 Errors = _choices("Errors", ERROR_MODES)
 SaveDtype = _choices("SaveDtype", tuple(SAVE_DTYPES))
+InterpolateDtype = _choices("InterpolateDtype", tuple(INTERPOLATE_DTYPES))
 RowInit = _choices("RowInit", INITS)
 
 # Options shared by several commands.
@@ -348,6 +349,11 @@ def extend_vocab(
                                           min=0)] = DEFAULT_DEV_SIZE,
     seed: Annotated[int, typer.Option(help="Seed of the noise given to rows of wholly new characters, and of the "
                                            "dev split (train's --seed).")] = 0,
+    word_pieces: Annotated[int, typer.Option(help="Also add up to N pieces for words of the languages new to the "
+                                                  "model that its tokenizer cuts into many pieces (Greek, Hungarian...); "
+                                                  "only pieces that occur in no English or known-language word of the "
+                                                  "pairs, so that text keeps its segmentation. 0: off.",
+                                             min=0, max=1_000_000)] = 0,
     force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
     threads: ThreadsOpt = None,
     quiet: QuietOpt = False,
@@ -359,7 +365,7 @@ def extend_vocab(
     check_texts = read_texts(expand_files(check or []), column=None, per_file=None)
     stats = extend_vocabulary(model, expand_files(pairs, "*.tsv"), out, vocab_size=pieces, per_language=per_language,
                               column=column, seed=seed, check=check_texts or None,
-                              init=init.value, dev_size=dev_size)
+                              init=init.value, dev_size=dev_size, word_pieces=word_pieces)
     if not quiet:
         from .vocab import format_table
 
@@ -375,8 +381,9 @@ def interpolate(
                                          min=0.0, max=1.0)] = 0.5,
     init: Annotated[Optional[str], typer.Option(help="Starting model: 'use', 'minilm' or a directory "
                                                 "(default: the one in STUDENT/train_config.json).")] = None,
-    save_dtype: Annotated[Optional[SaveDtype], typer.Option(help="Store the weights as fp32 or fp16 "
-                                                            "(default: the student's dtype).")] = None,
+    save_dtype: Annotated[Optional[InterpolateDtype], typer.Option(
+        help="Store the weights as fp32 or fp16 (default: the student's dtype); int8rows: fp16, and a USE "
+             "student's own token rows 8-bit with a scale per row (half the size of fp16 rows).")] = None,
     force: ForceOpt = False,
     threads: ThreadsOpt = None,
     quiet: QuietOpt = False,

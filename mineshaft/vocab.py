@@ -158,8 +158,7 @@ def read_texts(files: Sequence[str | os.PathLike], column: int | None = 2,
         path = Path(f)
         if not path.is_file():
             raise InputError(f"{path}: no such file")
-        stem = path.name.split(".")[0]
-        lang = stem.split("-", 1)[1] if stem.startswith("en-") else stem
+        lang = _file_language(path)
         seen: dict[str, None] = {}
         with path.open(encoding="utf-8", errors="replace") as fh:
             for n, line in enumerate(fh, 1):
@@ -388,9 +387,9 @@ def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLik
     known = piece_chars(p for i, (p, _) in enumerate(vocab) if i != unk_id)
     learned = learn_pieces(old_tok, (t for lang in sorted(texts) for t in texts[lang]), known,
                            vocab_size=vocab_size)
-    if word_pieces:
-        learned += _word_pieces(model, files, texts, old_tok, {p for p, _ in vocab} | {p for p, _ in learned},
-                                known, word_pieces, per_language)
+    words_added = _word_pieces(model, files, texts, old_tok, {p for p, _ in vocab} | {p for p, _ in learned},
+                               known, word_pieces, per_language) if word_pieces else []
+    learned += words_added
     pieces = [p for p, _ in learned]
     lexicon = LexiconInit(files, str(model), dev_size, seed) if init == "lexicon" else None
     with atomic_dir(out) as tmp:
@@ -402,7 +401,7 @@ def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLik
         stats = {"model": str(model), "kind": kind, "first_new_id": first, "added": len(pieces),
                  "rows": table_rows, "table": saved, "seed": seed, "noise": NOISE, "files": [str(f) for f in files],
                  "per_language": per_language, "vocab_size": vocab_size, "piece_threads": PIECE_THREADS, "init": init,
-                 **({"word_pieces": word_pieces} if word_pieces else {}),
+                 **({"word_pieces": word_pieces, "word_pieces_added": len(words_added)} if word_pieces else {}),
                  **({"lexicon": lexicon.stats} if lexicon else {}),
                  "train": _compare(old_tok, new_tok, unk_id, texts)}
         if check:
@@ -427,6 +426,12 @@ def format_table(stats: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _file_language(path) -> str:
+    """The language :func:`read_texts` files a pair file's text under (en-bn.tsv → bn)."""
+    stem = Path(path).name.split(".")[0]
+    return stem.split("-", 1)[1] if stem.startswith("en-") else stem
+
+
 def _word_pieces(model, files, texts: dict[str, list[str]], old_tok, old: set[str], known_chars: set[str],
                  count: int, per_language: int) -> list[tuple[str, float]]:
     """:func:`learn_word_pieces` for the files in languages ``model``'s record does not list, checked against
@@ -440,8 +445,11 @@ def _word_pieces(model, files, texts: dict[str, list[str]], old_tok, old: set[st
     new = [t for lang in sorted(texts) if lang not in langs for t in texts[lang]]
     if not new:
         raise InputError(f"--word-pieces: every pair file is in a language {model} knows")
-    english = read_texts(files, column=1, per_file=per_language)
-    known = (t for group in (english, {k: v for k, v in texts.items() if k in langs}) for v in group.values() for t in v)
+    # every line of the English column and of the known languages' files, not only the --per-language ones read
+    # for learning: a piece may not occur in any of them
+    english = read_texts(files, column=1, per_file=None)
+    others = read_texts([f for f in files if _file_language(f) in langs], column=2, per_file=None)
+    known = (t for group in (english, others) for v in group.values() for t in v)
     return learn_word_pieces(old_tok, new, known, old, count, chars=known_chars)
 
 

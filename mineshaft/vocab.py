@@ -179,12 +179,25 @@ def read_texts(files: Sequence[str | os.PathLike], column: int | None = 2,
 # --------------------------------------------------------------------------- learning pieces
 
 
+def _unigram(lines: list[str], vocab_size: int, threads: int | None, split_digits: bool):
+    """A SentencePiece Unigram model (``SentencePieceProcessor``) learned from ``lines`` as given (identity
+    normalization, every character covered, a soft vocabulary limit)."""
+    import sentencepiece as spm
+
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines), model_writer=model, model_type="unigram", vocab_size=max(vocab_size, 8),
+        hard_vocab_limit=False, character_coverage=1.0, normalization_rule_name="identity",
+        add_dummy_prefix=True, remove_extra_whitespaces=True, split_digits=split_digits, byte_fallback=False,
+        num_threads=max(1, threads or PIECE_THREADS), input_sentence_size=0, max_sentence_length=1 << 14,
+        unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1, minloglevel=2)
+    return spm.SentencePieceProcessor(model_proto=model.getvalue())
+
+
 def learn_pieces(tok, texts: Iterable[str], known: set[str], vocab_size: int = DEFAULT_NEW_PIECES,
                  threads: int | None = None) -> list[tuple[str, float]]:
     """SentencePiece Unigram pieces (``▁`` form, with scores) learned from the words of ``texts`` that hold a
     character outside ``known``; only pieces holding such a character are returned (best first)."""
-    import sentencepiece as spm
-
     lines, chars = [], set()
     for text in texts:
         new = [w for w in words(tok, text) if not set(w) <= known]
@@ -194,14 +207,7 @@ def learn_pieces(tok, texts: Iterable[str], known: set[str], vocab_size: int = D
                 chars.update(set(w) - known)
     if not lines:
         return []
-    model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(lines), model_writer=model, model_type="unigram", vocab_size=max(vocab_size, 8),
-        hard_vocab_limit=False, character_coverage=1.0, normalization_rule_name="identity",
-        add_dummy_prefix=True, remove_extra_whitespaces=True, split_digits=False, byte_fallback=False,
-        num_threads=max(1, threads or PIECE_THREADS), input_sentence_size=0, max_sentence_length=1 << 14,
-        unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1, minloglevel=2)
-    sp = spm.SentencePieceProcessor(model_proto=model.getvalue())
+    sp = _unigram(lines, vocab_size, threads, split_digits=False)
     pieces = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())
               if not (sp.is_unknown(i) or sp.is_control(i))]
     out = [(p, s) for p, s in pieces if not set(p) <= known]
@@ -221,20 +227,11 @@ def learn_word_pieces(tok, new_texts: Iterable[str], known_texts: Iterable[str],
     and **occur in no word of** ``known_texts`` (English and the languages the model knows), so that the
     segmentation of that text cannot change (a piece is only used where its string occurs), and, with
     ``chars``, only pieces made of those characters. Best first."""
-    import sentencepiece as spm
-
     lines = [" ".join(w.replace("▁", " ").strip() for w in words(tok, t)) for t in new_texts]
     lines = [line for line in lines if line.strip()]
     if not lines or count <= 0:
         return []
-    model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(lines), model_writer=model, model_type="unigram", vocab_size=max(2 * count, 8),
-        hard_vocab_limit=False, character_coverage=1.0, normalization_rule_name="identity",
-        add_dummy_prefix=True, remove_extra_whitespaces=True, split_digits=True, byte_fallback=False,
-        num_threads=max(1, threads or PIECE_THREADS), input_sentence_size=0, max_sentence_length=1 << 14,
-        unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1, minloglevel=2)
-    sp = spm.SentencePieceProcessor(model_proto=model.getvalue())
+    sp = _unigram(lines, 2 * count, threads, split_digits=True)
     cand = {sp.id_to_piece(i): sp.get_score(i) for i in range(sp.get_piece_size())
             if not (sp.is_unknown(i) or sp.is_control(i))}
     cand = {p: sc for p, sc in cand.items()

@@ -20,13 +20,12 @@ import numpy as np
 from mineshaft.encoders import load_encoder
 from mineshaft.languages import encoder_languages
 from mineshaft.metrics import bootstrap_means, interval
-from mineshaft.train import read_pair_files
+from mineshaft.train import PairSet, read_pair_files
 
 
-def pooled_hits(model: str, files: list[str], dev_size: int, seed: int) -> dict[str, np.ndarray]:
+def pooled_hits(model: str, dev: PairSet) -> dict[str, np.ndarray]:
     """Per file, whether each held-out pair's top-1 xx→en among the distinct held-out English sentences of
-    all ``files`` is its own English sentence."""
-    _, dev = read_pair_files(files, dev_size, None, seed, "sentence")
+    all files (``dev``: the trainer's held-out pairs) is its own English sentence."""
     pool = sorted(set(dev.a))
     where = {t: i for i, t in enumerate(pool)}
     enc = load_encoder(model, device="cpu")
@@ -51,9 +50,10 @@ def main() -> None:
     files = sorted(str(p) for p in Path(args.data, "train").glob("en-*.tsv"))
     known = set(encoder_languages("use")["languages"])
     print("| model | pooled dev xx→en all | new to USE | USE's |\n|---|---|---|---|")
+    _, dev = read_pair_files(files, args.dev_size, None, args.seed, "sentence")
     first = None
     for model in args.models:
-        groups = _groups(pooled_hits(model, files, args.dev_size, args.seed), known)
+        groups = _groups(pooled_hits(model, dev), known)
         cells = [f"{100 * np.mean([h.mean() for h in groups[g]]):.2f}" for g in ("all", "new", "old")]
         if first is None:
             first = groups

@@ -521,7 +521,8 @@ def most_used_rows(encoder: Encoder, data: PairSet, cfg: TrainConfig) -> np.ndar
     base = int(encoder.model.embedding.shape[0])
     new = new_language_files(cfg.student, data)
     sizes = np.bincount(data.lang, minlength=len(data.langs))
-    p = language_probabilities(sizes, cfg.sampling_temperature, *sampling_probabilities(cfg, data))
+    # --known-share scales the new languages' draws by one factor, which leaves the ranking of rows as it is
+    p = language_probabilities(sizes, cfg.sampling_temperature)
     counts = np.zeros(base, dtype=np.float64)
     for li in range(len(data.langs)):
         if new is not None and not new[li]:

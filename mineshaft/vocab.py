@@ -385,7 +385,7 @@ def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLik
     learned = learn_pieces(old_tok, (t for lang in sorted(texts) for t in texts[lang]), known,
                            vocab_size=vocab_size)
     words_added = _word_pieces(model, files, texts, old_tok, {p for p, _ in vocab} | {p for p, _ in learned},
-                               known, word_pieces, per_language) if word_pieces else []
+                               known, word_pieces) if word_pieces else []
     learned += words_added
     pieces = [p for p, _ in learned]
     lexicon = LexiconInit(files, str(model), dev_size, seed) if init == "lexicon" else None
@@ -430,7 +430,7 @@ def _file_language(path) -> str:
 
 
 def _word_pieces(model, files, texts: dict[str, list[str]], old_tok, old: set[str], known_chars: set[str],
-                 count: int, per_language: int) -> list[tuple[str, float]]:
+                 count: int) -> list[tuple[str, float]]:
     """:func:`learn_word_pieces` for the files in languages ``model``'s record does not list, checked against
     the English column of every file and the other column of the files in languages it lists."""
     from .languages import encoder_languages

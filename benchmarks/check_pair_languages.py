@@ -18,16 +18,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-#: ISO 639-1 code of a training file → Tatoeba's code, where the two are not the same language's obvious pair
-TATOEBA_CODE = {
-    "af": "afr", "ar": "ara", "az": "aze", "be": "bel", "bg": "bul", "bn": "ben", "ca": "cat", "cs": "ces",
-    "da": "dan", "de": "deu", "el": "ell", "eo": "epo", "es": "spa", "et": "est", "eu": "eus", "fa": "pes",
-    "fi": "fin", "fr": "fra", "gl": "glg", "he": "heb", "hi": "hin", "hr": "hrv", "hu": "hun", "hy": "hye",
-    "id": "ind", "is": "isl", "it": "ita", "ja": "jpn", "ko": "kor", "lt": "lit", "lv": "lvs", "mk": "mkd",
-    "mr": "mar", "nb": "nob", "nl": "nld", "pl": "pol", "pt": "por", "ro": "ron", "ru": "rus", "sl": "slv",
-    "sq": "sqi", "sv": "swe", "th": "tha", "tl": "tgl", "tr": "tur", "tt": "tat", "uk": "ukr", "ur": "urd",
-    "vi": "vie", "zh": "cmn",
-}
+from mineshaft.languages import normalize_language
+
 
 
 def profile(lines: list[str]) -> dict[str, float]:
@@ -54,20 +46,20 @@ def main() -> int:
     data = Path(args.data)
     tests = {}
     for path in sorted((data / "eval/tatoeba").glob("tatoeba.*-eng.eng")):
-        code = path.name.split(".")[1].split("-")[0]
-        tests[code] = profile(path.with_suffix(f".{code}").read_text(encoding="utf-8").splitlines())
+        code = path.name.split(".")[1].split("-")[0]  # Tatoeba's code (ces, lvs, cmn, ...)
+        text = path.with_suffix(f".{code}").read_text(encoding="utf-8")
+        tests[normalize_language(code)] = profile(text.splitlines())
     flagged = 0
     for path in sorted((data / "train").glob("en-*.tsv")):
         lang = path.stem.split("-", 1)[1]
-        own = TATOEBA_CODE.get(lang)
         with path.open(encoding="utf-8") as f:
             lines = [row.split("\t")[1] for _, row in zip(range(args.lines), f)]
         mine = profile(lines)
         ranked = sorted(((cosine(mine, t), code) for code, t in tests.items()), reverse=True)
         nearest = ", ".join(f"{code} {sim:.3f}" for sim, code in ranked[:3])
-        bad = own is not None and ranked[0][1] != own
+        bad = lang in tests and ranked[0][1] != lang
         flagged += bad
-        print(f"{path.name}\t{own or '?'}\t{nearest}" + ("\tNOT ITS OWN LANGUAGE" if bad else ""))
+        print(f"{path.name}\t{nearest}" + ("\tNOT ITS OWN LANGUAGE" if bad else ""))
     return 1 if flagged else 0
 
 

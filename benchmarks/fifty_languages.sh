@@ -5,7 +5,7 @@
 #   benchmarks/fifty_languages.sh [--steps 3200] [--compare-steps 150] [--out runs] [--device cpu]
 #
 # On 2 CPU cores: extend-vocab 1.5 min (41 s with --init pieces), the teacher's 281k English sentences 6 min, ~0.75 step/s at batch 128
-# (3,200 steps ≈ 75 min alone; 1,600 steps took 63 min on one core beside another run), each comparison run (the first
+# (3,200 steps ≈ 75 min alone, step 2c's 1,600 rows-only steps 25 min; 1,600 steps took 63 min on one core beside another run), each comparison run (the first
 # recipe: lr 2e-4, no old rows) 150 steps ≈ 3 min, each 50-language evaluation 5-10 min.
 # On a GPU, raise --steps (all 400k pairs are 3,128 steps an epoch) and --compare-steps unchanged otherwise.
 set -euo pipefail
@@ -50,6 +50,13 @@ R="--lr 3e-5 --embedding-lr 2e-3 --train-old-rows 20000"   # later arguments win
 $PY "$HERE/interpolation_sweep.py" "$OUT/fifty" --init "$OUT/use-50w-pieces" --alphas 0 0.5 0.75 0.9 1
 [ -d "$OUT/fifty-a${ALPHA:=0.9}" ] || $MS interpolate "$OUT/fifty" --init "$OUT/use-50w-pieces" --alpha "$ALPHA" \
     --save-dtype int8rows -o "$OUT/fifty-a$ALPHA"
+# 2c. (stop 21) the added rows alone, from the interpolated model: the network and every old row frozen, so English
+#     and USE's languages encode exactly as in 2b; stored int8rows again (interpolate at α = 1 only converts)
+[ -f "$OUT/fifty-rows/model.safetensors" ] || $MS train $P --student "$OUT/fifty-a$ALPHA" $C --lr 3e-5 --embedding-lr 2e-3 \
+    --freeze-network --known-share 0.05 --loss soft --tcm --steps "$((STEPS / 2))" --eval-every 400 --checkpoint-every 400 \
+    --out "$OUT/fifty-rows" $(resume "$OUT/fifty-rows")
+[ -d "$OUT/mineshaft-use-50" ] || $MS interpolate "$OUT/fifty-rows" --init "$OUT/fifty-a$ALPHA" --alpha 1 \
+    --save-dtype int8rows -o "$OUT/mineshaft-use-50"
 # 3. the paper's comparison: the same data, steps and seed for each loss (the last step kept)
 for run in "soft:--loss soft" "soft-tcm:--loss soft --tcm" "hard:--loss hard" "mse:--loss mse" "mmse:--loss mmse"; do
   name="${run%%:*}"; args="${run#*:}"
@@ -58,6 +65,6 @@ for run in "soft:--loss soft" "soft-tcm:--loss soft --tcm" "hard:--loss hard" "m
 done
 # 4. tables: Tatoeba, FLORES (50) and STS-b for the student; Tatoeba (the 36 new) + STS-b for the comparison
 $PY "$HERE/compare_students.py" --fifty --per-language --cache "$OUT/eval" use=use student="$OUT/fifty" \
-    "alpha$ALPHA=$OUT/fifty-a$ALPHA"
+    "alpha$ALPHA=$OUT/fifty-a$ALPHA" mineshaft-use-50="$OUT/mineshaft-use-50"
 $PY "$HERE/compare_students.py" --fifty --no-flores --new-only --cache "$OUT/eval" \
     $(for n in soft soft-tcm hard mse mmse; do echo "$n=$OUT/cmp-$n"; done) use=use

@@ -247,7 +247,8 @@ class Student:
     ``state_dict()``/``load_state_dict()`` the trained weights (for checkpoints)."""
 
     def __init__(self, encoder: Encoder, freeze_embeddings: bool | None, max_length: int,
-                 new_rows_from: int | None = None, old_rows: np.ndarray | None = None):
+                 new_rows_from: int | None = None, old_rows: np.ndarray | None = None,
+                 freeze_network: bool = False):
         if not hasattr(encoder, "forward_train"):
             raise InputError(f"encoder {encoder.name!r} cannot be trained (use a transformer or 'use')")
         self.encoder: TrainableEncoder = encoder
@@ -285,6 +286,11 @@ class Student:
             for p in (extra, own):
                 if p is not None:
                     p.requires_grad_(False)
+        if freeze_network:  # only the added rows learn: not the network, not a student's earlier old-row copies
+            if not self.token_rows:
+                raise UsageError("--freeze-network needs a student from extend-vocab and --train-new-rows-only")
+            self.token_rows = [p for p in self.token_rows if p is not own]
+            self.module.requires_grad_(False)
         for p in self.token_rows:
             p.requires_grad_(True)
 
@@ -780,7 +786,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     new_rows = first_new_id(cfg.student) if cfg.train_new_rows_only else None
     encoder = load_encoder(cfg.student, device=cfg.device, precision="fp32")
     old_rows = most_used_rows(encoder, train_set, cfg) if cfg.train_old_rows else None
-    student = Student(encoder, cfg.freeze_embeddings, cfg.max_length, new_rows, old_rows)
+    student = Student(encoder, cfg.freeze_embeddings, cfg.max_length, new_rows, old_rows, cfg.freeze_network)
     teacher = teacher_targets(cfg, loss_fn, train_set, student)
     trainer = Trainer(cfg, out, student, loss_fn, train_set, dev_set, teacher)
     _write_config(out, cfg, trainer.run_info)
@@ -839,6 +845,7 @@ def write_model_card(out: Path, cfg: TrainConfig, train_set: PairSet, kept_step:
         f"- embeddings frozen: {cfg.freeze_embeddings if cfg.freeze_embeddings is not None else 'auto'}"
         + ("; only the rows added by extend-vocab trained (no weight decay)" if cfg.train_new_rows_only else "")
         + (f", and copies of the {cfg.train_old_rows} old rows the new languages use most" if cfg.train_old_rows else "")
+        + ("; the rest of the network frozen" if cfg.freeze_network else "")
         + (f"; token rows at lr {cfg.embedding_lr}" if cfg.embedding_lr else ""),
         f"- dev: {cfg.dev_size} English sentences per file held out by {cfg.dev_split}; language sampling "
         f"T={cfg.sampling_temperature}, {cfg.batch_languages}-language batches"
@@ -862,6 +869,7 @@ def write_model_card(out: Path, cfg: TrainConfig, train_set: PairSet, kept_step:
               + (f" --known-share {cfg.known_share}" if cfg.known_share is not None else "")
               + (" --train-new-rows-only" if cfg.train_new_rows_only else "")
               + (f" --train-old-rows {cfg.train_old_rows}" if cfg.train_old_rows else "")
+              + (" --freeze-network" if cfg.freeze_network else "")
               + (f" --embedding-lr {cfg.embedding_lr}" if cfg.embedding_lr else "")
               + f" --max-length {cfg.max_length} --precision {run['precision']} --save-dtype {cfg.save_dtype}"
               + f" --out {out.name}`", ""]

@@ -479,3 +479,31 @@ def test_lexicon_rows_never_read_the_dev_sentences(use_ext, use_pieces, pairs):
     assert torch.equal(lex[dev_new], pieces[dev_new])
     trained_new = sorted(i for i in seen if i >= first)
     assert (lex[trained_new] != pieces[trained_new]).any(1).float().mean() > 0.9
+
+
+def test_freeze_network_trains_only_the_added_rows(use_compact, pairs, tmp_path):
+    """--freeze-network: only the rows extend-vocab added move (not the network, not the lexicon's copies of old
+    rows), so text without a new piece (German, English) encodes exactly as before and new-script text does not;
+    options that would train anything else are refused."""
+    from mineshaft.errors import UsageError
+    from mineshaft.train import train
+    from mineshaft.train_config import TrainConfig
+
+    out_dir, _ = use_compact
+    saved = tmp_path / "rows"
+    base = dict(pairs=[str(p) for p in pairs[0]], student=str(out_dir), loss="soft", tcm=True, batch_size=16, steps=3,
+                lr=1e-2, dev_size=0, eval_every=0, checkpoint_every=0, device="cpu", train_new_rows_only=True)
+    train(TrainConfig(out=str(saved), freeze_network=True, **base))
+    start, after = USEModule.from_pretrained(out_dir), USEModule.from_pretrained(saved)
+    moved = {k for k, v in start.state_dict().items() if not torch.equal(v, after.state_dict()[k])}
+    assert moved == {"embedding_extra"}, moved
+    tok = USETokenizer(out_dir / "sp.model")
+    for texts, same in ((pairs[1]["de"][:20] + ["The cat sat on the mat."], True), (pairs[1]["hy"][:20], False)):
+        ids = tok.encode(texts)
+        assert same == all(i < start.embedding.shape[0] for row in ids for i in row)
+        with torch.no_grad():
+            a, b = start(*pad_ids(ids)), after(*pad_ids(ids))
+        assert torch.equal(a, b) == same
+    for bad in (dict(train_old_rows=10), dict(loss="mse"), dict(train_new_rows_only=False)):
+        with pytest.raises(UsageError, match="--freeze-network"):
+            train(TrainConfig(out=str(tmp_path / "bad"), freeze_network=True, **{**base, **bad}))

@@ -214,6 +214,11 @@ def teacher_targets(cfg: TrainConfig, loss_fn: PairLoss, data: PairSet,
     if not loss_fn.needs_teacher:
         return None, None
     cache = teacher_cache_dir(cfg)
+    if loss_fn.needs_same_dim and cfg.freeze_network:  # fail before encoding everything: a head would be new weights
+        dim = teacher_embeddings(cfg.teacher, data.a[:1], cache, cfg.device, 1).shape[1]
+        if dim != student.dim:
+            raise UsageError(f"--freeze-network with --loss mse needs a student with the teacher's dimension {dim} "
+                             f"(student: {student.dim}): its head would be new weights")
     t_a = teacher_embeddings(cfg.teacher, data.a, cache, cfg.device, cfg.teacher_batch_size)
     t_b = None
     if loss_fn.needs_teacher_b:

@@ -113,7 +113,8 @@ class TrainConfig:
                                  "stays frozen).", min=0, max=1_000_000)
     freeze_network: bool = option(False, "With --train-new-rows-only: train only the token rows extend-vocab added "
                                   "(no other weight, no copy of an old row), so text without a new piece encodes "
-                                  "exactly as before: new languages taught without moving the known ones.")
+                                  "exactly as before: new languages taught without moving the known ones. With --loss mse "
+                                  "the student needs the teacher's dimension (no head is added).")
     embedding_lr: float | None = option(None, "Peak learning rate of the trained token rows (default: --lr).")
     seed: int = option(0, "Seed for data order, dev split and initialization.")
     save_dtype: str = option("fp32", "Weights written as fp32 or fp16.", choices=tuple(SAVE_DTYPES))
@@ -141,9 +142,9 @@ class TrainConfig:
             raise UsageError(f"--embedding-lr must be a positive number, got {self.embedding_lr}")
         if self.train_new_rows_only and self.freeze_embeddings:
             raise UsageError("--train-new-rows-only trains the new token rows: drop --freeze-embeddings")
-        if self.freeze_network and (not self.train_new_rows_only or self.train_old_rows or self.loss == "mse"):
+        if self.freeze_network and (not self.train_new_rows_only or self.train_old_rows):
             raise UsageError("--freeze-network trains only the new token rows: it goes with --train-new-rows-only, "
-                             "without --train-old-rows and with a loss other than mse (whose head is new weights)")
+                             "without --train-old-rows")
         if self.train_old_rows and not self.train_new_rows_only:
             raise UsageError("--train-old-rows goes with --train-new-rows-only (the rest of the table stays frozen)")
         if self.neighbour_groups == 1 or (self.neighbour_groups and self.batch_size % self.neighbour_groups):

@@ -504,6 +504,35 @@ def test_freeze_network_trains_only_the_added_rows(use_compact, pairs, tmp_path)
         with torch.no_grad():
             a, b = start(*pad_ids(ids)), after(*pad_ids(ids))
         assert torch.equal(a, b) == same
-    for bad in (dict(train_old_rows=10), dict(loss="mse"), dict(train_new_rows_only=False)):
+    for bad in (dict(train_old_rows=10), dict(train_new_rows_only=False)):
         with pytest.raises(UsageError, match="--freeze-network"):
             train(TrainConfig(out=str(tmp_path / "bad"), freeze_network=True, **{**base, **bad}))
+
+
+def test_freeze_network_mse_needs_no_head_when_the_dimensions_match(hf_ext, tiny_hf, use_compact, pairs, tmp_path):
+    """--freeze-network --loss mse: a transformer student with the teacher's dimension trains only its added rows of
+    the word-embedding table; with another dimension (a head would be new weights) it is refused with one line."""
+    from transformers import AutoModel
+
+    from mineshaft.errors import UsageError
+    from mineshaft.train import train
+    from mineshaft.train_config import TrainConfig
+
+    out_dir, _ = hf_ext
+    first_new = json.loads((out_dir / "vocab_extension.json").read_text())["first_new_id"]
+    base = dict(pairs=[str(p) for p in pairs[0]], student=str(out_dir), loss="mse", batch_size=16, steps=3, lr=1e-2,
+                dev_size=0, eval_every=0, checkpoint_every=0, device="cpu", train_new_rows_only=True,
+                freeze_network=True)
+    saved = tmp_path / "rows"
+    train(TrainConfig(out=str(saved), teacher=str(tiny_hf), **base))  # tiny_hf: a 16-d teacher, as the student
+    start, after = AutoModel.from_pretrained(out_dir).state_dict(), AutoModel.from_pretrained(saved).state_dict()
+    moved = {k for k, v in start.items() if not torch.equal(v, after[k])}
+    assert moved == {"embeddings.word_embeddings.weight"}, moved
+    table, trained = start["embeddings.word_embeddings.weight"], after["embeddings.word_embeddings.weight"]
+    assert torch.equal(table[:first_new], trained[:first_new]) and not torch.equal(table, trained)
+    # a USE student can grow a head (and would, without --freeze-network): refused before the teacher encodes it all
+    bad = {**base, "student": str(use_compact[0])}
+    with pytest.raises(UsageError, match="--freeze-network with --loss mse needs a student with the teacher's "
+                                         "dimension 384 \\(student: 512\\)"):
+        train(TrainConfig(out=str(tmp_path / "bad"), teacher="minilm", **bad))
+

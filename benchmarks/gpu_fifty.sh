@@ -36,9 +36,9 @@ while [ $# -gt 0 ] && [ "${1#--}" != "$1" ]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-RECIPE=(--train-new-rows-only --batch-size 128 --dev-size 100 --max-length 64 --sampling-temperature 3 --seed 0
-        --lr 3e-5 --embedding-lr 2e-3 --train-old-rows 20000 --loss soft --tcm)
-VOCAB=(--dev-size 100 --seed 0 --word-pieces 20000)
+source "$HERE/fifty_recipe.sh"   # the recipe fifty_languages.sh runs
+RECIPE=($FIFTY_BASE $FIFTY_STEP2)
+VOCAB=($FIFTY_VOCAB)
 
 case "$MODE" in
 pack)

@@ -214,17 +214,14 @@ def teacher_targets(cfg: TrainConfig, loss_fn: PairLoss, data: PairSet,
     if not loss_fn.needs_teacher:
         return None, None
     cache = teacher_cache_dir(cfg)
-    if loss_fn.needs_same_dim and cfg.freeze_network:  # fail before encoding everything: a head would be new weights
-        dim = teacher_embeddings(cfg.teacher, data.a[:1], cache, cfg.device, 1).shape[1]
+    if loss_fn.needs_same_dim:  # the teacher's dimension from one sentence: a student that cannot match fails fast
+        dim = int(teacher_embeddings(cfg.teacher, data.a[:1], cache, cfg.device, 1).shape[1])
         if dim != student.dim:
-            raise UsageError(f"--freeze-network with --loss mse needs a student with the teacher's dimension {dim} "
-                             f"(student: {student.dim}): its head would be new weights")
+            student.add_head(dim, cfg.seed)
     t_a = teacher_embeddings(cfg.teacher, data.a, cache, cfg.device, cfg.teacher_batch_size)
     t_b = None
     if loss_fn.needs_teacher_b:
         t_b = teacher_embeddings(cfg.teacher, data.b, cache, cfg.device, cfg.teacher_batch_size)
-    if loss_fn.needs_same_dim and t_a.shape[1] != student.dim:
-        student.add_head(int(t_a.shape[1]), cfg.seed)
     return t_a, t_b
 
 
@@ -291,6 +288,7 @@ class Student:
             for p in (extra, own):
                 if p is not None:
                     p.requires_grad_(False)
+        self.freeze_network = freeze_network
         if freeze_network:  # only the added rows learn: not the network, not a student's earlier old-row copies
             if not self.token_rows:
                 raise UsageError("--freeze-network needs a student from extend-vocab and --train-new-rows-only")
@@ -304,6 +302,9 @@ class Student:
         return int(self.encoder.dim)
 
     def add_head(self, dim: int, seed: int) -> None:
+        if self.freeze_network:
+            raise UsageError(f"--freeze-network with --loss mse needs a student with the teacher's dimension {dim} "
+                             f"(student: {self.dim}): its head would be new weights")
         if not hasattr(self.encoder, "add_head"):
             raise UsageError(f"--loss mse needs a student with the teacher's dimension {dim} (student: {self.dim})")
         self.encoder.add_head(dim, seed)

@@ -5,7 +5,7 @@
 #   benchmarks/fifty_languages.sh [--steps 3200] [--compare-steps 150] [--out runs] [--device cpu]
 #
 # On 2 CPU cores: extend-vocab 1.5 min (41 s with --init pieces), the teacher's 281k English sentences 6 min, ~0.75 step/s at batch 128
-# (3,200 steps ≈ 75 min alone, step 2c's 1,600 rows-only steps 25 min; 1,600 steps took 63 min on one core beside another run), each comparison run (the first
+# (3,200 steps ≈ 75 min alone, step 2c's 1,600 rows-only steps 25 min, step 2e's 800 with the Debian pairs 23 min on one core; 1,600 steps took 63 min on one core beside another run), each comparison run (the first
 # recipe: lr 2e-4, no old rows) 150 steps ≈ 3 min, each 50-language evaluation 5-10 min.
 # On a GPU, raise --steps (all 400k pairs are 3,128 steps an epoch) and --compare-steps unchanged otherwise.
 # On the lent device machine (10-minute commands, 64 MiB of tree) step 1-2 run as benchmarks/gpu_fifty.sh instead.
@@ -55,8 +55,23 @@ $PY "$HERE/interpolation_sweep.py" "$OUT/fifty" --init "$OUT/use-50w-pieces" --a
 [ -f "$OUT/fifty-rows/model.safetensors" ] || $MS train $P --student "$OUT/fifty-a$ALPHA" $C --lr 3e-5 --embedding-lr 2e-3 \
     --freeze-network --known-share 0.05 --loss soft --tcm --steps "$((STEPS / 2))" --eval-every 400 --checkpoint-every 400 \
     --out "$OUT/fifty-rows" $(resume "$OUT/fifty-rows")
-[ -d "$OUT/mineshaft-use-50" ] || $MS interpolate "$OUT/fifty-rows" --init "$OUT/fifty-a$ALPHA" --alpha 1 \
-    --save-dtype int8rows -o "$OUT/mineshaft-use-50"
+[ -d "$OUT/fifty-rows-int8" ] || $MS interpolate "$OUT/fifty-rows" --init "$OUT/fifty-a$ALPHA" --alpha 1 \
+    --save-dtype int8rows -o "$OUT/fifty-rows-int8"
+# 2e. (stop 23) the added rows again, with Debian's software translations for the 19 new languages with < 2,000
+#     pairs as training-only pairs (the dev split unchanged); skipped, with stop 21's model kept, where apt-get is not
+if command -v apt-get >/dev/null; then
+  [ -d "$OUT/debian-pairs" ] || $PY "$HERE/debian_pairs.py" --out "$OUT/debian-pairs" --cache "$OUT/debian-debs"
+  "$DATA/../tools/check-leakage" "$OUT/debian-pairs" >/dev/null   # exit 1 (and stop) on any overlap with eval/
+  X=$(for f in "$OUT"/debian-pairs/en-*.tsv; do echo --extra-pairs "$f"; done)
+  [ -f "$OUT/fifty-debian/model.safetensors" ] || $MS train $P $X --student "$OUT/fifty-rows-int8" $C --lr 3e-5 \
+      --embedding-lr 2e-3 --freeze-network --known-share 0.05 --loss soft --tcm --steps "$((STEPS / 4))" --eval-every 200 \
+      --checkpoint-every 200 --out "$OUT/fifty-debian" $(resume "$OUT/fifty-debian")
+  [ -d "$OUT/mineshaft-use-50" ] || $MS interpolate "$OUT/fifty-debian" --init "$OUT/fifty-rows-int8" --alpha 1 \
+      --save-dtype int8rows -o "$OUT/mineshaft-use-50"
+else
+  echo "no apt-get: step 2e (Debian pairs) skipped; mineshaft-use-50 is stop 21's" >&2
+  [ -d "$OUT/mineshaft-use-50" ] || cp -r "$OUT/fifty-rows-int8" "$OUT/mineshaft-use-50"
+fi
 # 3. the paper's comparison: the same data, steps and seed for each loss (the last step kept)
 for run in "soft:--loss soft" "soft-tcm:--loss soft --tcm" "hard:--loss hard" "mse:--loss mse" "mmse:--loss mmse"; do
   name="${run%%:*}"; args="${run#*:}"
@@ -65,6 +80,6 @@ for run in "soft:--loss soft" "soft-tcm:--loss soft --tcm" "hard:--loss hard" "m
 done
 # 4. tables: Tatoeba, FLORES (50) and STS-b for the student; Tatoeba (the 36 new) + STS-b for the comparison
 $PY "$HERE/compare_students.py" --fifty --per-language --cache "$OUT/eval" use=use student="$OUT/fifty" \
-    "alpha$ALPHA=$OUT/fifty-a$ALPHA" mineshaft-use-50="$OUT/mineshaft-use-50"
+    "alpha$ALPHA=$OUT/fifty-a$ALPHA" stop21="$OUT/fifty-rows-int8" mineshaft-use-50="$OUT/mineshaft-use-50"
 $PY "$HERE/compare_students.py" --fifty --no-flores --new-only --cache "$OUT/eval" \
     $(for n in soft soft-tcm hard mse mmse; do echo "$n=$OUT/cmp-$n"; done) use=use

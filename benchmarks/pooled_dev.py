@@ -5,7 +5,8 @@
 The trainer's dev ranks each pair among its own file's ~100 held-out pairs, which is kind to a model (Tatoeba
 ranks among ~1,000); pooling the 50 files' held-out English sentences gives ~4,400 candidates. The split is the
 trainer's (`mineshaft train --dev-size N --seed S`, held out by sentence), so no test split is read and no
-training pair is scored. Prints top-1 xx→en, mean over languages: all, those new to USE v3, USE's own; for
+training pair is scored. Prints top-1 xx→en, mean over languages: all, those new to USE v3, the new ones with
+fewer than 2,000 training pairs, USE's own; for
 each model after the first, its difference from the first with a paired 95% bootstrap interval (pairs
 resampled within each language, the same draws for both models).
 """
@@ -34,10 +35,14 @@ def pooled_hits(model: str, dev: PairSet) -> dict[str, np.ndarray]:
     return {name: hit[dev.lang == i] for i, name in enumerate(dev.langs)}
 
 
-def _groups(hits: dict[str, np.ndarray], known: set[str]) -> dict[str, list[np.ndarray]]:
+GROUPS = ("all", "new", "small", "old")
+
+
+def _groups(hits: dict[str, np.ndarray], known: set[str], small: set[str]) -> dict[str, list[np.ndarray]]:
     new = [h for k, h in hits.items() if k.split("-", 1)[1] not in known]
+    few = [h for k, h in hits.items() if k.split("-", 1)[1] not in known and k in small]
     old = [h for k, h in hits.items() if k.split("-", 1)[1] in known]
-    return {"all": list(hits.values()), "new": new, "old": old}
+    return {"all": list(hits.values()), "new": new, "small": few, "old": old}
 
 
 def main() -> None:
@@ -49,20 +54,21 @@ def main() -> None:
     args = ap.parse_args()
     files = sorted(str(p) for p in Path(args.data, "train").glob("en-*.tsv"))
     known = set(encoder_languages("use")["languages"])
-    print("| model | pooled dev xx→en all | new to USE | USE's |\n|---|---|---|---|")
-    _, dev = read_pair_files(files, args.dev_size, None, args.seed, "sentence")
+    print("| model | pooled dev xx→en all | new to USE | new, < 2,000 training pairs | USE's |\n|---|---|---|---|---|")
+    train, dev = read_pair_files(files, args.dev_size, None, args.seed, "sentence")
+    small = {name for i, name in enumerate(train.langs) if (train.lang == i).sum() < 2000}
     first = None
     for model in args.models:
-        groups = _groups(pooled_hits(model, dev), known)
-        cells = [f"{100 * np.mean([h.mean() for h in groups[g]]):.2f}" for g in ("all", "new", "old")]
+        groups = _groups(pooled_hits(model, dev), known, small)
+        cells = [f"{100 * np.mean([h.mean() for h in groups[g]]):.2f}" for g in GROUPS]
         if first is None:
             first = groups
         else:  # paired: the same resampled pairs for both models
-            for c, g in enumerate(("all", "new", "old")):
+            for c, g in enumerate(GROUPS):
                 diff = [h.astype(float) - f for h, f in zip(groups[g], first[g])]
                 lo, hi = interval(bootstrap_means(diff))
                 cells[c] += f" ({100 * np.mean([d.mean() for d in diff]):+.2f}, {100 * lo:+.2f}…{100 * hi:+.2f})"
-        print(f"| {model} | {cells[0]} | {cells[1]} | {cells[2]} |", flush=True)
+        print(f"| {model} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -69,14 +69,17 @@ def _read_rows(path: str) -> tuple[list[str], list[str]]:
 
 
 def read_pair_files(paths: list[str], dev_size: int, max_pairs: int | None, seed: int,
-                    split: str = "sentence") -> tuple[PairSet, PairSet]:
+                    split: str = "sentence", extra: list[str] = ()) -> tuple[PairSet, PairSet]:
     """Train and dev pairs; each file's pairs in a seeded order (the training order before sampling).
 
     ``split="sentence"``: about ``dev_size`` English sentences per file are held out, and with them every row,
     in any file, that shares an English or an other-side sentence with a held-out row (casefolded; see
     :func:`sentence_split`), so that no dev sentence occurs in training. Dev keeps one pair per English and per
     other sentence (retrieval needs distinct candidates). ``split="row"``: the first ``dev_size`` rows of each
-    shuffled file (the old split: an English sentence with several translations lands on both sides)."""
+    shuffled file (the old split: an English sentence with several translations lands on both sides).
+
+    ``extra``: training-only files, each joined to the ``paths`` file of the same name (its language): they never
+    change the dev split, and their rows sharing a casefolded sentence with any dev row are dropped."""
     rows = [_read_rows(p) for p in paths]
     orders = [np.random.default_rng([seed, li]).permutation(len(a)) for li, (a, _) in enumerate(rows)]
     if split == "row" or dev_size == 0:
@@ -118,8 +121,25 @@ def read_pair_files(paths: list[str], dev_size: int, max_pairs: int | None, seed
         name = Path(path).name.split(".")[0]
         train.langs.append(name)
         dev.langs.append(name)
+    _join_extra(train, tr_lang, dev, [Path(p).name for p in paths], extra)
     train.lang, dev.lang = np.array(tr_lang, np.int64), np.array(dv_lang, np.int64)
     return train, dev
+
+
+def _join_extra(train: PairSet, tr_lang: list[int], dev: PairSet, names: list[str], extra: list[str]) -> None:
+    """Append the rows of the training-only ``extra`` files to ``train`` under the language of the pair file of
+    the same name, without any row that shares a (casefolded) sentence with ``dev``."""
+    held = {x.casefold() for x in dev.a} | {x.casefold() for x in dev.b}
+    for path in extra:
+        name = Path(path).name
+        if name not in names:
+            raise InputError(f"--extra-pairs {path}: no --pairs file named {name} to join")
+        kept = [(x, y) for x, y in zip(*_read_rows(path)) if x.casefold() not in held and y.casefold() not in held]
+        if not kept:
+            raise InputError(f"--extra-pairs {path}: no usable pairs")
+        train.a += [x for x, _ in kept]
+        train.b += [y for _, y in kept]
+        tr_lang += [names.index(name)] * len(kept)
 
 
 def sentence_split(files: list[tuple[list[str], list[str]]], dev_size: int, seed: int) -> list[np.ndarray]:
@@ -783,7 +803,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     lock = _claim(out, cfg.resume)  # held until the run ends (or the process does)
     _write_config(out, cfg)
     _seed(cfg.seed)
-    train_set, dev_set = read_pair_files(cfg.pairs, cfg.dev_size, cfg.max_pairs, cfg.seed, cfg.dev_split)
+    train_set, dev_set = read_pair_files(cfg.pairs, cfg.dev_size, cfg.max_pairs, cfg.seed, cfg.dev_split,
+                                         cfg.extra_pairs)
     if len(train_set) < cfg.batch_size:
         raise InputError(f"{len(train_set)} training pairs, fewer than one batch of {cfg.batch_size}")
     info(f"{len(train_set)} training pairs, {len(dev_set)} dev pairs ({', '.join(train_set.langs)})")
@@ -845,7 +866,8 @@ def write_model_card(out: Path, cfg: TrainConfig, train_set: PairSet, kept_step:
         f"Student `{cfg.student}` distilled from teacher `{cfg.teacher}` with mineshaft's `{loss}` loss "
         f"(τ={cfg.temperature}, labels={cfg.labels}, λ={cfg.cross_weight}).", "",
         "## Training recipe", "",
-        f"- pairs: {len(train_set)} ({', '.join(train_set.langs)}), files: {', '.join(Path(p).name for p in cfg.pairs)}",
+        f"- pairs: {len(train_set)} ({', '.join(train_set.langs)}), files: {', '.join(Path(p).name for p in cfg.pairs)}"
+        + (f"; training-only: {', '.join(cfg.extra_pairs)}" if cfg.extra_pairs else ""),
         f"- batch {cfg.batch_size}, {steps} steps, AdamW lr {cfg.lr} (warmup {cfg.warmup}, linear decay), "
         f"weight decay {cfg.weight_decay}, grad clip {cfg.max_grad_norm}, seed {cfg.seed}, max length {cfg.max_length}",
         f"- embeddings frozen: {cfg.freeze_embeddings if cfg.freeze_embeddings is not None else 'auto'}"
@@ -865,6 +887,7 @@ def write_model_card(out: Path, cfg: TrainConfig, train_set: PairSet, kept_step:
         lines += ["| pairs | xx→en | en→xx |", "|---|---|---|"]
         lines += [f"| {k} | {100 * v['xx2en']:.1f} | {100 * v['en2xx']:.1f} |" for k, v in kept_dev.items() if isinstance(v, dict)]
     lines += ["", "Reproduce: `mineshaft train " + " ".join(f"--pairs {p}" for p in cfg.pairs)
+              + "".join(f" --extra-pairs {p}" for p in cfg.extra_pairs)
               + f" --teacher {cfg.teacher} --student {cfg.student} --loss {cfg.loss}"
               + (" --tcm" if cfg.tcm else "") + f" --batch-size {cfg.batch_size} --lr {cfg.lr}"
               + (f" --steps {cfg.steps}" if cfg.steps else f" --epochs {cfg.epochs}")

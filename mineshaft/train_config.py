@@ -32,7 +32,10 @@ def option(default: Any = MISSING, help: str = "", *, flags: tuple[str, ...] = (
            max: float | None = None, choices: tuple[str, ...] | None = None) -> Any:
     """A dataclass field that is also a command-line option: ``flags`` (default ``--field-name``;
     ``"--on/--off"`` for a two-way switch), inclusive limits ``min``/``max`` and allowed ``choices``."""
-    return field(default=default, metadata={"help": help, "flags": flags, "min": min, "max": max, "choices": choices})
+    meta = {"help": help, "flags": flags, "min": min, "max": max, "choices": choices}
+    if isinstance(default, list):  # a repeatable option with a default: each config gets its own list
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 def option_fields(config: type) -> list[Field]:
@@ -68,6 +71,10 @@ class TrainConfig:
 
     pairs: list[str] = option(help="TSV of pairs: english<TAB>other (repeat for more languages).", flags=("--pairs",))
     out: str = option(help="Model directory to write (checkpoints go in OUT/checkpoint).", flags=("--out", "-o"))
+    extra_pairs: list[str] = option([], "Training-only TSV (en-XX.tsv: e.g. out-of-domain pairs): joins the "
+                                    "training side of the --pairs file of the same name, never its dev set (rows "
+                                    "sharing a sentence with any dev row are dropped). Repeatable.",
+                                    flags=("--extra-pairs",))
     teacher: str = option("minilm", "Frozen teacher: short name, model directory or HF id (reads column 1).")
     student: str = option("use", "Student to train: 'use', a transformer directory or HF id.")
     loss: str = option("soft", "soft (Park et al. 2024), hard (InfoNCE), mse (Reimers & Gurevych 2020), mmse (matrix MSE).",

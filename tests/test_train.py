@@ -205,6 +205,15 @@ def test_bad_training_options(args, message, pairs_tsv, tmp_path):
     assert message in err and "Traceback" not in err and len(err.splitlines()) == 1, err
 
 
+def test_extra_pairs_of_no_language_in_pairs_is_one_line(pairs_tsv, tmp_path):
+    extra = tmp_path / "en-zz.tsv"
+    extra.write_text("a short message here\tein kurzer Text\n", encoding="utf-8")
+    r = run_cli("train", "--pairs", str(pairs_tsv), "--extra-pairs", str(extra), "--out", str(tmp_path / "m"), "--dev-size", "10",
+                "--steps", "1")
+    err = r.stderr.decode().strip()
+    assert r.returncode == 2 and "no --pairs file named en-zz.tsv" in err and len(err.splitlines()) == 1, err
+
+
 def test_missing_pairs_file(tmp_path):
     r = run_cli("train", "--pairs", str(tmp_path / "nope.tsv"), "--out", str(tmp_path / "m"))
     assert r.returncode == 2 and "nope.tsv" in r.stderr.decode()

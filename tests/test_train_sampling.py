@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from mineshaft.batching import NeighbourBatches, neighbour_table
-from mineshaft.errors import UsageError
+from mineshaft.errors import InputError, UsageError
 from mineshaft.train import (BatchSampler, TrainConfig, _optimizer, dev_summary, language_probabilities,
                              read_pair_files, train)
 
@@ -49,6 +49,26 @@ def test_dev_split_by_sentence_shares_no_sentence_with_training(multi_files):
     # the row split leaks: some dev English sentence is also a training row
     tr_r, dv_r = read_pair_files(multi_files, 40, None, seed=1, split="row")
     assert {cf(a) for a in dv_r.a} & {cf(a) for a in tr_r.a}
+
+
+def test_extra_pairs_train_only_and_leave_the_dev_split_alone(multi_files, tmp_path):
+    """--extra-pairs rows join their language's training side; dev stays what it is without them, and an extra row
+    that shares a sentence (casefolded) with any dev row is dropped."""
+    tr, dv = read_pair_files(multi_files, 40, None, seed=1)
+    extra_dir = tmp_path / "extra"
+    extra_dir.mkdir()
+    dev_de = [a for a, l in zip(dv.a, dv.lang) if l == 0][0]
+    dev_fr_other = [b for b, l in zip(dv.b, dv.lang) if l == 1][0]
+    rows = [(f"Open the file number {i}.", f"Öffne die Datei Nummer {i}.") for i in range(50)]
+    rows += [(dev_de.upper(), "eine Übersetzung"), ("A message seen in French dev.", dev_fr_other)]
+    extra = _write(extra_dir / "en-de.tsv", rows)
+    tr_x, dv_x = read_pair_files(multi_files, 40, None, seed=1, extra=[extra])
+    assert (dv_x.a, dv_x.b, list(dv_x.lang)) == (dv.a, dv.b, list(dv.lang))
+    assert tr_x.a[:len(tr)] == tr.a and list(tr_x.lang[:len(tr)]) == list(tr.lang)
+    added = list(zip(tr_x.a[len(tr):], tr_x.b[len(tr):]))
+    assert added == rows[:50] and set(tr_x.lang[len(tr):]) == {0}
+    with pytest.raises(InputError, match="no --pairs file named en-xx.tsv"):
+        read_pair_files(multi_files, 40, None, seed=1, extra=[_write(extra_dir / "en-xx.tsv", rows)])
 
 
 def test_language_probabilities_follow_n_to_the_one_over_t():

@@ -38,7 +38,6 @@ COMMON = ("gnome-control-center-data gnome-shell-common evolution-common gimp-da
           "thunar-data mate-desktop-common cinnamon-l10n xfce4-settings gnome-software-common gnome-maps totem-common "
           "rhythmbox-data shotwell-common evince-common file-roller transmission-common brasero-common "
           "gnome-disk-utility baobab cheese-common gnome-calendar").split()
-LIBREOFFICE = "af be bn ca et eu gl hr is lt lv sl vi".split()   # the SMALL languages Debian has an l10n package for
 
 _BAD = re.compile(r"[%{}<>\\$|@\n\t]|://|\.\.\.\w|\b\w+\.(?:png|svg|txt|xml|html?)\b")
 _ACCEL = [re.compile(r"\s*\(\s*[_&~]?[A-Za-z0-9]\s*\)"),          # "(_F)" after a translated label
@@ -74,7 +73,7 @@ def catalogue_pairs(mo: Path) -> list[tuple[str, str]]:
     try:
         with open(mo, "rb") as fh:
             catalogue = gettext.GNUTranslations(fh)._catalog  # noqa: SLF001 (the parsed table gettext keeps)
-    except (OSError, UnicodeDecodeError, ValueError, KeyError):
+    except Exception:  # noqa: BLE001 (a catalogue gettext cannot parse, e.g. a broken Plural-Forms header, is skipped)
         return []
     out = []
     for key, value in catalogue.items():
@@ -141,7 +140,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--held-out", type=Path, default=Path(__file__).resolve().parents[1] / "../shared/data/eval")
     args = ap.parse_args()
-    packages = COMMON + [f"libreoffice-l10n-{lang}" for lang in LIBREOFFICE if lang in args.langs]
+    packages = COMMON + [f"libreoffice-l10n-{lang}" for lang in args.langs]   # those Debian lacks are skipped
     unpacked = fetch(packages, args.cache)
     args.out.mkdir(parents=True, exist_ok=True)
     manifest = collections.Counter()

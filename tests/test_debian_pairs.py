@@ -61,6 +61,9 @@ def test_catalogue_pairs_reads_a_mo_file(tmp_path):
                                                        ("Open the recent file", "Obre el fitxer recent")]
     (tmp_path / "broken.mo").write_bytes(b"not a catalogue")
     assert debian_pairs.catalogue_pairs(tmp_path / "broken.mo") == []
+    write_mo(tmp_path / "plural.mo", {"": "Content-Type: text/plain; charset=UTF-8\nPlural-Forms: nplurals=2;\n",
+                                      "Open the recent file": "Obre el fitxer recent"})
+    assert debian_pairs.catalogue_pairs(tmp_path / "plural.mo") == []  # gettext cannot parse it: skipped
 
 
 def test_held_out_keys_match_check_leakage_normalisation(tmp_path):

@@ -13,7 +13,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"
 DATA="${DATA:-$ROOT/../shared/data}"
-source "$HERE/fifty_recipe.sh"   # FIFTY_VOCAB, FIFTY_BASE, FIFTY_STEP2
+source "$HERE/fifty_recipe.sh"   # FIFTY_VOCAB, FIFTY_BASE, FIFTY_STEP2, FIFTY_ROWS
 STEPS=3200 CMP=150 OUT=runs DEVICE=auto
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -52,9 +52,8 @@ $PY "$HERE/interpolation_sweep.py" "$OUT/fifty" --init "$OUT/use-50w-pieces" --a
     --save-dtype int8rows -o "$OUT/fifty-a$ALPHA"
 # 2c. (stop 21) the added rows alone, from the interpolated model: the network and every old row frozen, so English
 #     and USE's languages encode exactly as in 2b; stored int8rows again (interpolate at α = 1 only converts)
-[ -f "$OUT/fifty-rows/model.safetensors" ] || $MS train $P --student "$OUT/fifty-a$ALPHA" $C --lr 3e-5 --embedding-lr 2e-3 \
-    --freeze-network --known-share 0.05 --loss soft --tcm --steps "$((STEPS / 2))" --eval-every 400 --checkpoint-every 400 \
-    --out "$OUT/fifty-rows" $(resume "$OUT/fifty-rows")
+[ -f "$OUT/fifty-rows/model.safetensors" ] || $MS train $P --student "$OUT/fifty-a$ALPHA" $C $FIFTY_ROWS \
+    --steps "$((STEPS / 2))" --eval-every 400 --checkpoint-every 400 --out "$OUT/fifty-rows" $(resume "$OUT/fifty-rows")
 [ -d "$OUT/fifty-rows-int8" ] || $MS interpolate "$OUT/fifty-rows" --init "$OUT/fifty-a$ALPHA" --alpha 1 \
     --save-dtype int8rows -o "$OUT/fifty-rows-int8"
 # 2e. (stop 23) the added rows again, with Debian's software translations for the 19 new languages with < 2,000
@@ -63,9 +62,8 @@ if command -v apt-get >/dev/null; then
   [ -d "$OUT/debian-pairs" ] || $PY "$HERE/debian_pairs.py" --out "$OUT/debian-pairs" --cache "$OUT/debian-debs"
   "$DATA/../tools/check-leakage" "$OUT/debian-pairs" >/dev/null   # exit 1 (and stop) on any overlap with eval/
   X=$(for f in "$OUT"/debian-pairs/en-*.tsv; do echo --extra-pairs "$f"; done)
-  [ -f "$OUT/fifty-debian/model.safetensors" ] || $MS train $P $X --student "$OUT/fifty-rows-int8" $C --lr 3e-5 \
-      --embedding-lr 2e-3 --freeze-network --known-share 0.05 --loss soft --tcm --steps "$((STEPS / 4))" --eval-every 200 \
-      --checkpoint-every 200 --out "$OUT/fifty-debian" $(resume "$OUT/fifty-debian")
+  [ -f "$OUT/fifty-debian/model.safetensors" ] || $MS train $P $X --student "$OUT/fifty-rows-int8" $C $FIFTY_ROWS \
+      --steps "$((STEPS / 4))" --eval-every 200 --checkpoint-every 200 --out "$OUT/fifty-debian" $(resume "$OUT/fifty-debian")
   [ -d "$OUT/mineshaft-use-50" ] || $MS interpolate "$OUT/fifty-debian" --init "$OUT/fifty-rows-int8" --alpha 1 \
       --save-dtype int8rows -o "$OUT/mineshaft-use-50"
 else

@@ -103,14 +103,13 @@ def held_out_keys(folder: Path) -> set[str]:
     return keys
 
 
-def locale_dirs(root: Path, lang: str) -> list[Path]:
-    """The LC_MESSAGES folders of ``lang`` or ``lang_XX`` under ``root`` (variants such as ``ca@valencia`` left out)."""
-    return sorted(p for p in root.rglob("LC_MESSAGES")
-                  if p.parent.name == lang or re.fullmatch(rf"{lang}_[A-Z]{{2}}", p.parent.name))
+def locale_dirs(folders: list[Path], lang: str) -> list[Path]:
+    """Those of the LC_MESSAGES ``folders`` that hold ``lang`` or ``lang_XX`` (variants such as ``ca@valencia`` left out)."""
+    return [p for p in folders if p.parent.name == lang or re.fullmatch(rf"{lang}_[A-Z]{{2}}", p.parent.name)]
 
 
-def fetch(packages: list[str], cache: Path) -> dict[str, tuple[str, Path]]:
-    """Download (once) and unpack each package that exists; name -> (version, unpacked folder)."""
+def fetch(packages: list[str], cache: Path) -> dict[str, tuple[str, list[Path]]]:
+    """Download (once) and unpack each package that exists; name -> (version, its LC_MESSAGES folders, sorted)."""
     if not (shutil.which("apt-get") and shutil.which("apt-cache") and shutil.which("dpkg-deb")):
         sys.exit("debian_pairs.py needs apt-get, apt-cache and dpkg-deb (a Debian or Ubuntu machine)")
     cache.mkdir(parents=True, exist_ok=True)
@@ -127,7 +126,7 @@ def fetch(packages: list[str], cache: Path) -> dict[str, tuple[str, Path]]:
         root = cache / f"x-{p}"
         if not root.exists():
             subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
-        out[p] = (deb.name.split("_")[1], root)
+        out[p] = (deb.name.split("_")[1], sorted(root.rglob("LC_MESSAGES")))
     return out
 
 
@@ -149,8 +148,8 @@ def main() -> None:
         sys.exit(f"no held-out sentences under {args.held_out}")
     for lang in args.langs:
         rows: dict[tuple[str, str], tuple[str, str, str]] = {}
-        for pkg, (_, root) in sorted(unpacked.items()):
-            for folder in locale_dirs(root, lang):
+        for pkg, (_, folders) in sorted(unpacked.items()):
+            for folder in locale_dirs(folders, lang):
                 for mo in sorted(folder.glob("*.mo")):
                     for en, xx in catalogue_pairs(mo):
                         if key(en) in held or key(xx) in held:

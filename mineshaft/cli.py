@@ -267,8 +267,12 @@ def config_options(config: type) -> Callable[[Callable], Callable]:
     def option(f: Any) -> inspect.Parameter:
         meta = f.metadata
         kind = _choices(f.name.title().replace("_", ""), meta["choices"]) if meta["choices"] else hints[f.name]
-        default = (f.default_factory() if f.default_factory is not MISSING else inspect.Parameter.empty
-                   if f.default is MISSING else kind(f.default) if meta["choices"] else f.default)
+        if f.default_factory is not MISSING:  # a repeatable option with a default (a fresh list)
+            default = f.default_factory()
+        elif f.default is MISSING:
+            default = inspect.Parameter.empty
+        else:
+            default = kind(f.default) if meta["choices"] else f.default
         decls = meta["flags"] or ("--" + f.name.replace("_", "-"),)
         info = typer.Option(*decls, help=meta["help"], min=meta["min"], max=meta["max"])
         return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[kind, info], default=default)

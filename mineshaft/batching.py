@@ -39,29 +39,75 @@ class BatchSampler:
     """The pair indices of every step, a function of (seed, step) only, so a resumed run draws what the
     uninterrupted one did. ``temperature=1`` with mixed batches is :func:`batch_indices` (epochs of seeded
     permutations, uniform over pairs). Otherwise each step draws its languages with
-    :func:`language_probabilities` (optionally a fixed share for the known languages; mixed: a language per pair, as a multinomial over the batch; single: one
-    language for the whole batch) and, within a language, pairs without replacement."""
+    :func:`language_probabilities` (optionally a fixed share for the known languages; mixed: a language per pair,
+    as a multinomial over the batch; single: one language for the whole batch) and, within a language, pairs
+    without replacement.
+
+    ``extra`` (a mask over pairs) with ``extra_share`` S: of a language's draws, S come from its extra rows and
+    the rest from its own (binomially; all from one pool where the other is empty). ``distinct`` (two integer
+    keys per pair, e.g. ids of its two sentences): no key occurs twice in a batch; a pair repeating one is
+    replaced by another of its language (where the language has enough), so that a loss with the identity as its
+    labels never holds one sentence twice."""
 
     def __init__(self, lang: np.ndarray, n_langs: int, batch_size: int, seed: int, temperature: float = 1.0,
-                 mode: str = "mixed", known: np.ndarray | None = None, known_share: float | None = None):
+                 mode: str = "mixed", known: np.ndarray | None = None, known_share: float | None = None,
+                 extra: np.ndarray | None = None, extra_share: float | None = None,
+                 distinct: tuple[np.ndarray, np.ndarray] | None = None):
         self.n, self.batch_size, self.seed, self.mode = len(lang), batch_size, seed, mode
-        self.pools = [np.flatnonzero(lang == li) for li in range(n_langs)]
+        self.lang = np.asarray(lang)
+        self.pools = [np.flatnonzero(self.lang == li) for li in range(n_langs)]
         counts = np.array([len(p) if len(p) >= 2 else 0 for p in self.pools])
         self.p = language_probabilities(counts, temperature, known, known_share)
-        self.uniform = temperature == 1.0 and mode == "mixed" and known_share is None
+        self.split = None
+        if extra is not None and extra_share is not None and np.asarray(extra).any():
+            extra = np.asarray(extra, bool)
+            self.split = [(p[~extra[p]], p[extra[p]]) for p in self.pools]
+            self.extra_share = float(extra_share)
+        self.distinct = distinct
+        self.uniform = temperature == 1.0 and mode == "mixed" and known_share is None and self.split is None
 
     def __call__(self, step: int) -> np.ndarray:
         if self.uniform:
-            return batch_indices(step, self.n, self.batch_size, self.seed)
+            idx = batch_indices(step, self.n, self.batch_size, self.seed)
+            return idx if self.distinct is None else self._distinct(idx, [np.arange(self.n)], step)
         rng = np.random.default_rng([self.seed, 2_000_003, step])
         if self.mode == "single":
             k = np.zeros(len(self.p), np.int64)
             k[rng.choice(len(self.p), p=self.p)] = self.batch_size
         else:
             k = rng.multinomial(self.batch_size, self.p)
-        parts = [pool[rng.choice(len(pool), min(int(m), len(pool)), replace=False)]
-                 for pool, m in zip(self.pools, k) if m]
-        return rng.permutation(np.concatenate(parts))
+        parts = []
+        for li, m in enumerate(k):
+            if not m:
+                continue
+            pools = [self.pools[li]] if self.split is None else [q for q in self.split[li] if len(q)]
+            if len(pools) == 2:
+                m_extra = rng.binomial(int(m), self.extra_share)
+                counts = (int(m) - m_extra, m_extra)
+            else:
+                counts = (int(m),)
+            parts += [pool[rng.choice(len(pool), min(c, len(pool)), replace=False)]
+                      for pool, c in zip(pools, counts) if c]
+        idx = rng.permutation(np.concatenate(parts))
+        return idx if self.distinct is None else self._distinct(idx, self.pools, step)
+
+    def _distinct(self, idx: np.ndarray, pools: list[np.ndarray], step: int) -> np.ndarray:
+        """``idx`` with every pair that repeats a key replaced by a pair of its pool (language) that repeats none."""
+        rng = np.random.default_rng([self.seed, 4_000_037, step])
+        ka, kb = self.distinct
+        pool_of = self.lang if len(pools) > 1 else np.zeros(self.n, np.int64)
+        idx = idx.copy()
+        used_a, used_b = set(), set()
+        for pos, i in enumerate(idx):
+            if ka[i] in used_a or kb[i] in used_b:
+                pool = pools[pool_of[i]]
+                for j in pool[rng.integers(len(pool), size=64)]:  # a bounded search: a tiny pool may keep a repeat
+                    if ka[j] not in used_a and kb[j] not in used_b:
+                        idx[pos] = i = j
+                        break
+            used_a.add(ka[i])
+            used_b.add(kb[i])
+        return idx
 
 
 def neighbour_table(vectors: np.ndarray, lang: np.ndarray, k: int, same: float = 1e-4) -> np.ndarray:

@@ -254,9 +254,10 @@ def eval_(
 
 def config_options(config: type) -> Callable[[Callable], Callable]:
     """Build a command's options from a config dataclass whose fields declare them once
-    (:func:`mineshaft.train_config.option`: help, flags, limits, choices). They replace the command's first
-    parameter, which receives ``config(**values)`` (choices as plain strings); its other parameters follow.
-    Values are validated by the config (``check()``), not here."""
+    (:func:`mineshaft.train_config.option`: help, flags, limits, choices), plus ``--config FILE``: a JSON file of
+    the same fields (a run's ``train_config.json``) whose values replace the defaults; options given on the
+    command line win. They replace the command's first parameter, which receives ``config(**values)`` (choices
+    as plain strings); its other parameters follow. Values are validated by the config (``check()``), not here."""
     from dataclasses import MISSING
     from typing import get_type_hints
 
@@ -270,26 +271,69 @@ def config_options(config: type) -> Callable[[Callable], Callable]:
         if f.default_factory is not MISSING:  # a repeatable option with a default (a fresh list)
             default = f.default_factory()
         elif f.default is MISSING:
-            default = inspect.Parameter.empty
+            default = None  # required unless --config gives it (checked below)
+            kind = Optional[kind]
         else:
             default = kind(f.default) if meta["choices"] else f.default
         decls = meta["flags"] or ("--" + f.name.replace("_", "-"),)
-        info = typer.Option(*decls, help=meta["help"], min=meta["min"], max=meta["max"])
+        info = typer.Option(*decls, help=meta["help"] + (" [required]" if f.default is MISSING
+                                                         and f.default_factory is MISSING else ""),
+                            min=meta["min"], max=meta["max"])
         return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[kind, info], default=default)
 
+    config_file = inspect.Parameter(
+        "config_file", inspect.Parameter.KEYWORD_ONLY, default=None,
+        annotation=Annotated[Optional[str], typer.Option("--config", help="JSON of these options (a run's "
+                             "train_config.json): its recipe replaces the defaults (not --out, --resume, --device...); "
+                             "options given here win.")])
+
+    context = inspect.Parameter("cli_context", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
+
     def decorate(command: Callable) -> Callable:
-        names = [f.name for f in option_fields(config)]
+        fields_ = option_fields(config)
+        names = [f.name for f in fields_]
         own = list(inspect.signature(command, eval_str=True).parameters.values())[1:]
-        params = [option(f) for f in option_fields(config)] + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
+        params = ([context] + [option(f) for f in fields_] + [config_file]
+                  + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own])
 
         @functools.wraps(command)
         def run(**kwargs: Any) -> Any:
-            values = {n: kwargs.pop(n) for n in names}
-            return command(config(**{n: _plain(v) for n, v in values.items()}), **kwargs)
+            from .errors import UsageError
+
+            ctx, path = kwargs.pop("cli_context"), kwargs.pop("config_file")
+            values = {n: _plain(kwargs.pop(n)) for n in names}
+            if path is not None:  # the recipe from the file; where and how this run goes from the command line
+                given = _given_on_command_line(ctx, names)
+                recipe = [f.name for f in fields_ if f.metadata.get("recipe", True)]
+                values.update({n: v for n, v in _read_config(path, recipe).items() if n not in given})
+            for f in fields_:
+                if f.default is MISSING and f.default_factory is MISSING and values[f.name] is None:
+                    raise UsageError(f"missing option {(f.metadata['flags'] or ('--' + f.name,))[0]}")
+            return command(config(**values), **kwargs)
 
         return _with_parameters(run, params)
 
     return decorate
+
+
+def _given_on_command_line(ctx: typer.Context, names: list[str]) -> set[str]:
+    """The parameters of the running command that the user typed (not defaults)."""
+    return {n for n in names if getattr(ctx.get_parameter_source(n), "name", "DEFAULT") not in ("DEFAULT",)}
+
+
+def _read_config(path: str, names: list[str]) -> dict:
+    """The values of the options ``names`` in a JSON config file (other keys, such as a run's identity, ignored)."""
+    from .errors import InputError
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"--config {path}: no such file") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"--config {path}: not a JSON config ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"--config {path}: not a JSON object of options")
+    return {k: v for k, v in data.items() if k in names}
 
 
 @app.command()

@@ -32,11 +32,11 @@ import torch
 from .batching import BatchSampler, NeighbourBatches, batch_indices, language_probabilities, neighbour_table
 from .encoders import Encoder, load_encoder
 from .errors import InputError, UsageError
-from .io import atomic_dir, iter_tsv, write_atomic_npy
+from .io import atomic_dir, iter_tsv, write_atomic_bytes, write_atomic_npy
 from .losses import PairLoss, build_loss
 from .metrics import retrieval_accuracy
 from .progress import info, task
-from .train_config import SAVE_DTYPES, TrainConfig
+from .train_config import SAVE_DTYPES, TrainConfig, flag_name, option_fields, recipe, to_args
 
 CHECKPOINT = "checkpoint"
 STATE_FILE = "state.pt"
@@ -53,6 +53,8 @@ class PairSet:
     b: list[str]
     lang: np.ndarray
     langs: list[str]
+    #: True for the rows that came from --extra-pairs files (training only); empty: none
+    extra: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
     def __len__(self) -> int:
         return len(self.a)
@@ -99,7 +101,9 @@ def read_pair_files(paths: list[str], dev_size: int, max_pairs: int | None, seed
             out = h[o]
             train_idx.append(o[~out])
             seen_a, seen_b, keep = set(), set(), []
-            for i in o[out]:
+            held_rows = np.flatnonzero(h)
+            for i in held_rows[np.argsort(_row_keys([a[j] for j in held_rows], [b[j] for j in held_rows], seed),
+                                          kind="stable")]:
                 ka, kb = a[i].casefold(), b[i].casefold()
                 if ka not in seen_a and kb not in seen_b:
                     seen_a.add(ka)
@@ -121,9 +125,22 @@ def read_pair_files(paths: list[str], dev_size: int, max_pairs: int | None, seed
         name = Path(path).name.split(".")[0]
         train.langs.append(name)
         dev.langs.append(name)
+    n_own = len(train.a)
     _join_extra(train, tr_lang, dev, [Path(p).name for p in paths], extra)
     train.lang, dev.lang = np.array(tr_lang, np.int64), np.array(dv_lang, np.int64)
+    train.extra = np.arange(len(train.a)) >= n_own
+    dev.extra = np.zeros(len(dev.a), bool)
     return train, dev
+
+
+def dev_digest(dev: PairSet) -> str:
+    """A digest of the held-out pairs (casefolded, order-free): equal for the same dev split whatever the order
+    of the files; ``extend-vocab`` records it so that ``train`` can tell its lexicon never read these pairs."""
+    h = hashlib.blake2b(digest_size=16)
+    for line in sorted(f"{x.casefold()}\t{y.casefold()}" for x, y in zip(dev.a, dev.b)):
+        h.update(line.encode())
+        h.update(b"\n")
+    return h.hexdigest()
 
 
 def _join_extra(train: PairSet, tr_lang: list[int], dev: PairSet, names: list[str], extra: list[str]) -> None:
@@ -142,12 +159,23 @@ def _join_extra(train: PairSet, tr_lang: list[int], dev: PairSet, names: list[st
         tr_lang += [names.index(name)] * len(kept)
 
 
+def _row_keys(a: list[str], b: list[str], seed: int) -> np.ndarray:
+    """A seeded 64-bit key per row from its casefolded content: the order groups are held out in, the same
+    whatever the order of the files or of their rows."""
+    salt = f"{seed}\x00".encode()
+    return np.array([int.from_bytes(hashlib.blake2b(salt + x.casefold().encode() + b"\t" + y.casefold().encode(),
+                                                    digest_size=8).digest(), "little") for x, y in zip(a, b)],
+                    dtype=np.uint64)
+
+
 def sentence_split(files: list[tuple[list[str], list[str]]], dev_size: int, seed: int) -> list[np.ndarray]:
     """Which rows of each file are held out (boolean masks), by sentence across all files.
 
     Rows are linked when they share their English or their other side (casefolded, in any file); a linked group
-    is held out whole or not at all. Groups are taken in a seeded order as long as no file they touch would hold
-    more than ``dev_size`` English sentences, so a dev sentence never occurs in training anywhere."""
+    is held out whole or not at all. Groups are taken in the order of a seeded hash of their content (the smallest
+    key of their rows, :func:`_row_keys`) as long as no file they touch would hold more than ``dev_size`` English
+    sentences, so a dev sentence never occurs in training anywhere and the split does not depend on the order of
+    the files or of their rows."""
     offsets = np.cumsum([0] + [len(a) for a, _ in files])
     n_rows = int(offsets[-1])
     parent = list(range(n_rows))
@@ -171,11 +199,11 @@ def sentence_split(files: list[tuple[list[str], list[str]]], dev_size: int, seed
     root = np.array([find(r) for r in range(n_rows)], np.int64)
     file_of = np.repeat(np.arange(len(files)), np.diff(offsets))
     english = [x.casefold() for a, _ in files for x in a]
-    roots = np.unique(root)
-    rank = np.empty(n_rows, np.int64)
-    rank[roots] = np.random.default_rng([seed, 424_242]).permutation(len(roots))
-    by_group = np.argsort(rank[root], kind="stable")
-    bounds = np.flatnonzero(np.diff(rank[root][by_group])) + 1
+    keys = np.concatenate([_row_keys(a, b, seed) for a, b in files]) if n_rows else np.zeros(0, np.uint64)
+    group_key = np.full(n_rows, np.iinfo(np.uint64).max, np.uint64)
+    np.minimum.at(group_key, root, keys)
+    by_group = np.lexsort((np.arange(n_rows), group_key[root]))
+    bounds = np.flatnonzero(np.diff(group_key[root][by_group])) + 1
     count = np.zeros(len(files), np.int64)
     held = np.zeros(n_rows, bool)
     for group in np.split(by_group, bounds):
@@ -243,6 +271,47 @@ def teacher_targets(cfg: TrainConfig, loss_fn: PairLoss, data: PairSet,
     if loss_fn.needs_teacher_b:
         t_b = teacher_embeddings(cfg.teacher, data.b, cache, cfg.device, cfg.teacher_batch_size)
     return t_a, t_b
+
+
+@dataclass
+class AnchorTargets:
+    """The ``--anchor`` encoder's vectors: ``a`` of every English side, ``b`` of the other sides in languages it
+    knows (``b_row[i]``: pair i's row of ``b``, -1 where its language is not the anchor's)."""
+
+    a: np.ndarray
+    b: np.ndarray
+    b_row: np.ndarray
+    weight: float
+
+
+def anchor_files(cfg: TrainConfig, data: PairSet) -> np.ndarray:
+    """Per pair file: whether the ``--anchor`` encoder knows its language (so its other side is anchored too)."""
+    from .languages import encoder_languages, pair_file_languages
+
+    record = encoder_languages(cfg.anchor)
+    if not record:
+        raise UsageError(f"--anchor {cfg.anchor}: the encoder records no languages, so its vectors of the other "
+                         "side cannot be told apart from noise (give a model with a language record, such as 'use')")
+    known = set(record["languages"]) | {"en"}
+    return np.array([(c := pair_file_languages([name])) is not None and set(c) <= known for name in data.langs], bool)
+
+
+def anchor_targets(cfg: TrainConfig, data: PairSet, teacher_a: np.ndarray | None) -> AnchorTargets | None:
+    """The anchor's vectors for the run (cached like the teacher's; the teacher's own when it is the anchor)."""
+    if cfg.anchor is None or cfg.anchor_weight == 0:
+        return None
+    known = anchor_files(cfg, data)
+    cache = teacher_cache_dir(cfg)
+    a = teacher_a if cfg.anchor == cfg.teacher and teacher_a is not None else \
+        teacher_embeddings(cfg.anchor, data.a, cache, cfg.device, cfg.teacher_batch_size)
+    rows = np.flatnonzero(known[data.lang])
+    b_row = np.full(len(data), -1, np.int64)
+    b_row[rows] = np.arange(len(rows))
+    b = teacher_embeddings(cfg.anchor, [data.b[i] for i in rows], cache, cfg.device, cfg.teacher_batch_size) \
+        if len(rows) else np.zeros((0, a.shape[1]), np.float32)
+    info(f"anchor {cfg.anchor}: every English side and the other side of {len(rows)} pairs "
+         f"({int(known.sum())} of {len(known)} files), weight {cfg.anchor_weight}")
+    return AnchorTargets(a, b, b_row, cfg.anchor_weight)
 
 
 # ----------------------------------------------------------------------------- student
@@ -438,13 +507,104 @@ class TrainState:
             setattr(self, k, state[k])
 
 
+# ----------------------------------------------------------------------------- a run's identity
+#: settings outside the options that change what a run computes
+_LIBRARY_RECIPE = ("weight_decay", "max_grad_norm")
+_DATA_FIELDS = ("pairs", "extra_pairs")
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """sha256 of a file's bytes (a data file's identity: its content, wherever it lies)."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return h.hexdigest()
+
+
+def run_identity(cfg: TrainConfig) -> dict:
+    """What a run computes: its recipe (every option that changes the result) and the content of its data files,
+    with one digest of both. Recorded in ``train_config.json``; ``--resume`` must match it."""
+    values = {**recipe(cfg), **{k: getattr(cfg, k) for k in _LIBRARY_RECIPE}}
+    data = {name: [file_digest(p) for p in values.pop(name)] for name in _DATA_FIELDS}
+    digest = hashlib.blake2b(json.dumps([values, data], sort_keys=True).encode(), digest_size=16).hexdigest()
+    return {"digest": digest, "recipe": values, "data": data}
+
+
+def check_same_run(out: Path, cfg: TrainConfig, identity: dict) -> None:
+    """Refuse ``--resume`` into a run of another recipe or other data: one line naming the first difference."""
+    path = out / "train_config.json"
+    try:
+        started = json.loads(path.read_text()).get("identity") if path.exists() else None
+    except (OSError, ValueError):
+        raise InputError(f"{path}: unreadable; cannot check what the run in {out} was started with") from None
+    if not started or started.get("digest") == identity["digest"]:
+        return
+    hint = f"resume with the run's own recipe (--config {path} --out {out} --resume) or start a new --out"
+    flags = {f.name: flag_name(f) for f in option_fields(TrainConfig)}
+    for name, value in identity["recipe"].items():
+        old = started.get("recipe", {}).get(name, value)
+        if old != value:
+            raise InputError(f"--resume: {flags.get(name, name)} is {value!r} here but {old!r} in the run in {out}; "
+                             + hint)
+    for name, digests in identity["data"].items():
+        old = started.get("data", {}).get(name, digests)
+        files = getattr(cfg, name)
+        if len(old) != len(digests):
+            raise InputError(f"--resume: {len(digests)} {flags[name]} files here but {len(old)} in the run in {out}; "
+                             + hint)
+        for i, (a, b) in enumerate(zip(digests, old)):
+            if a != b:
+                raise InputError(f"--resume: {flags[name]} {files[i]} differs from the file the run in {out} was "
+                                 f"started with (content changed); {hint}")
+    raise InputError(f"--resume: the run in {out} was started with another recipe; {hint}")
+
+
+def recipe_command(cfg: TrainConfig) -> str:
+    """``mineshaft train ...`` that reruns ``cfg``'s recipe (generated from the options, so none is left out)."""
+    import shlex
+
+    return "mineshaft train " + " ".join(shlex.quote(a) for a in to_args(cfg)) + f" --out {shlex.quote(Path(cfg.out).name)}"
+
+
+def check_lexicon_heldout(cfg: TrainConfig, dev: PairSet) -> None:
+    """Refuse a student whose extend-vocab lexicon was learned on pairs this run holds out for dev (its record's
+    held-out digest differs from this run's dev split); warn where the record predates the digest."""
+    from .vocab import EXTENSION_FILE
+
+    path = Path(cfg.student) / EXTENSION_FILE
+    if not len(dev) or not path.is_file():
+        return  # not a model folder from extend-vocab (a short name or a hub id included)
+    lexicon = json.loads(path.read_text()).get("lexicon")
+    if not lexicon:
+        return  # rows not learned from pairs
+    recorded = lexicon.get("heldout")
+    if recorded is None:
+        info(f"{cfg.student}: its lexicon records no held-out digest, so it cannot be checked against this run's "
+             f"dev split (extend-vocab --dev-size {lexicon.get('dev_size')} --seed {lexicon.get('seed')})")
+    elif recorded != dev_digest(dev):
+        raise InputError(f"{cfg.student}: its lexicon was learned on another split (extend-vocab --dev-size "
+                         f"{lexicon.get('dev_size')} --seed {lexicon.get('seed')} on its own files) and may have read "
+                         "this run's dev pairs; run extend-vocab with this run's --pairs, --dev-size and --seed")
+
+
 # ----------------------------------------------------------------------------- the run
-def _claim(out: Path, resume: bool):
-    """Check that ``out`` may be written (new, or resumable), create it and lock it for this run."""
+def _check_claimable(out: Path, resume: bool) -> None:
+    """Refuse an ``out`` that may not be written: not empty without ``resume``, nothing to resume with it."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a directory")
     if out.exists() and any(out.iterdir()) and not resume:
         raise InputError(f"{out} exists and is not empty (use --resume to continue a run, or another --out)")
     if resume and not (out / CHECKPOINT / STATE_FILE).exists() and not (out / "train_config.json").exists():
         raise InputError(f"nothing to resume in {out}")
+
+
+def _claim(out: Path, resume: bool):
+    """Check that ``out`` may be written (new, or resumable), create it and lock it for this run."""
+    _check_claimable(out, resume)
     out.mkdir(parents=True, exist_ok=True)
     return _lock(out)
 
@@ -500,7 +660,7 @@ def _seed(seed: int) -> None:
 
 
 def _write_config(out: Path, cfg: TrainConfig, run: dict | None = None) -> None:
-    (out / "train_config.json").write_text(json.dumps({**asdict(cfg), **(run or {})}, indent=2) + "\n")
+    write_atomic_bytes(out / "train_config.json", (json.dumps({**asdict(cfg), **(run or {})}, indent=2) + "\n").encode())
 
 
 def _optimizer(params: list[torch.nn.Parameter], lr: float, weight_decay: float,
@@ -608,12 +768,24 @@ class TrainResult:
     history: list[dict]
 
 
+#: losses whose labels are the identity: a batch holding one sentence twice would contradict itself
+IDENTITY_LABELS = ("hard",)
+
+
+def sentence_ids(data: PairSet) -> tuple[np.ndarray, np.ndarray]:
+    """An integer id per pair for its English and for its other sentence (equal casefolded text, equal id)."""
+    return tuple(np.unique(np.array([x.casefold() for x in side], dtype=object), return_inverse=True)[1]
+                 for side in (data.a, data.b))
+
+
 def batch_sampler(cfg: TrainConfig, data: PairSet, teacher_a: np.ndarray | None) -> BatchSampler | NeighbourBatches:
     """The run's batches: :class:`BatchSampler`, or with ``--neighbour-groups N`` its draws as seeds of
     :class:`NeighbourBatches` over the teacher's nearest English neighbours (each seed's 2(N-1) nearest)."""
     g = cfg.neighbour_groups
+    distinct = sentence_ids(data) if cfg.loss in IDENTITY_LABELS else None
     seeds = BatchSampler(data.lang, len(data.langs), cfg.batch_size // max(g, 1), cfg.seed,
-                         cfg.sampling_temperature, cfg.batch_languages, *sampling_probabilities(cfg, data))
+                         cfg.sampling_temperature, cfg.batch_languages, *sampling_probabilities(cfg, data),
+                         extra=data.extra, extra_share=cfg.extra_share, distinct=distinct)
     if not g:
         return seeds
     cache = teacher_cache_dir(cfg)
@@ -645,11 +817,12 @@ class Trainer:
     :meth:`checkpoint` run between steps; :meth:`save_model` writes the kept model to ``OUT``."""
 
     def __init__(self, cfg: TrainConfig, out: Path, student: Student, loss_fn: PairLoss, data: PairSet,
-                 dev: PairSet, teacher: tuple[np.ndarray | None, np.ndarray | None]):
+                 dev: PairSet, teacher: tuple[np.ndarray | None, np.ndarray | None],
+                 anchor: AnchorTargets | None = None):
         from transformers import get_linear_schedule_with_warmup
 
         self.cfg, self.out, self.student, self.loss_fn = cfg, out, student, loss_fn
-        self.data, self.dev, self.teacher = data, dev, teacher
+        self.data, self.dev, self.teacher, self.anchor = data, dev, teacher, anchor
         self.device = torch.device(getattr(student.encoder, "device", "cpu"))
         total = cfg.steps or max(1, int(round(cfg.epochs * (len(data) // cfg.batch_size))))
         self.params = student.parameters()
@@ -732,6 +905,8 @@ class Trainer:
         with torch.autocast(device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
             sa, sb = self.student.embed(a), self.student.embed(b)
             loss = self.loss_fn(sa.float(), sb.float(), ta, tb)
+            if self.anchor is not None:
+                loss = loss + self.anchor_term(idx, sa.float(), sb.float())
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {loss.item()} at step {st.step} (try a lower --lr)")
         self.scaler.scale(loss).backward()
@@ -747,6 +922,19 @@ class Trainer:
         t0, done0 = self.started
         self.log({"step": st.step, "loss": loss.item(), "lr": self.sched.get_last_lr()[0], "grad_norm": float(gnorm),
                   "steps_per_s": round((st.step - done0) / max(time.time() - t0, 1e-9), 3)})
+
+    def anchor_term(self, idx: np.ndarray, sa: torch.Tensor, sb: torch.Tensor) -> torch.Tensor:
+        """``weight · (mean(1 − cos(S(a), A(a))) + mean(1 − cos(S(b), A(b))))``, the second over the batch's pairs
+        in the anchor's languages."""
+        an, device = self.anchor, sa.device
+        ua = torch.from_numpy(np.asarray(an.a[idx], np.float32)).to(device)
+        term = (1 - (sa * ua).sum(-1)).mean()
+        rows = an.b_row[idx]
+        known = rows >= 0
+        if known.any():
+            ub = torch.from_numpy(np.asarray(an.b[rows[known]], np.float32)).to(device)
+            term = term + (1 - (sb[torch.from_numpy(known).to(device)] * ub).sum(-1)).mean()
+        return an.weight * term
 
     def _due(self, every: int) -> bool:
         return bool(every) and self.state.step % every == 0 and self.state.step < self.state.total
@@ -797,16 +985,22 @@ class Trainer:
 
 
 def train(cfg: TrainConfig) -> TrainResult:
-    """Run (or resume) one training job; returns where the model went and the dev history."""
+    """Run (or resume) one training job; returns where the model went and the dev history.
+
+    Everything that can be checked is checked before ``OUT`` is claimed (options, data, student, a resumed run's
+    recipe and data against the run's own); a fresh run that fails its setup leaves no ``OUT`` behind."""
     cfg.check()
     out = Path(cfg.out)
-    lock = _claim(out, cfg.resume)  # held until the run ends (or the process does)
-    _write_config(out, cfg)
+    _check_claimable(out, cfg.resume)
+    identity = run_identity(cfg)
+    if cfg.resume:
+        check_same_run(out, cfg, identity)
     _seed(cfg.seed)
     train_set, dev_set = read_pair_files(cfg.pairs, cfg.dev_size, cfg.max_pairs, cfg.seed, cfg.dev_split,
                                          cfg.extra_pairs)
     if len(train_set) < cfg.batch_size:
         raise InputError(f"{len(train_set)} training pairs, fewer than one batch of {cfg.batch_size}")
+    check_lexicon_heldout(cfg, dev_set)
     info(f"{len(train_set)} training pairs, {len(dev_set)} dev pairs ({', '.join(train_set.langs)})")
 
     loss_fn = build_loss(cfg.loss, cfg.temperature, cfg.labels, cfg.tcm, cfg.cross_weight)
@@ -814,9 +1008,26 @@ def train(cfg: TrainConfig) -> TrainResult:
     encoder = load_encoder(cfg.student, device=cfg.device, precision="fp32")
     old_rows = most_used_rows(encoder, train_set, cfg) if cfg.train_old_rows else None
     student = Student(encoder, cfg.freeze_embeddings, cfg.max_length, new_rows, old_rows, cfg.freeze_network)
-    teacher = teacher_targets(cfg, loss_fn, train_set, student)
-    trainer = Trainer(cfg, out, student, loss_fn, train_set, dev_set, teacher)
-    _write_config(out, cfg, trainer.run_info)
+    if cfg.anchor is not None:
+        anchor_files(cfg, train_set)  # an anchor without a language record fails here, before OUT is claimed
+    existed = out.exists()
+    lock = _claim(out, cfg.resume)  # held until the run ends (or the process does)
+    try:
+        _write_config(out, cfg, {"identity": identity})
+        teacher = teacher_targets(cfg, loss_fn, train_set, student)
+        anchor = anchor_targets(cfg, train_set, teacher[0])
+        trainer = Trainer(cfg, out, student, loss_fn, train_set, dev_set, teacher, anchor)
+    except (InputError, UsageError):
+        lock.close()
+        if not cfg.resume:  # a setup that fails claims nothing: the corrected command finds OUT as it was
+            if existed:
+                for name in ("train_config.json", ".lock"):
+                    (out / name).unlink(missing_ok=True)
+            else:
+                shutil.rmtree(out, ignore_errors=True)
+        raise
+    trainer.state.data_key = identity["digest"]
+    _write_config(out, cfg, {**trainer.run_info, "identity": identity})
     if cfg.resume:
         trainer.resume()
 
@@ -879,6 +1090,10 @@ def write_model_card(out: Path, cfg: TrainConfig, train_set: PairSet, kept_step:
         f"T={cfg.sampling_temperature}, {cfg.batch_languages}-language batches"
         + (f" of neighbour groups of {cfg.neighbour_groups}" if cfg.neighbour_groups else "")
         + (f"; {cfg.known_share} of the draws for the languages the student knew" if cfg.known_share is not None else ""),
+        *([f"- anchored to `{cfg.anchor}` (weight {cfg.anchor_weight}): its vectors of the English side and of the "
+           "other side in its languages"] if cfg.anchor else []),
+        *([f"- {cfg.extra_share} of each language's draws from its training-only pairs"]
+          if cfg.extra_share is not None else []),
         f"- trained in {run['precision']} on {run['device']}; weights saved as {cfg.save_dtype}; written to {out}",
         f"- model kept: step {kept_step} ({'best dev accuracy' if cfg.select == 'best' else 'last step'})", "",
         f"## Dev at step {kept_step} (held-out training pairs, top-1 retrieval)", "",
@@ -886,22 +1101,7 @@ def write_model_card(out: Path, cfg: TrainConfig, train_set: PairSet, kept_step:
     if kept_dev:
         lines += ["| pairs | xx→en | en→xx |", "|---|---|---|"]
         lines += [f"| {k} | {100 * v['xx2en']:.1f} | {100 * v['en2xx']:.1f} |" for k, v in kept_dev.items() if isinstance(v, dict)]
-    lines += ["", "Reproduce: `mineshaft train " + " ".join(f"--pairs {p}" for p in cfg.pairs)
-              + "".join(f" --extra-pairs {p}" for p in cfg.extra_pairs)
-              + f" --teacher {cfg.teacher} --student {cfg.student} --loss {cfg.loss}"
-              + (" --tcm" if cfg.tcm else "") + f" --batch-size {cfg.batch_size} --lr {cfg.lr}"
-              + (f" --steps {cfg.steps}" if cfg.steps else f" --epochs {cfg.epochs}")
-              + (f" --max-pairs {cfg.max_pairs}" if cfg.max_pairs else "") + f" --select {cfg.select} --seed {cfg.seed}"
-              + f" --dev-size {cfg.dev_size} --dev-split {cfg.dev_split}"
-              + f" --sampling-temperature {cfg.sampling_temperature} --batch-languages {cfg.batch_languages}"
-              + (f" --neighbour-groups {cfg.neighbour_groups}" if cfg.neighbour_groups else "")
-              + (f" --known-share {cfg.known_share}" if cfg.known_share is not None else "")
-              + (" --train-new-rows-only" if cfg.train_new_rows_only else "")
-              + (f" --train-old-rows {cfg.train_old_rows}" if cfg.train_old_rows else "")
-              + (" --freeze-network" if cfg.freeze_network else "")
-              + (f" --embedding-lr {cfg.embedding_lr}" if cfg.embedding_lr else "")
-              + f" --max-length {cfg.max_length} --precision {run['precision']} --save-dtype {cfg.save_dtype}"
-              + f" --out {out.name}`", ""]
+    lines += ["", f"Reproduce (or `mineshaft train --config train_config.json --out NEW`): `{recipe_command(cfg)}`", ""]
     card = out / "README.md"
     if not card.exists() or "<!-- generated -->" in card.read_text():
         card.write_text("<!-- generated -->\n" + "\n".join(lines))

@@ -29,10 +29,12 @@ BATCH_LANGUAGES = ("mixed", "single")
 
 
 def option(default: Any = MISSING, help: str = "", *, flags: tuple[str, ...] = (), min: float | None = None,
-           max: float | None = None, choices: tuple[str, ...] | None = None) -> Any:
+           max: float | None = None, choices: tuple[str, ...] | None = None, recipe: bool = True) -> Any:
     """A dataclass field that is also a command-line option: ``flags`` (default ``--field-name``;
-    ``"--on/--off"`` for a two-way switch), inclusive limits ``min``/``max`` and allowed ``choices``."""
-    meta = {"help": help, "flags": flags, "min": min, "max": max, "choices": choices}
+    ``"--on/--off"`` for a two-way switch), inclusive limits ``min``/``max`` and allowed ``choices``.
+    ``recipe=False``: the option says where or how a run goes (output, cache, device, resuming), not what it
+    computes, so it is left out of the run's identity (:func:`recipe`) and of its command (:func:`to_args`)."""
+    meta = {"help": help, "flags": flags, "min": min, "max": max, "choices": choices, "recipe": recipe}
     if isinstance(default, list):  # a repeatable option with a default: each config gets its own list
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -47,6 +49,35 @@ def flag_name(f: Field) -> str:
     """The option's long flag as users type it (``--lambda`` for ``cross_weight``)."""
     flags = f.metadata.get("flags") or ("--" + f.name.replace("_", "-"),)
     return flags[0].split("/")[0]
+
+
+def recipe(config: Any) -> dict[str, Any]:
+    """The options that decide what a run computes (every option but those declared ``recipe=False``)."""
+    return {f.name: getattr(config, f.name) for f in option_fields(type(config)) if f.metadata.get("recipe", True)}
+
+
+def to_args(config: Any, skip: tuple[str, ...] = ()) -> list[str]:
+    """The command-line arguments that rebuild ``config``'s recipe: each option whose value differs from its
+    default (lists repeated, switches as their flag), in declaration order; ``skip`` leaves options out."""
+    args: list[str] = []
+    for f in option_fields(type(config)):
+        if not f.metadata.get("recipe", True) or f.name in skip:
+            continue
+        value = getattr(config, f.name)
+        default = f.default_factory() if f.default_factory is not MISSING else f.default
+        if value == default and default is not MISSING:
+            continue
+        flags = f.metadata.get("flags") or ("--" + f.name.replace("_", "-"),)
+        if isinstance(value, bool):
+            on, _, off = flags[0].partition("/")
+            if value or off:
+                args.append(on if value else off)
+        elif isinstance(value, list):
+            for v in value:
+                args += [flags[0], str(v)]
+        elif value is not None:
+            args += [flags[0], str(value)]
+    return args
 
 
 def check_options(config: Any) -> None:
@@ -70,11 +101,14 @@ class TrainConfig:
     """Everything that defines a training run (written to ``OUT/train_config.json``)."""
 
     pairs: list[str] = option(help="TSV of pairs: english<TAB>other (repeat for more languages).", flags=("--pairs",))
-    out: str = option(help="Model directory to write (checkpoints go in OUT/checkpoint).", flags=("--out", "-o"))
+    out: str = option(help="Model directory to write (checkpoints go in OUT/checkpoint).", flags=("--out", "-o"), recipe=False)
     extra_pairs: list[str] = option([], "Training-only TSV (en-XX.tsv: e.g. out-of-domain pairs): joins the "
                                     "training side of the --pairs file of the same name, never its dev set (rows "
                                     "sharing a sentence with any dev row are dropped). Repeatable.",
                                     flags=("--extra-pairs",))
+    extra_share: float | None = option(None, "Share of a language's draws taken from its --extra-pairs rows (the "
+                                       "rest from its own training rows; default: in proportion to their counts).",
+                                       min=0.0, max=1.0)
     teacher: str = option("minilm", "Frozen teacher: short name, model directory or HF id (reads column 1).")
     student: str = option("use", "Student to train: 'use', a transformer directory or HF id.")
     loss: str = option("soft", "soft (Park et al. 2024), hard (InfoNCE), mse (Reimers & Gurevych 2020), mmse (matrix MSE).",
@@ -82,6 +116,10 @@ class TrainConfig:
     temperature: float = option(0.1, "τ of the student's softmax and of the soft labels.")
     labels: str = option("priority", "Soft labels: priority (teacher reads column 1) or average (both columns).",
                          choices=LABEL_STRATEGIES)
+    anchor: str | None = option(None, "Keep the student near this frozen encoder (e.g. 'use', the start of a USE "
+                                "student): its vectors of the English side and of the other side in the languages "
+                                "it knows (its language record) are targets, 1 − cosine weighted by --anchor-weight.")
+    anchor_weight: float = option(1.0, "Weight of the --anchor term.", min=0.0)
     tcm: bool = option(False, "Also train the student's mono-lingual similarities (L = λ·L_cross + L_mono).")
     cross_weight: float = option(1.0, "λ, the weight of the cross-lingual term.", flags=("--lambda",))
     batch_size: int = option(32, "Pairs per batch (the soft labels are a softmax over the batch).", min=2, max=65536)
@@ -106,7 +144,7 @@ class TrainConfig:
                                    "are nearest neighbours under the teacher, hard negatives for one another (0: off; "
                                    "--batch-size must be a multiple of N).", min=0, max=1024)
     eval_every: int = option(500, "Dev evaluation every N steps (0: only at the end).", min=0)
-    checkpoint_every: int = option(500, "Resumable checkpoint every N steps (0: only on interrupt).", min=0)
+    checkpoint_every: int = option(500, "Resumable checkpoint every N steps (0: only on interrupt).", min=0, recipe=False)
     patience: int | None = option(None, "Stop after this many dev evaluations without improvement.", min=1)
     select: str = option("best", "Model written to OUT: best (dev accuracy) or last (final step).",
                          choices=("best", "last"))
@@ -125,10 +163,10 @@ class TrainConfig:
     embedding_lr: float | None = option(None, "Peak learning rate of the trained token rows (default: --lr).")
     seed: int = option(0, "Seed for data order, dev split and initialization.")
     save_dtype: str = option("fp32", "Weights written as fp32 or fp16.", choices=tuple(SAVE_DTYPES))
-    resume: bool = option(False, "Continue an interrupted run in OUT from its checkpoint.")
-    stop_after: int | None = option(None, "Stop this run after N steps, leaving a checkpoint to --resume.", min=1)
-    cache_dir: str | None = option(None, "Teacher embedding cache (default OUT/teacher-cache; share it across runs).")
-    device: str = option("auto", "auto, cpu, cuda or cuda:N.")
+    resume: bool = option(False, "Continue an interrupted run in OUT from its checkpoint.", recipe=False)
+    stop_after: int | None = option(None, "Stop this run after N steps, leaving a checkpoint to --resume.", min=1, recipe=False)
+    cache_dir: str | None = option(None, "Teacher embedding cache (default OUT/teacher-cache; share it across runs).", recipe=False)
+    device: str = option("auto", "auto, cpu, cuda or cuda:N.", recipe=False)
     precision: str = option("auto", "auto (bf16/fp16 autocast on GPU, fp32 on CPU), fp32, bf16, fp16.",
                             choices=PRECISIONS)
     # library-only settings (no command-line option)
@@ -157,9 +195,11 @@ class TrainConfig:
         if self.neighbour_groups == 1 or (self.neighbour_groups and self.batch_size % self.neighbour_groups):
             raise UsageError(f"--neighbour-groups must be 0 or at least 2 and divide --batch-size "
                              f"({self.batch_size}), got {self.neighbour_groups}")
+        if self.extra_share is not None and not self.extra_pairs:
+            raise UsageError("--extra-share divides the draws between --pairs and --extra-pairs rows: give --extra-pairs")
         if not (0 <= self.warmup < 1) or not math.isfinite(self.weight_decay) or self.weight_decay < 0:
             raise UsageError("--warmup must be in [0, 1) and --weight-decay >= 0")
 
 
-__all__ = ["TrainConfig", "option", "option_fields", "flag_name", "check_options", "LOSS_NAMES", "LABEL_STRATEGIES",
+__all__ = ["TrainConfig", "option", "option_fields", "flag_name", "check_options", "recipe", "to_args", "LOSS_NAMES", "LABEL_STRATEGIES",
            "DEV_SPLITS", "BATCH_LANGUAGES"]

@@ -290,14 +290,14 @@ class LexiconInit:
     def __init__(self, files: Sequence[str | os.PathLike], model: str, dev_size: int, seed: int):
         from .languages import encoder_languages, pair_file_languages
         from .lexicon import ITERATIONS, SHARE_POWER
-        from .train import read_pair_files
+        from .train import dev_digest, read_pair_files
 
-        self.pairs, _ = read_pair_files([str(f) for f in files], dev_size, None, seed, "sentence")
+        self.pairs, dev = read_pair_files([str(f) for f in files], dev_size, None, seed, "sentence")
         record = encoder_languages(model)
         known = set(record["languages"]) | {"en"} if record else None
         self.new = np.array([known is None or (codes := pair_file_languages([name])) is None
                              or not set(codes) <= known for name in self.pairs.langs], bool)
-        self.stats: dict = {"dev_size": dev_size, "seed": seed, "iterations": ITERATIONS,
+        self.stats: dict = {"dev_size": dev_size, "seed": seed, "heldout": dev_digest(dev), "iterations": ITERATIONS,
                             "share_power": SHARE_POWER,
                             "languages": [n for n, k in zip(self.pairs.langs, self.new) if k]}
 

@@ -192,6 +192,50 @@ def test_data_order_and_dev_split_are_seeded(pairs_tsv):
     assert not np.array_equal(steps[0], steps[4])  # a new order every epoch
 
 
+def _shared_other_sides(tmp_path: Path) -> list[str]:
+    """Two pair files whose *other* sides repeat: one German sentence (up to case) for two English ones, and
+    names shared by the German and Dutch files with different English; some English is shared across files."""
+    de, nl = [], []
+    for c in range(40):
+        de += [(f"The {c}th cat sleeps.", f"Die {c}. Katze schläft."),
+               (f"The {c}th cat is sleeping.", f"die {c}. KATZE schläft."),
+               (f"Tom greets friend {c}.", f"Tom {c}!")]
+        nl += [(f"The {c}th dog barks.", f"De {c}e hond blaft."),
+               (f"Tom says hello to friend {c}.", f"TOM {c}!"),
+               (f"the {c}TH DOG BARKS.", f"De {c}e hond is aan het blaffen."),
+               (f"tom greets friend {c}.", f"Tom groet vriend {c}.")]
+    paths = []
+    for name, rows in (("en-de.tsv", de), ("en-nl.tsv", nl)):
+        (tmp_path / name).write_text("".join(f"{a}\t{b}\n" for a, b in rows), encoding="utf-8")
+        paths.append(str(tmp_path / name))
+    return paths
+
+
+@pytest.mark.parametrize("order", [(0, 1), (1, 0)])
+@pytest.mark.parametrize("seed", range(4))
+def test_dev_sentences_never_occur_in_training_on_either_side(tmp_path, seed, order):
+    """A dev sentence, English or other side (casefolded), occurs in no training row of any file, also when
+    its other side recurs with other English sentences, in its file or another."""
+    paths = [_shared_other_sides(tmp_path)[i] for i in order]
+    tr, dv = read_pair_files(paths, 8, None, seed=seed)
+    cf = str.casefold
+    assert set(dv.langs) == {"en-de", "en-nl"} and set(dv.lang.tolist()) == {0, 1}
+    for side in ("a", "b"):
+        held = {cf(t) for t in getattr(dv, side)}
+        assert not held & {cf(t) for t in getattr(tr, side)}, (side, sorted(held & {cf(t) for t in getattr(tr, side)}))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_dev_holds_each_sentence_once_per_language(tmp_path, seed):
+    """Dev keeps one pair per English and per other sentence (casefolded) of each file: retrieval on dev needs
+    distinct candidates, even where one German sentence translates two English ones."""
+    tr, dv = read_pair_files(_shared_other_sides(tmp_path), 8, None, seed=seed)
+    for side in ("a", "b"):
+        for li, lang in enumerate(dv.langs):
+            texts = [t.casefold() for t, l in zip(getattr(dv, side), dv.lang) if l == li]
+            assert 0 < len(texts) <= 8 and len(texts) == len(set(texts)), (side, lang, sorted(texts))
+
+
 @pytest.mark.parametrize("args,message", [
     (["--loss", "soft", "--temperature", "0"], "temperature"),
     (["--lr", "nan"], "finite"),

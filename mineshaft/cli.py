@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import shlex
 import sys
 from collections.abc import Callable, Iterable
 from enum import Enum
@@ -178,6 +179,7 @@ def mine(
     ids: Annotated[bool, typer.Option("--ids", help="Add src and tgt ids (line numbers, or --id-column ids) as columns 2-3.")] = False,
     id_column: Annotated[bool, typer.Option("--id-column", help="Input lines are 'ID<TAB>sentence' (BUCC layout).")] = False,
     explain_threshold: Annotated[bool, typer.Option("--explain-threshold", help="Print a histogram of margins and counts around the threshold used on stderr.")] = False,
+    report: Annotated[Optional[str], typer.Option("--report", metavar="PATH", help="Also write a self-contained HTML page about the run: margin histogram and cut, pairs either side of the cut, length ratios, languages, counts.")] = None,
     min_chars: Annotated[Optional[int], typer.Option(help="Drop pairs with a side shorter than this many characters.", rich_help_panel="Filters")] = None,
     max_chars: Annotated[Optional[int], typer.Option(help="Drop pairs with a side longer than this many characters.", rich_help_panel="Filters")] = None,
     max_length_ratio: Annotated[Optional[float], typer.Option(help="Drop pairs whose longer side has more than this times the characters of the shorter.", rich_help_panel="Filters")] = None,
@@ -210,7 +212,8 @@ def mine(
     with get_engine(engine) as runner:
         mine_to_file(src, tgt, out, options, rules=rules, with_ids=ids, explain=explain_threshold, work_dir=work_dir,
                      keep_work=keep_work, force=force, spec=spec, engine=runner, id_column=id_column, dedup=dedup,
-                     errors=errors)
+                     errors=errors, report=report,
+                     report_command=shlex.join(["mineshaft", *sys.argv[1:]]) if report is not None else None)
 
 
 @app.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import shlex
 import sys
 from collections.abc import Callable, Iterable
 from enum import Enum
@@ -178,6 +179,7 @@ def mine(
     ids: Annotated[bool, typer.Option("--ids", help="Add src and tgt ids (line numbers, or --id-column ids) as columns 2-3.")] = False,
     id_column: Annotated[bool, typer.Option("--id-column", help="Input lines are 'ID<TAB>sentence' (BUCC layout).")] = False,
     explain_threshold: Annotated[bool, typer.Option("--explain-threshold", help="Print a histogram of margins and counts around the threshold used on stderr.")] = False,
+    report: Annotated[Optional[str], typer.Option("--report", metavar="PATH", help="Also write a self-contained HTML page about the run: margin histogram and cut, pairs either side of the cut, length ratios, languages, counts.")] = None,
     min_chars: Annotated[Optional[int], typer.Option(help="Drop pairs with a side shorter than this many characters.", rich_help_panel="Filters")] = None,
     max_chars: Annotated[Optional[int], typer.Option(help="Drop pairs with a side longer than this many characters.", rich_help_panel="Filters")] = None,
     max_length_ratio: Annotated[Optional[float], typer.Option(help="Drop pairs whose longer side has more than this times the characters of the shorter.", rich_help_panel="Filters")] = None,
@@ -210,7 +212,8 @@ def mine(
     with get_engine(engine) as runner:
         mine_to_file(src, tgt, out, options, rules=rules, with_ids=ids, explain=explain_threshold, work_dir=work_dir,
                      keep_work=keep_work, force=force, spec=spec, engine=runner, id_column=id_column, dedup=dedup,
-                     errors=errors)
+                     errors=errors, report=report,
+                     report_command=shlex.join(["mineshaft", *sys.argv[1:]]) if report is not None else None)
 
 
 @app.command()
@@ -250,6 +253,23 @@ def eval_(
     from .evaluate import run_eval
 
     print(run_eval(spec, bucc, tatoeba, flores, sts, k=k, json_out=json_out, force=force))
+
+
+@app.command()
+def models(
+    name: Annotated[Optional[str], typer.Argument(help="A model (shipped or short name, cached hub id, folder): print its card.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the facts as JSON instead.")] = False,
+) -> None:
+    """List the shipped encoders and those in the local Hugging Face hub cache (no network), or print a model's card."""
+    from .catalog import card_text, find_model, format_table, list_models
+
+    if name is not None:
+        entry = find_model(name)
+        sys.stdout.write(json.dumps(entry.as_dict(), ensure_ascii=False, indent=2) + "\n" if json_out else card_text(entry))
+    elif json_out:
+        print(json.dumps([e.as_dict() for e in list_models()], ensure_ascii=False, indent=2))
+    else:
+        sys.stdout.write(format_table(list_models()))
 
 
 def config_options(config: type) -> Callable[[Callable], Callable]:

@@ -326,7 +326,9 @@ def mine(
     Text is encoded by ``spec`` (default: ``EncoderSpec(encoder_name)``), with ``loaded_encoder`` if given.
     ``work_dir`` holds the job's shards; re-running with the same one resumes. ``options.threshold``
     (default: the model's calibrated threshold, else auto) is applied; ``result.info["threshold"]`` is the
-    :class:`~mineshaft.threshold.ThresholdChoice` and ``result.info["candidate_scores"]`` every candidate's margin.
+    :class:`~mineshaft.threshold.ThresholdChoice`, ``result.info["candidate_scores"]`` every candidate's margin
+    ``result.info["candidates"]`` every candidate pair (:class:`~mineshaft.margin.Pairs`) and
+    ``result.info["inputs"]`` the two inputs as given.
     """
     from .encoders import EncoderSpec
 
@@ -356,7 +358,8 @@ def mine(
     maker = spec.name if x.corpus is not None or y.corpus is not None else (records[0].get("encoder") if records else None)
     model_dir = model_dir_of(maker)
     pairs, choice = apply_threshold(candidates, opts, model_dir)
-    return MineResult(pairs, x, y, info={"threshold": choice, "candidate_scores": candidates.score})
+    return MineResult(pairs, x, y, info={"threshold": choice, "candidate_scores": candidates.score,
+                                         "candidates": candidates, "inputs": (str(src), str(tgt))})
 
 
 # ------------------------------------------------------------------------------------------ output
@@ -402,11 +405,14 @@ def format_pairs(pairs: Pairs, src_texts: dict, tgt_texts: dict, with_ids: bool 
 
 
 def write_pairs(result: MineResult, out: str, rules: PairFilter | None = None, with_ids: bool = False,
-                explain: bool = False, force: bool = False) -> Pairs:
+                explain: bool = False, force: bool = False, report: str | os.PathLike | None = None,
+                command: str | None = None) -> Pairs:
     """Write a job's pairs that pass ``rules`` as TSV to ``out`` (``-``: stdout), atomically; returns them.
 
     ``explain`` prints the histogram of the candidates' margins around the threshold on stderr; what
-    the filters removed and a summary line go to stderr too (see :mod:`mineshaft.progress`).
+    the filters removed and a summary line go to stderr too (see :mod:`mineshaft.progress`). ``report``: also
+    write an HTML page about the run there (:mod:`mineshaft.report_html`; ``command`` is shown on it); it
+    reads the inputs again, so call this while the job's work directory exists.
     """
     from .io import atomic_output
     from .report import print_threshold_histogram
@@ -422,6 +428,11 @@ def write_pairs(result: MineResult, out: str, rules: PairFilter | None = None, w
     with atomic_output(out, force=force) as fh:
         fh.writelines(format_pairs(pairs, src_texts, tgt_texts, with_ids=with_ids))
     progress.info(summary(len(pairs), len(candidates), choice, out))
+    if report is not None:
+        from .report_html import report_from_result, write_report
+
+        write_report(report, report_from_result(result, pairs, src_texts, tgt_texts, rules, command), force=force)
+        progress.info(f"report written to {report}")
     return pairs
 
 
@@ -449,6 +460,17 @@ def work_directory(work_dir: str | os.PathLike | None, out: str, keep: bool = Fa
         shutil.rmtree(path, ignore_errors=True)
 
 
+def check_report_path(report: str | os.PathLike, out: str, force: bool) -> None:
+    """Refuse a ``--report`` path that is stdout, the pairs' own output, or an existing file without ``force``."""
+    from .io import check_output_path
+
+    if str(report) == "-":
+        raise UsageError("--report needs a file path (stdout carries the pairs)")
+    if out != "-" and Path(report).resolve() == Path(out).resolve():
+        raise UsageError(f"--report {report} is the pairs' output file too; give the report another path")
+    check_output_path(report, force)
+
+
 def mine_to_file(
     src: str | os.PathLike,
     tgt: str | os.PathLike,
@@ -461,11 +483,14 @@ def mine_to_file(
     work_dir: str | os.PathLike | None = None,
     keep_work: bool = False,
     force: bool = False,
+    report: str | os.PathLike | None = None,
+    report_command: str | None = None,
     **job,
 ) -> MineResult:
     """A whole mining job as ``mineshaft mine`` runs it: :func:`mine` in a :func:`work_directory`, then
     :func:`write_pairs` to ``out``. ``job``: the other keyword arguments of :func:`mine` (``encoder_name``,
-    ``spec``, ``engine``, ``loaded_encoder``, ``id_column``, ``dedup``, ``errors``).
+    ``spec``, ``engine``, ``loaded_encoder``, ``id_column``, ``dedup``, ``errors``). ``report``: also write an
+    HTML page about the run to that path (see :func:`write_pairs`; ``report_command`` is the command line it shows).
 
     Returns the result, its ``pairs`` those written (its work directory may be gone).
     """
@@ -474,7 +499,10 @@ def mine_to_file(
     options = options or MineOptions()
     options.check()
     check_output_path(out, force)
+    if report is not None:
+        check_report_path(report, out, force)
     with work_directory(work_dir, out, keep_work) as work:
         result = mine(src, tgt, work, options=options, **job)
-        result.pairs = write_pairs(result, out, rules, with_ids=with_ids, explain=explain, force=force)
+        result.pairs = write_pairs(result, out, rules, with_ids=with_ids, explain=explain, force=force,
+                                   report=report, command=report_command)
     return result

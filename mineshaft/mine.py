@@ -237,8 +237,10 @@ def search_source(
     return sims, ids
 
 
-def mine_sources(x: Source, y: Source, opts: MineOptions, work: Path | None = None, engine: Engine | None = None) -> Pairs:
-    """Mine pairs between two embedded sides."""
+def mine_sources(x: Source, y: Source, opts: MineOptions, work: Path | None = None, engine: Engine | None = None,
+                 with_candidates: bool = False):
+    """Mine pairs between two embedded sides; with ``with_candidates``, ``(pairs, candidates)``: the margins of
+    every query's k candidates, sources' rows then targets' (what :func:`mineshaft.null_model.fit_null` reads)."""
     opts.check()
     dx, dy = x.blocks[0].shape[1], y.blocks[0].shape[1]
     if dx != dy:
@@ -249,10 +251,10 @@ def mine_sources(x: Source, y: Source, opts: MineOptions, work: Path | None = No
                         "src2tgt", {**common, "dir": "fwd"})
     bwd = search_source(y, Searcher(x.blocks, opts.index, opts.nprobe, opts.memory, opts.gpu), opts.k, work, engine,
                         "tgt2src", {**common, "dir": "bwd"})
-    return pairs_from_neighbours(fwd, bwd, opts)
+    return pairs_from_neighbours(fwd, bwd, opts, with_candidates)
 
 
-def pairs_from_neighbours(fwd, bwd, opts: MineOptions) -> Pairs:
+def pairs_from_neighbours(fwd, bwd, opts: MineOptions, with_candidates: bool = False):
     """Pairs from both directions' k-NN: (similarities, ids), missing neighbours as id -1.
 
     Margins average only the neighbours found; a sentence with none (an empty row, or an
@@ -269,7 +271,12 @@ def pairs_from_neighbours(fwd, bwd, opts: MineOptions) -> Pairs:
     fs = candidate_margins(sxy, ixy, mean_x, mean_y, opts.margin)
     bs = candidate_margins(syx, iyx, mean_y, mean_x, opts.margin)
     numeric = opts.threshold if isinstance(opts.threshold, (int, float)) else None  # "default"/"auto": later
-    return select_pairs(fs, ixy, bs, iyx, mode=opts.mode, threshold=numeric)
+    pairs = select_pairs(fs, ixy, bs, iyx, mode=opts.mode, threshold=numeric)
+    if not with_candidates:
+        return pairs
+    width = max(fs.shape[1], bs.shape[1])
+    pad = [np.pad(m, ((0, 0), (0, width - m.shape[1])), constant_values=-np.inf) for m in (fs, bs)]
+    return pairs, np.vstack(pad).astype(np.float32)
 
 
 def _warn_short(ixy: np.ndarray, iyx: np.ndarray, k: int, approximate: bool) -> None:

@@ -1,0 +1,168 @@
+"""How well ``--threshold auto`` cuts, from under 1% to 100% of sentences having a translation.
+
+    python benchmarks/threshold_sweep.py --split dev  [--encoders default use mineshaft-use-50] [--cache DIR]
+    python benchmarks/threshold_sweep.py --split eval [--encoders ...] [--json OUT]
+
+Each task hides ``p·N`` translation pairs among ``N`` sentences a side; the other sentences of each side are
+real sentences of the same language whose translations are not on the other side. ``--split dev`` builds the
+tasks from ``../shared/data/train`` and ``extra/`` (what the method and its default were chosen on);
+``--split eval`` from FLORES-200 devtest (gold) with sentences of the same language from the training pairs as
+distractors (what the docs report; never used to choose anything). Both sides are mined with the defaults (k = 4, ratio margin,
+max mode); for each task the table gives the F1 of ``auto`` (at each ``--min-precision``), the oracle F1 (best
+threshold chosen with the gold), and the estimated against the measured precision of what ``auto`` kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mineshaft.encoders import load_encoder  # noqa: E402
+from mineshaft.mine import MineOptions, Source, mine_sources  # noqa: E402
+from mineshaft.null_model import fit_null  # noqa: E402
+
+OVERLAPS = (1.0, 0.5, 0.2, 0.05, 0.01)
+#: dev tasks: (name, pair file under DATA) — languages each encoder knows and does not
+DEV = [("de", "train/en-de.tsv"), ("cs", "train/en-cs.tsv"), ("el", "train/en-el.tsv"), ("hr", "extra/en-hr.tsv"),
+       ("it", "train/en-it.tsv")]
+#: eval tasks: (name, FLORES file)
+EVAL = [("de", "deu_Latn"), ("fr", "fra_Latn"), ("cs", "ces_Latn"), ("el", "ell_Grek"), ("uk", "ukr_Cyrl")]
+
+
+def _key(text: str) -> str:
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text).casefold() if ch.isalnum())
+
+
+def dev_pool(path: Path, n_rows: int, seed: int = 0) -> list[tuple[str, str]]:
+    """``n_rows`` pairs (en, xx) of a pair file, no sentence (either side, normalized) twice."""
+    rows = [line.rstrip("\n").split("\t") for line in path.open(encoding="utf-8")]
+    random.Random(seed).shuffle(rows)
+    seen, out = set(), []
+    for r in rows:
+        if len(r) < 2:
+            continue
+        ke, kx = "e" + _key(r[0]), "x" + _key(r[1])
+        if len(ke) > 1 and len(kx) > 1 and ke not in seen and kx not in seen:
+            seen.update((ke, kx))
+            out.append((r[0], r[1]))
+            if len(out) == n_rows:
+                break
+    return out
+
+
+def eval_gold(data: Path, flores: str) -> list[tuple[str, str]]:
+    """FLORES devtest pairs (en, xx)."""
+    fx = (data / "eval/flores200" / f"{flores}.devtest").read_text(encoding="utf-8").splitlines()
+    fe = (data / "eval/flores200/eng_Latn.devtest").read_text(encoding="utf-8").splitlines()
+    return list(zip(fe, fx))
+
+
+def tasks(n_side: int, gold: list[tuple[str, str]], others: list[tuple[str, str]], seed: int = 0):
+    """For each overlap p: (p, xx sentences, en sentences, gold set of (xx row, en row)). ``p·n_side`` pairs
+    of ``gold`` on both sides; the rest of each side from ``others`` and the unused gold pairs, the xx side of
+    some and the English side of others, so that no distractor has its translation on the other side."""
+    for p in OVERLAPS:
+        g = max(1, round(p * n_side))
+        rng = random.Random(f"{seed}:{p}")
+        order = list(range(len(gold)))
+        rng.shuffle(order)
+        if g > len(gold):
+            continue
+        spare = [gold[i] for i in order[g:]] + list(others)
+        rng.shuffle(spare)
+        need = n_side - g
+        if 2 * need > len(spare):
+            continue
+        xs = [gold[i][1] for i in order[:g]] + [x for _, x in spare[:need]]
+        es = [gold[i][0] for i in order[:g]] + [e for e, _ in spare[need: 2 * need]]
+        yield p, xs, es, {(i, i) for i in range(g)}
+
+
+def encode_cached(encoder, name: str, texts: list[str], cache: Path) -> np.ndarray:
+    """Unit vectors of ``texts`` (cached per encoder and text list)."""
+    import hashlib
+
+    h = hashlib.blake2b("\n".join(texts).encode(), digest_size=10).hexdigest()
+    path = cache / f"{name}-{h}.npy"
+    if path.exists():
+        return np.load(path)
+    x = encoder.encode(texts, batch_size=64)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.save(path, x)
+    return x
+
+
+def measure(x: np.ndarray, y: np.ndarray, gold: set, min_precisions: list[float]) -> dict:
+    """Oracle F1 and, for each target precision, auto's F1 with estimated and measured precision."""
+    opts = MineOptions(threshold=None)
+    pairs, candidates = mine_sources(Source.from_array(x, digest=""), Source.from_array(y, digest=""), opts,
+                                     with_candidates=True)
+    correct = np.array([(int(s), int(t)) in gold for s, t in zip(pairs.src, pairs.tgt)], bool)
+    order = np.argsort(-pairs.score, kind="stable")
+    tp = np.cumsum(correct[order])
+    kept = np.arange(1, len(order) + 1)
+    f1 = 2 * tp / (kept + len(gold))
+    out = {"gold": len(gold), "oracle_f1": round(100 * float(f1.max()), 2) if len(f1) else 0.0}
+    fit = fit_null(candidates)
+    out["pi"] = None if fit is None else round(fit.pi, 4)
+    for target in min_precisions:
+        t = np.inf if fit is None else fit.cut(pairs.score, target)
+        keep = pairs.score >= t
+        n, hit = int(keep.sum()), int(correct[keep].sum())
+        out[f"auto@{target}"] = {
+            "f1": round(100 * 2 * hit / (n + len(gold)), 2), "kept": n,
+            "precision": round(100 * hit / n, 2) if n else None,
+            "estimated": round(100 * fit.precision(pairs.score[keep]), 2) if n and fit else None,
+            "threshold": None if not np.isfinite(t) else round(float(t), 4)}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--split", choices=("dev", "eval"), default="dev")
+    ap.add_argument("--encoders", nargs="+", default=["default", "use", "mineshaft-use-50"])
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "sweep-cache")
+    ap.add_argument("--n", type=int, default=2000, help="sentences a side (dev)")
+    ap.add_argument("--min-precision", type=float, nargs="+", default=[0.8, 0.85, 0.9, 0.95])
+    ap.add_argument("--langs", nargs="+")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    results = []
+    for enc_name in args.encoders:
+        encoder = load_encoder(enc_name, device="cpu")
+        specs = DEV if args.split == "dev" else EVAL
+        for spec in specs:
+            lang = spec[0]
+            if args.langs and lang not in args.langs:
+                continue
+            if args.split == "dev":
+                pool = dev_pool(args.data / spec[1], 2 * args.n)
+                gold, others = pool[: args.n], pool[args.n:]
+            else:  # FLORES gold; distractors: sentences of the same language from the training pairs
+                gold = eval_gold(args.data, spec[1])
+                others = dev_pool(args.data / "train" / f"en-{lang}.tsv", 2 * args.n)
+            for p, xs, es, g in tasks(args.n, gold, others):
+                x = encode_cached(encoder, enc_name, xs, args.cache)
+                y = encode_cached(encoder, enc_name, es, args.cache)
+                row = {"encoder": enc_name, "lang": lang, "overlap": p, **measure(x, y, g, args.min_precision)}
+                results.append(row)
+                cells = " ".join(f"{t}: F1 {row[f'auto@{t}']['f1']:5.1f} P {row[f'auto@{t}']['precision']} "
+                                 f"est {row[f'auto@{t}']['estimated']}" for t in args.min_precision)
+                print(f"{enc_name:17s} {lang} {100 * p:5.1f}% oracle {row['oracle_f1']:5.1f} π {row['pi']} | {cells}",
+                      flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -290,3 +290,17 @@ def test_records_of_the_earlier_digest_are_recognized_while_the_model_is_unchang
     err = r.stderr.decode()
     assert r.returncode == 2 and len(err.strip().splitlines()) == 1, err
     assert "the model's files changed since one side was encoded" in err
+
+
+def test_the_sidecar_records_the_precision_the_use_port_ran_in(tmp_path):
+    """--precision bf16 on CPU: the USE port runs in bf16 autocast, and the record says so (one resolution)."""
+    from mineshaft.io import sidecar_path
+
+    r = run_cli("encode", str(SAMPLE / "sample.de"), "-e", "use", "--precision", "bf16", "--device", "cpu",
+                "-o", str(tmp_path / "de.npy"), "-q", env={"MINESHAFT_CACHE_DIR": str(tmp_path / "cache")})
+    assert r.returncode == 0, r.stderr.decode()
+    assert json.loads(sidecar_path(tmp_path / "de.npy").read_text())["precision"] == "bf16"
+    r = run_cli("encode", str(SAMPLE / "sample.de"), "-e", "use", "--precision", "fp16", "--device", "cpu",
+                "-o", str(tmp_path / "x.npy"), "-q")
+    err = r.stderr.decode()
+    assert r.returncode == 2 and "fp16 needs a GPU" in err and err.count("\n") == 1, err

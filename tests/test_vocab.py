@@ -248,6 +248,36 @@ def test_cli_extend_vocab(tiny_use, pairs, tmp_path):
     assert res.stderr.decode().count("\n") == 1 and not (tmp_path / "z").exists()
 
 
+def test_cli_word_pieces_know_german_in_en_de_tsv_however_the_file_is_named(tiny_use, pairs, tmp_path):
+    """`extend-vocab --word-pieces` reads a pair file's language the way `train` and languages.json do: German in
+    en_de.tsv or de-en.tsv is a language the model knows, so no piece is learned from it and every German line
+    keeps its ids."""
+    import shutil
+
+    from mineshaft.languages import USE_LANGUAGES
+
+    files, _ = pairs
+    model = tmp_path / "use16"
+    shutil.copytree(tiny_use, model)
+    (model / "languages.json").write_text(json.dumps({"languages": list(USE_LANGUAGES)}) + "\n")
+    de_lines = files[LANGS.index("de")].read_text(encoding="utf-8")
+    for name in ("en_de.tsv", "de-en.tsv"):
+        de = tmp_path / name
+        de.write_text(de_lines, encoding="utf-8")
+        res = run_cli("extend-vocab", str(model), "--pairs", str(de), "--word-pieces", "50", "--init", "pieces",
+                      "--pieces", "300", "-q", "-o", str(tmp_path / f"only-{name}"))
+        err = res.stderr.decode()
+        assert res.returncode == 2 and "every pair file is in a language" in err and err.count("\n") == 1, (name, err)
+        out = tmp_path / f"with-he-{name}"
+        res = run_cli("extend-vocab", str(model), "--pairs", str(de), "--pairs", str(files[LANGS.index("he")]),
+                      "--word-pieces", "200", "--init", "pieces", "--pieces", "300", "-q", "-o", str(out))
+        assert res.returncode == 0, res.stderr.decode()
+        assert json.loads((out / EXTENSION_FILE).read_text())["word_pieces_added"] > 0
+        german = [line.split("\t")[1] for line in de_lines.splitlines()]
+        old, new = USETokenizer(model / "sp.model"), USETokenizer(out / "sp.model")
+        assert new.encode(german) == old.encode(german), name  # not one German line segmented anew
+
+
 # ----------------------------------------------------------------------------- compact extended USE models
 @pytest.fixture(scope="module")
 def use_compact(pairs, tmp_path_factory):

@@ -566,3 +566,23 @@ def test_freeze_network_mse_needs_no_head_when_the_dimensions_match(hf_ext, tiny
                                          "dimension 384 \\(student: 512\\)"):
         train(TrainConfig(out=str(tmp_path / "bad"), teacher="minilm", **bad))
 
+
+
+def test_resegmentation_benchmark_counts_known_language_lines_that_meet_a_word_piece(tmp_path):
+    """benchmarks/resegmentation.py: a German line naming Tomáš meets mineshaft-use-50's word piece ▁Tomáš and
+    gets other ids than USE's; a plain German line keeps them."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from mineshaft.encoders import shipped_model
+
+    if shipped_model("mineshaft-use-50") is None:
+        pytest.skip("mineshaft-use-50 is not installed")
+    text = tmp_path / "de.txt"
+    text.write_text("Präsident Tomáš Novák sprach gestern in Berlin.\nGuten Morgen, wie geht es dir?\n", encoding="utf-8")
+    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "resegmentation.py"), "mineshaft-use-50", str(text)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert f"| {text} | 2 | 0 | 1 of 2 | 50.00% |" in res.stdout, res.stdout
+    assert "▁Tomáš" in res.stdout.split("most frequent:")[1]

@@ -25,7 +25,8 @@ import numpy as np
 from mineshaft.encoders import load_encoder, resolve_default
 from mineshaft.evaluate import best_threshold, f1_at
 from mineshaft.mine import mine_embeddings
-from mineshaft.threshold import MINING_FILE, auto_threshold, model_dir_of
+from mineshaft.encoders.digest import model_digest
+from mineshaft.threshold import DIGEST_KEY, MINING_FILE, auto_threshold, model_dir_of
 
 LANGS = ["it", "pt", "nl", "pl", "tr", "ar"]
 N_GOLD, N_DISTRACT, SEED = 200, 2500, 0
@@ -65,15 +66,17 @@ def dev_task(path: Path, seed: int = SEED, n_gold: int = N_GOLD, n_distract: int
 def dev_candidates(encoder_name: str, data: Path, cache: Path, news: bool = False):
     """For each dev language: (scores, correct, n_gold) of the default mining run.
 
-    ``news``: the news-like tasks of :data:`NEWS` instead (keys ``news-XX``)."""
+    ``news``: the news-like tasks of :data:`NEWS` instead (keys ``news-XX``). Vectors are cached in ``cache`` under
+    the model digest of the encoder's files, so other weights under the same name are encoded anew."""
     enc, out = None, {}
+    stem = f"{Path(encoder_name).name}-{model_digest(encoder_name)}"
     tasks = ([(f"news-{lang}", lang, dict(n_gold=g, n_distract=d, source="wmt:")) for lang, g, d in NEWS] if news
              else [(lang, lang, {}) for lang in LANGS])
     for key, lang, kw in tasks:
         xx, en, n_gold = dev_task(data / "train" / f"en-{lang}.tsv", **kw)
         vecs = []
         for side, texts in (("xx", xx), ("en", en)):
-            f = cache / f"{encoder_name}.dev-{key}.{side}.npy"
+            f = cache / f"{stem}.dev-{key}.{side}.npy"
             if not f.is_file():
                 enc = enc or load_encoder(encoder_name, device="cpu")
                 np.save(str(f) + ".tmp.npy", enc.encode(texts, batch_size=64).astype(np.float32))
@@ -94,7 +97,10 @@ def main() -> None:
     a = ap.parse_args()
     cache = Path(a.cache)
     cache.mkdir(parents=True, exist_ok=True)
+    weights = model_digest(a.encoder)  # the calibration describes these weights only (mine checks it)
     runs = dev_candidates(a.encoder, Path(a.data), cache)
+    if model_digest(a.encoder) != weights:
+        raise SystemExit(f"{a.encoder}: its model files changed during the calibration; run it again")
     grid = np.round(np.arange(1.0, 2.0, 0.005), 3)
     mean_f1 = [np.mean([f1_at(s, c, g, t).f1 for s, c, g in runs.values()]) for t in grid]
     best = float(grid[int(np.argmax(mean_f1))])
@@ -124,6 +130,7 @@ def main() -> None:
             "dev_mean_f1": round(100 * max(mean_f1), 2),
             "dev": per_lang,
             "encoder": resolve_default(a.encoder),
+            DIGEST_KEY: weights,
             "command": f"python benchmarks/calibrate_threshold.py {a.encoder} --write",
         }
         (model / MINING_FILE).write_text(json.dumps(card, indent=2) + "\n")

@@ -18,7 +18,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from mineshaft.languages import normalize_language
+from mineshaft.languages import normalize_language, pair_file_language
 
 
 
@@ -51,7 +51,7 @@ def main() -> int:
         tests[normalize_language(code)] = profile(text.splitlines())
     flagged = 0
     for path in sorted((data / "train").glob("en-*.tsv")):
-        lang = path.stem.split("-", 1)[1]
+        lang = pair_file_language(path)
         with path.open(encoding="utf-8") as f:
             lines = [row.split("\t")[1] for _, row in zip(range(args.lines), f)]
         mine = profile(lines)

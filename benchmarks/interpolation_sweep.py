@@ -23,7 +23,7 @@ import numpy as np
 from mineshaft.encoders import load_encoder
 from mineshaft.evaluate import sts_eval
 from mineshaft.interpolate import interpolate
-from mineshaft.languages import encoder_languages
+from mineshaft.languages import encoder_languages, pair_file_language
 from mineshaft.train import dev_accuracy, read_pair_files
 
 STS = ["de", "fr", "es", "ru", "zh", "ja"]
@@ -57,7 +57,7 @@ def main() -> None:
             split = {True: [], False: []}
             for name, r in res.items():
                 if isinstance(r, dict):
-                    split[name.split("-")[-1] in known].append(100 * r["xx2en"])
+                    split[pair_file_language(name) in known].append(100 * r["xx2en"])
             part = [f"{np.mean(v):.2f}" if v else "—" for v in (split[True], split[False])]
             sts = float(np.mean([sts_eval(data / "eval/stsb" / f"stsb-{lang}-dev.csv",
                                           data / "eval/stsb/stsb-en-dev.csv", enc)["spearman"] for lang in STS]))

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mineshaft.encoders import load_encoder
-from mineshaft.languages import encoder_languages
+from mineshaft.languages import encoder_languages, pair_file_language
 from mineshaft.metrics import bootstrap_means, interval
 from mineshaft.train import PairSet, read_pair_files
 
@@ -39,9 +39,9 @@ GROUPS = ("all", "new", "small", "old")
 
 
 def _groups(hits: dict[str, np.ndarray], known: set[str], small: set[str]) -> dict[str, list[np.ndarray]]:
-    new = [h for k, h in hits.items() if k.split("-", 1)[1] not in known]
-    few = [h for k, h in hits.items() if k.split("-", 1)[1] not in known and k in small]
-    old = [h for k, h in hits.items() if k.split("-", 1)[1] in known]
+    new = [h for k, h in hits.items() if pair_file_language(k) not in known]
+    few = [h for k, h in hits.items() if pair_file_language(k) not in known and k in small]
+    old = [h for k, h in hits.items() if pair_file_language(k) in known]
     return {"all": list(hits.values()), "new": new, "small": few, "old": old}
 
 

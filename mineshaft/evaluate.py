@@ -95,10 +95,19 @@ class BuccTask:
                          for s, t in zip(pairs.src.tolist(), pairs.tgt.tolist())], dtype=bool)
 
 
+def bucc_language(prefix: str | os.PathLike) -> str:
+    """The other language of a BUCC-style prefix, as its files spell it (``de-en`` and ``en-de`` → ``de``:
+    :func:`mineshaft.languages.pair_file_language`), else the first part of its name (``xx-en`` → ``xx``)."""
+    from .languages import pair_file_language
+
+    name = Path(str(prefix)).name
+    return pair_file_language(name, spelled=True) or name.split("-")[0]
+
+
 def read_bucc(prefix: str | os.PathLike, lang: str | None = None) -> BuccTask:
     """Read ``PREFIX.{xx,en,gold}``."""
     prefix = str(prefix)
-    lang = lang or Path(prefix).name.split("-")[0]
+    lang = lang or bucc_language(prefix)
     src_ids, src_texts = split_ids(read_lines(f"{prefix}.{lang}"), f"{prefix}.{lang}")
     tgt_ids, tgt_texts = split_ids(read_lines(f"{prefix}.en"), f"{prefix}.en")
     gold = set()
@@ -122,7 +131,7 @@ def bucc_eval(prefix: str | os.PathLike, encoder, lang: str | None = None, k: in
     """
     from .threshold import auto_threshold
 
-    lang = lang or Path(str(prefix)).name.split("-")[0]
+    lang = lang or bucc_language(prefix)
     task = read_bucc(prefix, lang)
     x = embed(encoder, task.src_texts, batch_size=batch_size, label=f"encoding {lang}")
     y = embed(encoder, task.tgt_texts, batch_size=batch_size, label="encoding en")

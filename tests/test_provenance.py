@@ -78,7 +78,10 @@ def test_digest_covers_what_changes_vectors_and_nothing_else(tmp_path, monkeypat
     base = encoder_record(spec)
     (m / "README.md").write_text("a model card\n")
     (m / "train_log.jsonl").write_text("{}\n")
-    assert encoder_record(spec) == base, "model cards and logs are not read by the loader"
+    for name in ("mining.json", "languages.json", "train_config.json", "train_config.stage2.json",
+                 "vocab_extension.json", "interpolation.json", "transplant.json", "notes.txt"):
+        (m / name).write_text('{"thresholds": []}\n')
+    assert encoder_record(spec) == base, "cards, calibrations, language records and logs are not read by the loader"
     # the settings that change the rows change the digest, not the model
     for other in (EncoderSpec(str(m), device="cpu", precision="bf16", dtype="float32"),
                   EncoderSpec(str(m), device="cpu", precision="fp32", dtype="float16"),
@@ -233,3 +236,71 @@ def test_npy_changed_after_encoding_loses_its_record(use_npys, tmp_path, capsys)
     mine(use_npys / "de.npy", tmp_path / "en.npy", tmp_path / "work", options=MineOptions(threshold=None))
     err = capsys.readouterr().err
     assert "does not describe" in err and "en.npy carries no encoder record" in err
+
+
+# ------------------------------------------------------------------------- records outlive model cards
+@pytest.fixture(scope="module")
+def default_copy(tmp_path_factory):
+    """A copy of the shipped default student, and sample.de encoded with it by `mineshaft encode` (de.npy)."""
+    from mineshaft.threshold import model_dir_of
+
+    d = tmp_path_factory.mktemp("copy")
+    shutil.copytree(model_dir_of("default"), d / "m")
+    r = run_cli("encode", str(SAMPLE / "sample.de"), "-e", str(d / "m"), "-o", str(d / "de.npy"), "-q",
+                env={"MINESHAFT_CACHE_DIR": str(d / "cache")})
+    assert r.returncode == 0, r.stderr
+    return d
+
+
+def test_npy_still_mines_after_the_models_card_and_calibration_change(default_copy, tmp_path):
+    """Vectors depend on weights, tokenizer and configs: editing the model card, mining.json or languages.json
+    after encoding leaves the .npy minable with that model."""
+    m, env = default_copy / "m", {"MINESHAFT_CACHE_DIR": str(default_copy / "cache")}
+    card = json.loads((m / "mining.json").read_text())
+    card["thresholds"][0]["threshold"] = 1.3
+    (m / "mining.json").write_text(json.dumps(card, indent=2) + "\n")
+    with open(m / "README.md", "a") as fh:
+        fh.write("\nRecalibrated.\n")
+    (m / "languages.json").write_text(json.dumps({"languages": ["de", "en", "fr"]}) + "\n")
+    r = run_cli("mine", str(default_copy / "de.npy"), str(SAMPLE / "sample.en"), "-e", str(m),
+                "-o", str(tmp_path / "p.tsv"), env=env)
+    err = r.stderr.decode()
+    assert r.returncode == 0, err
+    assert len((tmp_path / "p.tsv").read_text().splitlines()) > 40
+
+
+def test_records_of_the_earlier_digest_are_recognized_while_the_model_is_unchanged(default_copy, tmp_path):
+    """A sidecar written while the model digest also read every other file of the model folder (mining.json,
+    languages.json) still mines with that model, until one of those files changes (then: encode again)."""
+    from mineshaft.encoders.digest import _FileDigests, _model
+    from mineshaft.io import sidecar_path
+
+    m, env = tmp_path / "m", {"MINESHAFT_CACHE_DIR": str(default_copy / "cache")}
+    shutil.copytree(default_copy / "m", m)
+    shutil.copy(default_copy / "de.npy", tmp_path / "de.npy")
+    record = json.loads(sidecar_path(default_copy / "de.npy").read_text())
+    old = _model(str(m), _FileDigests(), legacy=True)[2]  # the digest earlier versions recorded
+    assert old != record["model"]
+    sidecar_path(tmp_path / "de.npy").write_text(json.dumps({**record, "encoder": str(m), "model": old}))
+    args = [str(tmp_path / "de.npy"), str(SAMPLE / "sample.en"), "-e", str(m), "-q", "--threshold", "none"]
+    r = run_cli("mine", *args, "-o", str(tmp_path / "p.tsv"), env=env)
+    assert r.returncode == 0, r.stderr.decode()
+    (m / "mining.json").write_text("{}\n")  # the old digest read this file: it no longer vouches for the vectors
+    r = run_cli("mine", *args, "-o", str(tmp_path / "q.tsv"), env=env)
+    err = r.stderr.decode()
+    assert r.returncode == 2 and len(err.strip().splitlines()) == 1, err
+    assert "the model's files changed since one side was encoded" in err
+
+
+def test_the_sidecar_records_the_precision_the_use_port_ran_in(tmp_path):
+    """--precision bf16 on CPU: the USE port runs in bf16 autocast, and the record says so (one resolution)."""
+    from mineshaft.io import sidecar_path
+
+    r = run_cli("encode", str(SAMPLE / "sample.de"), "-e", "use", "--precision", "bf16", "--device", "cpu",
+                "-o", str(tmp_path / "de.npy"), "-q", env={"MINESHAFT_CACHE_DIR": str(tmp_path / "cache")})
+    assert r.returncode == 0, r.stderr.decode()
+    assert json.loads(sidecar_path(tmp_path / "de.npy").read_text())["precision"] == "bf16"
+    r = run_cli("encode", str(SAMPLE / "sample.de"), "-e", "use", "--precision", "fp16", "--device", "cpu",
+                "-o", str(tmp_path / "x.npy"), "-q")
+    err = r.stderr.decode()
+    assert r.returncode == 2 and "fp16 needs a GPU" in err and err.count("\n") == 1, err

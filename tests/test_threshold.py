@@ -56,10 +56,18 @@ def test_parse_threshold():
             parse_threshold(bad)
 
 
-def test_calibrated_threshold_from_the_model_dir(tmp_path):
+def test_calibrated_threshold_from_the_model_dir(tmp_path, capsys):
+    from mineshaft.encoders.digest import model_digest
+
     assert calibrated_threshold(tmp_path, 4, "ratio", "max") is None  # no card
-    (tmp_path / MINING_FILE).write_text(json.dumps({"thresholds": [{"k": 4, "margin": "ratio", "mode": "max",
-                                                                    "threshold": 1.31}]}))
+    card = {"thresholds": [{"k": 4, "margin": "ratio", "mode": "max", "threshold": 1.31}]}
+    (tmp_path / MINING_FILE).write_text(json.dumps(card))
+    assert calibrated_threshold(tmp_path, 4, "ratio", "max") is None  # made on which weights? not used
+    assert "no model_digest" in capsys.readouterr().err
+    (tmp_path / MINING_FILE).write_text(json.dumps({**card, "model_digest": "0123456789abcdef"}))
+    assert calibrated_threshold(tmp_path, 4, "ratio", "max") is None  # made on other weights
+    assert "calibrated on other weights (model 01234567" in capsys.readouterr().err
+    (tmp_path / MINING_FILE).write_text(json.dumps({**card, "model_digest": model_digest(tmp_path)}))
     assert calibrated_threshold(tmp_path, 4, "ratio", "max") == 1.31
     assert calibrated_threshold(tmp_path, 8, "ratio", "max") is None  # another k: not calibrated
     assert calibrated_threshold(tmp_path, 4, "distance", "max") is None
@@ -72,10 +80,13 @@ def test_calibrated_threshold_from_the_model_dir(tmp_path):
 
 
 def test_the_shipped_default_model_carries_its_threshold():
+    from mineshaft.encoders.digest import model_digest
+
     model = model_dir_of("default")
     card = json.loads((model / MINING_FILE).read_text())
     t = calibrated_threshold(model, 4, "ratio", "max")
     assert t is not None and 1.0 < t < 2.0
+    assert card["model_digest"] == model_digest("default")  # calibrated on the weights it ships with
     assert "dev" in card["chosen_on"] and "eval" not in card["chosen_on"].replace("no eval/ file", "")
 
 

@@ -248,6 +248,36 @@ def test_cli_extend_vocab(tiny_use, pairs, tmp_path):
     assert res.stderr.decode().count("\n") == 1 and not (tmp_path / "z").exists()
 
 
+def test_cli_word_pieces_know_german_in_en_de_tsv_however_the_file_is_named(tiny_use, pairs, tmp_path):
+    """`extend-vocab --word-pieces` reads a pair file's language the way `train` and languages.json do: German in
+    en_de.tsv or de-en.tsv is a language the model knows, so no piece is learned from it and every German line
+    keeps its ids."""
+    import shutil
+
+    from mineshaft.languages import USE_LANGUAGES
+
+    files, _ = pairs
+    model = tmp_path / "use16"
+    shutil.copytree(tiny_use, model)
+    (model / "languages.json").write_text(json.dumps({"languages": list(USE_LANGUAGES)}) + "\n")
+    de_lines = files[LANGS.index("de")].read_text(encoding="utf-8")
+    for name in ("en_de.tsv", "de-en.tsv"):
+        de = tmp_path / name
+        de.write_text(de_lines, encoding="utf-8")
+        res = run_cli("extend-vocab", str(model), "--pairs", str(de), "--word-pieces", "50", "--init", "pieces",
+                      "--pieces", "300", "-q", "-o", str(tmp_path / f"only-{name}"))
+        err = res.stderr.decode()
+        assert res.returncode == 2 and "every pair file is in a language" in err and err.count("\n") == 1, (name, err)
+        out = tmp_path / f"with-he-{name}"
+        res = run_cli("extend-vocab", str(model), "--pairs", str(de), "--pairs", str(files[LANGS.index("he")]),
+                      "--word-pieces", "200", "--init", "pieces", "--pieces", "300", "-q", "-o", str(out))
+        assert res.returncode == 0, res.stderr.decode()
+        assert json.loads((out / EXTENSION_FILE).read_text())["word_pieces_added"] > 0
+        german = [line.split("\t")[1] for line in de_lines.splitlines()]
+        old, new = USETokenizer(model / "sp.model"), USETokenizer(out / "sp.model")
+        assert new.encode(german) == old.encode(german), name  # not one German line segmented anew
+
+
 # ----------------------------------------------------------------------------- compact extended USE models
 @pytest.fixture(scope="module")
 def use_compact(pairs, tmp_path_factory):
@@ -573,3 +603,23 @@ def test_word_pieces_never_occur_in_an_english_word(tiny_use, shared_data, tmp_p
     covered = [i for i, row in enumerate(a) if 0 not in row]
     assert len(covered) > 0.95 * len(english) and all(i in covered for i in range(len(lines), len(english)))
     assert [a[i] for i in covered] == [b[i] for i in covered]  # English: the same ids
+
+
+def test_resegmentation_benchmark_counts_known_language_lines_that_meet_a_word_piece(tmp_path):
+    """benchmarks/resegmentation.py: a German line naming Tomáš meets mineshaft-use-50's word piece ▁Tomáš and
+    gets other ids than USE's; a plain German line keeps them."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from mineshaft.encoders import shipped_model
+
+    if shipped_model("mineshaft-use-50") is None:
+        pytest.skip("mineshaft-use-50 is not installed")
+    text = tmp_path / "de.txt"
+    text.write_text("Präsident Tomáš Novák sprach gestern in Berlin.\nGuten Morgen, wie geht es dir?\n", encoding="utf-8")
+    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "resegmentation.py"), "mineshaft-use-50", str(text)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert f"| {text} | 2 | 0 | 1 of 2 | 50.00% |" in res.stdout, res.stdout
+    assert "▁Tomáš" in res.stdout.split("most frequent:")[1]

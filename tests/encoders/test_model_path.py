@@ -1,0 +1,27 @@
+"""One place turns an encoder name into a model folder: encoders.model_path."""
+
+from __future__ import annotations
+
+import pytest
+
+from mineshaft.encoders import DEFAULT_STUDENT, model_path, models_dir, shipped_model
+from mineshaft.threshold import model_dir_of
+from mineshaft.vocab import resolve_model
+
+
+def test_every_kind_of_name_resolves_in_one_place(tmp_path, monkeypatch):
+    if shipped_model(DEFAULT_STUDENT) is None:
+        pytest.skip("the default student is not installed")
+    assert model_path("default") == model_path(DEFAULT_STUDENT) == models_dir() / DEFAULT_STUDENT
+    assert model_path("use") is None and model_path("use-numpy") is None
+    assert (model_path("minilm") / "config.json").is_file()
+    assert model_path(str(tmp_path)) == tmp_path
+    assert model_path(str(tmp_path / "missing")) is None and model_path("./missing") is None
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / DEFAULT_STUDENT).mkdir()  # a local folder of a shipped name wins
+    assert model_path(DEFAULT_STUDENT).resolve() == (tmp_path / DEFAULT_STUDENT).resolve()
+    monkeypatch.chdir(tmp_path.parent)
+    # the callers agree with it
+    assert model_dir_of("default") == model_path("default")
+    assert resolve_model("default") == ("use", model_path("default"))
+    assert resolve_model("use") == ("use", None)

@@ -114,14 +114,15 @@ def measure(x: np.ndarray, y: np.ndarray, gold: set, min_precisions: list[float]
     out = {"gold": len(gold), "oracle_f1": round(100 * float(f1.max()), 2) if len(f1) else 0.0}
     fit = fit_null(candidates)
     out["pi"] = None if fit is None else round(fit.pi, 4)
+    post = fit.pair_posteriors(pairs.src, pairs.tgt) if fit else None
     for target in min_precisions:
-        t = np.inf if fit is None else fit.cut(pairs.score, target)
+        t = np.inf if fit is None else fit.cut(pairs.score, post, target)
         keep = pairs.score >= t
         n, hit = int(keep.sum()), int(correct[keep].sum())
         out[f"auto@{target}"] = {
             "f1": round(100 * 2 * hit / (n + len(gold)), 2), "kept": n,
             "precision": round(100 * hit / n, 2) if n else None,
-            "estimated": round(100 * fit.precision(pairs.score[keep]), 2) if n and fit else None,
+            "estimated": round(100 * fit.precision(post[keep]), 2) if n and fit else None,
             "threshold": None if not np.isfinite(t) else round(float(t), 4)}
     return out
 

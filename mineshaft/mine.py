@@ -242,8 +242,8 @@ def search_source(
 
 def mine_sources(x: Source, y: Source, opts: MineOptions, work: Path | None = None, engine: Engine | None = None,
                  with_candidates: bool = False):
-    """Mine pairs between two embedded sides; with ``with_candidates``, ``(pairs, candidates)``: the margins of
-    every query's k candidates, sources' rows then targets' (what :func:`mineshaft.null_model.fit_null` reads)."""
+    """Mine pairs between two embedded sides; with ``with_candidates``, ``(pairs, candidates)``: every query's k
+    candidates and their margins (:class:`mineshaft.null_model.Candidates`, what ``fit_null`` reads)."""
     opts.check()
     dx, dy = x.blocks[0].shape[1], y.blocks[0].shape[1]
     if dx != dy:
@@ -277,9 +277,9 @@ def pairs_from_neighbours(fwd, bwd, opts: MineOptions, with_candidates: bool = F
     pairs = select_pairs(fs, ixy, bs, iyx, mode=opts.mode, threshold=numeric)
     if not with_candidates:
         return pairs
-    width = max(fs.shape[1], bs.shape[1])
-    pad = [np.pad(m, ((0, 0), (0, width - m.shape[1])), constant_values=-np.inf) for m in (fs, bs)]
-    return pairs, np.vstack(pad).astype(np.float32)
+    from .null_model import Candidates
+
+    return pairs, Candidates(fs, np.asarray(ixy), bs, np.asarray(iyx))
 
 
 def _warn_short(ixy: np.ndarray, iyx: np.ndarray, k: int, approximate: bool) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..io import honour_umask
 from .base import Encoder
 
 POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
@@ -322,6 +323,8 @@ class HFEncoder(Encoder):
 
             model = copy.deepcopy(model).to(dtype)
         model.save_pretrained(directory, safe_serialization=True)
+        for weights in directory.glob("*.safetensors"):
+            honour_umask(weights)  # safetensors writes them 0600
         self.tokenizer.save_pretrained(directory)
         dense = [path for kind, path in (self.layout.steps if self.layout else []) if kind == "Dense"]
         layout = self.layout

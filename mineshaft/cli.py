@@ -15,7 +15,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from . import __version__
-from .encoders import EncoderSpec
+from .encoders import EncoderSpec, encoder_names_help
 from .encoders.spec import DTYPES
 from .io import ERROR_MODES
 from .engines import ENGINES
@@ -50,7 +50,7 @@ InterpolateDtype = _choices("InterpolateDtype", tuple(INTERPOLATE_DTYPES))
 RowInit = _choices("RowInit", INITS)
 
 # Options shared by several commands.
-EncoderOpt = Annotated[str, typer.Option("--encoder", "-e", help="default (the shipped student), use, use-numpy, minilm, a model directory or HF model id.")]
+EncoderOpt = Annotated[str, typer.Option("--encoder", "-e", help=f"{encoder_names_help()}, a model directory or HF model id.")]
 BatchOpt = Annotated[int, typer.Option(help="Sentences per forward pass.", min=1, max=65536)]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
 MaxLenOpt = Annotated[Optional[int], typer.Option(help="Truncate inputs to this many tokens (default: the model's).", min=1, max=100_000)]
@@ -221,8 +221,8 @@ def mine(
 def score(
     pairs: Annotated[str, typer.Argument(help="TSV file of pairs (or - for stdin).")],
     out: Annotated[str, typer.Option("--out", "-o", help="Output TSV: the input line plus a score column.")] = "-",
-    src_col: Annotated[int, typer.Option(help="1-based column of the source sentence.", min=1, max=1000)] = 1,
-    tgt_col: Annotated[int, typer.Option(help="1-based column of the target sentence.", min=1, max=1000)] = 2,
+    src_col: Annotated[Optional[int], typer.Option(help="1-based column of the source sentence (default: 1, or 2 for mine's output, 4 for mine --ids output).", min=1, max=1000)] = None,
+    tgt_col: Annotated[Optional[int], typer.Option(help="1-based column of the target sentence (default: 2, or 3 for mine's output, 5 for mine --ids output).", min=1, max=1000)] = None,
     metric: Annotated[Metric, typer.Option(help="margin (neighbourhood from the file's own sentences) or cosine.")] = Metric.margin,
     margin: MarginOpt = Margin.ratio,
     k: KOpt = 4,
@@ -230,7 +230,7 @@ def score(
     spec: EncoderSpec = ENCODER_OPTIONS,
     *, gpu: bool, errors: str, force: bool,
 ) -> None:
-    """Score existing pairs by margin or cosine, appended as the last column; --min-score filters."""
+    """Score existing pairs by margin or cosine, appended as the last column; --min-score filters. Reads mine's output as it is (its text columns)."""
     from .score import ScoreOptions, score_to_file
 
     options = ScoreOptions(metric=metric, margin=margin, k=k, min_score=min_score, gpu=gpu)
@@ -478,8 +478,53 @@ def demo(
     mine_to_file(*sample_paths(), "-", MineOptions(threshold=threshold), encoder_name=encoder)
 
 
+#: the exit status when the reader of stdout went away (``| head``): 128 + SIGPIPE, a shell's status for a
+#: process that SIGPIPE ended
+EXIT_CLOSED_PIPE = 141
+
+
+def _closed_pipe(exc: Optional[BaseException]) -> bool:
+    """Whether ``exc`` is, or was raised while handling, a write to a closed pipe (rich, printing help,
+    turns one into ``SystemExit(1)``)."""
+    while exc is not None:
+        if isinstance(exc, BrokenPipeError):
+            return True
+        exc = exc.__context__
+    return False
+
+
+def _exit_closed_pipe() -> None:
+    """End quietly with :data:`EXIT_CLOSED_PIPE`: stdout's reader is gone, so it points at /dev/null from
+    here on (the interpreter's last flush must not fail). Cleanup already ran as the error unwound."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    sys.exit(EXIT_CLOSED_PIPE)
+
+
 def main() -> None:
-    """Entry point: one-line errors and conventional exit codes, never a traceback for bad input."""
+    """Entry point: one-line errors and conventional exit codes, never a traceback for bad input; a closed
+    stdout ends quietly with :data:`EXIT_CLOSED_PIPE`."""
+    try:
+        _main()
+    except SystemExit as exc:
+        if _closed_pipe(exc):
+            _exit_closed_pipe()
+        code = exc.code
+    else:
+        code = 0
+    try:
+        sys.stdout.flush()  # a closed stdout shows here, not as a message at interpreter exit
+    except BrokenPipeError:
+        _exit_closed_pipe()
+    sys.exit(code)
+
+
+def _main() -> None:
     from .errors import MineshaftError
 
     import os
@@ -499,10 +544,8 @@ def main() -> None:
     except KeyboardInterrupt:
         print("mineshaft: interrupted", file=sys.stderr)
         sys.exit(130)
-    except BrokenPipeError:
-        # downstream closed the pipe (e.g. `| head`): not an error
-        sys.stderr.close()
-        sys.exit(0)
+    except BrokenPipeError:  # downstream closed the pipe (e.g. `| head`): not an error to report
+        _exit_closed_pipe()
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:

@@ -9,6 +9,7 @@ in the output. Standard input is first spooled to a file so it can be read twice
 from __future__ import annotations
 
 import hashlib
+import lzma
 import os
 import shutil
 from collections.abc import Iterable, Iterator
@@ -18,7 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from .io import STDIO, iter_lines, open_binary
+from .io import STDIO, display_name, iter_lines, open_binary
+
+
+#: a spooled standard input in a work directory: NAME + this (rewritten by every run, so never resumed from)
+SPOOL_SUFFIX = ".stdin.txt"
 
 
 def text_hash(text: str) -> int:
@@ -27,10 +32,16 @@ def text_hash(text: str) -> int:
 
 
 def spool_stdin(dest: Path) -> Path:
-    """Copy standard input to ``dest`` so it can be read more than once."""
+    """Copy standard input (decompressed, see :func:`mineshaft.io.open_stdin`) to ``dest`` so it can be read
+    more than once. Problems are named after standard input, not ``dest``."""
+    source = open_binary(STDIO)  # refuses a terminal before anything is created
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with open(dest, "wb") as out:
-        shutil.copyfileobj(open_binary(STDIO), out, 1 << 20)
+    try:
+        with open(dest, "wb") as out:
+            shutil.copyfileobj(source, out, 1 << 20)
+    except (OSError, EOFError, lzma.LZMAError) as exc:
+        dest.unlink(missing_ok=True)
+        raise InputError(f"{display_name(STDIO)}: cannot read (corrupt or truncated compressed data?): {exc}") from None
     return dest
 
 
@@ -59,7 +70,7 @@ class Corpus:
         if path == STDIO:
             if spool_dir is None:
                 raise InputError("reading standard input needs a work directory to spool it to")
-            path, display = str(spool_stdin(spool_dir / f"{name}.stdin.txt")), "<stdin>"
+            path, display = str(spool_stdin(spool_dir / f"{name}{SPOOL_SUFFIX}")), display_name(STDIO)
         keep: list[int] = []
         hashes: list[int] = []
         n, empty = 0, 0
@@ -85,7 +96,7 @@ class Corpus:
 
     @staticmethod
     def _texts(path: str, id_column: bool, errors: str, display: str) -> Iterator[str]:
-        for lineno, line in enumerate(iter_lines(path, errors=errors), 1):
+        for lineno, line in enumerate(iter_lines(path, errors=errors, name=display), 1):
             if id_column:
                 head, sep, text = line.partition("\t")
                 if not sep or not head:
@@ -118,7 +129,7 @@ class Corpus:
         if not lines:
             return out
         last = max(lines)
-        for i, line in enumerate(iter_lines(self.path, errors=self.errors)):
+        for i, line in enumerate(iter_lines(self.path, errors=self.errors, name=self.display or None)):
             if i in lines:
                 if self.id_column:
                     ident, _, text = line.partition("\t")

@@ -90,10 +90,17 @@ def encode_to_path(
 
     from .engines import get_engine
     from .errors import UsageError
-    from .io import check_output_path
+    from .io import STDIO, check_output_path, check_stdin, compression
 
+    if str(path) == STDIO:
+        check_stdin()
     if not (shards or out.endswith("/")):
-        check_output_path(out, force)
+        if compression(out):
+            raise UsageError(f"{out}: a .npy output is not compressed (it is memory-mapped when read); "
+                             f"write {out[: -len(compression(out))]}")
+        if engine != "local":
+            raise UsageError(f"--engine {engine} applies to store output (--shards or a trailing /), not to a .npy file")
+        check_output_path(out, force, inputs=(path,))
         encode_file(path, out, spec.load(), spec, chunk_size=min(shard_size, 65536), errors=errors, force=force)
         return
     if out == "-":

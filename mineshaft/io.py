@@ -1,8 +1,10 @@
 """Reading text and TSV inputs, and writing outputs atomically.
 
 Inputs may be plain, ``.gz``, ``.bz2``, ``.xz`` or ``.zst`` files, or ``-`` for
-standard input. Lines are decoded as UTF-8 one by one so an invalid byte is
-reported with its file and line number instead of a traceback.
+standard input (compressed standard input is recognised by its first bytes). Lines
+are decoded as UTF-8 one by one so an invalid byte is reported with its file and
+line number instead of a traceback. Text outputs whose names end in one of those
+suffixes are compressed accordingly.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import json
 import lzma
 import os
 import shutil
+import stat
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, BinaryIO
 
@@ -26,6 +29,10 @@ import numpy as np
 from .errors import InputError, UsageError
 
 STDIO = "-"
+#: the compressed formats read and written, by file suffix
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
+#: the first bytes of each compressed format, to recognise compressed standard input
+_MAGIC = ((b"\x1f\x8b", ".gz"), (b"\xfd7zXZ\x00", ".xz"), (b"\x28\xb5\x2f\xfd", ".zst"))
 
 
 def display_name(path: str | os.PathLike) -> str:
@@ -34,47 +41,118 @@ def display_name(path: str | os.PathLike) -> str:
 
 
 def open_binary(path: str | os.PathLike) -> BinaryIO:
-    """Open an input for binary reading, decompressing by file extension."""
+    """Open an input for binary reading, decompressing by file extension (standard input: by its first bytes)."""
     name = str(path)
     if name == STDIO:
-        return sys.stdin.buffer
+        return open_stdin()
     p = Path(name)
     if not p.exists():
         raise InputError(f"{name}: no such file")
     if p.is_dir():
         raise InputError(f"{name}: is a directory, expected a file")
     try:
-        if name.endswith(".gz"):
-            return gzip.open(p, "rb")  # type: ignore[return-value]
-        if name.endswith(".bz2"):
-            return bz2.open(p, "rb")  # type: ignore[return-value]
-        if name.endswith(".xz"):
-            return lzma.open(p, "rb")  # type: ignore[return-value]
-        if name.endswith(".zst"):
-            try:
-                import zstandard
-            except ImportError:
-                raise InputError(f"{name}: reading .zst needs the 'zstandard' package (pip install zstandard)") from None
-            return zstandard.open(p, "rb")  # type: ignore[return-value]
-        return open(p, "rb")
+        return _decompressed(p, compression(name), name)
     except OSError as exc:
         raise InputError(f"{name}: cannot open: {exc.strerror or exc}") from None
+
+
+def compression(name: str) -> str | None:
+    """The compressed format a file name asks for (``".gz"``, ...), None for plain files."""
+    return next((suffix for suffix in COMPRESSED_SUFFIXES if name.endswith(suffix)), None)
+
+
+def _zstandard(name: str, action: str):
+    try:
+        import zstandard
+    except ImportError:
+        raise InputError(f"{name}: {action} .zst needs the 'zstandard' package "
+                         "(pip install 'mineshaft[zstd]')") from None
+    return zstandard
+
+
+def _decompressed(source: Path | BinaryIO, kind: str | None, name: str) -> BinaryIO:
+    """A file path (opened here) or a stream, read through the decompressor of ``kind`` (None: plain).
+    A stream given stays open when the reader is closed."""
+    if kind == ".gz":
+        return gzip.open(source, "rb")  # type: ignore[return-value]
+    if kind == ".bz2":
+        return bz2.open(source, "rb")  # type: ignore[return-value]
+    if kind == ".xz":
+        return lzma.open(source, "rb")  # type: ignore[return-value]
+    if kind == ".zst":
+        zstandard = _zstandard(display_name(name), "reading")
+        if isinstance(source, Path):
+            return zstandard.open(source, "rb")  # type: ignore[return-value]
+        reader = zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=True, closefd=False)
+        return io.BufferedReader(reader)  # type: ignore[arg-type]
+    return open(source, "rb") if isinstance(source, Path) else source
+
+
+class _Rewound(io.RawIOBase):
+    """A read-once stream whose first bytes were already read (to recognise its format), put back in front.
+    Closing it leaves the stream open."""
+
+    def __init__(self, head: bytes, rest: BinaryIO):
+        self._head, self._rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        return self._rest.readinto1(buffer) if hasattr(self._rest, "readinto1") else self._rest.readinto(buffer)
+
+
+def _bz2_header(head: bytes) -> bool:
+    """``BZh`` + block size + the magic of a first block or of the end of an empty stream."""
+    return (len(head) >= 10 and head[:3] == b"BZh" and head[3:4].isdigit()
+            and head[4:10] in (b"\x31\x41\x59\x26\x53\x59", b"\x17\x72\x45\x38\x50\x90"))
+
+
+def check_stdin() -> IO:
+    """Standard input, if something can be read from it: :class:`InputError` when it is a terminal (nothing
+    was piped into it) or closed. Commands call this before any work when an input is ``-``."""
+    stream = sys.stdin
+    if stream is None or stream.closed:
+        raise InputError("standard input (-) is closed: pipe text into it, or give a file name instead of -")
+    if stream.isatty():
+        raise InputError("standard input (-) is a terminal: pipe text into it (... | mineshaft ...), "
+                         "or give a file name instead of -")
+    return stream
+
+
+def open_stdin() -> BinaryIO:
+    """Standard input for binary reading, decompressed when its first bytes are those of a gzip, bzip2, xz or
+    zstd stream. Refused (:class:`InputError`) when it is a terminal or closed: nothing was piped into it."""
+    raw = check_stdin().buffer
+    head = b""
+    try:
+        while len(head) < 10 and (chunk := raw.read1(10 - len(head))):
+            head += chunk
+    except OSError as exc:
+        raise InputError(f"{display_name(STDIO)}: cannot read: {exc.strerror or exc}") from None
+    kind = next((k for magic, k in _MAGIC if head.startswith(magic)), ".bz2" if _bz2_header(head) else None)
+    return _decompressed(io.BufferedReader(_Rewound(head, raw)), kind, STDIO)  # type: ignore[arg-type]
 
 
 #: what to do with invalid UTF-8 in inputs (``--errors``)
 ERROR_MODES = ("strict", "replace")
 
 
-def iter_lines(path: str | os.PathLike, errors: str = "strict") -> Iterator[str]:
+def iter_lines(path: str | os.PathLike, errors: str = "strict", name: str | None = None) -> Iterator[str]:
     """Yield the lines of a UTF-8 text input without their line ends (LF or CRLF).
 
     A leading byte-order mark is dropped. With ``errors="strict"`` an invalid
-    byte raises :class:`InputError` naming the file and line; ``"replace"``
-    substitutes U+FFFD instead.
+    byte raises :class:`InputError` naming the file (or ``name``: how messages call
+    it) and line; ``"replace"`` substitutes U+FFFD instead.
     """
     if errors not in ERROR_MODES:
         raise UsageError(f"--errors must be 'strict' or 'replace', not {errors!r}")
-    name = display_name(path)
+    name = name or display_name(path)
     fh = open_binary(path)
     try:
         lineno = 0
@@ -96,8 +174,7 @@ def iter_lines(path: str | os.PathLike, errors: str = "strict") -> Iterator[str]
         except (OSError, EOFError, lzma.LZMAError) as exc:
             raise InputError(f"{name}: cannot read (corrupt or truncated compressed file?): {exc}") from None
     finally:
-        if fh is not sys.stdin.buffer:
-            fh.close()
+        fh.close()  # standard input stays open: its reader only wraps it
 
 
 def read_lines(path: str | os.PathLike, errors: str = "strict") -> list[str]:
@@ -136,26 +213,46 @@ def iter_tsv(path: str | os.PathLike, min_columns: int, errors: str = "strict") 
         raise InputError(f"{name}: empty input")
 
 
-def check_output_path(path: str | os.PathLike, force: bool) -> None:
-    """Fail early, before any work, if an output exists and may not be replaced."""
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name one existing file (by device and inode: symlinks and hard links too);
+    ``-`` is standard input (``< file``)."""
+    try:
+        sa, sb = [os.fstat(sys.stdin.fileno()) if str(p) == STDIO else os.stat(p) for p in (a, b)]
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def check_output_path(path: str | os.PathLike, force: bool, inputs: Iterable[str | os.PathLike] = ()) -> None:
+    """Fail early, before any work, if an output exists and may not be replaced, is one of ``inputs``
+    (even with ``force``), or asks for a compression that cannot be written."""
     name = str(path)
     if name == STDIO:
         return
     p = Path(name)
+    for source in inputs:
+        if same_file(p, source):
+            raise UsageError(f"{name}: is the input {display_name(source)}; write the output to another file")
     if p.is_dir():
         raise UsageError(f"{name}: is a directory, expected an output file path")
     if p.exists() and not force:
         raise UsageError(f"{name}: exists; pass --force to overwrite it")
     if not p.resolve().parent.is_dir():
         raise UsageError(f"{name}: its directory does not exist")
+    if compression(name) == ".zst":
+        try:
+            _zstandard(name, "writing")
+        except InputError as exc:
+            raise UsageError(str(exc)) from None
 
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, mode: str = "w", force: bool = False) -> Iterator[IO]:
     """Open an output so it appears only complete: write a temporary file, rename on success.
 
-    ``-`` writes to standard output. On an exception (Ctrl-C included) the
-    temporary file is removed and any existing output is left untouched.
+    ``-`` writes to standard output. A name ending in ``.gz``, ``.bz2``, ``.xz`` or ``.zst`` is written
+    compressed in that format. On an exception (Ctrl-C included) the temporary file is removed and any
+    existing output is left untouched.
     """
     name = str(path)
     binary = "b" in mode
@@ -165,13 +262,66 @@ def atomic_output(path: str | os.PathLike, mode: str = "w", force: bool = False)
         stream.flush()
         return
     check_output_path(name, force)
-    with atomic_file(name, mode) as fh:
-        yield fh
+    kind = compression(name)
+    if kind is None:
+        with atomic_file(name, mode) as fh:
+            yield fh
+        return
+    with atomic_file(name, "wb") as raw:
+        packed = _compressor(raw, kind, name)
+        fh = packed if binary else io.TextIOWrapper(packed, encoding="utf-8", newline="\n")
+        try:
+            yield fh
+        except BaseException:
+            with contextlib.suppress(Exception):
+                fh.close()
+            raise
+        fh.close()  # the compressor writes its end; the file itself stays open (atomic_file closes it)
+
+
+def _compressor(raw: BinaryIO, kind: str, name: str) -> BinaryIO:
+    """A writer that compresses into ``raw`` (closing it ends the stream but leaves ``raw`` open).
+    gzip's header carries no name or time, so the same text gives the same bytes."""
+    if kind == ".gz":
+        return gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0)  # type: ignore[return-value]
+    if kind == ".bz2":
+        return bz2.BZ2File(raw, "wb")  # type: ignore[return-value]
+    if kind == ".xz":
+        return lzma.LZMAFile(raw, "wb")  # type: ignore[return-value]
+    return _zstandard(name, "writing").ZstdCompressor().stream_writer(raw, closefd=False)
+
+
+def current_umask() -> int:
+    """The process's umask (read from /proc where it can be, so it is never changed, even briefly)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def honour_umask(path: str | os.PathLike) -> None:
+    """Give ``path``, and for a directory everything in it, the permissions that a new file or directory
+    gets: 0666 (0777 for directories and executables) less the umask. For what a writer created 0600
+    (a temporary file renamed, safetensors' ``save_file``) or copied with another file's mode."""
+    mask = current_umask()
+    top = Path(path)
+    for item in [top, *top.rglob("*")] if top.is_dir() and not top.is_symlink() else [top]:
+        if item.is_symlink():
+            continue
+        mode = item.stat().st_mode
+        os.chmod(item, (0o777 if stat.S_ISDIR(mode) or mode & 0o111 else 0o666) & ~mask)
 
 
 @contextlib.contextmanager
 def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
-    """A file that appears at ``path`` only once written completely (temporary file, fsync, rename)."""
+    """A file that appears at ``path`` only once written completely (temporary file, fsync, rename).
+    It gets the permissions of any new file (0666 less the umask), not the temporary file's 0600."""
     target = Path(path).resolve()
     binary = "b" in mode
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -179,6 +329,7 @@ def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": "\n"})) as fh:
             yield fh
             fh.flush()
+            os.fchmod(fh.fileno(), 0o666 & ~current_umask())
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
@@ -202,7 +353,7 @@ def write_atomic_npy(path: str | os.PathLike, array: np.ndarray) -> None:
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """A directory that replaces ``path`` only once written completely: yields ``PATH.tmp`` to fill,
-    then swaps it in; on an exception (Ctrl-C included) the temporary directory is removed and any
+    then swaps it in, its contents with the permissions of new files (:func:`honour_umask`); on an exception (Ctrl-C included) the temporary directory is removed and any
     existing ``path`` is left untouched."""
     target = Path(path)
     tmp = target.with_name(target.name + ".tmp")
@@ -210,6 +361,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     tmp.mkdir(parents=True)
     try:
         yield tmp
+        honour_umask(tmp)  # what the writers made 0600, or copied with their source's mode
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -74,6 +74,16 @@ def normalize_language(code: str) -> str:
     return ALIASES.get(code, code)
 
 
+def count_languages(codes: Iterable[str]) -> str:
+    """How many languages ``codes`` name, in words: a regional variant such as ``zh-tw`` (USE's Traditional
+    Chinese) is not another language, and English, the other side of every training pair, is named apart:
+    ``"English and 50 other languages"``."""
+    languages = {normalize_language(c).split("-")[0] for c in codes}
+    if "en" in languages and len(languages) > 1:
+        return f"English and {len(languages) - 1} other languages"
+    return f"{len(languages)} language{'s' if len(languages) != 1 else ''}"
+
+
 def language_scripts(language: str) -> tuple[str, ...]:
     """The scripts ``language`` is written in (``()`` for a language not in :data:`LANGUAGE_SCRIPTS`)."""
     code = normalize_language(language)
@@ -376,7 +386,7 @@ def _hint(name: str, langs: set[str], scripts: set[str] | None) -> str:
         theirs = {normalize_language(x) for x in record["languages"]}
         covered = {s for lang in theirs for s in language_scripts(lang)} | set(record.get("scripts", []))
         if (scripts <= covered) if scripts is not None else theirs > langs:
-            return f"; try -e {d.name} ({len(theirs)} languages)"
+            return f"; try -e {d.name} ({count_languages(theirs)})"
     return ""
 
 
@@ -396,7 +406,7 @@ def checked(texts: Iterable[str], encoder_or_name, label: str) -> Iterator[str]:
     return itertools.chain(head, it)
 
 
-__all__ = ["check_input_languages", "checked", "pair_file_codes", "pair_file_language", "pair_file_languages", "write_languages", "encoder_languages",
+__all__ = ["check_input_languages", "checked", "count_languages", "pair_file_codes", "pair_file_language", "pair_file_languages", "write_languages", "encoder_languages",
            "read_languages", "language_scripts", "char_script", "script_counts", "normalize_language",
            "LANGUAGE_SCRIPTS", "BUILTIN_LANGUAGES", "USE_LANGUAGES", "LANGUAGES_FILE", "SAMPLE_LINES", "SCRIPT_SHARE",
            "UNKNOWN_RATE"]

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import progress
-from .corpus import Corpus
+from .corpus import SPOOL_SUFFIX, Corpus
 from .engines import LocalEngine
 from .errors import InputError, UsageError
-from .io import display_name, load_embeddings, parse_size, release_pages
+from .io import check_stdin, display_name, load_embeddings, parse_size, release_pages
 from .margin import MARGINS, MODES, Pairs, candidate_margins, check_k, neighbour_means, select_pairs
 from .search import DEFAULT_NPROBE, Searcher
 from .store import EmbeddingStore
@@ -129,8 +129,10 @@ def load_source(
     id_column: bool = False,
     dedup: bool = False,
     errors: str = "strict",
+    corpus: Corpus | None = None,
 ) -> Source:
-    """One side's embeddings: a ``.npy`` matrix, an embedding store directory, or text to encode."""
+    """One side's embeddings: a ``.npy`` matrix, an embedding store directory, or text to encode
+    (``corpus``: its :func:`scan_text`, when it was scanned already)."""
     path_s = str(path)
     if path_s.endswith(".npy"):
         x = load_embeddings(path_s)
@@ -142,10 +144,8 @@ def load_source(
         store = EmbeddingStore(path_s)
         blocks = list(store.shards())
         return Source(blocks, store.digest(), n_lines=store.index["rows"], encoder=recorded_encoder(path_s))
-    corpus = Corpus.scan(path_s, id_column=id_column, dedup=dedup, errors=errors, spool_dir=work, name=name)
-    progress.info(f"{name}: {corpus.n_lines} lines, {len(corpus)} mined"
-                  + (f", {corpus.dropped_empty} empty" if corpus.dropped_empty else "")
-                  + (f", {corpus.dropped_duplicates} duplicates" if corpus.dropped_duplicates else ""))
+    if corpus is None:
+        corpus = scan_text(path_s, work, name, id_column=id_column, dedup=dedup, errors=errors)
     if spec is None:
         raise UsageError(f"{path_s}: text input needs an encoder")
     from .encode import encode_to_store
@@ -157,6 +157,36 @@ def load_source(
                             shard_size=shard_size, engine=engine, encoder=encoder, label=f"encoding {name}")
     return Source(list(store.shards()), store.digest(), corpus=corpus, n_lines=corpus.n_lines,
                   encoder=recorded_encoder(store.path))
+
+
+def scan_text(path: str | os.PathLike, work: Path, name: str, id_column: bool = False, dedup: bool = False,
+              errors: str = "strict") -> Corpus:
+    """Read a text side once (standard input is spooled into ``work``): the lines it mines, or an input error."""
+    corpus = Corpus.scan(str(path), id_column=id_column, dedup=dedup, errors=errors, spool_dir=work, name=name)
+    progress.info(f"{name}: {corpus.n_lines} lines, {len(corpus)} mined"
+                  + (f", {corpus.dropped_empty} empty" if corpus.dropped_empty else "")
+                  + (f", {corpus.dropped_duplicates} duplicates" if corpus.dropped_duplicates else ""))
+    return corpus
+
+
+def check_inputs(src: str | os.PathLike, tgt: str | os.PathLike, id_column: bool = False, dedup: bool = False,
+                 punct_lang: str | None = None) -> None:
+    """Refuse, before any work, inputs that cannot be read as given and options that cannot apply to them."""
+    if str(src) == str(tgt) == "-":
+        raise UsageError("src and tgt are both standard input (-): only one side can be read from it; "
+                         "give the other as a file")
+    for path in (src, tgt):  # both inputs exist before either is encoded
+        if str(path) == "-":
+            check_stdin()
+        elif not Path(path).exists():
+            raise InputError(f"{path}: no such file")
+    if any(not _is_embeddings(str(p)) for p in (src, tgt)):
+        return
+    given = [flag for flag, on in (("--id-column", id_column), ("--dedup", dedup), ("--normalize-punct", punct_lang))
+             if on]
+    if given:
+        raise UsageError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to text inputs, and "
+                         "both inputs are embeddings (.npy files or stores)")
 
 
 def _is_embeddings(path: str) -> bool:
@@ -347,18 +377,16 @@ def mine(
     if engine is None:  # an engine made here is closed here
         with LocalEngine() as local:
             return mine(src, tgt, work_dir, encoder_name, spec, options, local, loaded_encoder, id_column, dedup, errors)
-    for path in (src, tgt):  # both inputs exist before either is encoded
-        if str(path) != "-" and not Path(path).exists():
-            raise InputError(f"{path}: no such file")
+    check_inputs(src, tgt, id_column=id_column, dedup=dedup, punct_lang=spec.punct_lang if spec else None)
     spec = spec or EncoderSpec(encoder_name)
-    work = Path(work_dir)
+    work = Path(work_dir)  # made by the first step that writes there (a spooled stdin, shards)
     check_same_encoder([("src", src), ("tgt", tgt)], spec)
-    work.mkdir(parents=True, exist_ok=True)
-    sides = []
-    for name, path in (("src", src), ("tgt", tgt)):
-        sides.append(load_source(path, work, name, spec=spec, encoder=loaded_encoder, engine=engine,
-                                 shard_size=opts.shard_size, id_column=id_column, dedup=dedup, errors=errors))
-    x, y = sides
+    sides = (("src", src), ("tgt", tgt))
+    # both text sides are read (and any input error found) before either is encoded
+    corpora = {name: None if _is_embeddings(str(path)) else
+               scan_text(path, work, name, id_column=id_column, dedup=dedup, errors=errors) for name, path in sides}
+    x, y = [load_source(path, work, name, spec=spec, encoder=loaded_encoder, engine=engine, shard_size=opts.shard_size,
+                        id_column=id_column, dedup=dedup, errors=errors, corpus=corpora[name]) for name, path in sides]
     candidates = mine_sources(x, y, opts, work, engine)
     # the model's calibrated threshold describes its own vectors: text this run encoded with it, or
     # embeddings whose record names it; vectors of unknown origin get --threshold auto's cut
@@ -450,21 +478,30 @@ def write_pairs(result: MineResult, out: str, rules: PairFilter | None = None, w
 def work_directory(work_dir: str | os.PathLike | None, out: str, keep: bool = False) -> Iterator[Path]:
     """A job's work directory: ``work_dir``, else ``OUT.work`` (a temporary one when ``out`` is stdout).
 
-    Kept on failure (to resume); on success removed unless ``keep`` or given as ``work_dir``.
+    Made by the job when it first writes there. Kept on failure (to resume), but without spooled
+    standard input (read again by the next run) and only if something is left in it; a temporary one
+    always goes (nothing could resume from it). On success removed unless ``keep`` or given as ``work_dir``.
     """
+    temporary = not work_dir and out == "-"
     if work_dir:
         path, owned = Path(work_dir), False
-    elif out != "-":
+    elif not temporary:
         path, owned = Path(out + ".work"), True
     else:
         path, owned = Path(tempfile.mkdtemp(prefix="mineshaft-")), True
+    existed = path.exists() and not temporary
     try:
         yield path
-    except (KeyboardInterrupt, SystemExit):
-        if out == "-" and not work_dir:
-            shutil.rmtree(path, ignore_errors=True)  # nothing to resume into without a named work dir
-        else:
-            progress.info(f"interrupted: finished shards are kept in {path}; run the same command again to resume")
+    except BaseException as exc:
+        if temporary:
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.is_dir():
+            for spool in path.glob(f"*{SPOOL_SUFFIX}"):
+                spool.unlink(missing_ok=True)
+            if not existed and not any(path.iterdir()):
+                path.rmdir()
+            elif isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                progress.info(f"interrupted: finished shards are kept in {path}; run the same command again to resume")
         raise
     if owned and not keep:
         shutil.rmtree(path, ignore_errors=True)
@@ -508,9 +545,11 @@ def mine_to_file(
 
     options = options or MineOptions()
     options.check()
-    check_output_path(out, force)
+    check_output_path(out, force, inputs=(src, tgt))
     if report is not None:
         check_report_path(report, out, force)
+    if rules is not None and rules.active and any(_is_embeddings(str(p)) for p in (src, tgt)):
+        raise UsageError("pair filters read sentences: give text files, not embeddings")
     with work_directory(work_dir, out, keep_work) as work:
         result = mine(src, tgt, work, options=options, **job)
         result.pairs = write_pairs(result, out, rules, with_ids=with_ids, explain=explain, force=force,

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .embed import embed
-from .errors import UsageError
-from .io import iter_tsv
+from .errors import InputError, UsageError
+from .io import STDIO, check_stdin, display_name, iter_tsv
 from .margin import MARGINS, check_k, margin, neighbour_means
 from .progress import info, warn
 from .search import knn
@@ -54,12 +54,59 @@ class PairTable:
     tgt: list[str]
 
 
-def read_pairs(path: str | os.PathLike, src_col: int = 1, tgt_col: int = 2, errors: str = "strict") -> PairTable:
-    """Read pairs from a TSV file; columns are 1-based."""
-    if src_col < 1 or tgt_col < 1 or src_col == tgt_col:
-        raise UsageError(f"--src-col and --tgt-col must be distinct positive column numbers, got {src_col} and {tgt_col}")
+#: the layouts of ``mineshaft mine``'s output that :func:`read_pairs` recognises: columns -> (src, tgt, what)
+MINE_LAYOUTS = {3: (2, 3, "mineshaft mine's output: score, src, tgt"),
+                5: (4, 5, "mineshaft mine --ids output: score, src id, tgt id, src, tgt")}
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def pair_columns(rows: list[list[str]], src_col: int | None = None, tgt_col: int | None = None,
+                 name: str = "pairs") -> tuple[int, int, str]:
+    """The 1-based (src, tgt) columns to read from ``rows`` and how they were chosen.
+
+    Columns given win (a missing one is 1 for src, 2 for tgt). Given none, a file laid out as
+    ``mineshaft mine`` writes it (every line a number, then the same count of further columns: 3, or 5
+    with ``--ids``) is read at its text columns; any other file at columns 1 and 2. Mine's output for
+    embedding inputs (score and two line numbers: no sentences) is refused.
+    """
+    if src_col is not None or tgt_col is not None:
+        return src_col or 1, tgt_col or 2, "as given"
+    widths = {len(fields) for fields in rows}
+    if len(widths) == 1 and all(_is_number(fields[0]) for fields in rows):
+        width = widths.pop()
+        if width == 3 and all(f[1].isdigit() and f[2].isdigit() for f in rows):
+            raise InputError(f"{name}: looks like mineshaft mine's output for embedding inputs (a score and two line "
+                             "numbers): it holds no sentences to score (give --src-col and --tgt-col to read it anyway)")
+        if width in MINE_LAYOUTS:
+            return MINE_LAYOUTS[width]
+    return 1, 2, "src<TAB>tgt"
+
+
+def read_pairs(path: str | os.PathLike, src_col: int | None = None, tgt_col: int | None = None,
+               errors: str = "strict") -> PairTable:
+    """Read pairs from a TSV file; columns are 1-based, chosen by :func:`pair_columns` (which says on
+    stderr which it reads)."""
+    for col in (src_col, tgt_col):
+        if col is not None and col < 1:
+            raise UsageError(f"--src-col and --tgt-col must be positive column numbers, got {col}")
+    name = display_name(path)
+    rows = list(iter_tsv(path, min_columns=1, errors=errors))
+    src_col, tgt_col, layout = pair_columns(rows, src_col, tgt_col, name)
+    if src_col == tgt_col:
+        raise UsageError(f"--src-col and --tgt-col must be distinct column numbers, got {src_col} and {tgt_col}")
+    info(f"{name}: scoring column {src_col} (src) against column {tgt_col} (tgt) ({layout})")
     table = PairTable([], [], [])
-    for fields in iter_tsv(path, min_columns=max(src_col, tgt_col), errors=errors):
+    need = max(src_col, tgt_col)
+    for lineno, fields in enumerate(rows, 1):
+        if len(fields) < need:
+            raise InputError(f"{name}:{lineno}: expected at least {need} tab-separated columns, found {len(fields)}")
         table.lines.append("\t".join(fields))
         table.src.append(fields[src_col - 1])
         table.tgt.append(fields[tgt_col - 1])
@@ -141,14 +188,18 @@ def write_scored(table: PairTable, scores: np.ndarray, out: str, min_score: floa
 
 
 def score_to_file(pairs: str | os.PathLike, out: str, spec: EncoderSpec, options: ScoreOptions | None = None,
-                  src_col: int = 1, tgt_col: int = 2, errors: str = "strict", force: bool = False) -> int:
-    """``mineshaft score``: read a TSV of pairs, score each pair with ``spec``'s encoder, write the lines
-    with their scores (see :func:`write_scored`); returns how many were written."""
+                  src_col: int | None = None, tgt_col: int | None = None, errors: str = "strict",
+                  force: bool = False) -> int:
+    """``mineshaft score``: read a TSV of pairs (columns: see :func:`pair_columns`), score each pair with
+    ``spec``'s encoder, write the lines with their scores (see :func:`write_scored`); returns how many were
+    written."""
     from .io import check_output_path
 
     options = options or ScoreOptions()
     options.check()
-    check_output_path(out, force)
+    check_output_path(out, force, inputs=(pairs,))
+    if str(pairs) == STDIO:
+        check_stdin()
     table = read_pairs(pairs, src_col=src_col, tgt_col=tgt_col, errors=errors)
     scores = score_pairs(table, spec.load(), metric=options.metric, margin_kind=options.margin, k=options.k,
                          batch_size=spec.batch_size, punct_lang=spec.punct_lang, gpu=options.gpu)

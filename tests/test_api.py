@@ -62,9 +62,14 @@ def test_mine_to_file_writes_what_mine_and_format_pairs_give(npys, tmp_path):
 def test_work_directory_is_kept_to_resume_after_an_interrupt(tmp_path):
     out = str(tmp_path / "pairs.tsv")
     with pytest.raises(KeyboardInterrupt), work_directory(None, out) as work:
-        work.mkdir()
+        (work / "emb-src").mkdir(parents=True)
+        (work / "src.stdin.txt").write_text("spooled\n")
         raise KeyboardInterrupt
-    assert work.is_dir()
+    assert [p.name for p in work.iterdir()] == ["emb-src"], "finished work stays, a spooled stdin goes"
+    with pytest.raises(KeyboardInterrupt), work_directory(None, str(tmp_path / "other.tsv")) as empty:
+        empty.mkdir()
+        raise KeyboardInterrupt
+    assert not empty.exists(), "a work directory with nothing to resume from goes"
     with pytest.raises(KeyboardInterrupt), work_directory(None, "-") as temporary:
         raise KeyboardInterrupt
     assert not temporary.exists(), "stdout output with no named work directory has nothing to resume"

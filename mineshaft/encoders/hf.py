@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..io import honour_umask
 from .base import Encoder
 from .precision import resolve_precision
 
@@ -323,6 +324,8 @@ class HFEncoder(Encoder):
 
             model = copy.deepcopy(model).to(dtype)
         model.save_pretrained(directory, safe_serialization=True)
+        for weights in directory.glob("*.safetensors"):
+            honour_umask(weights)  # safetensors writes them 0600
         self.tokenizer.save_pretrained(directory)
         dense = [path for kind, path in (self.layout.steps if self.layout else []) if kind == "Dense"]
         layout = self.layout

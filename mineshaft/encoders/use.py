@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
+from ..io import honour_umask
 from .base import Encoder
 from .precision import resolve_precision
 
@@ -557,6 +558,7 @@ class USEModule(nn.Module):
         if dtype is not None:
             state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
         save_file(state, str(out / "model.safetensors"), metadata={"format": "pt", "architecture": ARCHITECTURE})
+        honour_umask(out / "model.safetensors")  # safetensors writes it 0600
         (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
         if Path(sp).resolve() != (out / "sp.model").resolve():
             shutil.copyfile(sp, out / "sp.model")

@@ -262,7 +262,7 @@ def case_mine_mineshaft(px: str, py: str, k: int, index: str, memory: str, n_rea
     fwd, bwd = found
     t_knn = time.perf_counter() - t0
     t1 = time.perf_counter()
-    pairs = pairs_from_neighbours(fwd, bwd, opts)
+    pairs, candidates = pairs_from_neighbours(fwd, bwd, opts, with_candidates=True)
     t_margin = time.perf_counter() - t1
     seconds = time.perf_counter() - t0
     n = x.n
@@ -271,14 +271,14 @@ def case_mine_mineshaft(px: str, py: str, k: int, index: str, memory: str, n_rea
            "peak_rss_mb": peak_rss_mb(), "faiss_threads": faiss.omp_get_max_threads()}
     if n_real:  # real vectors: recall of the mined pairs against exact search, on sampled real rows
         Searcher.search = orig
-        res.update(pair_recall(x, y, fwd, bwd, pairs, k, n_real, sample))
+        res.update(pair_recall(x, y, fwd, bwd, pairs, k, n_real, sample, candidates))
     else:
         planted = n // 2
         res["planted_found"] = int(((pairs.src < planted) & (pairs.src == pairs.tgt)).sum()) / planted
     return res
 
 
-def pair_recall(x, y, fwd, bwd, pairs, k: int, n_real: int, sample: int) -> dict:
+def pair_recall(x, y, fwd, bwd, pairs, k: int, n_real: int, sample: int, candidates=None) -> dict:
     """Recall of the mined pairs on ``sample`` random real source rows, against exact search for those rows.
 
     Exact reference (``half``: bf16 products re-scored in fp32, the same neighbours as ``flat``): each
@@ -288,7 +288,8 @@ def pair_recall(x, y, fwd, bwd, pairs, k: int, n_real: int, sample: int) -> dict
     """
     from mineshaft.margin import neighbour_means
     from mineshaft.search import Searcher
-    from mineshaft.threshold import auto_threshold
+    from mineshaft.null_model import fit_null
+    from mineshaft.threshold import ThresholdFit, auto_threshold
 
     t = time.perf_counter()
     rows = np.sort(np.random.default_rng(7).choice(n_real, size=min(sample, n_real), replace=False))
@@ -310,7 +311,7 @@ def pair_recall(x, y, fwd, bwd, pairs, k: int, n_real: int, sample: int) -> dict
         am = np.where(ai >= 0, fwd[0][rows] / ((ax[:, None] + ay[np.maximum(ai, 0)]) / 2), -np.inf)
     got = ai[np.arange(len(rows)), np.argmax(am, axis=1)]
     hit = got == best
-    cut = auto_threshold(pairs.score)
+    cut = auto_threshold(pairs.score, ThresholdFit.of(fit_null(candidates), pairs) if candidates is not None else None)
     sure = best_margin >= cut
     knn_hit = np.mean([len(set(a) & set(e)) / k for a, e in zip(fwd[1][rows].tolist(), i.tolist())])
     # the exact pairs a threshold keeps (tuned ratio-margin thresholds on news text sit near 1.3; a dense

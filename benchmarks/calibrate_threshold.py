@@ -24,7 +24,7 @@ import numpy as np
 
 from mineshaft.encoders import load_encoder, resolve_default
 from mineshaft.evaluate import best_threshold, f1_at
-from mineshaft.mine import mine_embeddings
+from mineshaft.mine import mine_with_fit
 from mineshaft.encoders.digest import model_digest
 from mineshaft.threshold import DIGEST_KEY, MINING_FILE, auto_threshold, model_dir_of
 
@@ -82,9 +82,9 @@ def dev_candidates(encoder_name: str, data: Path, cache: Path, news: bool = Fals
                 np.save(str(f) + ".tmp.npy", enc.encode(texts, batch_size=64).astype(np.float32))
                 os.replace(str(f) + ".tmp.npy", f)
             vecs.append(np.load(f))
-        pairs = mine_embeddings(vecs[0], vecs[1], threshold=None)
+        pairs, fit = mine_with_fit(vecs[0], vecs[1])
         correct = (pairs.src == pairs.tgt) & (pairs.src < n_gold)
-        out[key] = (pairs.score.astype(np.float64), correct, n_gold)
+        out[key] = (pairs.score.astype(np.float64), correct, n_gold, auto_threshold(pairs.score, fit))
     return out
 
 
@@ -107,9 +107,8 @@ def main() -> None:
     print("| lang | gold | candidates | oracle F1 (thr) | F1 at calibrated | auto F1 (thr) |")
     print("|---|---|---|---|---|---|")
     per_lang = {}
-    for lang, (s, c, g) in runs.items():
+    for lang, (s, c, g, t_auto) in runs.items():
         o, at = best_threshold(s, c, g), f1_at(s, c, g, best)
-        t_auto = auto_threshold(s)
         au = f1_at(s, c, g, t_auto)
         per_lang[lang] = {"oracle_f1": round(100 * o.f1, 2), "oracle_threshold": round(o.threshold, 4),
                           "f1": round(100 * at.f1, 2), "auto_f1": round(100 * au.f1, 2)}

@@ -18,7 +18,7 @@ import numpy as np
 
 from mineshaft.encoders import load_encoder
 from mineshaft.evaluate import best_threshold, f1_at, read_bucc
-from mineshaft.mine import mine_embeddings
+from mineshaft.mine import mine_with_fit
 from mineshaft.threshold import auto_threshold, calibrated_threshold, model_dir_of
 
 PAIRS = ["de", "fr", "es", "ru", "zh", "ja", "ko"]
@@ -55,11 +55,11 @@ def main() -> None:
             task = read_bucc(prefix, lang)
             x = vectors(enc_name, Path(f"{prefix}.{lang}"), task.src_texts, cache, box)
             y = vectors(enc_name, Path(f"{prefix}.en"), task.tgt_texts, cache, box)
-            pairs = mine_embeddings(x, y, threshold=None)
+            pairs, fit = mine_with_fit(x, y)
             correct = task.correct(pairs)
             n_gold = len(task.gold)
             oracle = best_threshold(pairs.score, correct, n_gold)
-            t_auto = auto_threshold(pairs.score)
+            t_auto = auto_threshold(pairs.score, fit)
             auto = f1_at(pairs.score, correct, n_gold, t_auto)
             row = (f"| {enc_name} | {lang}-en | {n_gold} | {len(pairs)} | {100 * oracle.f1:.2f} ({oracle.threshold:.3f}) "
                    f"| {100 * auto.f1:.2f} ({t_auto:.3f}, {int((pairs.score >= t_auto).sum())}) ")

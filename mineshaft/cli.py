@@ -174,11 +174,12 @@ def mine(
     k: KOpt = 4,
     margin: MarginOpt = Margin.ratio,
     mode: Annotated[Mode, typer.Option(help="Retrieval mode; max is one-to-one.")] = Mode.max,
-    threshold: Annotated[str, typer.Option(metavar="default|auto|none|NUMBER", help="Keep pairs whose margin is at least this (every mode). default: the model's calibrated threshold (k=4, ratio, max), else auto; auto: the valley between the translation and non-translation margins of this run; none: keep every sentence's best match.")] = "default",
+    threshold: Annotated[str, typer.Option(metavar="default|auto|none|NUMBER", help="Keep pairs whose margin is at least this (every mode). default: the model's calibrated threshold (k=4, ratio, max, made on its own weights), else auto; auto: the pairs, best first, while their estimated precision (a null model fitted to this run's runner-up candidates) is at least --min-precision; none: keep every sentence's best match.")] = "default",
+    min_precision: Annotated[float, typer.Option("--min-precision", help="Target of --threshold auto: the estimated precision of the pairs kept.", min=0.0, max=1.0)] = 0.9,
     dedup: Annotated[bool, typer.Option("--dedup", help="Search each distinct sentence once (ids of first occurrences).")] = False,
     ids: Annotated[bool, typer.Option("--ids", help="Add src and tgt ids (line numbers, or --id-column ids) as columns 2-3.")] = False,
     id_column: Annotated[bool, typer.Option("--id-column", help="Input lines are 'ID<TAB>sentence' (BUCC layout).")] = False,
-    explain_threshold: Annotated[bool, typer.Option("--explain-threshold", help="Print a histogram of margins and counts around the threshold used on stderr.")] = False,
+    explain_threshold: Annotated[bool, typer.Option("--explain-threshold", help="Print on stderr the histogram of margins with the estimated non-translations, the estimated precision of each cut, and the threshold used.")] = False,
     report: Annotated[Optional[str], typer.Option("--report", metavar="PATH", help="Also write a self-contained HTML page about the run: margin histogram and cut, pairs either side of the cut, length ratios, languages, counts.")] = None,
     min_chars: Annotated[Optional[int], typer.Option(help="Drop pairs with a side shorter than this many characters.", rich_help_panel="Filters")] = None,
     max_chars: Annotated[Optional[int], typer.Option(help="Drop pairs with a side longer than this many characters.", rich_help_panel="Filters")] = None,
@@ -207,7 +208,8 @@ def mine(
     rules = PairFilter(min_chars=min_chars, max_chars=max_chars, max_length_ratio=max_length_ratio,
                        drop_identical=drop_identical, number_mismatch=number_mismatch, near_duplicates=near_duplicates,
                        max_score=max_score, src_lang=src_lang, tgt_lang=tgt_lang)
-    options = MineOptions(k=k, margin=margin, mode=mode, threshold=threshold, index=index, nprobe=nprobe,
+    options = MineOptions(k=k, margin=margin, mode=mode, threshold=threshold, min_precision=min_precision,
+                          index=index, nprobe=nprobe,
                           memory=memory, gpu=gpu, shard_size=shard_size)
     with get_engine(engine) as runner:
         mine_to_file(src, tgt, out, options, rules=rules, with_ids=ids, explain=explain_threshold, work_dir=work_dir,

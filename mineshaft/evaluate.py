@@ -19,7 +19,7 @@ from .embed import embed
 from .errors import InputError
 from .io import iter_lines, read_lines, split_ids
 from .metrics import bootstrap_means, interval, retrieval_hits
-from .mine import mine_embeddings
+from .mine import mine_with_fit
 
 if TYPE_CHECKING:
     from .encoders import EncoderSpec
@@ -135,13 +135,13 @@ def bucc_eval(prefix: str | os.PathLike, encoder, lang: str | None = None, k: in
     task = read_bucc(prefix, lang)
     x = embed(encoder, task.src_texts, batch_size=batch_size, label=f"encoding {lang}")
     y = embed(encoder, task.tgt_texts, batch_size=batch_size, label="encoding en")
-    pairs = mine_embeddings(x, y, k=k, margin=margin, mode=mode, threshold=None)
+    pairs, fit = mine_with_fit(x, y, k=k, margin=margin, mode=mode)
     correct = task.correct(pairs)
     half = np.array([_half(task.src_ids[s]) for s in pairs.src.tolist()], dtype=np.int8)
     gold_half = np.array([_half(a) for a, _ in task.gold], dtype=np.int8)
     folds = two_fold(pairs.score, correct, half, gold_half)
     oracle = best_threshold(pairs.score, correct, len(task.gold))
-    auto = f1_at(pairs.score, correct, len(task.gold), auto_threshold(pairs.score))
+    auto = f1_at(pairs.score, correct, len(task.gold), auto_threshold(pairs.score, fit))
     return {
         "task": "bucc-style", "pair": f"{lang}-en", "n_src": len(task.src_ids), "n_tgt": len(task.tgt_ids),
         "n_gold": len(task.gold), "f1": float(np.mean([f.f1 for f in folds])),

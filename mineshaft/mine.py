@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import math
 import os
 import shutil
 import tempfile
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from .encoders import Encoder, EncoderSpec
     from .engines import Engine
     from .filters import PairFilter
+    from .null_model import Candidates
 
 
 @dataclass
@@ -47,6 +49,8 @@ class MineOptions:
     #: "default" (the model's calibrated threshold, else auto), "auto", a number, or None (keep every pair);
     #: see mineshaft.threshold
     threshold: float | str | None = "default"
+    #: ``auto`` keeps pairs, best first, while their estimated precision is at least this (see mineshaft.null_model)
+    min_precision: float = 0.9
     index: str = "flat"
     nprobe: int = DEFAULT_NPROBE
     #: bytes, or a size such as "2G" or "512M"
@@ -61,6 +65,8 @@ class MineOptions:
             raise UsageError(f"unknown --margin {self.margin!r} (use one of {', '.join(MARGINS)})")
         if self.mode not in MODES:
             raise UsageError(f"unknown --mode {self.mode!r} (use one of {', '.join(MODES)})")
+        if not 0.0 < self.min_precision < 1.0:
+            raise UsageError(f"--min-precision must be between 0 and 1 (exclusive), got {self.min_precision}")
         if not 1 <= self.nprobe <= 1_000_000:
             raise UsageError(f"--nprobe must be between 1 and 1000000, got {self.nprobe}")
         if isinstance(self.memory, str):
@@ -332,19 +338,37 @@ def mine_embeddings(
 ) -> Pairs:
     """Mine pairs between two in-memory matrices of unit vectors (rows are the sentences).
 
-    ``threshold`` None keeps every candidate; "auto" (or "default": there is no model here) cuts
-    at :func:`mineshaft.threshold.auto_threshold` of the candidates' margins.
+    ``threshold`` None keeps every candidate; "auto" (or "default": there is no model here) cuts where the
+    estimated precision of the pairs kept falls below ``min_precision`` (:func:`mineshaft.threshold.auto_threshold`).
     """
     opts = MineOptions(k=k, margin=margin, mode=mode, threshold=threshold, **options)
-    pairs = mine_sources(Source.from_array(x, digest=""), Source.from_array(y, digest=""), opts)
-    return apply_threshold(pairs, opts)[0]
+    pairs, candidates = mine_sources(Source.from_array(x, digest=""), Source.from_array(y, digest=""), opts,
+                                     with_candidates=True)
+    return apply_threshold(pairs, opts, candidates=candidates)[0]
 
 
-def apply_threshold(pairs: Pairs, opts: MineOptions, model_dir: str | os.PathLike | None = None):
-    """``(kept pairs, ThresholdChoice)``: ``opts.threshold`` resolved for these candidates and applied."""
-    from .threshold import choose_threshold
+def mine_with_fit(x: np.ndarray, y: np.ndarray, k: int = 4, margin: str = "ratio", mode: str = "max", **options):
+    """Every candidate pair of two in-memory matrices (no threshold) and the run's null model
+    (:class:`mineshaft.threshold.ThresholdFit`, None with too few candidates): ``(pairs, fit)``."""
+    from .null_model import fit_null
+    from .threshold import ThresholdFit
 
-    choice = choose_threshold(opts.threshold, pairs.score, model_dir, opts.k, opts.margin, opts.mode)
+    opts = MineOptions(k=k, margin=margin, mode=mode, threshold=None, **options)
+    pairs, candidates = mine_sources(Source.from_array(x, digest=""), Source.from_array(y, digest=""), opts,
+                                     with_candidates=True)
+    return pairs, ThresholdFit.of(fit_null(candidates), pairs)
+
+
+def apply_threshold(pairs: Pairs, opts: MineOptions, model_dir: str | os.PathLike | None = None,
+                    candidates: Candidates | None = None):
+    """``(kept pairs, ThresholdChoice)``: ``opts.threshold`` resolved for these candidate pairs and applied;
+    ``candidates`` (every query's k candidates) lets the run fit its null model (``auto``, estimated precision)."""
+    from .null_model import fit_null
+    from .threshold import ThresholdFit, choose_threshold
+
+    fit = ThresholdFit.of(fit_null(candidates), pairs) if candidates is not None else None
+    choice = choose_threshold(opts.threshold, pairs.score, model_dir, opts.k, opts.margin, opts.mode, fit,
+                              opts.min_precision)
     return pairs.above(choice.value), choice
 
 
@@ -387,7 +411,7 @@ def mine(
                scan_text(path, work, name, id_column=id_column, dedup=dedup, errors=errors) for name, path in sides}
     x, y = [load_source(path, work, name, spec=spec, encoder=loaded_encoder, engine=engine, shard_size=opts.shard_size,
                         id_column=id_column, dedup=dedup, errors=errors, corpus=corpora[name]) for name, path in sides]
-    candidates = mine_sources(x, y, opts, work, engine)
+    candidates, queries = mine_sources(x, y, opts, work, engine, with_candidates=True)
     # the model's calibrated threshold describes its own vectors: text this run encoded with it, or
     # embeddings whose record names it; vectors of unknown origin get --threshold auto's cut
     from .threshold import model_dir_of
@@ -395,9 +419,10 @@ def mine(
     records = [s.encoder for s in (x, y) if isinstance(getattr(s, "encoder", None), dict)]
     maker = spec.name if x.corpus is not None or y.corpus is not None else (records[0].get("encoder") if records else None)
     model_dir = model_dir_of(maker)
-    pairs, choice = apply_threshold(candidates, opts, model_dir)
+    pairs, choice = apply_threshold(candidates, opts, model_dir, queries)
     return MineResult(pairs, x, y, info={"threshold": choice, "candidate_scores": candidates.score,
-                                         "candidates": candidates, "inputs": (str(src), str(tgt))})
+                                         "candidates": candidates, "threshold_fit": choice.fit,
+                                         "inputs": (str(src), str(tgt))})
 
 
 # ------------------------------------------------------------------------------------------ output
@@ -465,7 +490,11 @@ def write_pairs(result: MineResult, out: str, rules: PairFilter | None = None, w
         progress.info("filtered out: " + ", ".join(f"{n} {name}" for name, n in rules.removed.most_common()))
     with atomic_output(out, force=force) as fh:
         fh.writelines(format_pairs(pairs, src_texts, tgt_texts, with_ids=with_ids))
-    progress.info(summary(len(pairs), len(candidates), choice, out))
+    written = math.nan
+    if choice.fit is not None and len(pairs):
+        written = choice.fit.fit.precision(choice.fit.fit.pair_posteriors(pairs.src, pairs.tgt))
+        choice.fit.precision = written
+    progress.info(summary(len(pairs), len(candidates), choice, out, written))
     if report is not None:
         from .report_html import report_from_result, write_report
 

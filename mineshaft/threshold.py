@@ -5,7 +5,9 @@
 - ``"default"``: the model's calibrated threshold (``mining.json`` in a model directory, chosen on dev data
   for one margin, k and mode) when it applies to the run (the same k, margin and mode, and the weights it was
   calibrated on: :func:`calibrated_threshold`), else ``"auto"``;
-- ``"auto"``: a cut chosen from the run's own margins (:func:`auto_threshold`);
+- ``"auto"``: a cut chosen from the run's own candidates (:func:`auto_threshold`): the null model of
+  :mod:`mineshaft.null_model` gives each pair its probability of being a translation, and the pairs are kept,
+  best margin first, while their estimated precision is at least ``min_precision`` (``--min-precision``);
 - a finite number: keep pairs whose margin is at least that;
 - ``None`` (``--threshold none``): keep every pair, each sentence's best match.
 
@@ -22,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError, UsageError
+from .null_model import DEFAULT_MIN_PRECISION, NullFit
 
 DEFAULT = "default"
 AUTO = "auto"
@@ -107,154 +110,45 @@ def model_dir_of(name: str | None) -> Path | None:
 
 
 # ------------------------------------------------------------------------------------------ auto
-def _g(p: float) -> float:
-    """``-log(-log p)``: the standard Gumbel quantile of ``p``."""
-    return -math.log(-math.log(p))
-
-
 @dataclass
-class AutoCut:
-    threshold: float
-    expected_true: float  # how many pairs the fitted model expects to be translations
-    null: tuple[float, float]  # Gumbel (location, scale) of the non-translation margins
-    tail_cut: float = math.nan  # the cut of the null-tail model alone (nan: none)
-    mixture_cut: float = math.nan  # the cut of the two-mode mixture alone (nan: not used)
+class ThresholdFit:
+    """A run's null model (:mod:`mineshaft.null_model`) applied to its candidate pairs: each pair's posterior
+    of being a translation and its null level, for cuts, precision estimates and the null's histogram."""
+
+    fit: NullFit
+    posteriors: np.ndarray  # aligned with the candidate pairs
+    levels: np.ndarray
+    #: estimated precision of the pairs kept (set once a threshold is chosen)
+    precision: float = math.nan
+
+    @classmethod
+    def of(cls, fit: NullFit | None, pairs) -> ThresholdFit | None:
+        if fit is None:
+            return None
+        return cls(fit, fit.pair_posteriors(pairs.src, pairs.tgt), fit.pair_levels(pairs.src, pairs.tgt))
+
+    def cut(self, scores: np.ndarray, min_precision: float) -> float:
+        return self.fit.cut(scores, self.posteriors, min_precision)
+
+    def precision_above(self, scores: np.ndarray, threshold: float | None) -> float:
+        """Estimated precision of the candidate pairs with margin >= ``threshold`` (all for None)."""
+        keep = np.ones(len(scores), bool) if threshold is None else np.asarray(scores) >= threshold
+        return self.fit.precision(self.posteriors[keep])
+
+    def null_density(self, x: np.ndarray) -> np.ndarray:
+        """Expected margins of the candidate pairs that are not translations, per unit margin (counts)."""
+        return self.fit.null_density(x, self.levels, self.posteriors)
+
+    def expected_translations(self) -> float:
+        """How many of the candidate pairs the fit takes for translations."""
+        return float(self.posteriors.sum())
 
 
-#: weight of the mixture's cut in the blend (tuned on the dev tasks of benchmarks/calibrate_threshold.py)
-MIXTURE_WEIGHT = 0.3
-#: the mixture is used only when its translation mode stands this far above the null's median (in pooled sd)
-MIN_SEPARATION = 0.2
-_MAX_FIT = 200_000  # the mixture is fitted on at most this many (evenly spaced) order statistics
-
-
-def _gumbel_logpdf(x: np.ndarray, mu: float, beta: float) -> np.ndarray:
-    z = (x - mu) / beta
-    return -math.log(beta) - z - np.exp(-z)
-
-
-def _gumbel_fit(x: np.ndarray, w: np.ndarray, beta: float) -> tuple[float, float]:
-    """Weighted maximum-likelihood Gumbel (location, scale), scale by damped fixed-point iteration."""
-    total, top = float(w.sum()), float(x.max())
-    mean = float((w * x).sum()) / total
-    for _ in range(50):
-        z = np.exp(-(x - top) / beta) * w
-        new = max(mean - float((z * x).sum()) / float(z.sum()), 1e-4)
-        done = abs(new - beta) < 1e-7 * beta
-        beta = 0.5 * (beta + new)
-        if done:
-            break
-    z = np.exp(-(x - top) / beta) * w
-    return top - beta * math.log(float(z.sum()) / total), beta
-
-
-_erfc = np.frompyfunc(math.erfc, 1, 1)
-
-
-def _mixture(x: np.ndarray, mu: float, beta: float, pi: float, iters: int = 200) -> dict:
-    """EM fit of ``(1 - pi) Gumbel(mu, beta) + pi Normal(m, sd)`` to the margins ``x``, from the tail fit."""
-    hi = x[x > mu + 3.0 * beta]
-    if len(hi) < 5:
-        hi = np.sort(x)[-max(5, len(x) // 20):]
-    m, sd = float(hi.mean()), max(float(hi.std()), 0.02)
-    pi = float(np.clip(pi, 0.02, 0.5))
-    ll_old = -math.inf
-    for _ in range(iters):
-        l0 = math.log(1.0 - pi) + _gumbel_logpdf(x, mu, beta)
-        l1 = math.log(pi) - 0.5 * ((x - m) / sd) ** 2 - math.log(sd * math.sqrt(2 * math.pi))
-        top = np.maximum(l0, l1)
-        e0, e1 = np.exp(l0 - top), np.exp(l1 - top)
-        ll = float((top + np.log(e0 + e1)).sum())
-        r = e1 / (e0 + e1)
-        pi = float(np.clip(r.mean(), 1e-4, 0.999))
-        m = float((r * x).sum() / r.sum())
-        sd = max(math.sqrt(float((r * (x - m) ** 2).sum() / r.sum())), 0.01)
-        mu, beta = _gumbel_fit(x, 1.0 - r, beta)
-        if ll - ll_old < 1e-8 * abs(ll):
-            break
-        ll_old = ll
-    return {"pi": pi, "m": m, "sd": sd, "mu": mu, "beta": beta}
-
-
-def _mixture_cut(s: np.ndarray, fit: dict) -> float:
-    """The cut (over the scores ``s``, descending) maximizing the F1 the fitted mixture expects."""
-    n, pi = len(s), fit["pi"]
-    fp = n * (1.0 - pi) * (1.0 - np.exp(-np.exp(-(s - fit["mu"]) / fit["beta"])))
-    tp = n * pi * 0.5 * _erfc((s - fit["m"]) / (fit["sd"] * math.sqrt(2))).astype(np.float64)
-    f1 = 2 * tp / (tp + fp + n * pi + 1e-12)
-    return float(s[int(np.argmax(f1))])
-
-
-def auto_cut(scores: np.ndarray, lo_q: float = 0.2, hi_q: float = 0.5, ref_q: float = 0.9,
-             min_true: float = 3.0, mixture_weight: float = MIXTURE_WEIGHT) -> AutoCut:
-    """A cut between the translation and non-translation margins of one run, from no gold.
-
-    Most sentences of a comparable corpus have no translation; their best match's margin is a
-    maximum over noise, so its distribution is modelled as a Gumbel law fitted to the lower
-    part of the margins (its ``lo_q`` and ``hi_q`` quantiles, where translations are rare).
-    Pairs above what that law explains are the translations: with ``π`` their share (from the
-    count below the law's ``ref_q`` quantile), a cut ``t`` is expected to keep
-    ``FP(t) = n (1 - π) P(null > t)`` wrong pairs, and the cut maximizes the F1 this implies
-    (the *tail cut*). With (almost) no excess over the null (no translations: one mode), it keeps
-    nothing; when nearly every sentence has its translation (line-aligned files), the few lowest
-    margins are the null.
-
-    The tail cut trusts the Gumbel law's extrapolation to the upper tail; a second estimate fits
-    both modes at once (EM: Gumbel null + normal translation mode, started from the tail fit) and
-    takes the F1-optimal cut under that model (the *mixture cut*). The threshold is the blend
-    ``(1 - w) tail + w mixture`` (``w = mixture_weight``), which was closer to the oracle on dev
-    data than either alone; the mixture is skipped when its translation mode does not stand above
-    the null's median (no translations), and never used when the tail fit keeps nothing.
-    """
-    s = np.sort(np.asarray(scores, dtype=np.float64))[::-1]
-    s = s[np.isfinite(s)]
-    n = len(s)
-    if n == 0:
-        return AutoCut(math.inf, 0.0, (math.nan, math.nan))
-    asc = s[::-1]
-    # iterate from "nearly all translations" down: the null is the LOWER mode, so the first consistent
-    # share reached from above is the right one (from below, a single translation mode fits as a null)
-    pi = 0.98
-    mu = beta = math.nan
-    for _ in range(200):
-        frac = 1.0 - pi  # the null's quantile p sits at the data's quantile p * (1 - pi)
-        xa, xb = np.quantile(asc, lo_q * frac), np.quantile(asc, hi_q * frac)
-        beta = max(float(xb - xa) / (_g(hi_q) - _g(lo_q)), 1e-6)
-        mu = float(xb) - beta * _g(hi_q)
-        ref = mu + beta * _g(ref_q)
-        new_pi = float(np.clip(1.0 - (asc < ref).sum() / (ref_q * n), 0.0, 0.98))
-        if abs(new_pi - pi) < 1e-6:
-            break
-        pi = new_pi
-    n_true = n * pi
-    # a cut sits at each distinct score: keep score >= t
-    last = np.r_[s[1:] != s[:-1], True]
-    kept = np.arange(1, n + 1, dtype=np.float64)
-    survival = 1.0 - np.exp(-np.exp(-(s - mu) / beta))
-    fp = n * (1.0 - pi) * survival
-    tp = np.maximum(kept - fp, 0.0)
-    f1 = np.where(last, 2 * tp / (kept + n_true + 1e-12), -1.0)
-    i = int(np.argmax(f1))
-    if n_true < min_true or tp[i] < min_true + 3 * math.sqrt(fp[i]):  # no excess beyond the null's noise
-        return AutoCut(float(s[0]) + max(beta, 1e-6), n_true, (mu, beta))  # above every margin: nothing kept
-    tail = float(s[i])
-    if mixture_weight <= 0 or n < 20:
-        return AutoCut(tail, n_true, (mu, beta), tail)
-    x = asc if n <= _MAX_FIT else asc[np.linspace(0, n - 1, _MAX_FIT).round().astype(np.int64)]
-    fit = _mixture(x, mu, beta, pi)
-    median = fit["mu"] - fit["beta"] * math.log(math.log(2.0))
-    separation = (fit["m"] - median) / math.hypot(fit["sd"], 1.28 * fit["beta"])
-    if not separation >= MIN_SEPARATION:  # the "translation mode" is part of the null: trust the tail cut
-        return AutoCut(tail, n_true, (mu, beta), tail)
-    mix = _mixture_cut(s, fit)
-    t = (1.0 - mixture_weight) * tail + mixture_weight * mix
-    t = float(s[s >= t][-1]) if (s >= t).any() else tail  # snap to a margin: keep score >= t
-    return AutoCut(t, n_true, (mu, beta), tail, mix)
-
-
-def auto_threshold(scores: np.ndarray) -> float:
-    """The ``--threshold auto`` cut for these margins (see :func:`auto_cut`)."""
-    return auto_cut(scores).threshold
+def auto_threshold(scores: np.ndarray, fit: ThresholdFit | None, min_precision: float = DEFAULT_MIN_PRECISION
+                   ) -> float:
+    """The ``--threshold auto`` cut: the lowest margin down to which the pairs kept, best first, have an estimated
+    precision of at least ``min_precision``; inf (nothing kept) without a fit or when even the best falls short."""
+    return math.inf if fit is None else fit.cut(scores, min_precision)
 
 
 # ---------------------------------------------------------------------------------------- choice
@@ -262,34 +156,54 @@ def auto_threshold(scores: np.ndarray) -> float:
 class ThresholdChoice:
     value: float | None  # None: every pair is kept
     source: str  # "given", "model", "auto" or "none"
+    #: the run's null model, where it could be fitted (estimated precision, null histogram)
+    fit: ThresholdFit | None = None
+    note: str = ""  # why the source is not the one asked for, if it is not
 
     def describe(self) -> str:
         if self.source == "none":
             return "no threshold (--threshold none)"
         what = {"given": "--threshold", "model": "the model's calibrated threshold",
                 "auto": "chosen by --threshold auto from this run's margins"}[self.source]
-        return f"margin >= {self.value:.4g}, {what}"
+        return f"margin >= {self.value:.4g}, {what}" + (f" ({self.note})" if self.note else "")
 
 
 def choose_threshold(setting, scores: np.ndarray, model_dir: str | Path | None, k: int, margin: str,
-                     mode: str) -> ThresholdChoice:
-    """Resolve a threshold setting for one run (``scores``: the margins of all its candidate pairs)."""
+                     mode: str, fit: ThresholdFit | None = None,
+                     min_precision: float = DEFAULT_MIN_PRECISION) -> ThresholdChoice:
+    """Resolve a threshold setting for one run (``scores``: the margins of all its candidate pairs; ``fit``: its
+    null model, for ``auto`` and the estimated precision). The model's calibrated threshold gives way to ``auto``
+    where it would keep nothing although the run holds translations (a calibration made on other data)."""
     setting = parse_threshold(setting)
+    scores = np.asarray(scores)
     if setting is None:
-        return ThresholdChoice(None, "none")
-    if isinstance(setting, float):
-        return ThresholdChoice(setting, "given")
-    if setting == DEFAULT:
-        t = calibrated_threshold(model_dir, k, margin, mode)
-        if t is not None:
-            return ThresholdChoice(t, "model")
-    return ThresholdChoice(auto_threshold(scores), "auto")
+        choice = ThresholdChoice(None, "none", fit)
+    elif isinstance(setting, float):
+        choice = ThresholdChoice(setting, "given", fit)
+    else:
+        choice = None
+        if setting == DEFAULT:
+            t = calibrated_threshold(model_dir, k, margin, mode)
+            if t is not None:
+                choice = ThresholdChoice(t, "model", fit)
+                auto = auto_threshold(scores, fit, min_precision)
+                if not (scores >= t).any() and (scores >= auto).any():
+                    choice = ThresholdChoice(auto, "auto", fit, "the calibrated threshold "
+                                             f"{t:.4g} would keep no pair")
+        if choice is None:
+            choice = ThresholdChoice(auto_threshold(scores, fit, min_precision), "auto", fit,
+                                     "" if fit is not None else "too few candidates to fit a null model")
+    if fit is not None:
+        fit.precision = fit.precision_above(scores, choice.value)
+    return choice
 
 
-def summary(n_kept: int, n_candidates: int, choice: ThresholdChoice, out: str) -> str:
-    """The one line ``mine`` prints on stderr at the end."""
+def summary(n_kept: int, n_candidates: int, choice: ThresholdChoice, out: str, precision: float = math.nan) -> str:
+    """The one line ``mine`` prints on stderr at the end (``precision``: the estimated precision of the pairs
+    written, where a null model was fitted)."""
     where = "stdout" if out == "-" else out
+    est = f", estimated precision {100 * precision:.1f}%" if math.isfinite(precision) else ""
     if choice.source == "none":
-        return f"{n_kept} pairs written to {where}: every sentence's best match, no threshold"
-    return (f"kept {n_kept} of {n_candidates} pairs with {choice.describe()}, written to {where}; "
+        return f"{n_kept} pairs written to {where}{est}: every sentence's best match, no threshold"
+    return (f"kept {n_kept} of {n_candidates} pairs with {choice.describe()}{est}, written to {where}; "
             "--threshold none keeps all")

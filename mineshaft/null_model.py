@@ -15,8 +15,8 @@ identified by the runner-ups at any overlap, from under 1% of sentences with a t
 A query's posterior of having its translation as best candidate is
 ``r_i = π φ(c_1) / (π φ(c_1) + (1 − π) λ_i(c_1))``; a mined pair takes the mean over the directions in which it
 is its query's best candidate. The estimated precision of a set of pairs is the mean of their posteriors, and
-``--threshold auto`` keeps the pairs, best margin first, down to where the estimated precision of what is kept
-falls below ``--min-precision``.
+``--threshold auto`` keeps the pairs, best margin first, down to the cut with the highest estimated F1, and never
+below where the estimated precision of what is kept falls under ``--min-precision``.
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ def _best(scores: np.ndarray, ids: np.ndarray) -> np.ndarray:
 
 @dataclass
 class NullFit:
-    """The fitted mixture and each query's posterior ``r`` (sources then targets) and null level ``mu``."""
+    """The fitted mixture (``beta``: the top rank's null spacing) and each query's posterior ``r`` and runner-up
+    margin ``mu`` (sources then targets)."""
 
     beta: float
     pi: float
@@ -81,7 +82,7 @@ class NullFit:
         return np.where(count > 0, total / np.maximum(count, 1), self.pi)
 
     def pair_levels(self, src: np.ndarray, tgt: np.ndarray) -> np.ndarray:
-        """The null level ``μ`` of the query each pair comes from (its source's where it is the source's best)."""
+        """The runner-up margin of the query each pair comes from (its source's where it is the source's best)."""
         src, tgt = np.asarray(src, np.int64), np.asarray(tgt, np.int64)
         fwd = self.best[src] == tgt
         return np.where(fwd, self.mu[src], self.mu[self.n_src + tgt])
@@ -94,23 +95,30 @@ class NullFit:
 
     @staticmethod
     def cut(scores: np.ndarray, posteriors: np.ndarray, min_precision: float = DEFAULT_MIN_PRECISION) -> float:
-        """The lowest margin ``t`` such that the pairs with margin >= ``t`` have estimated precision >=
-        ``min_precision`` (pairs taken best margin first); inf when even the best pair falls short."""
+        """The ``auto`` cut over pairs taken best margin first: where the estimated F1 is highest (true pairs kept:
+        the sum of their posteriors; true pairs in all: the sum over every candidate pair), but never below the
+        lowest margin down to which the estimated precision of what is kept is still ``min_precision``. inf when
+        even the best pair falls short (nothing is kept)."""
         scores, posteriors = np.asarray(scores, np.float64), np.asarray(posteriors, np.float64)
         ok = np.isfinite(scores)
         order = np.argsort(-scores[ok], kind="stable")
         s, p = scores[ok][order], posteriors[ok][order]
         if not len(s):
             return math.inf
-        cum = np.cumsum(p) / np.arange(1, len(s) + 1)
+        kept = np.arange(1, len(s) + 1)
+        tp = np.cumsum(p)
         last = np.r_[s[1:] != s[:-1], True]  # a cut sits after the last of equal scores
-        good = np.flatnonzero((cum >= min_precision) & last)
-        return float(s[good[-1]]) if len(good) else math.inf
+        good = np.flatnonzero((tp / kept >= min_precision) & last)
+        if not len(good):
+            return math.inf
+        f1 = np.where(last, 2 * tp / (kept + p.sum()), -1.0)
+        return float(max(s[good[-1]], s[int(np.argmax(f1))]))
 
     def null_density(self, x: np.ndarray, levels: np.ndarray, posteriors: np.ndarray, sample: int = 20_000
                      ) -> np.ndarray:
         """The expected margins of the pairs that are not translations, per unit margin at ``x`` (counts): each
-        pair weighs ``1 − r`` and spreads as the Gumbel(μ, β) law of its query's best non-translation."""
+        pair weighs ``1 − r`` and spreads as its query's best non-translation would: its runner-up plus an
+        exponential excess of scale ``β`` (the top rank's spacing)."""
         x = np.asarray(x, np.float64)
         w = 1.0 - np.asarray(posteriors, np.float64)
         mu = np.asarray(levels, np.float64)
@@ -119,57 +127,66 @@ class NullFit:
             pick = np.linspace(0, len(mu) - 1, sample).round().astype(np.int64)
             scale, mu, w = len(mu) / sample, mu[pick], w[pick]
         z = (x[:, None] - mu[None, :]) / self.beta
-        return scale * (w[None, :] * np.exp(-z - np.exp(-z))).sum(axis=1) / self.beta
+        return scale * (w[None, :] * np.where(z >= 0, np.exp(-np.maximum(z, 0)), 0.0)).sum(axis=1) / self.beta
 
 
 def fit_null(candidates: Candidates, iters: int = 300) -> NullFit | None:
-    """Fit the mixture to a run's candidates; None when fewer than 20 queries have two candidates (no
+    """Fit the mixture to a run's candidates; None when fewer than 20 queries have three candidates (too few
     runner-ups to learn the null from)."""
     c = candidates.stacked().astype(np.float64)
     c = np.where(np.isfinite(c), c, -np.inf)
     c = -np.sort(-c, axis=1)
     count = np.isfinite(c).sum(axis=1)
-    usable = count >= 2
+    usable = count >= 3
     if usable.sum() < 20:
         return None
     cu, nu = c[usable], count[usable]
+    width = int(nu.max())
     first = cu[:, 0]
-    last = cu[np.arange(len(cu)), nu - 1]
-    rest_excess = np.where(np.isfinite(cu[:, 1:]), cu[:, 1:] - last[:, None], 0.0).sum(axis=1)
-    n_rest = (nu - 1).astype(np.float64)
-    r = np.zeros(len(cu))
-    beta = float((rest_excess.sum() + (first - last).sum()) / (n_rest.sum() + len(cu)))
-    beta = max(beta, 1e-6)
-    gap = first - cu[:, 1]
-    pi = float(np.clip((gap > 3 * beta).mean(), 0.01, 0.99))
-    hi = first[gap > 3 * beta]
-    m = float(hi.mean()) if len(hi) >= 5 else float(np.quantile(first, 0.95))
-    sd = max(float(hi.std()) if len(hi) >= 5 else float(first.std()), 0.01)
+    # spacings d_j = c_j - c_{j+1}; rank j's normalized spacing j·d_j is Exp(b_j) for the null's top points
+    d = np.where(np.isfinite(cu[:, 1:width]), cu[:, : width - 1] - cu[:, 1:width], np.nan)
+    seen = np.isfinite(d)
+    d = np.where(seen, d, 0.0)
+    j = np.arange(1, width, dtype=np.float64)
+    gap, s2 = d[:, 0], d[:, 1]
+    r = (gap > 3 * np.median(s2[seen[:, 1]])).astype(np.float64)
+    pi = float(np.clip(r.mean(), 0.01, 0.99))
     ll_old = -math.inf
     for _ in range(iters):
-        mu = last + beta * np.log(n_rest + (1.0 - r))
-        a = math.log(pi) - math.log(sd) - _LOG_SQRT_2PI - 0.5 * ((first - m) / sd) ** 2
-        b = math.log1p(-pi) - math.log(beta) - (first - mu) / beta
-        top = np.maximum(a, b)
-        ll = float((top + np.log(np.exp(a - top) + np.exp(b - top))).sum())
-        r = 1.0 / (1.0 + np.exp(np.clip(b - a, -700, 700)))
-        pi = float(np.clip(r.mean(), 1e-6, 1 - 1e-6))
+        # M step: null spacing scales by rank (under N rank j is d_j; under T, d_{j+1}), translation level, share
+        num_n = ((1 - r)[:, None] * j * d).sum(0)
+        den_n = ((1 - r)[:, None] * seen).sum(0)
+        num_t = np.r_[(r[:, None] * j[:-1] * d[:, 1:]).sum(0), 0.0]
+        den_t = np.r_[(r[:, None] * seen[:, 1:]).sum(0), 0.0]
+        b = np.maximum((num_n + num_t) / np.maximum(den_n + den_t, 1e-12), 1e-6)
         w = float(r.sum())
         if w > 1e-9:
             m = float((r * first).sum() / w)
             sd = max(math.sqrt(float((r * (first - m) ** 2).sum() / w)), 0.005)
-        beta = max(float((rest_excess.sum() + ((1.0 - r) * (first - last)).sum()) / (n_rest.sum() + (1.0 - r).sum())),
-                   1e-6)
+        else:
+            m, sd = float(np.quantile(first, 0.99)), float(first.std()) or 0.01
+        pi = float(np.clip(r.mean(), 1e-6, 1 - 1e-6))
+        # E step: log-likelihoods of both hypotheses (the query's own level integrated out: see the module doc)
+        log_exp = np.log(j / b) - j * d / b  # rank j's spacing density under N, one column per rank
+        ln = np.where(seen, log_exp, 0.0).sum(1)
+        shifted = np.log(j[:-1] / b[:-1]) - j[:-1] * d[:, 1:] / b[:-1]  # under T, d_{j+1} has rank j
+        lt = (np.where(seen[:, 1:], shifted, 0.0).sum(1) - math.log(sd) - _LOG_SQRT_2PI
+              - 0.5 * ((first - m) / sd) ** 2)
+        a_ = math.log(pi) + lt
+        b_ = math.log1p(-pi) + ln
+        top = np.maximum(a_, b_)
+        ll = float((top + np.log(np.exp(a_ - top) + np.exp(b_ - top))).sum())
+        r = 1.0 / (1.0 + np.exp(np.clip(b_ - a_, -700, 700)))
         if abs(ll - ll_old) < 1e-9 * abs(ll):
             break
         ll_old = ll
     r_all = np.full(len(c), pi)
     r_all[usable] = r
     mu_all = np.full(len(c), np.nan)
-    mu_all[usable] = last + beta * np.log(n_rest + (1.0 - r))
+    mu_all[usable] = cu[:, 1]  # under the null the best is its runner-up plus an Exp(b_1) excess
     best = np.concatenate([_best(candidates.fwd_scores, candidates.fwd_ids),
                            _best(candidates.bwd_scores, candidates.bwd_ids)])
-    return NullFit(beta, pi, m, sd, r_all, mu_all, best, len(candidates.fwd_scores))
+    return NullFit(float(b[0]), pi, m, sd, r_all, mu_all, best, len(candidates.fwd_scores))
 
 
 __all__ = ["Candidates", "NullFit", "fit_null", "DEFAULT_MIN_PRECISION"]

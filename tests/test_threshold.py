@@ -9,42 +9,80 @@ import pytest
 
 from mineshaft.errors import UsageError
 from mineshaft.evaluate import best_threshold, f1_at
-from mineshaft.threshold import (MINING_FILE, auto_cut, auto_threshold, calibrated_threshold, choose_threshold,
-                                 model_dir_of, parse_threshold)
+from mineshaft.threshold import (MINING_FILE, auto_threshold, calibrated_threshold, choose_threshold, model_dir_of,
+                                 parse_threshold)
 
 from conftest import ROOT, run_cli
 
 SAMPLE = ROOT / "mineshaft" / "data"
 
 
-def null_margins(rng, n):
-    """Best-match margins of sentences without a translation: a right-skewed maximum over noise."""
-    return 1.03 + 0.05 * rng.gumbel(size=n)
+def synthetic_run(rng, n: int, share: float, k: int = 4, beta: float = 0.05):
+    """A mining run's candidates drawn from the null model's own assumptions: ``n`` sentences a side, the first
+    ``share·n`` of each with its translation (row i <-> row i) at margin N(1.45, 0.1); every query's other
+    candidates are the top points of a Poisson process at its own level (N(1.0, 0.04)), spacing ``beta``."""
+    from mineshaft.margin import select_pairs
+    from mineshaft.null_model import Candidates
+
+    g = int(round(share * n))
+
+    def side():
+        level = rng.normal(1.0, 0.04, n)
+        gamma = np.cumsum(rng.exponential(size=(n, k)), axis=1)
+        scores = level[:, None] - beta * np.log(gamma)
+        ids = np.stack([rng.choice(np.delete(np.arange(n), i), k, replace=False) for i in range(n)])
+        trans = rng.normal(1.45, 0.1, g)
+        top = trans > scores[:g, 0]  # a translation below its best non-translation is not found
+        scores[:g] = np.where(top[:, None], np.c_[trans, scores[:g, :-1]], scores[:g])
+        ids[:g] = np.where(top[:, None], np.c_[np.arange(g), ids[:g, :-1]], ids[:g])
+        return scores.astype(np.float32), ids
+
+    fs, fi = side()
+    bs, bi = side()
+    pairs = select_pairs(fs, fi, bs, bi, mode="max")
+    correct = (pairs.src == pairs.tgt) & (pairs.src < g)
+    return pairs, Candidates(fs, fi, bs, bi), correct, g
 
 
-@pytest.mark.parametrize("n_false,n_true", [(10_000, 600), (3000, 60), (2000, 1000), (500, 4000)])
-def test_auto_is_near_the_oracle_on_bimodal_margins(n_false, n_true):
-    rng = np.random.default_rng(n_true)
-    scores = np.r_[null_margins(rng, n_false), rng.normal(1.42, 0.08, n_true)]
-    correct = np.r_[np.zeros(n_false, bool), np.ones(n_true, bool)]
-    oracle = best_threshold(scores, correct, n_true)
-    t = auto_threshold(scores)
-    assert f1_at(scores, correct, n_true, t).f1 >= oracle.f1 - 0.03, (t, oracle)
+@pytest.mark.parametrize("share", [1.0, 0.5, 0.2, 0.05])
+def test_auto_is_near_the_oracle_and_knows_its_precision(share):
+    from mineshaft.null_model import fit_null
+    from mineshaft.threshold import ThresholdFit
+
+    rng = np.random.default_rng(int(share * 100))
+    pairs, candidates, correct, g = synthetic_run(rng, 2000, share)
+    fit = ThresholdFit.of(fit_null(candidates), pairs)
+    oracle = best_threshold(pairs.score, correct, g)
+    t = auto_threshold(pairs.score, fit, 0.9)
+    kept = pairs.score >= t
+    assert f1_at(pairs.score, correct, g, t).f1 >= oracle.f1 - 0.03, (t, oracle)
+    assert abs(fit.precision_above(pairs.score, t) - correct[kept].mean()) < 0.05
+    assert correct[kept].mean() >= 0.85  # the target holds, within the estimate's error
+    assert abs(fit.fit.pi - share) < 0.05 + 0.1 * share
 
 
 def test_auto_keeps_almost_nothing_without_translations():
-    rng = np.random.default_rng(1)
-    scores = null_margins(rng, 10_000)
-    kept = int((scores >= auto_threshold(scores)).sum())
-    assert kept <= 20  # not half, not the upper tail
-    assert auto_cut(scores).expected_true < 100
+    from mineshaft.null_model import fit_null
+    from mineshaft.threshold import ThresholdFit
+
+    pairs, candidates, _, _ = synthetic_run(np.random.default_rng(1), 3000, 0.0)
+    fit = ThresholdFit.of(fit_null(candidates), pairs)
+    assert int((pairs.score >= auto_threshold(pairs.score, fit)).sum()) <= 10  # not half, not the upper tail
+    assert fit.expected_translations() < 100
 
 
 def test_auto_edge_cases():
-    assert auto_threshold(np.array([])) == np.inf
-    one = np.array([1.3])
-    assert (one >= auto_threshold(one)).sum() <= 1
-    assert np.isfinite(auto_threshold(np.array([1.0, np.nan, -np.inf, 1.2, 1.1])))
+    from mineshaft.null_model import Candidates, fit_null
+
+    assert auto_threshold(np.array([]), None) == np.inf  # no fit: nothing is kept, never everything
+    tiny = Candidates(np.array([[1.3, 1.0]], np.float32), np.array([[0, 1]]), np.zeros((0, 2), np.float32),
+                      np.zeros((0, 2), np.int64))
+    assert fit_null(tiny) is None  # too few queries to learn a null from
+    pairs, candidates, _, _ = synthetic_run(np.random.default_rng(2), 200, 0.5)
+    candidates.fwd_scores[:5] = -np.inf  # queries without candidates
+    candidates.fwd_scores[5:10, 1:] = np.nan
+    fit = fit_null(candidates)
+    assert fit is not None and np.isfinite(fit.r).all() and 0 < fit.pi < 1
 
 
 def test_parse_threshold():
@@ -118,14 +156,3 @@ def test_cli_summary_line_names_the_threshold(tmp_path):
     assert "chosen by --threshold auto" in r.stderr.decode() and "<- threshold" in r.stderr.decode()
     r = run_cli("mine", de, en, "--threshold", "lots", "-q")
     assert r.returncode == 2 and "--threshold" in r.stderr.decode()
-
-
-def test_auto_blends_the_tail_and_mixture_cuts():
-    rng = np.random.default_rng(7)
-    scores = np.r_[null_margins(rng, 5000), rng.normal(1.35, 0.12, 400)]
-    cut = auto_cut(scores)
-    assert np.isfinite(cut.tail_cut) and np.isfinite(cut.mixture_cut)
-    lo, hi = sorted((cut.tail_cut, cut.mixture_cut))
-    assert lo - 1e-9 <= cut.threshold <= hi + 1e-9
-    assert auto_cut(scores, mixture_weight=0).threshold == cut.tail_cut
-    assert np.isnan(auto_cut(null_margins(rng, 10_000)).mixture_cut)  # no translation mode: no mixture

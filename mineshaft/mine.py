@@ -28,6 +28,7 @@ from .corpus import SPOOL_SUFFIX, Corpus
 from .engines import LocalEngine
 from .errors import InputError, UsageError
 from .io import check_stdin, display_name, load_embeddings, parse_size, release_pages
+from .null_model import DEFAULT_MIN_PRECISION
 from .margin import MARGINS, MODES, Pairs, candidate_margins, check_k, neighbour_means, select_pairs
 from .search import DEFAULT_NPROBE, Searcher
 from .store import EmbeddingStore
@@ -49,8 +50,8 @@ class MineOptions:
     #: "default" (the model's calibrated threshold, else auto), "auto", a number, or None (keep every pair);
     #: see mineshaft.threshold
     threshold: float | str | None = "default"
-    #: ``auto`` keeps pairs, best first, while their estimated precision is at least this (see mineshaft.null_model)
-    min_precision: float = 0.9
+    #: ``auto``'s floor: it never keeps pairs whose estimated precision falls below this (see mineshaft.null_model)
+    min_precision: float = DEFAULT_MIN_PRECISION
     index: str = "flat"
     nprobe: int = DEFAULT_NPROBE
     #: bytes, or a size such as "2G" or "512M"

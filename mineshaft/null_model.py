@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 #: the default target for ``--threshold auto``: keep pairs while their estimated precision is at least this
-DEFAULT_MIN_PRECISION = 0.9
+DEFAULT_MIN_PRECISION = 0.8
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
@@ -143,6 +143,8 @@ def fit_null(candidates: Candidates, iters: int = 300) -> NullFit | None:
     cu, nu = c[usable], count[usable]
     width = int(nu.max())
     first = cu[:, 0]
+    # the translation's margin: normal on its log (margins of translations are skewed to the right)
+    level = np.log(np.maximum(first, 1e-3))
     # spacings d_j = c_j - c_{j+1}; rank j's normalized spacing j·d_j is Exp(b_j) for the null's top points
     d = np.where(np.isfinite(cu[:, 1:width]), cu[:, : width - 1] - cu[:, 1:width], np.nan)
     seen = np.isfinite(d)
@@ -161,17 +163,17 @@ def fit_null(candidates: Candidates, iters: int = 300) -> NullFit | None:
         b = np.maximum((num_n + num_t) / np.maximum(den_n + den_t, 1e-12), 1e-6)
         w = float(r.sum())
         if w > 1e-9:
-            m = float((r * first).sum() / w)
-            sd = max(math.sqrt(float((r * (first - m) ** 2).sum() / w)), 0.005)
+            m = float((r * level).sum() / w)
+            sd = max(math.sqrt(float((r * (level - m) ** 2).sum() / w)), 0.005)
         else:
-            m, sd = float(np.quantile(first, 0.99)), float(first.std()) or 0.01
+            m, sd = float(np.quantile(level, 0.99)), float(level.std()) or 0.01
         pi = float(np.clip(r.mean(), 1e-6, 1 - 1e-6))
         # E step: log-likelihoods of both hypotheses (the query's own level integrated out: see the module doc)
         log_exp = np.log(j / b) - j * d / b  # rank j's spacing density under N, one column per rank
         ln = np.where(seen, log_exp, 0.0).sum(1)
         shifted = np.log(j[:-1] / b[:-1]) - j[:-1] * d[:, 1:] / b[:-1]  # under T, d_{j+1} has rank j
         lt = (np.where(seen[:, 1:], shifted, 0.0).sum(1) - math.log(sd) - _LOG_SQRT_2PI
-              - 0.5 * ((first - m) / sd) ** 2)
+              - 0.5 * ((level - m) / sd) ** 2 - level)
         a_ = math.log(pi) + lt
         b_ = math.log1p(-pi) + ln
         top = np.maximum(a_, b_)

@@ -8,6 +8,11 @@ train_config.json) and cross-lingual STS-b *dev* Spearman ×100 (sentence1 in de
 sentence2 in en). No test split is read. Then two choices of α: the best mean of the two, and the largest α
 within TOLERANCE points of α = 0 (the starting model) on STS-b dev and on the languages the start knew
 (give 0 among --alphas for it): the weight for a default that must not regress.
+
+``--news-dev DIR`` (``benchmarks/news_dev.py``'s held-out news pairs, ``DIR/news-dev`` and ``DIR/train``) adds
+the dev mining task of the product: each language's held-out news pairs hidden among news sentences of the
+training copy, mined with the defaults; the column is the mean oracle F1 over the languages (and the same for
+USE v3 itself, ``--news-baseline use``, to see what an α costs the known languages' mining).
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ def main() -> None:
     ap.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0])
     ap.add_argument("--init", help="starting model (default: the student's train_config.json)")
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+    ap.add_argument("--news-dev", type=Path, help="benchmarks/news_dev.py --out DIR")
+    ap.add_argument("--news-baseline", help="also print the news dev F1 of this encoder (e.g. use)")
     a = ap.parse_args()
     data = Path(a.data)
     cfg = json.loads((Path(a.student) / "train_config.json").read_text())
@@ -44,8 +51,14 @@ def main() -> None:
     _, dev = read_pair_files(pairs, cfg["dev_size"], cfg["max_pairs"], cfg["seed"], cfg.get("dev_split", "row"))
     start = a.init or cfg["student"]
     known = set((encoder_languages(start) or {"languages": []})["languages"])
-    print("| α | dev xx→en | of it: languages the start knew | the others | STS-b dev xx-en | mean |")
-    print("|---|---|---|---|---|---|")
+    news = news_tasks(a.news_dev) if a.news_dev else []
+    if a.news_baseline and news:
+        f1 = news_f1(load_encoder(a.news_baseline, device="cpu"), news)
+        print(f"news dev F1 of {a.news_baseline}: mean {np.mean(list(f1.values())):.2f} "
+              + " ".join(f"{k} {v:.1f}" for k, v in f1.items()))
+    print("| α | dev xx→en | of it: languages the start knew | the others | STS-b dev xx-en | mean |"
+          + (" news dev F1 |" if news else ""))
+    print("|---|---|---|---|---|---|" + ("---|" if news else ""))
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for alpha in a.alphas:
@@ -61,7 +74,12 @@ def main() -> None:
             part = [f"{np.mean(v):.2f}" if v else "—" for v in (split[True], split[False])]
             sts = float(np.mean([sts_eval(data / "eval/stsb" / f"stsb-{lang}-dev.csv",
                                           data / "eval/stsb/stsb-en-dev.csv", enc)["spearman"] for lang in STS]))
-            print(f"| {alpha:g} | {acc:.2f} | {part[0]} | {part[1]} | {sts:.2f} | {(acc + sts) / 2:.2f} |", flush=True)
+            cell = ""
+            if news:
+                f1 = news_f1(enc, news)
+                cell = f" {np.mean(list(f1.values())):.2f} ({' '.join(f'{k} {v:.1f}' for k, v in f1.items())}) |"
+            print(f"| {alpha:g} | {acc:.2f} | {part[0]} | {part[1]} | {sts:.2f} | {(acc + sts) / 2:.2f} |{cell}",
+                  flush=True)
             print(f"done: α={alpha:g}", file=sys.stderr)
             rows[alpha] = (acc, np.mean(split[True]) if split[True] else np.nan, sts)
     print(f"\nbest mean of dev xx→en and STS-b dev: α = {max(rows, key=lambda x: rows[x][0] + rows[x][2]):g}")
@@ -69,6 +87,34 @@ def main() -> None:
         keep = [x for x, (_, kn, sts) in rows.items()
                 if sts >= rows[0.0][2] - TOLERANCE and not kn < rows[0.0][1] - TOLERANCE]
         print(f"largest α within {TOLERANCE} of α = 0 on STS-b dev and on the start's languages: α = {max(keep):g}")
+
+
+def news_tasks(root: Path) -> list[tuple[str, list[str], list[str], list[tuple[int, int]]]]:
+    """The news dev mining tasks: (language, xx sentences, English sentences, gold (xx row, en row))."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from news_dev import dev_task
+
+    out = []
+    for held in sorted((root / "news-dev").glob("en-*.tsv")):
+        lang = held.stem.split("-", 1)[1]
+        n = sum(1 for _ in held.open(encoding="utf-8"))
+        xs, es, gold = dev_task(held, root / "train" / held.name, min(n, 300), 1500)
+        out.append((lang, xs, es, gold))
+    return out
+
+
+def news_f1(encoder, tasks) -> dict[str, float]:
+    """Oracle F1 (×100) of each news dev task mined with the defaults (k 4, ratio margin, max mode)."""
+    from mineshaft.evaluate import best_threshold
+    from mineshaft.mine import mine_with_fit
+
+    res = {}
+    for lang, xs, es, gold in tasks:
+        pairs, _ = mine_with_fit(encoder.encode(xs), encoder.encode(es))
+        g = set(gold)
+        correct = np.array([(int(s), int(t)) in g for s, t in zip(pairs.src, pairs.tgt)], bool)
+        res[lang] = 100 * best_threshold(pairs.score, correct, len(gold)).f1
+    return res
 
 
 if __name__ == "__main__":

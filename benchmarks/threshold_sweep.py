@@ -66,11 +66,12 @@ def eval_gold(data: Path, flores: str) -> list[tuple[str, str]]:
     return list(zip(fe, fx))
 
 
-def tasks(n_side: int, gold: list[tuple[str, str]], others: list[tuple[str, str]], seed: int = 0):
+def tasks(n_side: int, gold: list[tuple[str, str]], others: list[tuple[str, str]], seed: int = 0,
+          overlaps: tuple[float, ...] = OVERLAPS):
     """For each overlap p: (p, xx sentences, en sentences, gold set of (xx row, en row)). ``p·n_side`` pairs
     of ``gold`` on both sides; the rest of each side from ``others`` and the unused gold pairs, the xx side of
     some and the English side of others, so that no distractor has its translation on the other side."""
-    for p in OVERLAPS:
+    for p in overlaps:
         g = max(1, round(p * n_side))
         rng = random.Random(f"{seed}:{p}")
         order = list(range(len(gold)))
@@ -87,18 +88,21 @@ def tasks(n_side: int, gold: list[tuple[str, str]], others: list[tuple[str, str]
         yield p, xs, es, {(i, i) for i in range(g)}
 
 
-def encode_cached(encoder, name: str, texts: list[str], cache: Path) -> np.ndarray:
-    """Unit vectors of ``texts`` (cached per encoder and text list)."""
+def encode_pool(encoder, name: str, texts: list[str], cache: Path) -> dict[str, np.ndarray]:
+    """Unit vectors of the distinct ``texts``, by text (cached per encoder and text set), so that the tasks of
+    one language share one encoding."""
     import hashlib
 
-    h = hashlib.blake2b("\n".join(texts).encode(), digest_size=10).hexdigest()
-    path = cache / f"{name}-{h}.npy"
+    uniq = sorted(set(texts))
+    h = hashlib.blake2b("\n".join(uniq).encode(), digest_size=10).hexdigest()
+    path = cache / f"{name}-pool-{h}.npy"
     if path.exists():
-        return np.load(path)
-    x = encoder.encode(texts, batch_size=64)
-    cache.mkdir(parents=True, exist_ok=True)
-    np.save(path, x)
-    return x
+        x = np.load(path)
+    else:
+        x = encoder.encode(uniq, batch_size=64)
+        cache.mkdir(parents=True, exist_ok=True)
+        np.save(path, x)
+    return dict(zip(uniq, x))
 
 
 def measure(x: np.ndarray, y: np.ndarray, gold: set, min_precisions: list[float]) -> dict:
@@ -133,14 +137,16 @@ def main() -> None:
     ap.add_argument("--encoders", nargs="+", default=["default", "use", "mineshaft-use-50"])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "sweep-cache")
-    ap.add_argument("--n", type=int, default=2000, help="sentences a side (dev)")
+    ap.add_argument("--n", type=int, default=2000, help="sentences a side")
+    ap.add_argument("--n-high", type=int, default=0,
+                    help="with it, overlaps >= 50%% use this many sentences a side and --n the lower ones")
     ap.add_argument("--min-precision", type=float, nargs="+", default=[0.8, 0.85, 0.9, 0.95])
     ap.add_argument("--langs", nargs="+")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     results = []
     for enc_name in args.encoders:
-        encoder = load_encoder(enc_name, device="cpu")
+        encoder = None
         specs = DEV if args.split == "dev" else EVAL
         for spec in specs:
             lang = spec[0]
@@ -152,15 +158,24 @@ def main() -> None:
             else:  # FLORES gold; distractors: sentences of the same language from the training pairs
                 gold = eval_gold(args.data, spec[1])
                 others = dev_pool(args.data / "train" / f"en-{lang}.tsv", 2 * args.n)
-            for p, xs, es, g in tasks(args.n, gold, others):
-                x = encode_cached(encoder, enc_name, xs, args.cache)
-                y = encode_cached(encoder, enc_name, es, args.cache)
-                row = {"encoder": enc_name, "lang": lang, "overlap": p, **measure(x, y, g, args.min_precision)}
+            if args.n_high:  # high overlaps on fewer sentences (the gold runs out), low ones on more
+                todo = (list(tasks(args.n_high, gold, others, overlaps=tuple(p for p in OVERLAPS if p >= 0.5)))
+                        + list(tasks(args.n, gold, others, overlaps=tuple(p for p in OVERLAPS if p < 0.5))))
+            else:
+                todo = list(tasks(args.n, gold, others))
+            texts = [t for _, xs, es, _ in todo for t in xs + es]
+            encoder = encoder or load_encoder(enc_name, device="cpu")
+            vectors = encode_pool(encoder, enc_name, texts, args.cache)
+            for p, xs, es, g in todo:
+                x = np.stack([vectors[t] for t in xs])
+                y = np.stack([vectors[t] for t in es])
+                row = {"encoder": enc_name, "lang": lang, "overlap": p, "n": len(xs),
+                       **measure(x, y, g, args.min_precision)}
                 results.append(row)
                 cells = " ".join(f"{t}: F1 {row[f'auto@{t}']['f1']:5.1f} P {row[f'auto@{t}']['precision']} "
                                  f"est {row[f'auto@{t}']['estimated']}" for t in args.min_precision)
-                print(f"{enc_name:17s} {lang} {100 * p:5.1f}% oracle {row['oracle_f1']:5.1f} π {row['pi']} | {cells}",
-                      flush=True)
+                print(f"{enc_name:17s} {lang} {100 * p:5.1f}% n {len(xs)} oracle {row['oracle_f1']:5.1f} "
+                      f"π {row['pi']} | {cells}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
 

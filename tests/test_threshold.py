@@ -157,3 +157,48 @@ def test_cli_summary_line_names_the_threshold(tmp_path):
     assert "chosen by --threshold auto" in r.stderr.decode() and "<- threshold" in r.stderr.decode()
     r = run_cli("mine", de, en, "--threshold", "lots", "-q")
     assert r.returncode == 2 and "--threshold" in r.stderr.decode()
+
+
+def _f1(out, gold: set) -> float:
+    rows = [line.split("\t") for line in out.read_text(encoding="utf-8").splitlines()]
+    tp = sum((r[1], r[2]) in gold for r in rows)
+    return 2 * tp / (len(rows) + len(gold)) if rows or gold else 1.0
+
+
+def test_auto_on_fully_parallel_text_keeps_the_translations(shared_data, tmp_path):
+    """300 line-aligned German-English FLORES sentences (every sentence has its translation): no runner-up mode
+    to read a null from the best margins, the case the old auto wrote an empty file for. Through the CLI."""
+    flores = shared_data / "eval" / "flores200"
+    de = (flores / "deu_Latn.devtest").read_text(encoding="utf-8").splitlines()[:300]
+    en = (flores / "eng_Latn.devtest").read_text(encoding="utf-8").splitlines()[:300]
+    (tmp_path / "de.txt").write_text("\n".join(de) + "\n", encoding="utf-8")
+    (tmp_path / "en.txt").write_text("\n".join(en) + "\n", encoding="utf-8")
+    r = run_cli("mine", str(tmp_path / "de.txt"), str(tmp_path / "en.txt"), "-e", "use", "--threshold", "auto",
+                "-o", str(tmp_path / "pairs.tsv"), "--threads", "2")
+    err = r.stderr.decode()
+    assert r.returncode == 0, err
+    assert _f1(tmp_path / "pairs.tsv", set(zip(de, en))) >= 0.95
+    assert "estimated precision" in err and "chosen by --threshold auto" in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("encoder", ["default", "use", "mineshaft-use-50"])
+def test_no_option_mine_on_german_flores_against_every_other_english_line(encoder, shared_data, tmp_path):
+    """The 1,012 German FLORES sentences against the 506 English ones of every other line, `mine` without options:
+    F1 >= 90 with every shipped encoder, and the summary's estimated precision within 5 points of the measured."""
+    import re
+
+    flores = shared_data / "eval" / "flores200"
+    de = (flores / "deu_Latn.devtest").read_text(encoding="utf-8").splitlines()
+    en = (flores / "eng_Latn.devtest").read_text(encoding="utf-8").splitlines()[::2]
+    (tmp_path / "de.txt").write_text("\n".join(de) + "\n", encoding="utf-8")
+    (tmp_path / "en.txt").write_text("\n".join(en) + "\n", encoding="utf-8")
+    out = tmp_path / "pairs.tsv"
+    r = run_cli("mine", str(tmp_path / "de.txt"), str(tmp_path / "en.txt"), "-e", encoder, "--out", str(out))
+    assert r.returncode == 0, r.stderr.decode()
+    gold = {(de[2 * j], e) for j, e in enumerate(en)}
+    assert _f1(out, gold) >= 0.9
+    rows = [line.split("\t") for line in out.read_text(encoding="utf-8").splitlines()]
+    measured = 100 * sum((r_[1], r_[2]) in gold for r_ in rows) / len(rows)
+    estimated = float(re.search(r"estimated precision ([\d.]+)%", r.stderr.decode()).group(1))
+    assert abs(estimated - measured) <= 5

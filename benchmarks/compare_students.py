@@ -6,7 +6,7 @@
 Default (the 7 original languages): Tatoeba (7) and FLORES-200 devtest (7) top-1 retrieval xx→en / en→xx,
 cross-lingual STS-b test (sentence1 in xx, sentence2 in en; 6 languages) Spearman ×100.
 
-``--fifty``: all 50 Tatoeba languages and FLORES devtest, grouped as the issue "Fifty languages" asks (the 36
+``--fifty``: all 50 Tatoeba languages and FLORES devtest, grouped as docs/fifty-languages.md reports them (the 36
 languages USE v3 was not trained on, all 50, the original 7, ita tur por nld pol ara tha), each mean with a 95%
 bootstrap interval over sentences (resampled within each language, 1,000 replicates), then every encoder
 against the first one: the mean difference with its paired 95% interval (the same resampled sentences for
@@ -31,7 +31,7 @@ from mineshaft.metrics import bootstrap_means, interval
 TATOEBA = ["deu", "fra", "spa", "rus", "cmn", "jpn", "kor"]
 FLORES = ["deu_Latn", "fra_Latn", "spa_Latn", "rus_Cyrl", "zho_Hans", "jpn_Jpan", "kor_Hang"]
 STS = ["de", "fr", "es", "ru", "zh", "ja"]
-#: Tatoeba codes of the languages multilingual USE v3 was not trained on (issue "Fifty languages")
+#: Tatoeba codes of the languages multilingual USE v3 was not trained on (docs/fifty-languages.md)
 NEW36 = ("ces ukr hun ell dan fin heb mar swe mkd bul ron nob hin ind pes aze lit isl vie tgl ben bel slv urd lvs cat "
          "hrv tat afr est hye sqi eus glg epo").split()
 OTHER7 = "ita tur por nld pol ara tha".split()

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The GPU figures of issue 9 in one run, no network: about 3-4 minutes on one H100/H200.
+# The GPU figures of docs/benchmarks.md in one run, no network: about 3-4 minutes on one H100/H200.
+# Needs a CUDA machine with Python, torch and transformers; mineshaft is installed from this checkout if missing.
 #
 #   benchmarks/gpu_check.sh                          # full size: 1M x 1M mining, 200k sentences encoded
 #   benchmarks/gpu_check.sh --size 2000 --encode 300 --train-steps 3    # a quick check that it runs (CPU too)

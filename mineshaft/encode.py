@@ -172,7 +172,7 @@ def _open_store(store_dir: str | os.PathLike, spec: EncoderSpec, shard_size: int
     old = store.read_manifest()
     if old is not None and old != meta and any(store.path.glob("shard-*.done")):  # finished shards to drop
         if old.get("digest") is None:
-            progress.warn(f"{store_dir}: these shards carry no encoder digest (older mineshaft): re-encoding")
+            progress.warn(f"{store_dir}: these shards hold no encoder digest (older mineshaft): re-encoding")
         elif old.get("digest") != meta["digest"]:
             progress.warn(f"{store_dir}: encoder changed since these shards were written: re-encoding")
     return store.open(meta), meta["digest"]

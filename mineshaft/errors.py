@@ -1,4 +1,4 @@
-"""Exceptions that carry a user-facing message and an exit code."""
+"""Exceptions that hold a user-facing message and an exit code."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 A student that meets a language it was never trained on has token rows that mean nothing there: new pieces
 (``extend-vocab``) start as averages of unrelated old rows, and old pieces (Latin-script words of Hungarian,
-say) carry the meaning they have in other languages. The training pairs already say what these pieces mean:
+say) mean what they mean in other languages. The training pairs already say what these pieces mean:
 IBM Model 1 (Brown et al. 1993), a few EM passes over the pairs, gives for each piece ``f`` of the other
 side the expected number of times it aligns to each English piece ``e`` (or to nothing), and
 

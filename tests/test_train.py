@@ -81,7 +81,7 @@ def test_each_loss_learns(loss, tcm, pairs_tsv, teacher_cache, tmp_path):
 
 
 # ----------------------------------------------------------------------------- learning at the real recipe
-RECIPE = dict(student="use", teacher="minilm", loss="soft", batch_size=32, lr=3e-5, warmup=0.1)  # the README's
+RECIPE = dict(student="use", teacher="minilm", loss="soft", batch_size=32, lr=3e-5, warmup=0.1)  # docs/training.md's
 HELD_OUT, STEPS = 300, 40
 
 
@@ -107,7 +107,7 @@ def held_out_split(path: Path, n_dev: int, n_train: int, seed: int = 0) -> tuple
 
 
 def test_the_recipe_raises_dev_accuracy_on_held_out_pairs(tmp_path):
-    """USE was not trained on Danish (xx→en ~28% on these short Tatoeba pairs): 40 steps of the README's recipe
+    """USE was not trained on Danish (xx→en ~28% on these short Tatoeba pairs): 40 steps of docs/training.md's recipe
     (soft labels from MiniLM, batch 32, lr 3e-5, warmup and linear decay) must lift top-1 xx→en retrieval on 300
     held-out pairs by several points (measured: 28.0 → 36.3). A student that does not learn stays where it was."""
     path = SHARED / "train" / "en-da.tsv"

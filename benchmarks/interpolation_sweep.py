@@ -22,9 +22,9 @@ import numpy as np
 
 from mineshaft.encoders import load_encoder
 from mineshaft.evaluate import sts_eval
-from mineshaft.interpolate import interpolate
+from mineshaft.training.interpolate import interpolate
 from mineshaft.languages import encoder_languages, pair_file_language
-from mineshaft.train import dev_accuracy, read_pair_files
+from mineshaft.training.trainer import dev_accuracy, read_pair_files
 
 STS = ["de", "fr", "es", "ru", "zh", "ja"]
 #: points of dev STS-b / dev accuracy on the start's languages an interpolation may lose and still "keep" them

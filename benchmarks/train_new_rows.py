@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from mineshaft.encoders import load_encoder
-from mineshaft.losses import build_loss
-from mineshaft.train import Student, _optimizer, first_new_id
+from mineshaft.training.losses import build_loss
+from mineshaft.training.trainer import Student, _optimizer, first_new_id
 
 
 def main() -> None:

@@ -19,11 +19,11 @@ from .encoders import EncoderSpec, encoder_names_help
 from .encoders.spec import DTYPES
 from .io import ERROR_MODES
 from .engines import ENGINES
-from .margin import K_MAX, MARGINS, MODES
-from .score import METRICS
-from .search import DEFAULT_NPROBE
-from .train_config import INTERPOLATE_DTYPES, SAVE_DTYPES, TrainConfig
-from .vocab import DEFAULT_DEV_SIZE, INITS
+from .mining.margin import K_MAX, MARGINS, MODES
+from .mining.score import METRICS
+from .mining.search import DEFAULT_NPROBE
+from .training.config import INTERPOLATE_DTYPES, SAVE_DTYPES, TrainConfig
+from .training.vocab import DEFAULT_DEV_SIZE, INITS
 
 app = typer.Typer(
     add_completion=False,
@@ -202,8 +202,8 @@ def mine(
 ) -> None:
     """Mine translation pairs: TSV 'score<TAB>src<TAB>tgt', best first."""
     from .engines import get_engine
-    from .filters import PairFilter
-    from .mine import MineOptions, mine_to_file
+    from .mining.filters import PairFilter
+    from .mining.mine import MineOptions, mine_to_file
 
     rules = PairFilter(min_chars=min_chars, max_chars=max_chars, max_length_ratio=max_length_ratio,
                        drop_identical=drop_identical, number_mismatch=number_mismatch, near_duplicates=near_duplicates,
@@ -233,7 +233,7 @@ def score(
     *, gpu: bool, errors: str, force: bool,
 ) -> None:
     """Score existing pairs by margin or cosine, appended as the last column; --min-score filters. Reads mine's output as it is (its text columns)."""
-    from .score import ScoreOptions, score_to_file
+    from .mining.score import ScoreOptions, score_to_file
 
     options = ScoreOptions(metric=metric, margin=margin, k=k, min_score=min_score, gpu=gpu)
     score_to_file(pairs, out, spec, options, src_col=src_col, tgt_col=tgt_col, errors=errors, force=force)
@@ -276,14 +276,14 @@ def models(
 
 def config_options(config: type) -> Callable[[Callable], Callable]:
     """Build a command's options from a config dataclass whose fields declare them once
-    (:func:`mineshaft.train_config.option`: help, flags, limits, choices), plus ``--config FILE``: a JSON file of
+    (:func:`mineshaft.training.config.option`: help, flags, limits, choices), plus ``--config FILE``: a JSON file of
     the same fields (a run's ``train_config.json``) whose values replace the defaults; options given on the
     command line win. They replace the command's first parameter, which receives ``config(**values)`` (choices
     as plain strings); its other parameters follow. Values are validated by the config (``check()``), not here."""
     from dataclasses import MISSING
     from typing import get_type_hints
 
-    from .train_config import option_fields
+    from .training.config import option_fields
 
     hints = get_type_hints(config)
 
@@ -362,7 +362,7 @@ def _read_config(path: str, names: list[str]) -> dict:
 @config_options(TrainConfig)
 def train(cfg: TrainConfig, threads: ThreadsOpt = None, quiet: QuietOpt = False) -> None:
     """Distill a teacher into a multilingual student from translation pairs (soft contrastive learning)."""
-    from .train import train as run_train
+    from .training.trainer import train as run_train
 
     _setup(quiet, threads)
     result = run_train(cfg)
@@ -391,7 +391,7 @@ def init_student(
     quiet: QuietOpt = False,
 ) -> None:
     """Give an English transformer USE's 128k multilingual vocabulary: a student for `mineshaft train`."""
-    from .students import transplant_vocabulary
+    from .training.transplant import transplant_vocabulary
 
     _setup_model_out(out, force, quiet, threads)
     stats = transplant_vocabulary(out, base=base, k=k, max_length=max_length)
@@ -430,7 +430,7 @@ def extend_vocab(
     quiet: QuietOpt = False,
 ) -> None:
     """Append pieces for text the student's tokenizer maps to <unk>, learned from training pairs (old ids unchanged)."""
-    from .vocab import expand_files, extend_vocabulary, read_texts
+    from .training.vocab import expand_files, extend_vocabulary, read_texts
 
     _setup_model_out(out, force, quiet, threads)
     check_texts = read_texts(expand_files(check or []), column=None, per_file=None)
@@ -438,7 +438,7 @@ def extend_vocab(
                               column=column, seed=seed, check=check_texts or None,
                               init=init.value, dev_size=dev_size, word_pieces=word_pieces)
     if not quiet:
-        from .vocab import format_table
+        from .training.vocab import format_table
 
         sys.stderr.write(format_table(stats))
     print(json.dumps({"out": out, **{key: stats[key] for key in ("first_new_id", "added", "rows")}}))
@@ -460,7 +460,7 @@ def interpolate(
     quiet: QuietOpt = False,
 ) -> None:
     """Interpolate a student's weights with its starting model's (WiSE-FT): (1 - alpha)*init + alpha*student."""
-    from .interpolate import interpolate as run
+    from .training.interpolate import interpolate as run
 
     _setup_model_out(out, force, quiet, threads)
     print(json.dumps(run(student, out, alpha, init=init, dtype=save_dtype.value if save_dtype else None)))
@@ -474,7 +474,7 @@ def demo(
 ) -> None:
     """Mine the small German-English sample shipped with mineshaft and print the pairs."""
     from .data import sample_paths
-    from .mine import MineOptions, mine_to_file
+    from .mining.mine import MineOptions, mine_to_file
 
     _setup(quiet, None)
     mine_to_file(*sample_paths(), "-", MineOptions(threshold=threshold), encoder_name=encoder)

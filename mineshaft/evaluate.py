@@ -19,7 +19,7 @@ from .embed import embed
 from .errors import InputError
 from .io import iter_lines, read_lines, split_ids
 from .metrics import bootstrap_means, interval, retrieval_hits
-from .mine import mine_with_fit
+from .mining.mine import mine_with_fit
 
 if TYPE_CHECKING:
     from .encoders import EncoderSpec
@@ -129,7 +129,7 @@ def bucc_eval(prefix: str | os.PathLike, encoder, lang: str | None = None, k: in
     The F1 at the threshold tuned on all gold ("oracle") and at ``--threshold auto``
     (no gold) are given for reference.
     """
-    from .threshold import auto_threshold
+    from .mining.threshold import auto_threshold
 
     lang = lang or bucc_language(prefix)
     task = read_bucc(prefix, lang)

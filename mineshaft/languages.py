@@ -9,7 +9,7 @@ models, other directories) are not checked.
 :func:`check_input_languages` looks at a sample of an input (its first :data:`SAMPLE_LINES` non-empty
 lines) and warns once on stderr when more than :data:`SCRIPT_SHARE` of its letters are in scripts none
 of the encoder's languages uses, or (where the encoder's tokenizer is at hand) more than
-:data:`UNKNOWN_RATE` of its tokens are the unknown piece (counted as :func:`mineshaft.vocab.unknown_stats`
+:data:`UNKNOWN_RATE` of its tokens are the unknown piece (counted as :func:`mineshaft.training.vocab.unknown_stats`
 does: each unknown character is one token).
 """
 
@@ -255,13 +255,13 @@ def write_languages(directory: str | os.PathLike, start: str, added: Iterable[st
 
 
 class _Counter:
-    """Unknown rate of a tokenizer (``tokenizers.Tokenizer`` or USETokenizer) by :func:`mineshaft.vocab.unknown_stats`."""
+    """Unknown rate of a tokenizer (``tokenizers.Tokenizer`` or USETokenizer) by :func:`mineshaft.training.vocab.unknown_stats`."""
 
     def __init__(self, tok, unk_id: int):
         self.tok, self.unk_id = tok, unk_id
 
     def __call__(self, texts: Sequence[str]) -> float:
-        from .vocab import unknown_stats
+        from .training.vocab import unknown_stats
 
         return unknown_stats(self.tok, texts, self.unk_id)["unknown"]
 
@@ -291,7 +291,7 @@ def _counter_for_directory(directory: str | None, use: bool = False):
 
         if use or (directory is not None and _is_use_dir(directory)):
             from .encoders.use import UNK_ID, USETokenizer
-            from .vocab import use_sp_model
+            from .training.vocab import use_sp_model
 
             return _Counter(USETokenizer(use_sp_model(None if directory is None else Path(directory))), UNK_ID)
         path = Path(directory) / "tokenizer.json" if directory is not None else None

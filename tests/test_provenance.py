@@ -13,7 +13,7 @@ from conftest import ROOT, run_cli
 from mineshaft.encode import encode_to_store
 from mineshaft.encoders.base import Encoder
 from mineshaft.errors import InputError
-from mineshaft.mine import MineOptions, mine
+from mineshaft.mining.mine import MineOptions, mine
 from mineshaft.store import EmbeddingStore
 from mineshaft.encoders import EncoderSpec
 
@@ -242,7 +242,7 @@ def test_npy_changed_after_encoding_loses_its_record(use_npys, tmp_path, capsys)
 @pytest.fixture(scope="module")
 def default_copy(tmp_path_factory):
     """A copy of the shipped default student, and sample.de encoded with it by `mineshaft encode` (de.npy)."""
-    from mineshaft.threshold import model_dir_of
+    from mineshaft.mining.threshold import model_dir_of
 
     d = tmp_path_factory.mktemp("copy")
     shutil.copytree(model_dir_of("default"), d / "m")

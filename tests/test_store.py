@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mineshaft.corpus import Corpus
+from mineshaft.mining.corpus import Corpus
 from mineshaft.encode import encode_to_store
 from mineshaft.encoders.base import Encoder
 from mineshaft.errors import InputError

@@ -1,7 +1,7 @@
 """Where shard jobs run: in this process (``local``) or on a Ray cluster (``ray``).
 
 Every engine runs the same jobs over the same shards (:func:`~mineshaft.embed.embed_shard` for an
-:class:`EncodeJob`, :meth:`~mineshaft.search.Searcher.search` for a block of queries) and hands the
+:class:`EncodeJob`, :meth:`~mineshaft.mining.search.Searcher.search` for a block of queries) and hands the
 results back to the caller, which writes them; so the files and the final output do not depend on
 the engine. Engines are context managers: ``with get_engine("ray") as engine: ...`` closes them.
 """
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from ..encoders import Encoder, EncoderSpec
-    from ..search import Searcher
+    from ..mining.search import Searcher
 
 ENGINES = ("local", "ray")
 

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from ..encoders import Encoder, EncoderSpec
-    from ..search import Searcher
+    from ..mining.search import Searcher
     from . import EncodeJob
 
 

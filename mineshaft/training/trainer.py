@@ -3,7 +3,7 @@
 ``train(TrainConfig(...))`` reads ``english<TAB>other`` pair files, holds out a seeded dev slice
 of each (by English sentence: no dev sentence occurs in training), draws each step's batch (uniform
 over pairs, or languages sampled ∝ n^(1/T), mixed or one language a batch), caches the teacher's embeddings of the English side once, and trains the student with
-one of :mod:`mineshaft.losses` (AdamW, linear warmup and decay, gradient clipping, autocast on
+one of :mod:`mineshaft.training.losses` (AdamW, linear warmup and decay, gradient clipping, autocast on
 GPU). Every ``checkpoint_every`` steps it writes ``OUT/checkpoint/`` (weights, optimizer,
 scheduler, RNG states: one :class:`TrainState`); ``resume=True`` continues from there and
 reproduces the uninterrupted run. The model with the best dev accuracy (mean over languages of xx→en
@@ -29,14 +29,14 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 import torch
 
-from .batching import BatchSampler, NeighbourBatches, batch_indices, language_probabilities, neighbour_table
-from .encoders import Encoder, load_encoder
-from .errors import InputError, UsageError
-from .io import atomic_dir, iter_tsv, write_atomic_bytes, write_atomic_npy
+from .sampling import BatchSampler, NeighbourBatches, batch_indices, language_probabilities, neighbour_table
+from ..encoders import Encoder, load_encoder
+from ..errors import InputError, UsageError
+from ..io import atomic_dir, iter_tsv, write_atomic_bytes, write_atomic_npy
 from .losses import PairLoss, build_loss
-from .metrics import retrieval_accuracy
-from .progress import info, task
-from .train_config import SAVE_DTYPES, TrainConfig, flag_name, option_fields, recipe, to_args
+from ..metrics import retrieval_accuracy
+from ..progress import info, task
+from .config import SAVE_DTYPES, TrainConfig, flag_name, option_fields, recipe, to_args
 
 CHECKPOINT = "checkpoint"
 STATE_FILE = "state.pt"
@@ -223,9 +223,9 @@ def sentence_split(files: list[tuple[list[str], list[str]]], dev_size: int, seed
 def teacher_embeddings(teacher_name: str, texts: list[str], cache_dir: Path, device: str, batch_size: int) -> np.ndarray:
     """The frozen teacher's unit vectors for ``texts``, cached per sentence (:mod:`mineshaft.sentence_cache`,
     under the digest of the teacher's files and precision): another run encodes only the sentences it adds."""
-    from .encoders.digest import encoder_digest
-    from .encoders.spec import EncoderSpec
-    from .sentence_cache import cached_vectors
+    from ..encoders.digest import encoder_digest
+    from ..encoders.spec import EncoderSpec
+    from ..sentence_cache import cached_vectors
 
     legacy = _list_cache(teacher_name, texts, cache_dir)  # a whole-list file of earlier versions
     if legacy.exists():
@@ -286,7 +286,7 @@ class AnchorTargets:
 
 def anchor_files(cfg: TrainConfig, data: PairSet) -> np.ndarray:
     """Per pair file: whether the ``--anchor`` encoder knows its language (so its other side is anchored too)."""
-    from .languages import encoder_languages, pair_file_languages
+    from ..languages import encoder_languages, pair_file_languages
 
     record = encoder_languages(cfg.anchor)
     if not record:
@@ -679,7 +679,7 @@ def new_language_files(student: str, data: PairSet) -> np.ndarray | None:
     ``student`` (:func:`extended_model`; a trained student, continued, still counts the languages it was
     taught as new), False where that model knows it. None when the model records no languages; a file not
     named by language (``en-cs.tsv``) counts as new."""
-    from .languages import encoder_languages, pair_file_languages
+    from ..languages import encoder_languages, pair_file_languages
 
     record = encoder_languages(extended_model(student))
     if not record:
@@ -1054,7 +1054,7 @@ def train(cfg: TrainConfig) -> TrainResult:
 def record_languages(out: Path, cfg: TrainConfig) -> None:
     """``OUT/languages.json``: the student's languages plus those of the pair files (``en-de.tsv`` ...), so that
     ``encode`` and ``mine`` stop warning on them; nothing when either is unknown (no check, no false warning)."""
-    from .languages import pair_file_languages, write_languages
+    from ..languages import pair_file_languages, write_languages
 
     names = [Path(p).name for p in cfg.pairs]
     added = pair_file_languages(names)

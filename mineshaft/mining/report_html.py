@@ -4,7 +4,7 @@ margins when the threshold fit provides them), the pairs just above and just bel
 ratios of the written pairs, the scripts and languages of each side, the counts and the command line.
 
 :func:`render_html` takes plain data (:class:`ReportData`); :func:`report_from_result` gathers it from a
-:class:`~mineshaft.mine.MineResult` while the job's inputs are still readable. Only a run that asks for a
+:class:`~mineshaft.mining.mine.MineResult` while the job's inputs are still readable. Only a run that asks for a
 report imports this module.
 """
 
@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from . import __version__, progress
+from .. import __version__, progress
 
 #: pairs shown on each side of the cut
 NEAR_CUT = 15
@@ -79,7 +79,7 @@ class ReportData:
 def report_from_result(result, written, src_texts: dict, tgt_texts: dict, rules=None, command: str | None = None,
                        near: int = NEAR_CUT) -> ReportData:
     """The page's data for a finished job: ``written`` the pairs written (after ``rules``), ``src_texts`` /
-    ``tgt_texts`` the ``{row: (id, text)}`` of the pairs above the cut (:func:`mineshaft.mine.pair_texts`).
+    ``tgt_texts`` the ``{row: (id, text)}`` of the pairs above the cut (:func:`mineshaft.mining.mine.pair_texts`).
 
     Reads ``result.info``: ``candidate_scores``, ``threshold`` (a ThresholdChoice), ``candidates`` (every
     candidate pair) and, when present, ``threshold_fit`` (``null_density(x)`` and ``precision``)."""
@@ -149,9 +149,9 @@ def _sides(result) -> list[SideLanguages]:
     """Scripts (letters) and identified languages (lines) of a sample of each side."""
     import itertools
 
-    from .errors import UsageError
+    from ..errors import UsageError
     from .filters import _language_identifier
-    from .languages import encoder_languages, sample, script_counts
+    from ..languages import encoder_languages, sample, script_counts
 
     try:
         lid = _language_identifier()
@@ -178,7 +178,7 @@ def _sides(result) -> list[SideLanguages]:
 # ---------------------------------------------------------------------------------------- render
 def write_report(path: str | os.PathLike, data: ReportData, force: bool = False) -> None:
     """Write the page to ``path`` atomically."""
-    from .io import atomic_output
+    from ..io import atomic_output
 
     with atomic_output(path, force=force) as fh:
         fh.write(render_html(data))
@@ -449,7 +449,7 @@ def _languages(sides: list[SideLanguages]) -> str:
 
 
 def _share_row(name: str, share: float, known: list[str] | None = None) -> str:
-    from .languages import normalize_language
+    from ..languages import normalize_language
 
     flag = ""
     if known is not None and normalize_language(name) not in {normalize_language(k) for k in known}:

@@ -23,18 +23,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import progress
+from .. import progress
 from .corpus import SPOOL_SUFFIX, Corpus
-from .engines import LocalEngine
-from .errors import InputError, UsageError
-from .io import check_stdin, display_name, load_embeddings, parse_size, release_pages
+from ..engines import LocalEngine
+from ..errors import InputError, UsageError
+from ..io import check_stdin, display_name, load_embeddings, parse_size, release_pages
 from .margin import MARGINS, MODES, Pairs, candidate_margins, check_k, neighbour_means, select_pairs
 from .search import DEFAULT_NPROBE, Searcher
-from .store import EmbeddingStore
+from ..store import EmbeddingStore
 
 if TYPE_CHECKING:
-    from .encoders import Encoder, EncoderSpec
-    from .engines import Engine
+    from ..encoders import Encoder, EncoderSpec
+    from ..engines import Engine
     from .filters import PairFilter
     from .null_model import Candidates
 
@@ -47,9 +47,9 @@ class MineOptions:
     margin: str = "ratio"
     mode: str = "max"
     #: "default" (the model's calibrated threshold, else auto), "auto", a number, or None (keep every pair);
-    #: see mineshaft.threshold
+    #: see mineshaft.mining.threshold
     threshold: float | str | None = "default"
-    #: ``auto`` keeps pairs, best first, while their estimated precision is at least this (see mineshaft.null_model)
+    #: ``auto`` keeps pairs, best first, while their estimated precision is at least this (see mineshaft.mining.null_model)
     min_precision: float = 0.9
     index: str = "flat"
     nprobe: int = DEFAULT_NPROBE
@@ -154,8 +154,8 @@ def load_source(
         corpus = scan_text(path_s, work, name, id_column=id_column, dedup=dedup, errors=errors)
     if spec is None:
         raise UsageError(f"{path_s}: text input needs an encoder")
-    from .encode import encode_to_store
-    from .languages import SAMPLE_LINES, check_input_languages
+    from ..encode import encode_to_store
+    from ..languages import SAMPLE_LINES, check_input_languages
 
     check_input_languages(encoder or spec, itertools.islice(corpus.iter_texts(), SAMPLE_LINES),
                           display_name(path_s))
@@ -201,7 +201,7 @@ def _is_embeddings(path: str) -> bool:
 
 def recorded_encoder(path: str | os.PathLike, warn: bool = True) -> dict | None:
     """The encoder record of a ``.npy`` (its sidecar) or an embedding store (its manifest), None if it has none."""
-    from .io import read_sidecar
+    from ..io import read_sidecar
 
     path_s = str(path)
     if path_s.endswith(".npy"):
@@ -217,7 +217,7 @@ def check_same_encoder(sides: list[tuple[str, str | os.PathLike]], spec=None) ->
     A ``.npy`` or store side is judged by its record; a text side by ``spec``, the encoder that will
     encode it. A side with no record gets a warning and is trusted.
     """
-    from .encoders.digest import describe, encoder_record, same_model
+    from ..encoders.digest import describe, encoder_record, same_model
 
     if not any(_is_embeddings(str(p)) for _, p in sides):
         return  # text on both sides: one encoder encodes both
@@ -279,7 +279,7 @@ def search_source(
 def mine_sources(x: Source, y: Source, opts: MineOptions, work: Path | None = None, engine: Engine | None = None,
                  with_candidates: bool = False):
     """Mine pairs between two embedded sides; with ``with_candidates``, ``(pairs, candidates)``: every query's k
-    candidates and their margins (:class:`mineshaft.null_model.Candidates`, what ``fit_null`` reads)."""
+    candidates and their margins (:class:`mineshaft.mining.null_model.Candidates`, what ``fit_null`` reads)."""
     opts.check()
     dx, dy = x.blocks[0].shape[1], y.blocks[0].shape[1]
     if dx != dy:
@@ -339,7 +339,7 @@ def mine_embeddings(
     """Mine pairs between two in-memory matrices of unit vectors (rows are the sentences).
 
     ``threshold`` None keeps every candidate; "auto" (or "default": there is no model here) cuts where the
-    estimated precision of the pairs kept falls below ``min_precision`` (:func:`mineshaft.threshold.auto_threshold`).
+    estimated precision of the pairs kept falls below ``min_precision`` (:func:`mineshaft.mining.threshold.auto_threshold`).
     """
     opts = MineOptions(k=k, margin=margin, mode=mode, threshold=threshold, **options)
     pairs, candidates = mine_sources(Source.from_array(x, digest=""), Source.from_array(y, digest=""), opts,
@@ -349,7 +349,7 @@ def mine_embeddings(
 
 def mine_with_fit(x: np.ndarray, y: np.ndarray, k: int = 4, margin: str = "ratio", mode: str = "max", **options):
     """Every candidate pair of two in-memory matrices (no threshold) and the run's null model
-    (:class:`mineshaft.threshold.ThresholdFit`, None with too few candidates): ``(pairs, fit)``."""
+    (:class:`mineshaft.mining.threshold.ThresholdFit`, None with too few candidates): ``(pairs, fit)``."""
     from .null_model import fit_null
     from .threshold import ThresholdFit
 
@@ -390,11 +390,11 @@ def mine(
     Text is encoded by ``spec`` (default: ``EncoderSpec(encoder_name)``), with ``loaded_encoder`` if given.
     ``work_dir`` holds the job's shards; re-running with the same one resumes. ``options.threshold``
     (default: the model's calibrated threshold, else auto) is applied; ``result.info["threshold"]`` is the
-    :class:`~mineshaft.threshold.ThresholdChoice`, ``result.info["candidate_scores"]`` every candidate's margin
-    ``result.info["candidates"]`` every candidate pair (:class:`~mineshaft.margin.Pairs`) and
+    :class:`~mineshaft.mining.threshold.ThresholdChoice`, ``result.info["candidate_scores"]`` every candidate's margin
+    ``result.info["candidates"]`` every candidate pair (:class:`~mineshaft.mining.margin.Pairs`) and
     ``result.info["inputs"]`` the two inputs as given.
     """
-    from .encoders import EncoderSpec
+    from ..encoders import EncoderSpec
 
     opts = options or MineOptions()
     opts.check()
@@ -443,7 +443,7 @@ def pair_texts(result: MineResult) -> tuple[dict, dict]:
 
 
 def filter_pairs(result: MineResult, rules, src_texts: dict, tgt_texts: dict) -> Pairs:
-    """Drop pairs that a :class:`~mineshaft.filters.PairFilter` rejects (needs text input)."""
+    """Drop pairs that a :class:`~mineshaft.mining.filters.PairFilter` rejects (needs text input)."""
     pairs = result.pairs
     if not rules.active:
         return pairs
@@ -474,10 +474,10 @@ def write_pairs(result: MineResult, out: str, rules: PairFilter | None = None, w
 
     ``explain`` prints the histogram of the candidates' margins around the threshold on stderr; what
     the filters removed and a summary line go to stderr too (see :mod:`mineshaft.progress`). ``report``: also
-    write an HTML page about the run there (:mod:`mineshaft.report_html`; ``command`` is shown on it); it
+    write an HTML page about the run there (:mod:`mineshaft.mining.report_html`; ``command`` is shown on it); it
     reads the inputs again, so call this while the job's work directory exists.
     """
-    from .io import atomic_output
+    from ..io import atomic_output
     from .report import print_threshold_histogram
     from .threshold import summary
 
@@ -538,7 +538,7 @@ def work_directory(work_dir: str | os.PathLike | None, out: str, keep: bool = Fa
 
 def check_report_path(report: str | os.PathLike, out: str, force: bool) -> None:
     """Refuse a ``--report`` path that is stdout, the pairs' own output, or an existing file without ``force``."""
-    from .io import check_output_path
+    from ..io import check_output_path
 
     if str(report) == "-":
         raise UsageError("--report needs a file path (stdout carries the pairs)")
@@ -570,7 +570,7 @@ def mine_to_file(
 
     Returns the result, its ``pairs`` those written (its work directory may be gone).
     """
-    from .io import check_output_path
+    from ..io import check_output_path
 
     options = options or MineOptions()
     options.check()

@@ -24,7 +24,8 @@ from mineshaft.encoders import load_encoder
 from mineshaft.evaluate import sts_eval
 from mineshaft.training.interpolate import interpolate
 from mineshaft.languages import encoder_languages, pair_file_language
-from mineshaft.training.trainer import dev_accuracy, read_pair_files
+from mineshaft.training.data import read_pair_files
+from mineshaft.training.trainer import dev_accuracy
 
 STS = ["de", "fr", "es", "ru", "zh", "ja"]
 #: points of dev STS-b / dev accuracy on the start's languages an interpolation may lose and still "keep" them

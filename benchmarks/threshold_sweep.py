@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mineshaft.encoders import load_encoder  # noqa: E402
+from mineshaft.encoders import load_encoder
 from mineshaft.mining.mine import MineOptions, Source, mine_sources  # noqa: E402
 from mineshaft.mining.null_model import fit_null  # noqa: E402
 

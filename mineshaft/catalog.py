@@ -168,7 +168,7 @@ def cached_entries(cache_dir: str | os.PathLike | None = None) -> list[ModelEntr
         from huggingface_hub import scan_cache_dir
     except ImportError:
         return []
-    from .encoders import _has_weights
+    from .encoders.names import has_weights
 
     try:
         info = scan_cache_dir(cache_dir)
@@ -180,7 +180,7 @@ def cached_entries(cache_dir: str | os.PathLike | None = None) -> list[ModelEntr
             continue
         revision = max(repo.revisions, key=lambda r: ("main" in r.refs, r.last_modified))
         snapshot = Path(revision.snapshot_path)
-        if not _has_weights(snapshot):
+        if not has_weights(snapshot):
             continue
         languages, figures = _card_facts(snapshot / CARD, repo.repo_id)
         kind = "sentence-transformers" if (snapshot / "modules.json").is_file() else "transformers"

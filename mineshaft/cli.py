@@ -23,7 +23,7 @@ from .mining.margin import K_MAX, MARGINS, MODES
 from .mining.score import METRICS
 from .mining.search import DEFAULT_NPROBE
 from .training.config import INTERPOLATE_DTYPES, SAVE_DTYPES, TrainConfig
-from .training.vocab import DEFAULT_DEV_SIZE, INITS
+from .training.config import DEFAULT_DEV_SIZE, INITS
 
 app = typer.Typer(
     add_completion=False,

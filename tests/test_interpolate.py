@@ -98,7 +98,8 @@ def test_records_tell_the_truth_and_training_leftovers_stay_behind(tmp_path):
     """train_config.json and the card say what the run used (not "auto"); interpolate copies the model,
     not the teacher cache, checkpoint or lock of its training run."""
     from mineshaft.io import read_lines
-    from mineshaft.training.trainer import TrainConfig, train
+    from mineshaft.training.config import TrainConfig
+    from mineshaft.training.trainer import train
 
     from conftest import ROOT
 

@@ -64,14 +64,16 @@ class FixedEncoder(Encoder):
 
 # -------------------------------------------------------------------------------------------- digest
 def test_digest_covers_what_changes_vectors_and_nothing_else(tmp_path, monkeypatch):
-    import mineshaft.encoders as encoders
+    import mineshaft.encoders.loading as loading
+    import mineshaft.encoders.spec as spec_module
     from mineshaft.encoders.digest import encoder_record
     from mineshaft.encoders import hf
 
     def no_loading(*a, **k):
         raise AssertionError("the digest must not load the model")
 
-    monkeypatch.setattr(encoders, "load_encoder", no_loading)
+    monkeypatch.setattr(loading, "load_encoder", no_loading)
+    monkeypatch.setattr(spec_module, "load_encoder", no_loading)
     monkeypatch.setattr(hf.HFEncoder, "__init__", no_loading)
     m = tiny_model(tmp_path / "m", seed=0)
     spec = EncoderSpec(str(m), device="cpu", precision="fp32", dtype="float32")

@@ -17,7 +17,9 @@ from conftest import ROOT, SHARED, run_cli
 from mineshaft.encoders import load_encoder
 from mineshaft.io import read_lines
 from mineshaft.training.losses import build_loss
-from mineshaft.training.trainer import PairSet, TrainConfig, batch_indices, dev_accuracy, read_pair_files, train
+from mineshaft.training.config import TrainConfig
+from mineshaft.training.data import PairSet, read_pair_files
+from mineshaft.training.trainer import batch_indices, dev_accuracy, train
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +45,7 @@ def losses(out: Path) -> dict[int, float]:
 
 def mean_loss(model_dir_or_name: str, cfg: TrainConfig, pairs: Path, cache: str) -> float:
     """The loss of a model on all training pairs at once (no gradient)."""
-    from mineshaft.training.trainer import teacher_embeddings
+    from mineshaft.training.teacher import teacher_embeddings
 
     tr, _ = read_pair_files([str(pairs)], cfg.dev_size, None, cfg.seed)
     enc = load_encoder(model_dir_or_name, device="cpu", precision="fp32")
@@ -306,13 +308,13 @@ def test_missing_pairs_file(tmp_path):
 
 def test_two_runs_never_share_a_directory(tmp_path):
     from mineshaft.errors import InputError
-    from mineshaft.training.trainer import _lock
+    from mineshaft.training.checkpoint import lock
 
-    held = _lock(tmp_path)
+    held = lock(tmp_path)
     with pytest.raises(InputError, match="another mineshaft train"):
-        _lock(tmp_path)
+        lock(tmp_path)
     held.close()
-    _lock(tmp_path).close()  # free again once the first run is over
+    lock(tmp_path).close()  # free again once the first run is over
 
 
 def test_training_sits_below_mining():

@@ -15,8 +15,12 @@ import torch
 from conftest import ROOT, run_cli
 from mineshaft.training.sampling import BatchSampler
 from mineshaft.io import read_lines
-from mineshaft.training.trainer import (AnchorTargets, PairSet, Trainer, batch_sampler, check_lexicon_heldout, dev_digest,
-                             read_pair_files, recipe_command, sentence_ids, train)
+from mineshaft.training.card import recipe_command
+from mineshaft.training.data import PairSet, dev_digest, read_pair_files, sentence_ids
+from mineshaft.training.extension import check_lexicon_heldout
+from mineshaft.training.sampling import batch_sampler
+from mineshaft.training.teacher import AnchorTargets
+from mineshaft.training.trainer import Trainer, train
 from mineshaft.training.config import TrainConfig, to_args
 
 

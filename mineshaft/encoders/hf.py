@@ -22,7 +22,7 @@ import torch
 from ..errors import InputError
 from ..io import honour_umask
 from .base import Encoder
-from .precision import resolve_precision
+from .precision import pick_device, resolve_precision
 
 POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
 #: legacy ``1_Pooling/config.json`` flags, in the order sentence-transformers concatenates them
@@ -145,22 +145,6 @@ def load_dense(path: Path, device: torch.device) -> torch.nn.Sequential:
     if not (isinstance(act_cls, type) and issubclass(act_cls, torch.nn.Module)):
         raise InputError(f"{path}: Dense activation {act_name!r} is not supported (mineshaft runs torch.nn activations)")
     return torch.nn.Sequential(linear, act_cls()).eval().to(device)
-
-
-def pick_device(device: str | None) -> torch.device:
-    """``auto``/None → cuda when available, else cpu; anything else is passed to torch."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise InputError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {device!r} asked for, but no CUDA GPU is available")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise InputError(f"device {device!r} asked for, but this machine has {torch.cuda.device_count()} CUDA "
-                         f"GPU(s): cuda:0 to cuda:{torch.cuda.device_count() - 1}")
-    return dev
 
 
 class HFEncoder(Encoder):

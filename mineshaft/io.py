@@ -27,6 +27,7 @@ from typing import IO, BinaryIO
 import numpy as np
 
 from .errors import InputError, UsageError
+from .progress import warn as _warn
 
 STDIO = "-"
 #: the compressed formats read and written, by file suffix
@@ -485,8 +486,6 @@ def read_sidecar(npy: str | os.PathLike, arr: np.ndarray | None = None, warn: bo
         return None
     if body.get("rows") != arr.shape[0] or body.get("dim") != arr.shape[1] or body.get("sample") != _rows_sample(arr):
         if warn:
-            from .progress import warn as _warn
-
             _warn(f"{sidecar_path(npy)} does not describe {npy} (the .npy changed since); ignoring it")
         return None
     return body

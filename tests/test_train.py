@@ -19,7 +19,8 @@ from mineshaft.io import read_lines
 from mineshaft.training.losses import build_loss
 from mineshaft.training.config import TrainConfig
 from mineshaft.training.data import PairSet, read_pair_files
-from mineshaft.training.trainer import batch_indices, dev_accuracy, train
+from mineshaft.training.sampling import batch_indices
+from mineshaft.training.trainer import dev_accuracy, train
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ from mineshaft.training.sampling import NeighbourBatches, neighbour_table
 from mineshaft.errors import InputError, UsageError
 from mineshaft.training.config import TrainConfig
 from mineshaft.training.data import read_pair_files
-from mineshaft.training.trainer import BatchSampler, _optimizer, dev_summary, language_probabilities, train
+from mineshaft.training.sampling import BatchSampler, language_probabilities
+from mineshaft.training.trainer import _optimizer, dev_summary, train
 
 
 def _write(path: Path, rows) -> str:
@@ -117,7 +118,7 @@ def test_sampling_is_a_function_of_seed_and_step():
             if mode == "single":
                 assert len(set(lang[idx].tolist())) == 1  # one language a batch
     uniform = BatchSampler(lang, 3, 16, 3)  # T=1, mixed: today's epochs of seeded permutations
-    from mineshaft.training.trainer import batch_indices
+    from mineshaft.training.sampling import batch_indices
 
     assert all(np.array_equal(uniform(s), batch_indices(s, len(lang), 16, 3)) for s in range(40))
 

@@ -21,6 +21,7 @@ import torch
 
 from ..errors import InputError
 from ..io import honour_umask
+from ..progress import info
 from .base import Encoder
 from .precision import pick_device, resolve_precision
 
@@ -213,8 +214,6 @@ class HFEncoder(Encoder):
         if self.prompt and layout is not None and not layout.include_prompt:
             self.prompt_length = len(self.tokenizer(self.prompt)["input_ids"]) - 1  # without the closing special token
         if self.prompt:
-            from ..progress import info
-
             info(f"{self.name}: every input starts with the prompt {self.prompt!r}"
                  + (f" ({self.prompt_name!r} of the model's prompts)" if self.prompt_name else ""))
         self.truncated = 0

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
     from ..encoders import Encoder, EncoderSpec
     from ..mining.search import Searcher
-    from . import EncodeJob
+    from .base import EncodeJob
 
 
 class LocalEngine:

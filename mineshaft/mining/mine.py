@@ -24,19 +24,26 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import progress
-from .corpus import SPOOL_SUFFIX, Corpus
+from ..encode import encode_to_store
+from ..encoders import EncoderSpec
+from ..encoders.digest import describe, encoder_record, same_model
 from ..engines import LocalEngine
 from ..errors import InputError, UsageError
-from ..io import check_stdin, display_name, load_embeddings, parse_size, release_pages
-from .margin import MARGINS, MODES, Pairs, candidate_margins, check_k, neighbour_means, select_pairs
-from .search import DEFAULT_NPROBE, Searcher
+from ..io import (atomic_output, check_output_path, check_stdin, display_name, load_embeddings, parse_size,
+                  read_sidecar, release_pages)
+from ..languages import SAMPLE_LINES, check_input_languages
 from ..store import EmbeddingStore
+from .corpus import SPOOL_SUFFIX, Corpus
+from .margin import MARGINS, MODES, Pairs, candidate_margins, check_k, neighbour_means, select_pairs
+from .null_model import Candidates, fit_null
+from .report import print_threshold_histogram
+from .search import DEFAULT_NPROBE, Searcher, check_factory, faiss_gpu_available
+from .threshold import ThresholdFit, choose_threshold, model_dir_of, parse_threshold, summary
 
 if TYPE_CHECKING:
-    from ..encoders import Encoder, EncoderSpec
+    from ..encoders import Encoder
     from ..engines import Engine
     from .filters import PairFilter
-    from .null_model import Candidates
 
 
 @dataclass
@@ -75,17 +82,12 @@ class MineOptions:
             raise UsageError(f"--memory must be at least 16 MB, got {self.memory} bytes")
         if not 1 <= self.shard_size <= 100_000_000:
             raise UsageError(f"--shard-size must be between 1 and 100000000, got {self.shard_size}")
-        from .threshold import parse_threshold
 
         self.threshold = parse_threshold(self.threshold)
         if self.gpu:
-            from .search import faiss_gpu_available
-
             if not faiss_gpu_available():
                 raise UsageError("--gpu asked for, but faiss has no GPU support here (pip install 'mineshaft[gpu]')")
         if self.index not in ("flat", "torch", "auto"):
-            from .search import check_factory
-
             check_factory(self.index)
 
 
@@ -154,8 +156,6 @@ def load_source(
         corpus = scan_text(path_s, work, name, id_column=id_column, dedup=dedup, errors=errors)
     if spec is None:
         raise UsageError(f"{path_s}: text input needs an encoder")
-    from ..encode import encode_to_store
-    from ..languages import SAMPLE_LINES, check_input_languages
 
     check_input_languages(encoder or spec, itertools.islice(corpus.iter_texts(), SAMPLE_LINES),
                           display_name(path_s))
@@ -201,8 +201,6 @@ def _is_embeddings(path: str) -> bool:
 
 def recorded_encoder(path: str | os.PathLike, warn: bool = True) -> dict | None:
     """The encoder record of a ``.npy`` (its sidecar) or an embedding store (its manifest), None if it has none."""
-    from ..io import read_sidecar
-
     path_s = str(path)
     if path_s.endswith(".npy"):
         record = read_sidecar(path_s, warn=warn) if Path(path_s).is_file() else None
@@ -217,8 +215,6 @@ def check_same_encoder(sides: list[tuple[str, str | os.PathLike]], spec=None) ->
     A ``.npy`` or store side is judged by its record; a text side by ``spec``, the encoder that will
     encode it. A side with no record gets a warning and is trusted.
     """
-    from ..encoders.digest import describe, encoder_record, same_model
-
     if not any(_is_embeddings(str(p)) for _, p in sides):
         return  # text on both sides: one encoder encodes both
     records = []
@@ -313,7 +309,6 @@ def pairs_from_neighbours(fwd, bwd, opts: MineOptions, with_candidates: bool = F
     pairs = select_pairs(fs, ixy, bs, iyx, mode=opts.mode, threshold=numeric)
     if not with_candidates:
         return pairs
-    from .null_model import Candidates
 
     return pairs, Candidates(fs, np.asarray(ixy), bs, np.asarray(iyx))
 
@@ -350,9 +345,6 @@ def mine_embeddings(
 def mine_with_fit(x: np.ndarray, y: np.ndarray, k: int = 4, margin: str = "ratio", mode: str = "max", **options):
     """Every candidate pair of two in-memory matrices (no threshold) and the run's null model
     (:class:`mineshaft.mining.threshold.ThresholdFit`, None with too few candidates): ``(pairs, fit)``."""
-    from .null_model import fit_null
-    from .threshold import ThresholdFit
-
     opts = MineOptions(k=k, margin=margin, mode=mode, threshold=None, **options)
     pairs, candidates = mine_sources(Source.from_array(x, digest=""), Source.from_array(y, digest=""), opts,
                                      with_candidates=True)
@@ -363,9 +355,6 @@ def apply_threshold(pairs: Pairs, opts: MineOptions, model_dir: str | os.PathLik
                     candidates: Candidates | None = None):
     """``(kept pairs, ThresholdChoice)``: ``opts.threshold`` resolved for these candidate pairs and applied;
     ``candidates`` (every query's k candidates) lets the run fit its null model (``auto``, estimated precision)."""
-    from .null_model import fit_null
-    from .threshold import ThresholdFit, choose_threshold
-
     fit = ThresholdFit.of(fit_null(candidates), pairs) if candidates is not None else None
     choice = choose_threshold(opts.threshold, pairs.score, model_dir, opts.k, opts.margin, opts.mode, fit,
                               opts.min_precision)
@@ -394,8 +383,6 @@ def mine(
     ``result.info["candidates"]`` every candidate pair (:class:`~mineshaft.mining.margin.Pairs`) and
     ``result.info["inputs"]`` the two inputs as given.
     """
-    from ..encoders import EncoderSpec
-
     opts = options or MineOptions()
     opts.check()
     if engine is None:  # an engine made here is closed here
@@ -414,7 +401,6 @@ def mine(
     candidates, queries = mine_sources(x, y, opts, work, engine, with_candidates=True)
     # the model's calibrated threshold describes its own vectors: text this run encoded with it, or
     # embeddings whose record names it; vectors of unknown origin get --threshold auto's cut
-    from .threshold import model_dir_of
 
     records = [s.encoder for s in (x, y) if isinstance(getattr(s, "encoder", None), dict)]
     maker = spec.name if x.corpus is not None or y.corpus is not None else (records[0].get("encoder") if records else None)
@@ -477,10 +463,6 @@ def write_pairs(result: MineResult, out: str, rules: PairFilter | None = None, w
     write an HTML page about the run there (:mod:`mineshaft.mining.report_html`; ``command`` is shown on it); it
     reads the inputs again, so call this while the job's work directory exists.
     """
-    from ..io import atomic_output
-    from .report import print_threshold_histogram
-    from .threshold import summary
-
     choice, candidates = result.info["threshold"], result.info["candidate_scores"]
     if explain:
         print_threshold_histogram(candidates, choice)
@@ -538,8 +520,6 @@ def work_directory(work_dir: str | os.PathLike | None, out: str, keep: bool = Fa
 
 def check_report_path(report: str | os.PathLike, out: str, force: bool) -> None:
     """Refuse a ``--report`` path that is stdout, the pairs' own output, or an existing file without ``force``."""
-    from ..io import check_output_path
-
     if str(report) == "-":
         raise UsageError("--report needs a file path (stdout carries the pairs)")
     if out != "-" and Path(report).resolve() == Path(out).resolve():
@@ -570,8 +550,6 @@ def mine_to_file(
 
     Returns the result, its ``pairs`` those written (its work directory may be gone).
     """
-    from ..io import check_output_path
-
     options = options or MineOptions()
     options.check()
     check_output_path(out, force, inputs=(src, tgt))

@@ -21,6 +21,10 @@ from datetime import datetime, timezone
 import numpy as np
 
 from .. import __version__, progress
+from ..errors import UsageError
+from ..io import atomic_output
+from ..languages import encoder_languages, normalize_language, sample, script_counts
+from .filters import _language_identifier
 
 #: pairs shown on each side of the cut
 NEAR_CUT = 15
@@ -149,10 +153,6 @@ def _sides(result) -> list[SideLanguages]:
     """Scripts (letters) and identified languages (lines) of a sample of each side."""
     import itertools
 
-    from ..errors import UsageError
-    from .filters import _language_identifier
-    from ..languages import encoder_languages, sample, script_counts
-
     try:
         lid = _language_identifier()
     except UsageError:  # py3langid is optional (the 'lid' extra)
@@ -178,8 +178,6 @@ def _sides(result) -> list[SideLanguages]:
 # ---------------------------------------------------------------------------------------- render
 def write_report(path: str | os.PathLike, data: ReportData, force: bool = False) -> None:
     """Write the page to ``path`` atomically."""
-    from ..io import atomic_output
-
     with atomic_output(path, force=force) as fh:
         fh.write(render_html(data))
 
@@ -449,8 +447,6 @@ def _languages(sides: list[SideLanguages]) -> str:
 
 
 def _share_row(name: str, share: float, known: list[str] | None = None) -> str:
-    from ..languages import normalize_language
-
     flag = ""
     if known is not None and normalize_language(name) not in {normalize_language(k) for k in known}:
         flag = ' <span class="warn" title="not one of the encoder\'s languages">!</span>'

@@ -231,7 +231,8 @@ def case_mine_mineshaft(px: str, py: str, k: int, index: str, memory: str, n_rea
     import faiss
 
     from mineshaft.io import parse_size
-    from mineshaft.mining.mine import MineOptions, Source, pairs_from_neighbours, search_source
+    from mineshaft.mining.mine import MineOptions, pairs_from_neighbours, search_source
+    from mineshaft.mining.sources import Source
     from mineshaft.mining.search import Searcher
 
     # time spent inside FAISS's search (the BLAS/kernel share of the work)

@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mineshaft.encoders import load_encoder
-from mineshaft.mining.mine import MineOptions, Source, mine_sources  # noqa: E402
+from mineshaft.mining.mine import MineOptions, mine_sources
+from mineshaft.mining.sources import Source
 from mineshaft.mining.null_model import fit_null  # noqa: E402
 
 OVERLAPS = (1.0, 0.5, 0.2, 0.05, 0.01)

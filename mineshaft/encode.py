@@ -16,9 +16,9 @@ from .encoders import Encoder, EncoderSpec
 from .encoders.digest import encoder_record
 from .engines import EncodeJob, Engine, LocalEngine, get_engine
 from .errors import InputError, UsageError
-from .io import (STDIO, NpyStreamWriter, atomic_output, check_output_path, check_stdin, compression, display_name,
-                 iter_lines, remove_sidecar, write_sidecar)
+from .io import STDIO, atomic_output, check_output_path, check_stdin, compression, display_name, iter_lines
 from .languages import check_input_languages, checked
+from .npy import NpyStreamWriter, remove_sidecar, write_sidecar
 from .store import EmbeddingStore
 
 

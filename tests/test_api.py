@@ -12,7 +12,8 @@ import mineshaft
 from mineshaft.errors import UsageError
 from mineshaft.mining.filters import PairFilter
 from mineshaft.mining.margin import K_MAX, MARGINS, MODES
-from mineshaft.mining.mine import MineOptions, format_pairs, mine, mine_to_file, pair_texts, work_directory
+from mineshaft.mining.mine import MineOptions, mine
+from mineshaft.mining.output import format_pairs, mine_to_file, pair_texts, work_directory
 from mineshaft.mining.score import METRICS, PairTable, ScoreOptions, write_scored
 
 

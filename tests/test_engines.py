@@ -7,7 +7,8 @@ import pytest
 
 from mineshaft.engines import get_engine
 from mineshaft.errors import UsageError
-from mineshaft.mining.mine import MineOptions, Source, mine_sources
+from mineshaft.mining.mine import MineOptions, mine_sources
+from mineshaft.mining.sources import Source
 from mineshaft.encode import encode_to_store
 from mineshaft.encoders import EncoderSpec
 

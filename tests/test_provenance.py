@@ -205,7 +205,7 @@ def use_npys(tmp_path_factory):
 
 def test_encode_writes_a_sidecar(use_npys):
     from mineshaft.encoders.digest import encoder_record
-    from mineshaft.io import sidecar_path
+    from mineshaft.npy import sidecar_path
 
     rec = json.loads(sidecar_path(use_npys / "de.npy").read_text())
     x = np.load(use_npys / "de.npy")
@@ -229,7 +229,7 @@ def test_npy_from_use_against_text_with_the_default_encoder_is_refused(use_npys,
 
 
 def test_npy_changed_after_encoding_loses_its_record(use_npys, tmp_path, capsys):
-    from mineshaft.io import sidecar_path
+    from mineshaft.npy import sidecar_path
 
     shutil.copy(use_npys / "de.npy", tmp_path / "en.npy")
     shutil.copy(sidecar_path(use_npys / "de.npy"), sidecar_path(tmp_path / "en.npy"))
@@ -275,7 +275,7 @@ def test_records_of_the_earlier_digest_are_recognized_while_the_model_is_unchang
     """A sidecar written while the model digest also read every other file of the model folder (mining.json,
     languages.json) still mines with that model, until one of those files changes (then: encode again)."""
     from mineshaft.encoders.digest import _FileDigests, _model
-    from mineshaft.io import sidecar_path
+    from mineshaft.npy import sidecar_path
 
     m, env = tmp_path / "m", {"MINESHAFT_CACHE_DIR": str(default_copy / "cache")}
     shutil.copytree(default_copy / "m", m)
@@ -296,7 +296,7 @@ def test_records_of_the_earlier_digest_are_recognized_while_the_model_is_unchang
 
 def test_the_sidecar_records_the_precision_the_use_port_ran_in(tmp_path):
     """--precision bf16 on CPU: the USE port runs in bf16 autocast, and the record says so (one resolution)."""
-    from mineshaft.io import sidecar_path
+    from mineshaft.npy import sidecar_path
 
     r = run_cli("encode", str(SAMPLE / "sample.de"), "-e", "use", "--precision", "bf16", "--device", "cpu",
                 "-o", str(tmp_path / "de.npy"), "-q", env={"MINESHAFT_CACHE_DIR": str(tmp_path / "cache")})

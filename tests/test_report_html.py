@@ -164,7 +164,7 @@ class FakeFit:
 def test_report_reads_the_threshold_fit_when_present(tmp_path):
     """A library run: the page overlays the fit's null density and shows its precision, and works without them."""
     import mineshaft
-    from mineshaft.mining.mine import pair_texts
+    from mineshaft.mining.output import pair_texts
 
     result = mineshaft.mine(SAMPLE / "sample.de", SAMPLE / "sample.en", tmp_path / "work", encoder_name="default")
     src_texts, tgt_texts = pair_texts(result)

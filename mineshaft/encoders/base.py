@@ -9,7 +9,6 @@ import numpy as np
 from ..progress import warn
 
 
-
 class Encoder(ABC):
     """Texts in, L2-normalized float32 vectors out.
 

@@ -42,7 +42,6 @@ def resolve_precision(precision: str, device, *, cpu_bf16: bool = False, gpu_bf1
     return "fp32"
 
 
-
 def pick_device(device: str | None):
     """``auto``/None → cuda when available, else cpu; anything else is passed to torch (a ``torch.device``)."""
     import torch

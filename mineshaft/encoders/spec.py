@@ -9,7 +9,6 @@ from .base import Encoder
 from .loading import load_encoder
 from .names import check_name, resolve_default
 
-
 #: precisions in which vectors are stored
 DTYPES = ("float32", "float16")
 

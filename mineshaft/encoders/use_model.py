@@ -91,8 +91,6 @@ def dequantize_rows(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return state
 
 
-
-
 class USEModule(nn.Module):
     """The USE multilingual v3 DAN + CNN network; ``forward(ids, lengths) -> (B, 512)`` unit vectors.
 

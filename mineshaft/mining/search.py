@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..errors import UsageError
-from ..io import release_pages
+from ..npy import release_pages
 
 FLOAT_BYTES = 4
 #: IVF lists visited per query unless told (``--nprobe``): 32 of ``ivf_lists``' 2048 at 1M keeps 96-99% of

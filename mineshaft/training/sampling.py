@@ -169,7 +169,6 @@ class NeighbourBatches:
         return np.concatenate([s[:, None], np.take_along_axis(self.table[s], pick, 1)], axis=1).ravel()
 
 
-
 # ----------------------------------------------------------------------------- a run's batches
 #: losses whose labels are the identity: a batch holding one sentence twice would contradict itself
 IDENTITY_LABELS = ("hard",)

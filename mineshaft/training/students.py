@@ -128,7 +128,6 @@ class Student:
             self.encoder.max_length = train_max
 
 
-
 def freeze_rows_below(weight, first_new_id: int):
     """Zero the gradient of rows ``< first_new_id`` of an embedding ``weight`` (a torch Parameter):
     only the new rows learn. Give the parameter weight_decay=0 too. Returns the hook handle."""

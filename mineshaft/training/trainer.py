@@ -38,7 +38,16 @@ from ..io import atomic_dir, write_atomic_bytes
 from ..metrics import retrieval_accuracy
 from ..progress import info, task
 from .card import record_languages, write_model_card
-from .checkpoint import CHECKPOINT, STATE_FILE, GlobalRNG, TrainState, check_claimable, check_same_run, claim, run_identity
+from .checkpoint import (
+    CHECKPOINT,
+    STATE_FILE,
+    GlobalRNG,
+    TrainState,
+    check_claimable,
+    check_same_run,
+    claim,
+    run_identity,
+)
 from .config import SAVE_DTYPES, TrainConfig
 from .data import PairSet, read_pair_files
 from .extension import check_lexicon_heldout, extension_file, first_new_id
@@ -130,7 +139,6 @@ def _optimizer(params: list[torch.nn.Parameter], lr: float, weight_decay: float,
     return torch.optim.AdamW(groups, lr=lr)
 
 
-
 def teacher_targets(cfg: TrainConfig, loss_fn: PairLoss, data: PairSet,
                     student: Student) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The teacher's embeddings of each side the loss reads (else None); gives the student a head to
@@ -156,7 +164,6 @@ class TrainResult:
     best_step: int | None
     best_dev: dict | None
     history: list[dict]
-
 
 
 class Trainer:
@@ -396,4 +403,3 @@ def train(cfg: TrainConfig) -> TrainResult:
     info(f"best dev at step {trainer.state.best_step}; model of "
          f"{'that' if cfg.select == 'best' and len(dev_set) else 'the last'} step in {out}")
     return trainer.result()
-

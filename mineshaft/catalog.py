@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import progress
-from .encoders import DEFAULT_ENCODER, DEFAULT_STUDENT, models_dir
+from .encoders import DEFAULT_ENCODER, DEFAULT_STUDENT, model_path, models_dir
 from .encoders.names import has_weights
 from .errors import InputError
 from .languages import BUILTIN_LANGUAGES, read_languages
@@ -200,8 +200,8 @@ def find_model(name: str) -> ModelEntry:
     for entry in entries:
         if entry.name == wanted:
             return entry
-    path = Path(name)
-    if path.is_dir() and ((path / CARD).is_file() or (path / "config.json").is_file()):
+    path = model_path(name)
+    if path is not None and ((path / CARD).is_file() or (path / "config.json").is_file()):
         languages, figures = _card_facts(path / CARD, name)
         return ModelEntry(path.name, "folder", "", languages, model_dimension(path), folder_size(path), figures,
                           path / CARD if (path / CARD).is_file() else None, path)

@@ -30,7 +30,7 @@ def extended_model(model: str) -> str:
     """The model extend-vocab extended to make ``model`` (its record's ``model``), else ``model`` itself."""
     path = extension_file(model)
     base = json.loads(path.read_text()).get("model") if path else None
-    return base if base and (base == "use" or Path(base).is_dir()) else model
+    return base if base and (base == "use" or model_path(base) is not None) else model
 
 
 def first_new_id(model: str) -> int:

@@ -396,8 +396,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     if cfg.select == "last" or not len(dev_set):
         trainer.save_model()
     shutil.rmtree(out / CHECKPOINT, ignore_errors=True)
+    record_languages(out, cfg)  # first: the card's front matter lists the languages it records
     write_model_card(out, cfg, train_set, *trainer.kept(), steps, trainer.run_info)
-    record_languages(out, cfg)
     (out / ".lock").unlink(missing_ok=True)
     lock.close()
     info(f"best dev at step {trainer.state.best_step}; model of "

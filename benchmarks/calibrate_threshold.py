@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from mineshaft.encoders import load_encoder, resolve_default
+from mineshaft.encoders.digest import model_digest
 from mineshaft.evaluate import best_threshold, f1_at
 from mineshaft.mining.mine import mine_with_fit
-from mineshaft.encoders.digest import model_digest
 from mineshaft.mining.threshold import DIGEST_KEY, MINING_FILE, auto_threshold, model_dir_of
 
 LANGS = ["it", "pt", "nl", "pl", "tr", "ar"]

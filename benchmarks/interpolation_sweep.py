@@ -22,9 +22,9 @@ import numpy as np
 
 from mineshaft.encoders import load_encoder
 from mineshaft.evaluate import sts_eval
-from mineshaft.training.interpolate import interpolate
 from mineshaft.languages import encoder_languages, pair_file_language
 from mineshaft.training.data import read_pair_files
+from mineshaft.training.interpolate import interpolate
 from mineshaft.training.trainer import dev_accuracy
 
 STS = ["de", "fr", "es", "ru", "zh", "ja"]

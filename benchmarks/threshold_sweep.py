@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 from mineshaft.encoders import load_encoder
 from mineshaft.mining.mine import MineOptions, mine_sources
-from mineshaft.mining.sources import Source
 from mineshaft.mining.null_model import fit_null  # noqa: E402
+from mineshaft.mining.sources import Source
 
 OVERLAPS = (1.0, 0.5, 0.2, 0.05, 0.01)
 #: dev tasks: (name, pair file under DATA) — languages each encoder knows and does not

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mineshaft.encode import encode_to_store
+from mineshaft.encoders import EncoderSpec
 from mineshaft.engines import get_engine
 from mineshaft.errors import UsageError
 from mineshaft.mining.mine import MineOptions, mine_sources
 from mineshaft.mining.sources import Source
-from mineshaft.encode import encode_to_store
-from mineshaft.encoders import EncoderSpec
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from mineshaft.mining.search import Searcher, auto_index, check_factory, knn
 from conftest import unit
 
-
+from mineshaft.mining.search import Searcher, auto_index, check_factory, knn
 
 
 @pytest.fixture(scope="module")

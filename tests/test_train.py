@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT, SHARED, run_cli
+
 from mineshaft.encoders import load_encoder
 from mineshaft.io import read_lines
-from mineshaft.training.losses import build_loss
 from mineshaft.training.config import TrainConfig
 from mineshaft.training.data import PairSet, read_pair_files
+from mineshaft.training.losses import build_loss
 from mineshaft.training.sampling import batch_indices
 from mineshaft.training.trainer import dev_accuracy, train
 

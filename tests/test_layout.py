@@ -135,3 +135,13 @@ def test_few_imports_of_mineshaft_modules_inside_functions():
              for name, path in known.items() if not _under(name, CLI)
              for target, line, is_inner in imports(name, path, known) if is_inner]
     assert len(inner) <= MAX_INNER_IMPORTS, f"{len(inner)} imports inside functions:\n" + "\n".join(inner)
+
+
+def test_every_package_is_listed_for_installation():
+    """pyproject.toml lists the packages (setuptools does not find them): a subpackage left out is missing from a
+    wheel."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    packages = {name for name, path in modules().items() if path.name == "__init__.py"}
+    assert packages <= listed, sorted(packages - listed)

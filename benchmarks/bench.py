@@ -232,8 +232,8 @@ def case_mine_mineshaft(px: str, py: str, k: int, index: str, memory: str, n_rea
 
     from mineshaft.io import parse_size
     from mineshaft.mining.mine import MineOptions, pairs_from_neighbours, search_source
-    from mineshaft.mining.search import Searcher
     from mineshaft.mining.sources import Source
+    from mineshaft.mining.search import Searcher
 
     # time spent inside FAISS's search (the BLAS/kernel share of the work)
     kernel = {"s": 0.0}
@@ -288,8 +288,8 @@ def pair_recall(x, y, fwd, bwd, pairs, k: int, n_real: int, sample: int, candida
     sampled rows, and those whose exact margin clears the ``--threshold auto`` cut of the run).
     """
     from mineshaft.mining.margin import neighbour_means
-    from mineshaft.mining.null_model import fit_null
     from mineshaft.mining.search import Searcher
+    from mineshaft.mining.null_model import fit_null
     from mineshaft.mining.threshold import ThresholdFit, auto_threshold
 
     t = time.perf_counter()

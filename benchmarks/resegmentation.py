@@ -23,7 +23,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from mineshaft.encoders.use_tokens import UNK_ID, USETokenizer, use_sp_model
+from mineshaft.encoders.use_tokens import UNK_ID, USETokenizer
+from mineshaft.encoders.use_tokens import use_sp_model
 from mineshaft.languages import BUILTIN_LANGUAGES, encoder_languages, normalize_language, pair_file_language
 from mineshaft.training.extension import EXTENSION_FILE
 from mineshaft.training.vocab import expand_files, read_texts, resolve_model

@@ -134,8 +134,8 @@ def test_cli_choices_and_limits_come_from_the_library():
 
 
 def test_a_missing_input_is_reported_before_the_other_is_encoded(tmp_path, monkeypatch):
-    from mineshaft.errors import InputError
     from mineshaft.mining import mine as mine_module
+    from mineshaft.errors import InputError
 
     (tmp_path / "a.txt").write_text("Guten Morgen.\n")
     monkeypatch.setattr(mine_module, "load_source", lambda *a, **k: pytest.fail("encoded before checking inputs"))

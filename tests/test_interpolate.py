@@ -8,7 +8,6 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
@@ -16,6 +15,8 @@ from safetensors.torch import load_file, save_file
 from mineshaft.encoders import load_encoder
 from mineshaft.errors import InputError
 from mineshaft.training.interpolate import interpolate, interpolate_states
+
+from conftest import run_cli
 
 SENTENCES = ["Guten Morgen, wie geht es dir?", "Good morning, how are you?", "東京は大きい都市です。"]
 
@@ -96,11 +97,11 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path):
 def test_records_tell_the_truth_and_training_leftovers_stay_behind(tmp_path):
     """train_config.json and the card say what the run used (not "auto"); interpolate copies the model,
     not the teacher cache, checkpoint or lock of its training run."""
-    from conftest import ROOT
-
     from mineshaft.io import read_lines
     from mineshaft.training.config import TrainConfig
     from mineshaft.training.trainer import train
+
+    from conftest import ROOT
 
     data = ROOT / "mineshaft" / "data"
     de, en = read_lines(data / "sample.de"), read_lines(data / "sample.en")

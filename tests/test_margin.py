@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import run_cli
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from mineshaft.mining.margin import Pairs, margin, select_pairs
 from mineshaft.mining.mine import mine_embeddings
 from mineshaft.mining.search import knn
+
+from conftest import run_cli
 
 
 def unit(rng, n, d, shift=0.0):

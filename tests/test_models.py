@@ -9,11 +9,11 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_cli
 
 import mineshaft.encoders as encoders
 import mineshaft.encoders.use_model as use_model
 import mineshaft.encoders.use_tokens as use_mod
+from conftest import ROOT, run_cli
 from mineshaft.encoders import DEFAULT_STUDENT, load_encoder, models_dir, shipped_model
 from mineshaft.errors import InputError
 from mineshaft.io import read_lines

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_cli
 
+from conftest import ROOT, run_cli
 from mineshaft.encode import encode_to_store
 from mineshaft.encoders import EncoderSpec
 from mineshaft.encoders.base import Encoder
@@ -66,8 +66,8 @@ class FixedEncoder(Encoder):
 def test_digest_covers_what_changes_vectors_and_nothing_else(tmp_path, monkeypatch):
     import mineshaft.encoders.loading as loading
     import mineshaft.encoders.spec as spec_module
-    from mineshaft.encoders import hf
     from mineshaft.encoders.digest import encoder_record
+    from mineshaft.encoders import hf
 
     def no_loading(*a, **k):
         raise AssertionError("the digest must not load the model")

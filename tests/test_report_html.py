@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_cli
 
+from conftest import ROOT, run_cli
 from mineshaft.io import read_lines
 from mineshaft.mining.report_html import ReportData, ReportPair, SideLanguages, render_html, report_from_result
 

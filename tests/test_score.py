@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_cli
 
+from conftest import ROOT, run_cli
 from mineshaft.io import read_lines
 from mineshaft.mining.score import pair_scores
 

@@ -6,12 +6,14 @@ import pickle
 
 import numpy as np
 import pytest
-from conftest import unit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mineshaft.errors import UsageError
 from mineshaft.mining.search import Searcher, auto_index, knn
+from conftest import unit
+
+
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import unit
 
 from mineshaft.mining.search import Searcher, auto_index, check_factory, knn
+from conftest import unit
+
+
 
 
 @pytest.fixture(scope="module")

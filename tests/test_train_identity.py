@@ -11,14 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, run_cli
 
+from conftest import ROOT, run_cli
 from mineshaft.io import read_lines
 from mineshaft.training.card import recipe_command
 from mineshaft.training.config import TrainConfig, to_args
 from mineshaft.training.data import PairSet, dev_digest, read_pair_files, sentence_ids
 from mineshaft.training.extension import check_lexicon_heldout
-from mineshaft.training.sampling import BatchSampler, batch_sampler
+from mineshaft.training.sampling import BatchSampler
+from mineshaft.training.sampling import batch_sampler
 from mineshaft.training.teacher import AnchorTargets
 from mineshaft.training.trainer import Trainer, train
 

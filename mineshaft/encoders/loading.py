@@ -5,16 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import Encoder
-from .names import (
-    DEFAULT_ENCODER,
-    SHORT_NAMES,
-    check_name,
-    is_use_dir,
-    minilm_path,
-    model_path,
-    resolve_default,
-    shipped_model,
-)
+from .names import (DEFAULT_ENCODER, SHORT_NAMES, check_name, is_use_dir, minilm_path, model_path, resolve_default,
+                    shipped_model)
 from .precision import pick_device
 
 

@@ -38,16 +38,8 @@ from ..io import atomic_dir, write_atomic_bytes
 from ..metrics import retrieval_accuracy
 from ..progress import info, task
 from .card import record_languages, write_model_card
-from .checkpoint import (
-    CHECKPOINT,
-    STATE_FILE,
-    GlobalRNG,
-    TrainState,
-    check_claimable,
-    check_same_run,
-    claim,
-    run_identity,
-)
+from .checkpoint import (CHECKPOINT, STATE_FILE, GlobalRNG, TrainState, check_claimable, check_same_run, claim,
+                         run_identity)
 from .config import SAVE_DTYPES, TrainConfig
 from .data import PairSet, read_pair_files
 from .extension import check_lexicon_heldout, extension_file, first_new_id

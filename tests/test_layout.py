@@ -45,8 +45,8 @@ def modules() -> dict[str, Path]:
 
 
 def imports(name: str, path: Path, known: dict[str, Path]) -> list[tuple[str, int, bool]]:
-    """``(imported mineshaft module, line, inside a function)`` for each import of a mineshaft module in ``path``:
-    ``from X import y`` counts as an import of ``X.y`` where that is a module, else of ``X``."""
+    """``(imported mineshaft module, line, inside a function)`` for each mineshaft module an import statement of
+    ``path`` imports: ``from X import y`` is an import of ``X.y`` where that is a module, else of ``X``."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: list[tuple[str, int, bool]] = []
@@ -62,9 +62,8 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> list[tuple[str, in
                 else:
                     source = child.module or ""
                 if source.split(".")[0] == "mineshaft":
-                    for a in child.names:
-                        target = f"{source}.{a.name}" if f"{source}.{a.name}" in known else source
-                        found.append((target, child.lineno, inner))
+                    targets = {f"{source}.{a.name}" if f"{source}.{a.name}" in known else source for a in child.names}
+                    found.extend((target, child.lineno, inner) for target in sorted(targets))
             visit(child, inner or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
 
     visit(tree, False)

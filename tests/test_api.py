@@ -119,11 +119,11 @@ def test_eval_english_files_beside_the_others():
 def test_cli_choices_and_limits_come_from_the_library():
     from typer.main import get_command
 
-    from mineshaft import cli
+    from mineshaft.cli import app, options
 
-    assert [m.value for m in cli.Margin] == list(MARGINS) and [m.value for m in cli.Mode] == list(MODES)
-    assert [m.value for m in cli.Metric] == list(METRICS)
-    command = get_command(cli.app)
+    assert [m.value for m in options.Margin] == list(MARGINS) and [m.value for m in options.Mode] == list(MODES)
+    assert [m.value for m in options.Metric] == list(METRICS)
+    command = get_command(app)
     encoder_options = {"encoder", "batch_size", "device", "max_length", "precision"}
     for name in ("encode", "mine", "score", "eval"):
         params = {p.name: p for p in command.commands[name].params}

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from mineshaft.io import read_lines
-from mineshaft.search import DEFAULT_NPROBE
+from mineshaft.mining.search import DEFAULT_NPROBE
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MINESHAFT_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -231,8 +231,9 @@ def case_mine_mineshaft(px: str, py: str, k: int, index: str, memory: str, n_rea
     import faiss
 
     from mineshaft.io import parse_size
-    from mineshaft.mine import MineOptions, Source, pairs_from_neighbours, search_source
-    from mineshaft.search import Searcher
+    from mineshaft.mining.mine import MineOptions, pairs_from_neighbours, search_source
+    from mineshaft.mining.sources import Source
+    from mineshaft.mining.search import Searcher
 
     # time spent inside FAISS's search (the BLAS/kernel share of the work)
     kernel = {"s": 0.0}
@@ -286,10 +287,10 @@ def pair_recall(x, y, fwd, bwd, pairs, k: int, n_real: int, sample: int, candida
     is its best-margin candidate; recall is the share of those found among the mined pairs (all
     sampled rows, and those whose exact margin clears the ``--threshold auto`` cut of the run).
     """
-    from mineshaft.margin import neighbour_means
-    from mineshaft.search import Searcher
-    from mineshaft.null_model import fit_null
-    from mineshaft.threshold import ThresholdFit, auto_threshold
+    from mineshaft.mining.margin import neighbour_means
+    from mineshaft.mining.search import Searcher
+    from mineshaft.mining.null_model import fit_null
+    from mineshaft.mining.threshold import ThresholdFit, auto_threshold
 
     t = time.perf_counter()
     rows = np.sort(np.random.default_rng(7).choice(n_real, size=min(sample, n_real), replace=False))
@@ -354,7 +355,7 @@ def case_gemm_peak() -> dict:
 def case_recall(lang: str, nprobe: int, index: str) -> dict:
     """Recall@k of an approximate index against exact search, on real BUCC-style embeddings (USE)."""
     from mineshaft.encoders import load_encoder
-    from mineshaft.search import knn
+    from mineshaft.mining.search import knn
 
     enc = load_encoder("use", device="cpu")
     base = SHARED / "eval" / "bucc-style" / f"{lang}-en"

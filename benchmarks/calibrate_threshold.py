@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from mineshaft.encoders import load_encoder, resolve_default
-from mineshaft.evaluate import best_threshold, f1_at
-from mineshaft.mine import mine_with_fit
 from mineshaft.encoders.digest import model_digest
-from mineshaft.threshold import DIGEST_KEY, MINING_FILE, auto_threshold, model_dir_of
+from mineshaft.evaluate import best_threshold, f1_at
+from mineshaft.mining.mine import mine_with_fit
+from mineshaft.mining.threshold import DIGEST_KEY, MINING_FILE, auto_threshold, model_dir_of
 
 LANGS = ["it", "pt", "nl", "pl", "tr", "ar"]
 N_GOLD, N_DISTRACT, SEED = 200, 2500, 0

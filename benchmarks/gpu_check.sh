@@ -60,7 +60,8 @@ for s in range(0, n, 200_000):
     b /= np.linalg.norm(b, axis=1, keepdims=True); x[s:s+m] = b
 np.save(f"{work}/x.npy", x); np.save(f"{work}/y.npy", y); del x, y
 import torch
-from mineshaft.mine import MineOptions, Source, mine_sources
+from mineshaft.mining.mine import MineOptions, mine_sources
+from mineshaft.mining.sources import Source
 def run(index):
     if torch.cuda.is_available(): torch.cuda.synchronize()
     t = time.perf_counter()

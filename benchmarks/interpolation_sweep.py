@@ -27,9 +27,10 @@ import numpy as np
 
 from mineshaft.encoders import load_encoder
 from mineshaft.evaluate import sts_eval
-from mineshaft.interpolate import interpolate
 from mineshaft.languages import encoder_languages, pair_file_language
-from mineshaft.train import dev_accuracy, read_pair_files
+from mineshaft.training.data import read_pair_files
+from mineshaft.training.interpolate import interpolate
+from mineshaft.training.trainer import dev_accuracy
 
 STS = ["de", "fr", "es", "ru", "zh", "ja"]
 #: points of dev STS-b / dev accuracy on the start's languages an interpolation may lose and still "keep" them
@@ -106,7 +107,7 @@ def news_tasks(root: Path) -> list[tuple[str, list[str], list[str], list[tuple[i
 def news_f1(encoder, tasks) -> dict[str, float]:
     """Oracle F1 (×100) of each news dev task mined with the defaults (k 4, ratio margin, max mode)."""
     from mineshaft.evaluate import best_threshold
-    from mineshaft.mine import mine_with_fit
+    from mineshaft.mining.mine import mine_with_fit
 
     res = {}
     for lang, xs, es, gold in tasks:

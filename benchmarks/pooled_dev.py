@@ -21,7 +21,7 @@ import numpy as np
 from mineshaft.encoders import load_encoder
 from mineshaft.languages import encoder_languages, pair_file_language
 from mineshaft.metrics import bootstrap_means, interval
-from mineshaft.train import PairSet, read_pair_files
+from mineshaft.training.data import PairSet, read_pair_files
 
 
 def pooled_hits(model: str, dev: PairSet) -> dict[str, np.ndarray]:

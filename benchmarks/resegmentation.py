@@ -23,9 +23,11 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from mineshaft.encoders.use import UNK_ID, USETokenizer
+from mineshaft.encoders.use_tokens import UNK_ID, USETokenizer
+from mineshaft.encoders.use_tokens import use_sp_model
 from mineshaft.languages import BUILTIN_LANGUAGES, encoder_languages, normalize_language, pair_file_language
-from mineshaft.vocab import EXTENSION_FILE, expand_files, read_texts, resolve_model, use_sp_model
+from mineshaft.training.extension import EXTENSION_FILE
+from mineshaft.training.vocab import expand_files, read_texts, resolve_model
 
 #: FLORES-200 file names of USE v3's languages (zh-tw has no file of its own)
 FLORES = {"ar": "arb_Arab", "de": "deu_Latn", "en": "eng_Latn", "es": "spa_Latn", "fr": "fra_Latn",

@@ -26,9 +26,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mineshaft.encoders import load_encoder  # noqa: E402
-from mineshaft.mine import MineOptions, Source, mine_sources  # noqa: E402
-from mineshaft.null_model import fit_null  # noqa: E402
+from mineshaft.encoders import load_encoder
+from mineshaft.mining.mine import MineOptions, mine_sources
+from mineshaft.mining.null_model import fit_null  # noqa: E402
+from mineshaft.mining.sources import Source
 
 OVERLAPS = (1.0, 0.5, 0.2, 0.05, 0.01)
 #: dev tasks: (name, pair file under DATA) — languages each encoder knows and does not

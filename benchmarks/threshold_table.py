@@ -18,8 +18,8 @@ import numpy as np
 
 from mineshaft.encoders import load_encoder
 from mineshaft.evaluate import best_threshold, f1_at, read_bucc
-from mineshaft.mine import mine_with_fit
-from mineshaft.threshold import auto_threshold, calibrated_threshold, model_dir_of
+from mineshaft.mining.mine import mine_with_fit
+from mineshaft.mining.threshold import auto_threshold, calibrated_threshold, model_dir_of
 
 PAIRS = ["de", "fr", "es", "ru", "zh", "ja", "ko"]
 

@@ -16,8 +16,10 @@ import numpy as np
 import torch
 
 from mineshaft.encoders import load_encoder
-from mineshaft.losses import build_loss
-from mineshaft.train import Student, _optimizer, first_new_id
+from mineshaft.training.extension import first_new_id
+from mineshaft.training.losses import build_loss
+from mineshaft.training.students import Student
+from mineshaft.training.trainer import _optimizer
 
 
 def main() -> None:

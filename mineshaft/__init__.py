@@ -32,41 +32,41 @@ os.environ.setdefault("MKL_DYNAMIC", "FALSE")
 _LAZY = {
     "load_encoder": ("mineshaft.encoders", "load_encoder"),
     "Encoder": ("mineshaft.encoders", "Encoder"),
-    "mine": ("mineshaft.mine", "mine"),
-    "mine_embeddings": ("mineshaft.mine", "mine_embeddings"),
-    "MineOptions": ("mineshaft.mine", "MineOptions"),
-    "mine_to_file": ("mineshaft.mine", "mine_to_file"),
-    "write_pairs": ("mineshaft.mine", "write_pairs"),
-    "work_directory": ("mineshaft.mine", "work_directory"),
-    "filter_pairs": ("mineshaft.mine", "filter_pairs"),
-    "PairFilter": ("mineshaft.filters", "PairFilter"),
+    "mine": ("mineshaft.mining.mine", "mine"),
+    "mine_embeddings": ("mineshaft.mining.mine", "mine_embeddings"),
+    "MineOptions": ("mineshaft.mining.mine", "MineOptions"),
+    "mine_to_file": ("mineshaft.mining.output", "mine_to_file"),
+    "write_pairs": ("mineshaft.mining.output", "write_pairs"),
+    "work_directory": ("mineshaft.mining.output", "work_directory"),
+    "filter_pairs": ("mineshaft.mining.output", "filter_pairs"),
+    "PairFilter": ("mineshaft.mining.filters", "PairFilter"),
     "EncoderSpec": ("mineshaft.encoders", "EncoderSpec"),
-    "Corpus": ("mineshaft.corpus", "Corpus"),
+    "Corpus": ("mineshaft.mining.corpus", "Corpus"),
     "EmbeddingStore": ("mineshaft.store", "EmbeddingStore"),
     "encode_to_store": ("mineshaft.encode", "encode_to_store"),
-    "score_pairs": ("mineshaft.score", "score_pairs"),
-    "pair_scores": ("mineshaft.score", "pair_scores"),
-    "read_pairs": ("mineshaft.score", "read_pairs"),
-    "ScoreOptions": ("mineshaft.score", "ScoreOptions"),
-    "score_to_file": ("mineshaft.score", "score_to_file"),
-    "write_scored": ("mineshaft.score", "write_scored"),
+    "score_pairs": ("mineshaft.mining.score", "score_pairs"),
+    "pair_scores": ("mineshaft.mining.score", "pair_scores"),
+    "read_pairs": ("mineshaft.mining.score", "read_pairs"),
+    "ScoreOptions": ("mineshaft.mining.score", "ScoreOptions"),
+    "score_to_file": ("mineshaft.mining.score", "score_to_file"),
+    "write_scored": ("mineshaft.mining.score", "write_scored"),
     "evaluate_sets": ("mineshaft.evaluate", "evaluate_sets"),
     "run_eval": ("mineshaft.evaluate", "run_eval"),
     "encode_file": ("mineshaft.encode", "encode_file"),
     "encode_to_path": ("mineshaft.encode", "encode_to_path"),
     "embed": ("mineshaft.embed", "embed"),
     "retrieval_accuracy": ("mineshaft.metrics", "retrieval_accuracy"),
-    "knn": ("mineshaft.search", "knn"),
-    "margin": ("mineshaft.margin", "margin"),
-    "select_pairs": ("mineshaft.margin", "select_pairs"),
-    "pair_texts": ("mineshaft.mine", "pair_texts"),
-    "format_pairs": ("mineshaft.mine", "format_pairs"),
-    "train": ("mineshaft.train", "train"),
-    "TrainConfig": ("mineshaft.train", "TrainConfig"),
-    "build_loss": ("mineshaft.losses", "build_loss"),
-    "SoftContrastiveLoss": ("mineshaft.losses", "SoftContrastiveLoss"),
-    "HardContrastiveLoss": ("mineshaft.losses", "HardContrastiveLoss"),
-    "MSEDistillationLoss": ("mineshaft.losses", "MSEDistillationLoss"),
+    "knn": ("mineshaft.mining.search", "knn"),
+    "margin": ("mineshaft.mining.margin", "margin"),
+    "select_pairs": ("mineshaft.mining.margin", "select_pairs"),
+    "pair_texts": ("mineshaft.mining.output", "pair_texts"),
+    "format_pairs": ("mineshaft.mining.output", "format_pairs"),
+    "train": ("mineshaft.training.trainer", "train"),
+    "TrainConfig": ("mineshaft.training.config", "TrainConfig"),
+    "build_loss": ("mineshaft.training.losses", "build_loss"),
+    "SoftContrastiveLoss": ("mineshaft.training.losses", "SoftContrastiveLoss"),
+    "HardContrastiveLoss": ("mineshaft.training.losses", "HardContrastiveLoss"),
+    "MSEDistillationLoss": ("mineshaft.training.losses", "MSEDistillationLoss"),
     "MineshaftError": ("mineshaft.errors", "MineshaftError"),
 }
 
@@ -83,15 +83,15 @@ def __getattr__(name: str):
 
 
 class _CallableModule(types.ModuleType):
-    """A submodule named like its main function (``mine``, ``train``, ``margin``): calling it calls that function."""
+    """A submodule named like its main function (``embed``): calling it calls that function."""
 
     def __call__(self, *args, **kwargs):
         return getattr(self, self.__name__.rpartition(".")[2])(*args, **kwargs)
 
 
 class _Package(types.ModuleType):
-    """``mineshaft``: importing ``mineshaft.mine`` sets the package attribute ``mine`` to the module, hiding
-    the lazy function of that name; such a module is made callable, so ``mineshaft.mine(...)`` always works."""
+    """``mineshaft``: importing ``mineshaft.embed`` sets the package attribute ``embed`` to the module, hiding
+    the lazy function of that name; such a module is made callable, so ``mineshaft.embed(...)`` always works."""
 
     def __setattr__(self, name: str, value) -> None:
         if _LAZY.get(name) == (f"{__name__}.{name}", name) and type(value) is types.ModuleType:

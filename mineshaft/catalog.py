@@ -17,7 +17,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import progress
+from .encoders import DEFAULT_ENCODER, DEFAULT_STUDENT, model_path, models_dir
+from .encoders.names import has_weights
 from .errors import InputError
+from .languages import BUILTIN_LANGUAGES, read_languages
 from .model_card import HEADLINES, CardError, Figure, card_languages, headline_figures, read_card
 
 #: the short names' facts (see its "about")
@@ -108,9 +111,6 @@ def _card_facts(card: Path, label: str) -> tuple[list[str] | None, dict[str, Fig
 # --------------------------------------------------------------------------------------- the lists
 def shipped_entries() -> list[ModelEntry]:
     """The students in ``models/`` (the package ``mineshaft_models``), the default first."""
-    from .encoders import DEFAULT_STUDENT, models_dir
-    from .languages import read_languages
-
     try:
         folders = sorted(d for d in models_dir().iterdir() if (d / "config.json").is_file())
     except OSError:
@@ -143,8 +143,6 @@ def _package_dir(package: str, sub: str) -> Path | None:
 def builtin_entries() -> list[ModelEntry]:
     """``use``, ``use-numpy`` and ``minilm``: facts from :data:`BUILTIN_FILE`, languages from
     :data:`mineshaft.languages.BUILTIN_LANGUAGES`, the size of the installed package's files."""
-    from .languages import BUILTIN_LANGUAGES
-
     entries = []
     for name, facts in json.loads(BUILTIN_FILE.read_text(encoding="utf-8"))["encoders"].items():
         path = _package_dir(facts["package"], facts["files"])
@@ -168,7 +166,6 @@ def cached_entries(cache_dir: str | os.PathLike | None = None) -> list[ModelEntr
         from huggingface_hub import scan_cache_dir
     except ImportError:
         return []
-    from .encoders import _has_weights
 
     try:
         info = scan_cache_dir(cache_dir)
@@ -180,7 +177,7 @@ def cached_entries(cache_dir: str | os.PathLike | None = None) -> list[ModelEntr
             continue
         revision = max(repo.revisions, key=lambda r: ("main" in r.refs, r.last_modified))
         snapshot = Path(revision.snapshot_path)
-        if not _has_weights(snapshot):
+        if not has_weights(snapshot):
             continue
         languages, figures = _card_facts(snapshot / CARD, repo.repo_id)
         kind = "sentence-transformers" if (snapshot / "modules.json").is_file() else "transformers"
@@ -198,15 +195,13 @@ def list_models(cached: bool = True) -> list[ModelEntry]:
 def find_model(name: str) -> ModelEntry:
     """The entry of ``name`` (``default``, a shipped or short name, a cached hub id, or a model folder);
     an unknown name is an :class:`InputError` that lists the known ones."""
-    from .encoders import DEFAULT_ENCODER, DEFAULT_STUDENT
-
     wanted = DEFAULT_STUDENT if name == DEFAULT_ENCODER else name
     entries = list_models()
     for entry in entries:
         if entry.name == wanted:
             return entry
-    path = Path(name)
-    if path.is_dir() and ((path / CARD).is_file() or (path / "config.json").is_file()):
+    path = model_path(name)
+    if path is not None and ((path / CARD).is_file() or (path / "config.json").is_file()):
         languages, figures = _card_facts(path / CARD, name)
         return ModelEntry(path.name, "folder", "", languages, model_dimension(path), folder_size(path), figures,
                           path / CARD if (path / CARD).is_file() else None, path)

@@ -13,10 +13,12 @@ from collections.abc import Iterable, Iterator
 from . import progress
 from .embed import embed_shard
 from .encoders import Encoder, EncoderSpec
-from .engines import EncodeJob, Engine, LocalEngine
-from .errors import InputError
-from .io import NpyStreamWriter, atomic_output, display_name, iter_lines, remove_sidecar, write_sidecar
+from .encoders.digest import encoder_record
+from .engines import EncodeJob, Engine, LocalEngine, get_engine
+from .errors import InputError, UsageError
+from .io import STDIO, atomic_output, check_output_path, check_stdin, compression, display_name, iter_lines
 from .languages import check_input_languages, checked
+from .npy import NpyStreamWriter, remove_sidecar, write_sidecar
 from .store import EmbeddingStore
 
 
@@ -50,8 +52,6 @@ def encode_file(
     their rows are zero vectors, so row i is always line i. Beside a file
     ``X.npy`` goes ``X.npy.mineshaft.json``: which encoder (and its digest) made it.
     """
-    from .encoders.digest import encoder_record
-
     spec = spec or EncoderSpec(encoder.name, dtype="float32")
     record = encoder_record(spec)
     rows = 0
@@ -87,10 +87,6 @@ def encode_to_path(
     """``mineshaft encode``: a text input to a ``.npy`` file (or stdout), or to a sharded store directory
     when ``shards`` is set or ``out`` ends with ``/`` (resumable, run on ``engine``)."""
     from pathlib import Path
-
-    from .engines import get_engine
-    from .errors import UsageError
-    from .io import STDIO, check_output_path, check_stdin, compression
 
     if str(path) == STDIO:
         check_stdin()
@@ -165,8 +161,6 @@ def encode_to_store(
 
 def _open_store(store_dir: str | os.PathLike, spec: EncoderSpec, shard_size: int) -> tuple[EmbeddingStore, str]:
     """The store for ``spec``'s shards (its finished shards kept only if made the same way) and the encoder digest."""
-    from .encoders.digest import encoder_record
-
     meta = {**encoder_record(spec), "shard_size": shard_size, "format": 2}
     store = EmbeddingStore(store_dir)
     old = store.read_manifest()

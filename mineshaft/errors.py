@@ -15,4 +15,3 @@ class InputError(MineshaftError):
 
 class UsageError(MineshaftError):
     """An option value or a combination of options makes no sense."""
-

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .embed import embed
-from .errors import InputError
-from .io import iter_lines, read_lines, split_ids
+from .errors import InputError, UsageError
+from .io import atomic_output, check_output_path, iter_lines, read_lines, split_ids
+from .languages import pair_file_language
 from .metrics import bootstrap_means, interval, retrieval_hits
-from .mine import mine_with_fit
+from .mining.mine import mine_with_fit
+from .mining.threshold import auto_threshold
 
 if TYPE_CHECKING:
     from .encoders import EncoderSpec
@@ -98,8 +100,6 @@ class BuccTask:
 def bucc_language(prefix: str | os.PathLike) -> str:
     """The other language of a BUCC-style prefix, as its files spell it (``de-en`` and ``en-de`` → ``de``:
     :func:`mineshaft.languages.pair_file_language`), else the first part of its name (``xx-en`` → ``xx``)."""
-    from .languages import pair_file_language
-
     name = Path(str(prefix)).name
     return pair_file_language(name, spelled=True) or name.split("-")[0]
 
@@ -129,8 +129,6 @@ def bucc_eval(prefix: str | os.PathLike, encoder, lang: str | None = None, k: in
     The F1 at the threshold tuned on all gold ("oracle") and at ``--threshold auto``
     (no gold) are given for reference.
     """
-    from .threshold import auto_threshold
-
     lang = lang or bucc_language(prefix)
     task = read_bucc(prefix, lang)
     x = embed(encoder, task.src_texts, batch_size=batch_size, label=f"encoding {lang}")
@@ -308,9 +306,6 @@ def run_eval(spec: EncoderSpec, bucc=(), tatoeba=(), flores=(), sts=(), k: int =
     """``mineshaft eval``: :func:`evaluate_sets` with ``spec``'s encoder; all results also go to ``json_out``
     as JSON when given. Returns the table (:func:`format_table`)."""
     import json
-
-    from .errors import UsageError
-    from .io import atomic_output, check_output_path
 
     if not (bucc or tatoeba or flores or sts):
         raise UsageError("nothing to evaluate: give at least one of --bucc, --tatoeba, --flores, --sts")

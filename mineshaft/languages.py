@@ -9,8 +9,8 @@ models, other directories) are not checked.
 :func:`check_input_languages` looks at a sample of an input (its first :data:`SAMPLE_LINES` non-empty
 lines) and warns once on stderr when more than :data:`SCRIPT_SHARE` of its letters are in scripts none
 of the encoder's languages uses, or (where the encoder's tokenizer is at hand) more than
-:data:`UNKNOWN_RATE` of its tokens are the unknown piece (counted as :func:`mineshaft.vocab.unknown_stats`
-does: each unknown character is one token).
+:data:`UNKNOWN_RATE` of its tokens are the unknown piece (:func:`unknown_stats`: each unknown character is one
+token, as ``extend-vocab`` counts them).
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from . import progress
+from .encoders import names
+from .encoders.names import is_use_dir, model_path, resolve_default
+from .encoders.use_tokens import BOS_ID, EOS_ID, UNK_ID, USETokenizer, use_sp_model
 
 LANGUAGES_FILE = "languages.json"
 #: non-empty lines of an input that are looked at
@@ -144,8 +147,6 @@ def read_languages(directory: str | os.PathLike) -> dict | None:
 
 def _record_for_name(name: str) -> tuple[dict | None, Path | None]:
     """(record, model directory) for an encoder name: a short name, shipped student or local directory."""
-    from .encoders import model_path, resolve_default
-
     try:
         name = resolve_default(name)
     except Exception:
@@ -254,15 +255,36 @@ def write_languages(directory: str | os.PathLike, start: str, added: Iterable[st
 # --------------------------------------------------------------------------- unknown pieces
 
 
+def unknown_stats(tok, texts: Sequence[str], unk_id: int) -> dict:
+    """``{"unknown": rate, "tokens": per sentence, "sentences": n}``: the one unknown-piece rate (the language
+    check reports it, ``extend-vocab`` counts it before and after). Each unknown character counts as one token, as
+    USE's model sees it. ``tok``: a ``tokenizers.Tokenizer``, or a :class:`~mineshaft.encoders.use_tokens.USETokenizer`."""
+    unknown = tokens = 0
+    for width in _token_widths(tok, texts, unk_id):
+        tokens += abs(width)
+        if width < 0:
+            unknown -= width
+    return {"unknown": unknown / max(tokens, 1), "tokens": tokens / max(len(texts), 1), "sentences": len(texts)}
+
+
+def _token_widths(tok, texts: Sequence[str], unk_id: int) -> Iterator[int]:
+    """For every token of ``texts`` (special tokens left out): 1, or minus the characters an unknown token covers."""
+    if hasattr(tok, "sp") and hasattr(tok, "encode"):  # USETokenizer: bos/eos around, one <unk> per character
+        for row in tok.encode(list(texts)):
+            body = row[1:-1] if len(row) >= 2 and row[0] == BOS_ID and row[-1] == EOS_ID else row
+            yield from (-1 if i == unk_id else 1 for i in body)
+        return
+    for enc in tok.encode_batch(list(texts), add_special_tokens=False):
+        yield from (-max(1, hi - lo) if i == unk_id else 1 for i, (lo, hi) in zip(enc.ids, enc.offsets))
+
+
 class _Counter:
-    """Unknown rate of a tokenizer (``tokenizers.Tokenizer`` or USETokenizer) by :func:`mineshaft.vocab.unknown_stats`."""
+    """Unknown rate of a tokenizer (``tokenizers.Tokenizer`` or USETokenizer) by :func:`unknown_stats`."""
 
     def __init__(self, tok, unk_id: int):
         self.tok, self.unk_id = tok, unk_id
 
     def __call__(self, texts: Sequence[str]) -> float:
-        from .vocab import unknown_stats
-
         return unknown_stats(self.tok, texts, self.unk_id)["unknown"]
 
 
@@ -273,8 +295,6 @@ def _counter_of_encoder(encoder):
             return _counter_for_directory(None, use=True)
         return None
     if hasattr(tok, "sp") and hasattr(tok, "encode"):  # USETokenizer
-        from .encoders.use import UNK_ID
-
         return _Counter(tok, UNK_ID)
     backend = getattr(tok, "backend_tokenizer", None)
     unk_id = getattr(tok, "unk_token_id", None)
@@ -287,12 +307,7 @@ def _counter_of_encoder(encoder):
 def _counter_for_directory(directory: str | None, use: bool = False):
     """A counter from a model directory's tokenizer files alone (the model is not loaded); None: none cheap."""
     try:
-        from .encoders import _is_use_dir
-
-        if use or (directory is not None and _is_use_dir(directory)):
-            from .encoders.use import UNK_ID, USETokenizer
-            from .vocab import use_sp_model
-
+        if use or (directory is not None and is_use_dir(directory)):
             return _Counter(USETokenizer(use_sp_model(None if directory is None else Path(directory))), UNK_ID)
         path = Path(directory) / "tokenizer.json" if directory is not None else None
         if path is None or not path.is_file():
@@ -373,10 +388,8 @@ def check_input_languages(encoder_or_name, texts_sample: Iterable[str], label: s
 def _hint(name: str, langs: set[str], scripts: set[str] | None) -> str:
     """``"; try -e X (N languages)"`` for the first shipped model that knows more: every script in ``scripts``,
     or (None) a strict superset of ``langs``; ``""`` when none does."""
-    from .encoders import models_dir
-
     try:
-        dirs = sorted(d for d in models_dir().iterdir() if (d / LANGUAGES_FILE).is_file())
+        dirs = sorted(d for d in names.models_dir().iterdir() if (d / LANGUAGES_FILE).is_file())
     except OSError:
         return ""
     for d in dirs:
@@ -406,7 +419,7 @@ def checked(texts: Iterable[str], encoder_or_name, label: str) -> Iterator[str]:
     return itertools.chain(head, it)
 
 
-__all__ = ["check_input_languages", "checked", "count_languages", "pair_file_codes", "pair_file_language", "pair_file_languages", "write_languages", "encoder_languages",
+__all__ = ["unknown_stats", "check_input_languages", "checked", "count_languages", "pair_file_codes", "pair_file_language", "pair_file_languages", "write_languages", "encoder_languages",
            "read_languages", "language_scripts", "char_script", "script_counts", "normalize_language",
            "LANGUAGE_SCRIPTS", "BUILTIN_LANGUAGES", "USE_LANGUAGES", "LANGUAGES_FILE", "SAMPLE_LINES", "SCRIPT_SHARE",
            "UNKNOWN_RATE"]

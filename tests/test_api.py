@@ -10,10 +10,11 @@ import pytest
 
 import mineshaft
 from mineshaft.errors import UsageError
-from mineshaft.filters import PairFilter
-from mineshaft.margin import K_MAX, MARGINS, MODES
-from mineshaft.mine import MineOptions, format_pairs, mine, mine_to_file, pair_texts, work_directory
-from mineshaft.score import METRICS, PairTable, ScoreOptions, write_scored
+from mineshaft.mining.filters import PairFilter
+from mineshaft.mining.margin import K_MAX, MARGINS, MODES
+from mineshaft.mining.mine import MineOptions, mine
+from mineshaft.mining.output import format_pairs, mine_to_file, pair_texts, work_directory
+from mineshaft.mining.score import METRICS, PairTable, ScoreOptions, write_scored
 
 
 @pytest.fixture
@@ -28,14 +29,17 @@ def npys(tmp_path):
 
 
 def test_mine_stays_callable_once_its_module_is_imported(npys, tmp_path):
-    import mineshaft.margin
-    import mineshaft.mine as module
+    import mineshaft.embed
+    import mineshaft.mining.margin
+    import mineshaft.mining.mine as module
 
     assert module.MineOptions is MineOptions  # the module is still the module
-    for i in range(2):  # the package attribute is now the module: calling it still mines
+    for i in range(2):
         result = mineshaft.mine(*npys, tmp_path / f"w{i}", options=MineOptions(threshold=None))
         assert len(result.pairs) == 40
     np.testing.assert_allclose(mineshaft.margin(np.ones(2), np.full(2, 0.5), np.full(2, 0.5)), [2.0, 2.0])
+    # the package attribute ``embed`` is now the module of that name: calling it still calls the function
+    assert mineshaft.embed.embed is not mineshaft.embed and callable(mineshaft.embed)
 
 
 def test_public_api_names():
@@ -115,11 +119,11 @@ def test_eval_english_files_beside_the_others():
 def test_cli_choices_and_limits_come_from_the_library():
     from typer.main import get_command
 
-    from mineshaft import cli
+    from mineshaft.cli import app, options
 
-    assert [m.value for m in cli.Margin] == list(MARGINS) and [m.value for m in cli.Mode] == list(MODES)
-    assert [m.value for m in cli.Metric] == list(METRICS)
-    command = get_command(cli.app)
+    assert [m.value for m in options.Margin] == list(MARGINS) and [m.value for m in options.Mode] == list(MODES)
+    assert [m.value for m in options.Metric] == list(METRICS)
+    command = get_command(app)
     encoder_options = {"encoder", "batch_size", "device", "max_length", "precision"}
     for name in ("encode", "mine", "score", "eval"):
         params = {p.name: p for p in command.commands[name].params}
@@ -130,7 +134,7 @@ def test_cli_choices_and_limits_come_from_the_library():
 
 
 def test_a_missing_input_is_reported_before_the_other_is_encoded(tmp_path, monkeypatch):
-    from mineshaft import mine as mine_module
+    from mineshaft.mining import mine as mine_module
     from mineshaft.errors import InputError
 
     (tmp_path / "a.txt").write_text("Guten Morgen.\n")

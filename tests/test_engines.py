@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mineshaft.engines import get_engine
-from mineshaft.errors import UsageError
-from mineshaft.mine import MineOptions, Source, mine_sources
 from mineshaft.encode import encode_to_store
 from mineshaft.encoders import EncoderSpec
+from mineshaft.engines import get_engine
+from mineshaft.errors import UsageError
+from mineshaft.mining.mine import MineOptions, mine_sources
+from mineshaft.mining.sources import Source
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def test_ray_encode_equals_local(ray_engine, tmp_path):
 
 
 def test_ray_needs_an_in_memory_index(ray_engine):
-    from mineshaft.search import Searcher
+    from mineshaft.mining.search import Searcher
 
     rng = np.random.default_rng(0)
     s = Searcher([unit(rng, 5000, 16)], memory=100_000)  # forces blocked search

@@ -105,7 +105,7 @@ def test_bucc_eval_reports_thresholds_tuned_on_the_other_half(tmp_path):
     (tmp_path / "xx-en.gold").write_text("".join(f"{src_ids[i]}\t{tgt_ids[i]}\n" for i in gold_rows))
     res = ev.bucc_eval(tmp_path / "xx-en", TableEncoder(table), k=3)
 
-    from mineshaft.mine import mine_embeddings
+    from mineshaft.mining.mine import mine_embeddings
 
     pairs = mine_embeddings(x.astype(np.float32), y.astype(np.float32), k=3, threshold=None)
     correct = np.array([s == t and s in gold_rows for s, t in zip(pairs.src.tolist(), pairs.tgt.tolist())])

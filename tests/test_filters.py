@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from mineshaft.errors import UsageError
-from mineshaft.filters import PairFilter, numbers
-from mineshaft.report import threshold_histogram
+from mineshaft.mining.filters import PairFilter, numbers
+from mineshaft.mining.report import threshold_histogram
 
 
 def kept(rules, rows):

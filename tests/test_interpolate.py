@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from mineshaft.encoders import load_encoder
 from mineshaft.errors import InputError
-from mineshaft.interpolate import interpolate, interpolate_states
+from mineshaft.training.interpolate import interpolate, interpolate_states
 
 from conftest import run_cli
 
@@ -98,7 +98,8 @@ def test_records_tell_the_truth_and_training_leftovers_stay_behind(tmp_path):
     """train_config.json and the card say what the run used (not "auto"); interpolate copies the model,
     not the teacher cache, checkpoint or lock of its training run."""
     from mineshaft.io import read_lines
-    from mineshaft.train import TrainConfig, train
+    from mineshaft.training.config import TrainConfig
+    from mineshaft.training.trainer import train
 
     from conftest import ROOT
 
@@ -138,7 +139,7 @@ def test_an_interpolated_model_does_not_mine_with_the_students_calibrated_thresh
     err = res.stderr.decode()
     assert res.returncode == 0, err
     assert "chosen by --threshold auto" in err and "calibrated threshold" not in err, err
-    from mineshaft.threshold import model_dir_of
+    from mineshaft.mining.threshold import model_dir_of
 
     shutil.copy(model_dir_of("default") / "mining.json", zero / "mining.json")  # copied by hand: still not used
     res = run_cli("mine", de, en, "-e", str(zero), "-o", str(tmp_path / "b.tsv"))

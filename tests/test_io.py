@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mineshaft.errors import InputError, UsageError
-from mineshaft.io import NpyStreamWriter, atomic_dir, atomic_output, iter_lines, iter_tsv, load_embeddings, read_lines, split_ids
+from mineshaft.io import atomic_dir, atomic_output, iter_lines, iter_tsv, read_lines, split_ids
+from mineshaft.npy import NpyStreamWriter, load_embeddings
 
 
 @pytest.mark.parametrize("opener,suffix", [(open, ""), (gzip.open, ".gz"), (bz2.open, ".bz2"), (lzma.open, ".xz")])
@@ -114,7 +115,7 @@ def test_atomic_dir_replaces_only_when_complete(tmp_path):
 
 
 def test_release_pages_drops_a_mapped_shard_from_the_resident_set(tmp_path):
-    from mineshaft.io import release_pages
+    from mineshaft.npy import release_pages
 
     def rss_file_kb() -> int:
         line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("RssFile"))

@@ -121,7 +121,7 @@ def test_one_reading_of_a_pair_file_name_everywhere(tmp_path):
     """en_de.tsv, en-de.tsv, de-en.tsv, en-de.tsv.gz, eng-deu.txt: German and English for languages.json and
     train, German for the text extend-vocab learns from (and the other side of a BUCC-style prefix)."""
     from mineshaft.evaluate import bucc_language
-    from mineshaft.vocab import read_texts
+    from mineshaft.training.vocab import read_texts
 
     names = ["en_de.tsv", "en-de.tsv", "de-en.tsv", "en-de.tsv.gz", "/data/eng-deu.txt", "de_en.tsv", "EN-DE.tsv"]
     for name in names:
@@ -156,7 +156,7 @@ def test_the_warning_names_a_shipped_model_that_knows_more(tmp_path, monkeypatch
 
     (tmp_path / "wide").mkdir()
     languages.write_languages(tmp_path / "wide", "use", ["bn", "vi"], "test")
-    monkeypatch.setattr(encoders, "models_dir", lambda: tmp_path)
+    monkeypatch.setattr(encoders.names, "models_dir", lambda: tmp_path)
     languages.check_input_languages("use", TEXTS["bn"], "bn.txt")  # a script: a model whose languages use it
     languages.check_input_languages("use", ["Tôi nói tiếng Việt.", "Hôm nay thời tiết rất đẹp."], "vi.txt")
     assert len(warnings) == 2 and all(w.endswith("; try -e wide (English and 16 other languages)") for w in warnings), warnings
@@ -167,8 +167,9 @@ def test_the_warning_names_a_shipped_model_that_knows_more(tmp_path, monkeypatch
 def test_the_language_check_counts_unknown_pieces_as_extend_vocab_does():
     """One unknown-piece rate: the input check (USE's own tokenizer) and extend-vocab's table (the fast
     tokenizer of the same sp.model) give the same number."""
-    from mineshaft.encoders.use import UNK_ID
-    from mineshaft.vocab import backend_tokenizer, unknown_stats
+    from mineshaft.encoders.use_tokens import UNK_ID
+    from mineshaft.languages import unknown_stats
+    from mineshaft.training.vocab import backend_tokenizer
 
     texts = TEXTS["bn"] + TEXTS["hy"] + ["Guten Morgen, wie geht es dir?"]
     got = languages.check_input_languages("use", texts, "x")["unknown_rate"]

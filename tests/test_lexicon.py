@@ -8,7 +8,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from mineshaft.lexicon import alignment_counts, moved_rows, translation_rows
+from mineshaft.training.lexicon import alignment_counts, moved_rows, translation_rows
 
 
 def reference_ibm1(other, english, iterations):

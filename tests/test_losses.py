@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mineshaft.losses import (
+from mineshaft.training.losses import (
     HardContrastiveLoss,
     MatrixMSELoss,
     MSEDistillationLoss,
@@ -366,8 +366,8 @@ def test_mmse_with_an_asymmetric_teacher_matrix(tcm):
 
 
 def test_mmse_is_registered_and_trains():
-    from mineshaft.losses import LOSSES
-    from mineshaft.train_config import LOSS_NAMES
+    from mineshaft.training.losses import LOSSES
+    from mineshaft.training.config import LOSS_NAMES
 
     assert "mmse" in LOSS_NAMES and LOSSES["mmse"] is MatrixMSELoss
     loss_fn = build_loss("mmse", temperature=0.2, labels="average", tcm=True, cross_weight=0.5)

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from mineshaft.margin import Pairs, margin, select_pairs
-from mineshaft.mine import mine_embeddings
-from mineshaft.search import knn
+from mineshaft.mining.margin import Pairs, margin, select_pairs
+from mineshaft.mining.mine import mine_embeddings
+from mineshaft.mining.search import knn
 
 from conftest import run_cli
 
@@ -177,7 +177,7 @@ def sequential_greedy(pairs, nx, ny):
 @given(n=st.integers(0, 300), nx=st.integers(1, 30), ny=st.integers(1, 30), seed=st.integers(0, 2**31),
        ties=st.booleans())
 def test_vectorized_greedy_equals_sequential_loop(n, nx, ny, seed, ties):
-    from mineshaft.margin import greedy_one_to_one
+    from mineshaft.mining.margin import greedy_one_to_one
 
     rng = np.random.default_rng(seed)
     score = (rng.integers(0, 5, n) if ties else rng.random(n)).astype(np.float32)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mineshaft.margin import margin, select_pairs
-from mineshaft.mine import mine_embeddings
-from mineshaft.score import pair_scores
-from mineshaft.search import knn
+from mineshaft.mining.margin import margin, select_pairs
+from mineshaft.mining.mine import mine_embeddings
+from mineshaft.mining.score import pair_scores
+from mineshaft.mining.search import knn
 
 MODES = ("forward", "backward", "intersect", "max")
 
@@ -58,7 +58,7 @@ def test_missing_neighbours_do_not_poison_the_margin(clustered, capsys):
 
 
 def test_query_without_neighbours_is_never_paired():
-    from mineshaft.margin import candidate_margins, neighbour_means
+    from mineshaft.mining.margin import candidate_margins, neighbour_means
 
     sims = np.array([[0.9, 0.5], [-np.inf, -np.inf], [0.8, -np.inf]], np.float32)
     ids = np.array([[0, 1], [-1, -1], [1, -1]])

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import mineshaft.encoders as encoders
-import mineshaft.encoders.use as use_mod
+import mineshaft.encoders.use_model as use_model
+import mineshaft.encoders.use_tokens as use_mod
 from conftest import ROOT, run_cli
 from mineshaft.encoders import DEFAULT_STUDENT, load_encoder, models_dir, shipped_model
 from mineshaft.errors import InputError
@@ -64,7 +65,7 @@ def test_shipped_records_tell_the_truth(name):
     if saved == "int8rows":
         with safe_open(str(path / "model.safetensors"), "pt") as f:
             assert {k for k in f.keys() if str(f.get_slice(k).get_dtype()) != "F16"} - {"override_ids"} == {
-                f"{n}.{part}" for n in use_mod.QUANTIZABLE_ROWS for part in ("q8", "scale")}
+                f"{n}.{part}" for n in use_model.QUANTIZABLE_ROWS for part in ("q8", "scale")}
     assert train_cfg["out"] != f"models/{name}" or not (path / "interpolation.json").is_file()
 
 
@@ -78,7 +79,7 @@ def test_default_is_the_trained_student_not_use():
 
 
 def test_missing_default_model_is_an_error_not_a_fallback(tmp_path, monkeypatch):
-    monkeypatch.setattr(encoders, "models_dir", lambda: tmp_path)
+    monkeypatch.setattr(encoders.names, "models_dir", lambda: tmp_path)
     with pytest.raises(InputError, match=f"default model {DEFAULT_STUDENT} is not installed"):
         load_encoder("default", device="cpu")
 

@@ -11,11 +11,11 @@ import pytest
 
 from conftest import ROOT, run_cli
 from mineshaft.encode import encode_to_store
+from mineshaft.encoders import EncoderSpec
 from mineshaft.encoders.base import Encoder
 from mineshaft.errors import InputError
-from mineshaft.mine import MineOptions, mine
+from mineshaft.mining.mine import MineOptions, mine
 from mineshaft.store import EmbeddingStore
-from mineshaft.encoders import EncoderSpec
 
 SAMPLE = ROOT / "mineshaft" / "data"
 WORDS = "the a cat dog sat on mat der die das hund katze ist".split()
@@ -64,14 +64,16 @@ class FixedEncoder(Encoder):
 
 # -------------------------------------------------------------------------------------------- digest
 def test_digest_covers_what_changes_vectors_and_nothing_else(tmp_path, monkeypatch):
-    import mineshaft.encoders as encoders
+    import mineshaft.encoders.loading as loading
+    import mineshaft.encoders.spec as spec_module
     from mineshaft.encoders.digest import encoder_record
     from mineshaft.encoders import hf
 
     def no_loading(*a, **k):
         raise AssertionError("the digest must not load the model")
 
-    monkeypatch.setattr(encoders, "load_encoder", no_loading)
+    monkeypatch.setattr(loading, "load_encoder", no_loading)
+    monkeypatch.setattr(spec_module, "load_encoder", no_loading)
     monkeypatch.setattr(hf.HFEncoder, "__init__", no_loading)
     m = tiny_model(tmp_path / "m", seed=0)
     spec = EncoderSpec(str(m), device="cpu", precision="fp32", dtype="float32")
@@ -203,7 +205,7 @@ def use_npys(tmp_path_factory):
 
 def test_encode_writes_a_sidecar(use_npys):
     from mineshaft.encoders.digest import encoder_record
-    from mineshaft.io import sidecar_path
+    from mineshaft.npy import sidecar_path
 
     rec = json.loads(sidecar_path(use_npys / "de.npy").read_text())
     x = np.load(use_npys / "de.npy")
@@ -227,7 +229,7 @@ def test_npy_from_use_against_text_with_the_default_encoder_is_refused(use_npys,
 
 
 def test_npy_changed_after_encoding_loses_its_record(use_npys, tmp_path, capsys):
-    from mineshaft.io import sidecar_path
+    from mineshaft.npy import sidecar_path
 
     shutil.copy(use_npys / "de.npy", tmp_path / "en.npy")
     shutil.copy(sidecar_path(use_npys / "de.npy"), sidecar_path(tmp_path / "en.npy"))
@@ -242,7 +244,7 @@ def test_npy_changed_after_encoding_loses_its_record(use_npys, tmp_path, capsys)
 @pytest.fixture(scope="module")
 def default_copy(tmp_path_factory):
     """A copy of the shipped default student, and sample.de encoded with it by `mineshaft encode` (de.npy)."""
-    from mineshaft.threshold import model_dir_of
+    from mineshaft.mining.threshold import model_dir_of
 
     d = tmp_path_factory.mktemp("copy")
     shutil.copytree(model_dir_of("default"), d / "m")
@@ -273,7 +275,7 @@ def test_records_of_the_earlier_digest_are_recognized_while_the_model_is_unchang
     """A sidecar written while the model digest also read every other file of the model folder (mining.json,
     languages.json) still mines with that model, until one of those files changes (then: encode again)."""
     from mineshaft.encoders.digest import _FileDigests, _model
-    from mineshaft.io import sidecar_path
+    from mineshaft.npy import sidecar_path
 
     m, env = tmp_path / "m", {"MINESHAFT_CACHE_DIR": str(default_copy / "cache")}
     shutil.copytree(default_copy / "m", m)
@@ -294,7 +296,7 @@ def test_records_of_the_earlier_digest_are_recognized_while_the_model_is_unchang
 
 def test_the_sidecar_records_the_precision_the_use_port_ran_in(tmp_path):
     """--precision bf16 on CPU: the USE port runs in bf16 autocast, and the record says so (one resolution)."""
-    from mineshaft.io import sidecar_path
+    from mineshaft.npy import sidecar_path
 
     r = run_cli("encode", str(SAMPLE / "sample.de"), "-e", "use", "--precision", "bf16", "--device", "cpu",
                 "-o", str(tmp_path / "de.npy"), "-q", env={"MINESHAFT_CACHE_DIR": str(tmp_path / "cache")})

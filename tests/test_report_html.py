@@ -18,7 +18,7 @@ import pytest
 
 from conftest import ROOT, run_cli
 from mineshaft.io import read_lines
-from mineshaft.report_html import ReportData, ReportPair, SideLanguages, render_html, report_from_result
+from mineshaft.mining.report_html import ReportData, ReportPair, SideLanguages, render_html, report_from_result
 
 SAMPLE = ROOT / "mineshaft" / "data"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -138,7 +138,7 @@ def test_a_run_without_report_never_imports_it(mined, tmp_path):
                        capture_output=True, text=True, timeout=600, env=os.environ)
     assert r.returncode == 0, r.stderr[-2000:]
     imported = {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
-    assert "mineshaft.mine" in imported and "mineshaft.report_html" not in imported
+    assert "mineshaft.mining.mine" in imported and "mineshaft.mining.report_html" not in imported
     assert out.read_bytes() == (mined / "pairs.tsv").read_bytes()
 
 
@@ -164,7 +164,7 @@ class FakeFit:
 def test_report_reads_the_threshold_fit_when_present(tmp_path):
     """A library run: the page overlays the fit's null density and shows its precision, and works without them."""
     import mineshaft
-    from mineshaft.mine import pair_texts
+    from mineshaft.mining.output import pair_texts
 
     result = mineshaft.mine(SAMPLE / "sample.de", SAMPLE / "sample.en", tmp_path / "work", encoder_name="default")
     src_texts, tgt_texts = pair_texts(result)

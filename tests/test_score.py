@@ -7,7 +7,7 @@ import pytest
 
 from conftest import ROOT, run_cli
 from mineshaft.io import read_lines
-from mineshaft.score import pair_scores
+from mineshaft.mining.score import pair_scores
 
 SAMPLE = ROOT / "mineshaft" / "data"
 

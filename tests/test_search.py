@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mineshaft.errors import UsageError
-from mineshaft.search import Searcher, auto_index, knn
+from mineshaft.mining.search import Searcher, auto_index, knn
 from conftest import unit
 
 

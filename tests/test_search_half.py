@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mineshaft.search import Searcher, auto_index, check_factory, knn
+from mineshaft.mining.search import Searcher, auto_index, check_factory, knn
 from conftest import unit
 
 
@@ -49,7 +49,7 @@ def test_half_memory_budget_blocks(planted):
 
 def test_half_uncertain_rows_fall_back_to_fp32(planted, monkeypatch):
     """Where half precision cannot tell the k-th neighbour from the rest, the row is searched in fp32."""
-    import mineshaft.search as search
+    import mineshaft.mining.search as search
 
     q, db = planted
     calls = []
@@ -113,11 +113,11 @@ def test_device_resident_rescoring_matches_host(planted):
     """The GPU path's re-scoring (fp32 copy on the device, float64 products) equals the host one; run on CPU."""
     import torch
 
-    from mineshaft.search import _Resident
+    from mineshaft.mining.search_half import Resident
 
     q, db = planted
     s = Searcher([db[:999], db[999:]], "half")
-    res = _Resident(s.blocks, torch.device("cpu"), torch.bfloat16, keep_fp32=True)
+    res = Resident(s.blocks, torch.device("cpu"), torch.bfloat16, keep_fp32=True)
     cand = np.random.default_rng(0).integers(-1, len(db), size=(len(q), 9))
     d1, i1 = res.rescore(q, cand)
     d2, i2 = s._rescore(q, cand)
@@ -143,13 +143,13 @@ def test_torch_ivf_on_fp16_shards_is_exact_when_every_list_is_visited(planted, m
     """fp16 shards: the IVF holds an exact copy and re-scores from it (fp32, float64 near ties); small
     shape buckets and query chunks so that padding columns, padded query rows and several chunks per
     list all occur; ten exact ties in one list exceed the 8 kept per list and force a re-scan."""
-    from mineshaft.search import _TorchIVF
+    from mineshaft.mining.search_half import TorchIVF
 
     q, db = planted
     h = db.astype(np.float16)
-    monkeypatch.setattr(_TorchIVF, "ROWS", 8)
-    monkeypatch.setattr(_TorchIVF, "COLS", 24)
-    monkeypatch.setattr(_TorchIVF, "CHUNK", 16)
+    monkeypatch.setattr(TorchIVF, "ROWS", 8)
+    monkeypatch.setattr(TorchIVF, "COLS", 24)
+    monkeypatch.setattr(TorchIVF, "CHUNK", 16)
     want_d, want_i = knn(q, [h], 5)
     got_d, got_i = knn(q, [h[:1500], h[1500:]], 5, index="ivf16", nprobe=16)
     np.testing.assert_array_equal(got_i, want_i)

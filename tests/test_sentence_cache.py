@@ -48,7 +48,7 @@ def test_a_part_without_keys_is_ignored_and_keys_are_stable(tmp_path):
 
 def test_teacher_embeddings_share_sentences_across_runs(tmp_path):
     """Through the trainer's teacher: another subset of the same sentences is read back, identical."""
-    from mineshaft.train import teacher_embeddings
+    from mineshaft.training.teacher import teacher_embeddings
 
     texts = ["The cat sleeps.", "I like tea.", "The cat sleeps.", "Where is the station?"]
     a = teacher_embeddings("minilm", texts, tmp_path, "cpu", 8)

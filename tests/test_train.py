@@ -16,8 +16,11 @@ import torch
 from conftest import ROOT, SHARED, run_cli
 from mineshaft.encoders import load_encoder
 from mineshaft.io import read_lines
-from mineshaft.losses import build_loss
-from mineshaft.train import PairSet, TrainConfig, batch_indices, dev_accuracy, read_pair_files, train
+from mineshaft.training.config import TrainConfig
+from mineshaft.training.data import PairSet, read_pair_files
+from mineshaft.training.losses import build_loss
+from mineshaft.training.sampling import batch_indices
+from mineshaft.training.trainer import dev_accuracy, train
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +46,7 @@ def losses(out: Path) -> dict[int, float]:
 
 def mean_loss(model_dir_or_name: str, cfg: TrainConfig, pairs: Path, cache: str) -> float:
     """The loss of a model on all training pairs at once (no gradient)."""
-    from mineshaft.train import teacher_embeddings
+    from mineshaft.training.teacher import teacher_embeddings
 
     tr, _ = read_pair_files([str(pairs)], cfg.dev_size, None, cfg.seed)
     enc = load_encoder(model_dir_or_name, device="cpu", precision="fp32")
@@ -306,18 +309,18 @@ def test_missing_pairs_file(tmp_path):
 
 def test_two_runs_never_share_a_directory(tmp_path):
     from mineshaft.errors import InputError
-    from mineshaft.train import _lock
+    from mineshaft.training.checkpoint import lock
 
-    held = _lock(tmp_path)
+    held = lock(tmp_path)
     with pytest.raises(InputError, match="another mineshaft train"):
-        _lock(tmp_path)
+        lock(tmp_path)
     held.close()
-    _lock(tmp_path).close()  # free again once the first run is over
+    lock(tmp_path).close()  # free again once the first run is over
 
 
 def test_training_sits_below_mining():
-    """`import mineshaft.train` loads neither the mining stack nor faiss (the accuracy is in mineshaft.metrics)."""
-    code = ("import sys, mineshaft.train; print(sorted(m for m in ('mineshaft.mine', 'mineshaft.search', "
+    """`import mineshaft.training.trainer` loads neither the mining stack nor faiss (the accuracy is in mineshaft.metrics)."""
+    code = ("import sys, mineshaft.training.trainer; print(sorted(m for m in ('mineshaft.mining.mine', 'mineshaft.mining.search', "
             "'mineshaft.evaluate', 'faiss') if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "[]"
@@ -330,7 +333,7 @@ def test_options_are_declared_once_in_the_config():
 
     from mineshaft.cli import app
     from mineshaft.errors import UsageError
-    from mineshaft.train_config import flag_name, option_fields
+    from mineshaft.training.config import flag_name, option_fields
 
     command = typer.main.get_command(app).commands["train"]
     flags = {o for p in command.params for o in (*p.opts, *p.secondary_opts)}

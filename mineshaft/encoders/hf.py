@@ -21,8 +21,9 @@ import torch
 
 from ..errors import InputError
 from ..io import honour_umask
+from ..progress import info
 from .base import Encoder
-from .precision import resolve_precision
+from .precision import pick_device, resolve_precision
 
 POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
 #: legacy ``1_Pooling/config.json`` flags, in the order sentence-transformers concatenates them
@@ -147,22 +148,6 @@ def load_dense(path: Path, device: torch.device) -> torch.nn.Sequential:
     return torch.nn.Sequential(linear, act_cls()).eval().to(device)
 
 
-def pick_device(device: str | None) -> torch.device:
-    """``auto``/None → cuda when available, else cpu; anything else is passed to torch."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise InputError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {device!r} asked for, but no CUDA GPU is available")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise InputError(f"device {device!r} asked for, but this machine has {torch.cuda.device_count()} CUDA "
-                         f"GPU(s): cuda:0 to cuda:{torch.cuda.device_count() - 1}")
-    return dev
-
-
 class HFEncoder(Encoder):
     """Any Hugging Face encoder model (a local directory) as a sentence encoder.
 
@@ -229,8 +214,6 @@ class HFEncoder(Encoder):
         if self.prompt and layout is not None and not layout.include_prompt:
             self.prompt_length = len(self.tokenizer(self.prompt)["input_ids"]) - 1  # without the closing special token
         if self.prompt:
-            from ..progress import info
-
             info(f"{self.name}: every input starts with the prompt {self.prompt!r}"
                  + (f" ({self.prompt_name!r} of the model's prompts)" if self.prompt_name else ""))
         self.truncated = 0

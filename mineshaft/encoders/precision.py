@@ -1,4 +1,5 @@
-"""``--precision``: the one place ``auto`` (and every explicit value) is resolved for a device.
+"""``--device`` and ``--precision``: the one place ``auto`` (and every explicit value) is resolved (torch is imported
+only when one is).
 
 Encoders and training differ only in what ``auto`` means, so each passes its choice:
 
@@ -41,4 +42,22 @@ def resolve_precision(precision: str, device, *, cpu_bf16: bool = False, gpu_bf1
     return "fp32"
 
 
-__all__ = ["PRECISIONS", "resolve_precision"]
+def pick_device(device: str | None):
+    """``auto``/None → cuda when available, else cpu; anything else is passed to torch (a ``torch.device``)."""
+    import torch
+
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise InputError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {device!r} asked for, but no CUDA GPU is available")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise InputError(f"device {device!r} asked for, but this machine has {torch.cuda.device_count()} CUDA "
+                         f"GPU(s): cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    return dev
+
+
+__all__ = ["PRECISIONS", "resolve_precision", "pick_device"]

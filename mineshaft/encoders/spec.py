@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .base import Encoder
-
+from ..progress import info
+from .base import Encoder
+from .loading import load_encoder
+from .names import check_name, resolve_default
 
 #: precisions in which vectors are stored
 DTYPES = ("float32", "float16")
@@ -32,16 +32,11 @@ class EncoderSpec:
     precision: str = "auto"
 
     def __post_init__(self) -> None:
-        from . import check_name, resolve_default
-
         object.__setattr__(self, "name", resolve_default(self.name))
         check_name(self.name)
 
     def load(self) -> Encoder:
         """The loaded encoder (logs its name and dimension)."""
-        from ..progress import info
-        from . import load_encoder
-
         encoder = load_encoder(self.name, device=self.device, max_length=self.max_length, threads=self.threads,
                                precision=self.precision)
         info(f"encoder: {encoder.name} (dim {encoder.dim})")

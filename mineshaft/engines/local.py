@@ -11,8 +11,8 @@ if TYPE_CHECKING:
     import numpy as np
 
     from ..encoders import Encoder, EncoderSpec
-    from ..search import Searcher
-    from . import EncodeJob
+    from ..mining.search import Searcher
+    from .base import EncodeJob
 
 
 class LocalEngine:

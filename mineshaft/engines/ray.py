@@ -11,7 +11,7 @@ from ..embed import embed_shard
 
 if TYPE_CHECKING:
     from ..encoders import EncoderSpec
-    from . import EncodeJob
+    from .base import EncodeJob
 
 
 class RayEngine:

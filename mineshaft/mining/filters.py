@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from .errors import UsageError
+from ..errors import UsageError
 
 _DIGITS = re.compile(r"\d+")
 _NOT_WORD = re.compile(r"[\W\d_]+", re.UNICODE)

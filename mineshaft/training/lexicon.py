@@ -22,12 +22,16 @@ and trained from it the model held USE's languages at a larger WiSE-FT α).
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from ..languages import encoder_languages, pair_file_languages
+from .data import dev_digest, read_pair_files
 
 #: EM passes of IBM Model 1 (the counts are those of the last E-step)
 ITERATIONS = 6
@@ -125,4 +129,41 @@ def moved_rows(table: np.ndarray, ids: np.ndarray, rows: np.ndarray, occurrences
     return start + weight[:, None] * (rows - start)
 
 
-__all__ = ["Lexicon", "alignment_counts", "translation_rows", "moved_rows", "ITERATIONS", "SHARE_POWER"]
+class LexiconInit:
+    """Rows from a translation lexicon (this module) learned on the pairs of ``files`` that
+    ``mineshaft train --dev-size dev_size --seed seed`` trains on; only the languages the model ``model`` does
+    not know (by its ``languages.json`` and the files' names; all of them when either is missing) are
+    aligned, and English plus the known languages count as the other uses of old rows."""
+
+    def __init__(self, files: Sequence[str | os.PathLike], model: str, dev_size: int, seed: int):
+        self.pairs, dev = read_pair_files([str(f) for f in files], dev_size, None, seed, "sentence")
+        record = encoder_languages(model)
+        known = set(record["languages"]) | {"en"} if record else None
+        self.new = np.array([known is None or (codes := pair_file_languages([name])) is None
+                             or not set(codes) <= known for name in self.pairs.langs], bool)
+        self.stats: dict = {"dev_size": dev_size, "seed": seed, "heldout": dev_digest(dev), "iterations": ITERATIONS,
+                            "share_power": SHARE_POWER,
+                            "languages": [n for n, k in zip(self.pairs.langs, self.new) if k]}
+
+    def rows(self, tokenize, specials: Sequence[int], table: np.ndarray, first_new_id: int
+             ) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, rows)`` to write into ``table`` (the extended one: new rows from :func:`init_rows`);
+        ``tokenize(texts)`` gives the new tokenizer's ids, cut to :data:`~mineshaft.training.vocab.LEXICON_MAX_TOKENS` content tokens."""
+        drop = np.asarray(sorted(set(specials)), np.int64)
+
+        def ids(texts):
+            return [row[~np.isin(row, drop)] for row in (np.asarray(r, np.int64) for r in tokenize(texts))]
+
+        data, vocab = self.pairs, table.shape[0]
+        new_rows = np.flatnonzero(self.new[data.lang])
+        english = ids(data.a)  # every English side, tokenized once: the lexicon's and the old rows' other uses
+        lex = alignment_counts(ids([data.b[i] for i in new_rows]), [english[i] for i in new_rows], vocab)
+        known_other = ids([data.b[i] for i in np.flatnonzero(~self.new[data.lang])])
+        uses = np.bincount(np.concatenate(english + known_other), minlength=vocab).astype(np.float64)
+        moved, rows = translation_rows(lex, table)
+        self.stats.update(pairs=len(new_rows), new_rows=int((moved >= first_new_id).sum()),
+                          old_rows=int((moved < first_new_id).sum()))
+        return moved, moved_rows(table, moved, rows, lex.occurrences, uses, first_new_id).astype(table.dtype)
+
+
+__all__ = ["Lexicon", "alignment_counts", "translation_rows", "moved_rows", "ITERATIONS", "SHARE_POWER", "LexiconInit"]

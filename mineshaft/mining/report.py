@@ -55,7 +55,7 @@ def threshold_histogram(scores: np.ndarray, threshold: float | None = None, note
 def print_threshold_histogram(scores: np.ndarray, choice) -> None:
     """``--explain-threshold``: the histogram of a run's candidate margins and its ``ThresholdChoice`` (with the
     estimated non-translations where the run's null model was fitted), on stderr."""
-    from .progress import console
+    from ..progress import console
 
     fit = getattr(choice, "fit", None)
     text = threshold_histogram(scores, choice.value, choice.describe(),

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import UsageError
+from ..errors import UsageError
 
 MARGINS = ("ratio", "distance", "absolute")
 MODES = ("forward", "backward", "intersect", "max")

@@ -1,6 +1,6 @@
 """The options of a training run, each declared once: type, default, help text, limits and CLI flag.
 
-:class:`TrainConfig` is what :func:`mineshaft.train.train` takes; ``mineshaft train`` builds its
+:class:`TrainConfig` is what :func:`mineshaft.training.trainer.train` takes; ``mineshaft train`` builds its
 options from the same fields (their ``metadata``, see :func:`option`), and :meth:`TrainConfig.check`
 validates a config however it was made. Standard library only, so the CLI can read it without torch.
 """
@@ -11,9 +11,9 @@ import math
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
 
-from .errors import UsageError
+from ..errors import UsageError
 
-#: the losses of :mod:`mineshaft.losses`, by name (this order)
+#: the losses of :mod:`mineshaft.training.losses`, by name (this order)
 LOSS_NAMES = ("soft", "hard", "mse", "mmse")
 #: soft labels: the teacher reads the priority side only, or the average of both sides
 LABEL_STRATEGIES = ("priority", "average")
@@ -201,5 +201,13 @@ class TrainConfig:
             raise UsageError("--warmup must be in [0, 1) and --weight-decay >= 0")
 
 
+#: dev sentences per file that ``mineshaft train`` holds out by default (``extend-vocab --dev-size``: its lexicon
+#: never reads them)
+DEFAULT_DEV_SIZE: int = next(f.default for f in fields(TrainConfig) if f.name == "dev_size")
+#: how ``extend-vocab`` starts new and much-used rows: ``lexicon`` (from the pairs' translations) or ``pieces``
+#: (from the old pieces)
+INITS = ("lexicon", "pieces")
+
+
 __all__ = ["TrainConfig", "option", "option_fields", "flag_name", "check_options", "recipe", "to_args", "LOSS_NAMES", "LABEL_STRATEGIES",
-           "DEV_SPLITS", "BATCH_LANGUAGES"]
+           "DEV_SPLITS", "BATCH_LANGUAGES", "DEFAULT_DEV_SIZE", "INITS"]

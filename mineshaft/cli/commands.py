@@ -1,29 +1,23 @@
-"""The ``mineshaft`` command line: parse, validate, delegate. Data goes to stdout, everything else to stderr."""
+"""The ``mineshaft`` commands: each parses its options, checks them and calls the library (data to stdout, the rest
+to stderr)."""
 
 from __future__ import annotations
 
-import functools
-import inspect
 import json
 import shlex
 import sys
-from collections.abc import Callable, Iterable
-from enum import Enum
-from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from . import __version__
-from .encoders import EncoderSpec, encoder_names_help
-from .encoders.spec import DTYPES
-from .io import ERROR_MODES
-from .engines import ENGINES
-from .margin import K_MAX, MARGINS, MODES
-from .score import METRICS
-from .search import DEFAULT_NPROBE
-from .train_config import INTERPOLATE_DTYPES, SAVE_DTYPES, TrainConfig
-from .vocab import DEFAULT_DEV_SIZE, INITS
+from .. import __version__
+from ..encoders import EncoderSpec
+from ..mining.margin import K_MAX
+from ..mining.search import DEFAULT_NPROBE
+from ..training.config import DEFAULT_DEV_SIZE, TrainConfig
+from .options import (ENCODER_OPTIONS, DType, EncoderOpt, Engine, ForceOpt, InterpolateDtype, KOpt, Margin, MarginOpt,
+                      Metric, Mode, QuietOpt, RowInit, ThreadsOpt, config_options, encoder_options, setup,
+                      setup_model_out)
 
 app = typer.Typer(
     add_completion=False,
@@ -32,105 +26,6 @@ app = typer.Typer(
     help="Multilingual sentence encoders and margin-based mining of parallel sentences.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-def _choices(name: str, values: Iterable[str]) -> type[Enum]:
-    """A choice option's type, from the library's tuple of names."""
-    return Enum(name, {v: v for v in values}, type=str)
-
-
-Margin = _choices("Margin", MARGINS)
-Mode = _choices("Mode", MODES)
-Metric = _choices("Metric", METRICS)
-Engine = _choices("Engine", ENGINES)
-DType = _choices("DType", DTYPES)
-Errors = _choices("Errors", ERROR_MODES)
-SaveDtype = _choices("SaveDtype", tuple(SAVE_DTYPES))
-InterpolateDtype = _choices("InterpolateDtype", tuple(INTERPOLATE_DTYPES))
-RowInit = _choices("RowInit", INITS)
-
-# Options shared by several commands.
-EncoderOpt = Annotated[str, typer.Option("--encoder", "-e", help=f"{encoder_names_help()}, a model directory or HF model id.")]
-BatchOpt = Annotated[int, typer.Option(help="Sentences per forward pass.", min=1, max=65536)]
-DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
-MaxLenOpt = Annotated[Optional[int], typer.Option(help="Truncate inputs to this many tokens (default: the model's).", min=1, max=100_000)]
-PunctOpt = Annotated[Optional[str], typer.Option("--normalize-punct", metavar="LANG", help="Moses punctuation normalization for language LANG before encoding.")]
-PrecisionOpt = Annotated[str, typer.Option(help="Transformer arithmetic: auto (bf16 on CPUs with native bf16, fp16 on GPU), fp32, bf16, fp16.")]
-ThreadsOpt = Annotated[Optional[int], typer.Option(help="CPU threads (default: all cores).", min=1, max=1024)]
-ErrorsOpt = Annotated[Errors, typer.Option("--errors", help="Invalid UTF-8: strict (stop with an error) or replace.")]
-ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output file.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or info lines.")]
-GpuOpt = Annotated[bool, typer.Option("--gpu", help="Search with faiss on the GPU (needs the 'gpu' extra: faiss-gpu).")]
-KOpt = Annotated[int, typer.Option("--k", "-k", help="Neighbours for the margin.", min=1, max=K_MAX)]
-MarginOpt = Annotated[Margin, typer.Option(help="Margin function.")]
-
-#: a command's ``spec`` parameter takes this default: :func:`encoder_options` puts ``--encoder`` there
-ENCODER_OPTIONS: Any = None
-#: the options of every command that encodes text, in the order the commands list them
-_ENCODER_OPTIONS = (("encoder", EncoderOpt, "default"), ("batch_size", BatchOpt, 64), ("device", DeviceOpt, "auto"),
-                    ("max_length", MaxLenOpt, None), ("precision", PrecisionOpt, "auto"),
-                    ("normalize_punct", PunctOpt, None), ("gpu", GpuOpt, False), ("threads", ThreadsOpt, None),
-                    ("errors", ErrorsOpt, Errors.strict), ("force", ForceOpt, False), ("quiet", QuietOpt, False))
-
-
-def _plain(value: Any) -> Any:
-    """A choice option's value as its plain string (other values as they are)."""
-    return value.value if isinstance(value, Enum) else value
-
-
-def _with_parameters(run: Callable, params: list[inspect.Parameter]) -> Callable:
-    """Show typer ``params`` as ``run``'s parameters (its signature and annotations)."""
-    run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    run.__annotations__ = {p.name: p.annotation for p in params}
-    return run
-
-
-def encoder_options(without: tuple[str, ...] = (), dtype: Optional[str] = None) -> Callable[[Callable], Callable]:
-    """Declare the encoder options once (all of ``_ENCODER_OPTIONS`` but those named in ``without``).
-
-    ``--encoder`` takes the place of the command's ``spec`` parameter, the others follow the command's own
-    options. The command is called with one ready :class:`~mineshaft.encoders.EncoderSpec` as ``spec`` (its
-    threads from ``--threads``, its dtype from the command's option named ``dtype``) after ``--quiet`` and
-    ``--threads`` took effect, and with those of the options it names as keyword-only parameters (e.g.
-    ``*, errors: str, force: bool``). Choice options arrive as their plain string values.
-    """
-    name, *rest = [inspect.Parameter(option, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=kind, default=default)
-                   for option, kind, default in _ENCODER_OPTIONS if option not in without]
-
-    def decorate(command: Callable) -> Callable:
-        signature = inspect.signature(command, eval_str=True)
-        own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.KEYWORD_ONLY]
-        params = [name if p.name == "spec" else p for p in own] + rest
-
-        @functools.wraps(command)
-        def run(**kwargs: Any) -> Any:
-            kwargs = {key: _plain(value) for key, value in kwargs.items()}
-            _setup(kwargs["quiet"], kwargs["threads"])
-            spec = EncoderSpec(kwargs.pop("encoder"), device=kwargs.pop("device"), max_length=kwargs.pop("max_length"),
-                               threads=kwargs["threads"], batch_size=kwargs.pop("batch_size"),
-                               punct_lang=kwargs.pop("normalize_punct", None), precision=kwargs.pop("precision"),
-                               **({"dtype": kwargs[dtype]} if dtype else {}))
-            return command(spec=spec, **{key: v for key, v in kwargs.items() if key in signature.parameters})
-
-        return _with_parameters(run, params)
-
-    return decorate
-
-
-def _setup(quiet: bool, threads: Optional[int]) -> None:
-    from . import progress
-
-    progress.set_quiet(quiet)
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-        try:
-            import faiss
-
-            faiss.omp_set_num_threads(threads)
-        except ImportError:
-            pass
 
 
 def _version(value: bool) -> None:
@@ -159,7 +54,7 @@ def encode(
     *, errors: str, force: bool,
 ) -> None:
     """Embed sentences into unit vectors (row i = line i; empty lines give zero rows)."""
-    from .encode import encode_to_path
+    from ..encode import encode_to_path
 
     encode_to_path(input, out, spec, shards=shards, shard_size=shard_size, engine=engine, errors=errors, force=force)
 
@@ -201,9 +96,10 @@ def mine(
     *, gpu: bool, errors: str, force: bool,
 ) -> None:
     """Mine translation pairs: TSV 'score<TAB>src<TAB>tgt', best first."""
-    from .engines import get_engine
-    from .filters import PairFilter
-    from .mine import MineOptions, mine_to_file
+    from ..engines import get_engine
+    from ..mining.filters import PairFilter
+    from ..mining.mine import MineOptions
+    from ..mining.output import mine_to_file
 
     rules = PairFilter(min_chars=min_chars, max_chars=max_chars, max_length_ratio=max_length_ratio,
                        drop_identical=drop_identical, number_mismatch=number_mismatch, near_duplicates=near_duplicates,
@@ -233,7 +129,7 @@ def score(
     *, gpu: bool, errors: str, force: bool,
 ) -> None:
     """Score existing pairs by margin or cosine, appended as the last column; --min-score filters. Reads mine's output as it is (its text columns)."""
-    from .score import ScoreOptions, score_to_file
+    from ..mining.score import ScoreOptions, score_to_file
 
     options = ScoreOptions(metric=metric, margin=margin, k=k, min_score=min_score, gpu=gpu)
     score_to_file(pairs, out, spec, options, src_col=src_col, tgt_col=tgt_col, errors=errors, force=force)
@@ -252,7 +148,7 @@ def eval_(
     *, force: bool,
 ) -> None:
     """Evaluate an encoder on held-out sets; prints a table on stdout."""
-    from .evaluate import run_eval
+    from ..evaluate import run_eval
 
     print(run_eval(spec, bucc, tatoeba, flores, sts, k=k, json_out=json_out, force=force))
 
@@ -263,7 +159,7 @@ def models(
     json_out: Annotated[bool, typer.Option("--json", help="Print the facts as JSON instead.")] = False,
 ) -> None:
     """List the shipped encoders and those in the local Hugging Face hub cache (no network), or print a model's card."""
-    from .catalog import card_text, find_model, format_table, list_models
+    from ..catalog import card_text, find_model, format_table, list_models
 
     if name is not None:
         entry = find_model(name)
@@ -274,110 +170,17 @@ def models(
         sys.stdout.write(format_table(list_models()))
 
 
-def config_options(config: type) -> Callable[[Callable], Callable]:
-    """Build a command's options from a config dataclass whose fields declare them once
-    (:func:`mineshaft.train_config.option`: help, flags, limits, choices), plus ``--config FILE``: a JSON file of
-    the same fields (a run's ``train_config.json``) whose values replace the defaults; options given on the
-    command line win. They replace the command's first parameter, which receives ``config(**values)`` (choices
-    as plain strings); its other parameters follow. Values are validated by the config (``check()``), not here."""
-    from dataclasses import MISSING
-    from typing import get_type_hints
-
-    from .train_config import option_fields
-
-    hints = get_type_hints(config)
-
-    def option(f: Any) -> inspect.Parameter:
-        meta = f.metadata
-        kind = _choices(f.name.title().replace("_", ""), meta["choices"]) if meta["choices"] else hints[f.name]
-        if f.default_factory is not MISSING:  # a repeatable option with a default (a fresh list)
-            default = f.default_factory()
-        elif f.default is MISSING:
-            default = None  # required unless --config gives it (checked below)
-            kind = Optional[kind]
-        else:
-            default = kind(f.default) if meta["choices"] else f.default
-        decls = meta["flags"] or ("--" + f.name.replace("_", "-"),)
-        info = typer.Option(*decls, help=meta["help"] + (" [required]" if f.default is MISSING
-                                                         and f.default_factory is MISSING else ""),
-                            min=meta["min"], max=meta["max"])
-        return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[kind, info], default=default)
-
-    config_file = inspect.Parameter(
-        "config_file", inspect.Parameter.KEYWORD_ONLY, default=None,
-        annotation=Annotated[Optional[str], typer.Option("--config", help="JSON of these options (a run's "
-                             "train_config.json): its recipe replaces the defaults (not --out, --resume, --device...); "
-                             "options given here win.")])
-
-    context = inspect.Parameter("cli_context", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
-
-    def decorate(command: Callable) -> Callable:
-        fields_ = option_fields(config)
-        names = [f.name for f in fields_]
-        own = list(inspect.signature(command, eval_str=True).parameters.values())[1:]
-        params = ([context] + [option(f) for f in fields_] + [config_file]
-                  + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own])
-
-        @functools.wraps(command)
-        def run(**kwargs: Any) -> Any:
-            from .errors import UsageError
-
-            ctx, path = kwargs.pop("cli_context"), kwargs.pop("config_file")
-            values = {n: _plain(kwargs.pop(n)) for n in names}
-            if path is not None:  # the recipe from the file; where and how this run goes from the command line
-                given = _given_on_command_line(ctx, names)
-                recipe = [f.name for f in fields_ if f.metadata.get("recipe", True)]
-                values.update({n: v for n, v in _read_config(path, recipe).items() if n not in given})
-            for f in fields_:
-                if f.default is MISSING and f.default_factory is MISSING and values[f.name] is None:
-                    raise UsageError(f"missing option {(f.metadata['flags'] or ('--' + f.name,))[0]}")
-            return command(config(**values), **kwargs)
-
-        return _with_parameters(run, params)
-
-    return decorate
-
-
-def _given_on_command_line(ctx: typer.Context, names: list[str]) -> set[str]:
-    """The parameters of the running command that the user typed (not defaults)."""
-    return {n for n in names if getattr(ctx.get_parameter_source(n), "name", "DEFAULT") not in ("DEFAULT",)}
-
-
-def _read_config(path: str, names: list[str]) -> dict:
-    """The values of the options ``names`` in a JSON config file (other keys, such as a run's identity, ignored)."""
-    from .errors import InputError
-
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"--config {path}: no such file") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"--config {path}: not a JSON config ({exc})") from None
-    if not isinstance(data, dict):
-        raise InputError(f"--config {path}: not a JSON object of options")
-    return {k: v for k, v in data.items() if k in names}
-
-
 @app.command()
 @config_options(TrainConfig)
 def train(cfg: TrainConfig, threads: ThreadsOpt = None, quiet: QuietOpt = False) -> None:
     """Distill a teacher into a multilingual student from translation pairs (soft contrastive learning)."""
-    from .train import train as run_train
+    from ..training.trainer import train as run_train
 
-    _setup(quiet, threads)
+    setup(quiet, threads)
     result = run_train(cfg)
     if result.best_dev:
         print(json.dumps({"out": str(result.out), "steps": result.steps, "best_step": result.best_step,
                           "dev_mean_xx2en": result.best_dev.get("mean_xx2en")}))
-
-
-def _setup_model_out(out: str, force: bool, quiet: bool, threads: Optional[int]) -> None:
-    """Common start of the commands that write a model directory: refuse to replace one without --force."""
-    from .errors import UsageError
-
-    _setup(quiet, threads)
-    if Path(out).exists() and not force:
-        raise UsageError(f"{out} exists (use --force to replace it)")
 
 
 @app.command("init-student")
@@ -391,9 +194,9 @@ def init_student(
     quiet: QuietOpt = False,
 ) -> None:
     """Give an English transformer USE's 128k multilingual vocabulary: a student for `mineshaft train`."""
-    from .students import transplant_vocabulary
+    from ..training.transplant import transplant_vocabulary
 
-    _setup_model_out(out, force, quiet, threads)
+    setup_model_out(out, force, quiet, threads)
     stats = transplant_vocabulary(out, base=base, k=k, max_length=max_length)
     print(json.dumps({"out": out, **{key: stats[key] for key in ("pieces", "anchored")}}))
 
@@ -430,15 +233,15 @@ def extend_vocab(
     quiet: QuietOpt = False,
 ) -> None:
     """Append pieces for text the student's tokenizer maps to <unk>, learned from training pairs (old ids unchanged)."""
-    from .vocab import expand_files, extend_vocabulary, read_texts
+    from ..training.vocab import expand_files, extend_vocabulary, read_texts
 
-    _setup_model_out(out, force, quiet, threads)
+    setup_model_out(out, force, quiet, threads)
     check_texts = read_texts(expand_files(check or []), column=None, per_file=None)
     stats = extend_vocabulary(model, expand_files(pairs, "*.tsv"), out, vocab_size=pieces, per_language=per_language,
                               column=column, seed=seed, check=check_texts or None,
                               init=init.value, dev_size=dev_size, word_pieces=word_pieces)
     if not quiet:
-        from .vocab import format_table
+        from ..training.vocab import format_table
 
         sys.stderr.write(format_table(stats))
     print(json.dumps({"out": out, **{key: stats[key] for key in ("first_new_id", "added", "rows")}}))
@@ -460,9 +263,9 @@ def interpolate(
     quiet: QuietOpt = False,
 ) -> None:
     """Interpolate a student's weights with its starting model's (WiSE-FT): (1 - alpha)*init + alpha*student."""
-    from .interpolate import interpolate as run
+    from ..training.interpolate import interpolate as run
 
-    _setup_model_out(out, force, quiet, threads)
+    setup_model_out(out, force, quiet, threads)
     print(json.dumps(run(student, out, alpha, init=init, dtype=save_dtype.value if save_dtype else None)))
 
 
@@ -473,99 +276,11 @@ def demo(
     quiet: QuietOpt = False,
 ) -> None:
     """Mine the small German-English sample shipped with mineshaft and print the pairs."""
-    from .data import sample_paths
-    from .mine import MineOptions, mine_to_file
+    from ..data import sample_paths
+    from ..mining.mine import MineOptions
+    from ..mining.output import mine_to_file
 
-    _setup(quiet, None)
+    setup(quiet, None)
     mine_to_file(*sample_paths(), "-", MineOptions(threshold=threshold), encoder_name=encoder)
 
 
-#: the exit status when the reader of stdout went away (``| head``): 128 + SIGPIPE, a shell's status for a
-#: process that SIGPIPE ended
-EXIT_CLOSED_PIPE = 141
-
-
-def _closed_pipe(exc: Optional[BaseException]) -> bool:
-    """Whether ``exc`` is, or was raised while handling, a write to a closed pipe (rich, printing help,
-    turns one into ``SystemExit(1)``)."""
-    while exc is not None:
-        if isinstance(exc, BrokenPipeError):
-            return True
-        exc = exc.__context__
-    return False
-
-
-def _exit_closed_pipe() -> None:
-    """End quietly with :data:`EXIT_CLOSED_PIPE`: stdout's reader is gone, so it points at /dev/null from
-    here on (the interpreter's last flush must not fail). Cleanup already ran as the error unwound."""
-    import os
-
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):
-        pass
-    sys.exit(EXIT_CLOSED_PIPE)
-
-
-def main() -> None:
-    """Entry point: one-line errors and conventional exit codes, never a traceback for bad input; a closed
-    stdout ends quietly with :data:`EXIT_CLOSED_PIPE`."""
-    try:
-        _main()
-    except SystemExit as exc:
-        if _closed_pipe(exc):
-            _exit_closed_pipe()
-        code = exc.code
-    else:
-        code = 0
-    try:
-        sys.stdout.flush()  # a closed stdout shows here, not as a message at interpreter exit
-    except BrokenPipeError:
-        _exit_closed_pipe()
-    sys.exit(code)
-
-
-def _main() -> None:
-    from .errors import MineshaftError
-
-    import os
-    import signal
-
-    def _terminate(signum, frame):  # SIGTERM behaves like Ctrl-C: clean up, keep resumable state, exit 130
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        rv = app(standalone_mode=False)
-        if isinstance(rv, int):
-            sys.exit(rv)
-    except MineshaftError as exc:
-        print(f"mineshaft: error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        print("mineshaft: interrupted", file=sys.stderr)
-        sys.exit(130)
-    except BrokenPipeError:  # downstream closed the pipe (e.g. `| head`): not an error to report
-        _exit_closed_pipe()
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        print("mineshaft: aborted", file=sys.stderr)
-        sys.exit(130)
-    except Exception as exc:  # click (or typer's vendored click) usage errors, and real failures
-        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
-            if type(exc).__name__ == "NoArgsIsHelpError":
-                sys.exit(0)  # the help text was already printed
-            ctx = getattr(exc, "ctx", None)
-            where = f" (see 'mineshaft {ctx.info_name} --help')" if ctx is not None and ctx.parent is not None else ""
-            print(f"mineshaft: error: {' '.join(exc.format_message().split())}{where}", file=sys.stderr)
-            sys.exit(exc.exit_code)
-        if os.environ.get("MINESHAFT_DEBUG"):
-            raise
-        print(f"mineshaft: error: {type(exc).__name__}: {exc} (MINESHAFT_DEBUG=1 shows the traceback)", file=sys.stderr)
-        sys.exit(1)
-
-
-if __name__ == "__main__":
-    main()

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .train_config import LABEL_STRATEGIES, LOSS_NAMES
+from .config import LABEL_STRATEGIES, LOSS_NAMES
 
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

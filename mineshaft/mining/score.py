@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .embed import embed
-from .errors import InputError, UsageError
-from .io import STDIO, check_stdin, display_name, iter_tsv
+from ..embed import embed
+from ..errors import InputError, UsageError
+from ..io import STDIO, atomic_output, check_output_path, check_stdin, display_name, iter_tsv
+from ..progress import info, warn
 from .margin import MARGINS, check_k, margin, neighbour_means
-from .progress import info, warn
 from .search import knn
 
 if TYPE_CHECKING:
-    from .encoders import EncoderSpec
+    from ..encoders import EncoderSpec
 
 METRICS = ("margin", "cosine")
 
@@ -175,8 +175,6 @@ def write_scored(table: PairTable, scores: np.ndarray, out: str, min_score: floa
                  force: bool = False) -> int:
     """Write each input line with its score appended (only those scoring at least ``min_score``) to ``out``
     atomically; returns how many were written."""
-    from .io import atomic_output
-
     kept = 0
     with atomic_output(out, force=force) as fh:
         for line, s in zip(table.lines, scores.tolist()):
@@ -193,8 +191,6 @@ def score_to_file(pairs: str | os.PathLike, out: str, spec: EncoderSpec, options
     """``mineshaft score``: read a TSV of pairs (columns: see :func:`pair_columns`), score each pair with
     ``spec``'s encoder, write the lines with their scores (see :func:`write_scored`); returns how many were
     written."""
-    from .io import check_output_path
-
     options = options or ScoreOptions()
     options.check()
     check_output_path(out, force, inputs=(pairs,))

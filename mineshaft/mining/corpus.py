@@ -18,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .io import STDIO, display_name, iter_lines, open_binary
-
+from ..errors import InputError
+from ..io import STDIO, display_name, iter_lines, open_binary
 
 #: a spooled standard input in a work directory: NAME + this (rewritten by every run, so never resumed from)
 SPOOL_SUFFIX = ".stdin.txt"

@@ -4,7 +4,7 @@ margins when the threshold fit provides them), the pairs just above and just bel
 ratios of the written pairs, the scripts and languages of each side, the counts and the command line.
 
 :func:`render_html` takes plain data (:class:`ReportData`); :func:`report_from_result` gathers it from a
-:class:`~mineshaft.mine.MineResult` while the job's inputs are still readable. Only a run that asks for a
+:class:`~mineshaft.mining.mine.MineResult` while the job's inputs are still readable. Only a run that asks for a
 report imports this module.
 """
 
@@ -20,7 +20,12 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from . import __version__, progress
+from .. import __version__, progress
+from ..data import DATA_DIR
+from ..errors import UsageError
+from ..io import atomic_output
+from ..languages import encoder_languages, normalize_language, sample, script_counts
+from .filters import _language_identifier
 
 #: pairs shown on each side of the cut
 NEAR_CUT = 15
@@ -79,7 +84,7 @@ class ReportData:
 def report_from_result(result, written, src_texts: dict, tgt_texts: dict, rules=None, command: str | None = None,
                        near: int = NEAR_CUT) -> ReportData:
     """The page's data for a finished job: ``written`` the pairs written (after ``rules``), ``src_texts`` /
-    ``tgt_texts`` the ``{row: (id, text)}`` of the pairs above the cut (:func:`mineshaft.mine.pair_texts`).
+    ``tgt_texts`` the ``{row: (id, text)}`` of the pairs above the cut (:func:`mineshaft.mining.mine.pair_texts`).
 
     Reads ``result.info``: ``candidate_scores``, ``threshold`` (a ThresholdChoice), ``candidates`` (every
     candidate pair) and, when present, ``threshold_fit`` (``null_density(x)`` and ``precision``)."""
@@ -149,10 +154,6 @@ def _sides(result) -> list[SideLanguages]:
     """Scripts (letters) and identified languages (lines) of a sample of each side."""
     import itertools
 
-    from .errors import UsageError
-    from .filters import _language_identifier
-    from .languages import encoder_languages, sample, script_counts
-
     try:
         lid = _language_identifier()
     except UsageError:  # py3langid is optional (the 'lid' extra)
@@ -178,8 +179,6 @@ def _sides(result) -> list[SideLanguages]:
 # ---------------------------------------------------------------------------------------- render
 def write_report(path: str | os.PathLike, data: ReportData, force: bool = False) -> None:
     """Write the page to ``path`` atomically."""
-    from .io import atomic_output
-
     with atomic_output(path, force=force) as fh:
         fh.write(render_html(data))
 
@@ -449,8 +448,6 @@ def _languages(sides: list[SideLanguages]) -> str:
 
 
 def _share_row(name: str, share: float, known: list[str] | None = None) -> str:
-    from .languages import normalize_language
-
     flag = ""
     if known is not None and normalize_language(name) not in {normalize_language(k) for k in known}:
         flag = ' <span class="warn" title="not one of the encoder\'s languages">!</span>'
@@ -458,63 +455,7 @@ def _share_row(name: str, share: float, known: list[str] | None = None) -> str:
             f'<td class="meter"><span style="width:{100 * share:.1f}%"></span></td></tr>')
 
 
-_CSS = """
-:root{--ink:#0f172a;--muted:#64748b;--line:#e2e8f0;--bg:#f8fafc;--kept:#2563eb;--dropped:#cbd5e1;--cut:#dc2626;
---null:#f59e0b;--ratio:#0d9488}
-*{box-sizing:border-box}
-body{margin:0;background:var(--bg);color:var(--ink);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,
-"Noto Sans","Helvetica Neue",Arial,sans-serif}
-main{max-width:1120px;margin:0 auto;padding:28px 24px 40px}
-header h1{font-size:22px;margin:0 0 10px;font-weight:650;letter-spacing:-.01em;word-break:break-all}
-dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:0;color:var(--muted);font-size:13px}
-dl.meta dt{font-weight:600;color:var(--ink)}dl.meta dd{margin:0}
-.tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(128px,1fr));gap:10px;margin:20px 0}
-.tile{background:#fff;border:1px solid var(--line);border-radius:10px;padding:12px 14px}
-.tile .num{font-size:22px;font-weight:650;font-variant-numeric:tabular-nums}
-.tile .lbl{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
-.tile.accent{border-color:#bfdbfe;background:#eff6ff}
-.card{background:#fff;border:1px solid var(--line);border-radius:12px;padding:16px 18px;margin:0 0 16px}
-.card h2{font-size:15px;margin:0 0 8px;font-weight:650}
-.card h3{font-size:13px;margin:0 0 6px;text-transform:capitalize}
-.sub{color:var(--muted);font-weight:400;font-size:12px;text-transform:none}
-.note{color:var(--muted);margin:2px 0 8px;font-size:13px}
-.chart{width:100%;height:auto;display:block}
-.chart .grid{stroke:#eef2f7}.chart .axis{stroke:#94a3b8}
-.chart .tick{fill:var(--muted);font-size:12px}.chart .axis-label{fill:var(--muted);font-size:12px}
-.chart .legend{fill:var(--ink);font-size:12px;dominant-baseline:middle}
-.legend-row{display:flex;flex-wrap:wrap;gap:6px 18px;justify-content:flex-end;font-size:12px;margin:0 0 2px}
-.legend-row span{display:inline-flex;align-items:center;gap:6px}
-.bar.kept{fill:var(--kept)}.bar.dropped{fill:var(--dropped)}.bar.ratio{fill:var(--ratio)}
-.cut{stroke:var(--cut);stroke-width:2;stroke-dasharray:6 4}
-.cut-label{fill:var(--cut);font-size:12px;font-weight:600}
-.null{fill:none;stroke:var(--null);stroke-width:2.5;stroke-linejoin:round}
-.median{stroke:var(--ink);stroke-width:1.5;stroke-dasharray:3 3}
-table{border-collapse:collapse;width:100%}
-table.pairs{table-layout:fixed}
-table.pairs th{text-align:left;font-size:12px;color:var(--muted);font-weight:600;border-bottom:1px solid var(--line);
-padding:6px 8px}
-table.pairs td{padding:6px 8px;border-bottom:1px solid #f1f5f9;vertical-align:top;overflow-wrap:anywhere}
-table.pairs th.score,table.pairs td.score{width:112px}
-td.score{font-variant-numeric:tabular-nums;font-weight:600;white-space:nowrap}
-tr.kept td.score{color:var(--kept)}tr.dropped td.score{color:#475569}
-tr.filtered td.text{color:var(--muted);text-decoration:line-through}
-.delta{display:block;font-weight:400;font-size:11px;color:var(--muted)}
-.badge{display:inline-block;font-size:10px;font-weight:600;color:#92400e;background:#fef3c7;border-radius:4px;
-padding:0 4px;white-space:normal}
-.cell{display:flex;gap:8px;align-items:baseline}
-.ln{flex:none;min-width:2.4em;color:#94a3b8;font-size:11px;font-variant-numeric:tabular-nums}
-.cols{display:grid;grid-template-columns:1fr 1fr;gap:16px}.cols .card{margin:0 0 16px}
-.sides{display:grid;grid-template-columns:1fr 1fr;gap:16px}
-table.shares{margin-bottom:10px}table.shares th{text-align:left;font-size:11px;color:var(--muted);font-weight:600;
-padding:2px 0 4px;text-transform:uppercase;letter-spacing:.04em}
-table.shares td{padding:2px 0;font-size:13px}td.pct{text-align:right;padding-right:8px;width:56px;
-font-variant-numeric:tabular-nums}
-td.meter{width:40%}td.meter span{display:block;height:8px;border-radius:4px;background:var(--kept);opacity:.75}
-.warn{color:var(--cut);font-weight:700}
-.muted{color:var(--muted)}.small{font-size:12px}.empty{color:var(--muted);font-style:italic}
-pre{margin:0;background:#0f172a;color:#e2e8f0;padding:12px 14px;border-radius:8px;overflow-x:auto;
-white-space:pre-wrap;word-break:break-all;font:12.5px/1.5 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
-@media (max-width:800px){.cols,.sides{grid-template-columns:1fr}}
-"""
+#: the page's style sheet (mineshaft/data/report.css), inlined so the page stands alone
+_CSS = "\n" + (DATA_DIR / "report.css").read_text(encoding="utf-8")
 
 __all__ = ["ReportData", "ReportPair", "SideLanguages", "render_html", "report_from_result", "write_report"]

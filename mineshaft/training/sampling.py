@@ -5,11 +5,24 @@ exactly what the uninterrupted one did.
 - :class:`BatchSampler`: languages drawn ∝ n_l^(1/T), mixed in one batch or one language a batch.
 - :class:`NeighbourBatches`: groups of pairs of one language whose English sides are nearest neighbours under
   the teacher (:func:`neighbour_table`), so each batch holds hard negatives for one another.
+- :func:`batch_sampler`: a run's batches, as its :class:`~mineshaft.training.config.TrainConfig` asks.
 """
 
 from __future__ import annotations
 
+import hashlib
+import time
+from pathlib import Path
+
 import numpy as np
+
+from ..errors import UsageError
+from ..io import write_atomic_npy
+from ..progress import info
+from .config import TrainConfig
+from .data import PairSet, sentence_ids
+from .extension import extended_model, new_language_files
+from .teacher import teacher_cache_dir, teacher_embeddings
 
 
 def batch_indices(step: int, n: int, batch_size: int, seed: int) -> np.ndarray:
@@ -156,4 +169,58 @@ class NeighbourBatches:
         return np.concatenate([s[:, None], np.take_along_axis(self.table[s], pick, 1)], axis=1).ravel()
 
 
-__all__ = ["batch_indices", "language_probabilities", "BatchSampler", "neighbour_table", "NeighbourBatches"]
+# ----------------------------------------------------------------------------- a run's batches
+#: losses whose labels are the identity: a batch holding one sentence twice would contradict itself
+IDENTITY_LABELS = ("hard",)
+
+
+def batch_sampler(cfg: TrainConfig, data: PairSet, teacher_a: np.ndarray | None) -> BatchSampler | NeighbourBatches:
+    """The run's batches: :class:`BatchSampler`, or with ``--neighbour-groups N`` its draws as seeds of
+    :class:`NeighbourBatches` over the teacher's nearest English neighbours (each seed's 2(N-1) nearest)."""
+    g = cfg.neighbour_groups
+    distinct = sentence_ids(data) if cfg.loss in IDENTITY_LABELS else None
+    seeds = BatchSampler(data.lang, len(data.langs), cfg.batch_size // max(g, 1), cfg.seed,
+                         cfg.sampling_temperature, cfg.batch_languages, *sampling_probabilities(cfg, data),
+                         extra=data.extra, extra_share=cfg.extra_share, distinct=distinct)
+    if not g:
+        return seeds
+    cache = teacher_cache_dir(cfg)
+    if teacher_a is None:  # a loss without the teacher (hard): the neighbours still come from it
+        teacher_a = teacher_embeddings(cfg.teacher, data.a, cache, cfg.device, cfg.teacher_batch_size)
+    table = cached_neighbour_table(teacher_a, data.lang, 2 * (g - 1), cache)
+    return NeighbourBatches(seeds, table, g, cfg.seed)
+
+
+def cached_neighbour_table(vectors: np.ndarray, lang: np.ndarray, k: int, cache: Path) -> np.ndarray:
+    """:func:`neighbour_table`, kept in ``cache`` under the digest of the vectors, languages and ``k`` (the search
+    takes minutes on a few hundred thousand pairs; another run on the same data reads it back)."""
+    h = hashlib.blake2b(digest_size=12)
+    for part in (np.ascontiguousarray(vectors, np.float32), np.asarray(lang, np.int64), np.int64(k)):
+        h.update(memoryview(np.ascontiguousarray(part)).cast("B"))
+    path = cache / f"neighbours-{h.hexdigest()}.npy"
+    if path.exists():
+        return np.load(path)
+    t0 = time.time()
+    table = neighbour_table(vectors, lang, k)
+    info(f"nearest English neighbours of {len(lang)} pairs ({k} each) in {time.time() - t0:.0f} s")
+    cache.mkdir(parents=True, exist_ok=True)
+    write_atomic_npy(path, table)
+    return table
+
+
+def sampling_probabilities(cfg: TrainConfig, data: PairSet) -> tuple[np.ndarray | None, float | None]:
+    """The ``known`` mask and share that :class:`BatchSampler` splits the draws by (``--known-share``), or
+    (None, None) without the option."""
+    if cfg.known_share is None:
+        return None, None
+    new = new_language_files(cfg.student, data)
+    if new is None:
+        raise UsageError(f"--known-share: {extended_model(cfg.student)} records no languages, so none is known")
+    if new.all() or not new.any():
+        raise UsageError(f"--known-share needs pair files in languages {extended_model(cfg.student)} knows and in "
+                         f"languages it does not; all {len(new)} are {'new' if new.all() else 'known'}")
+    return ~new, cfg.known_share
+
+
+__all__ = ["batch_indices", "language_probabilities", "BatchSampler", "neighbour_table", "NeighbourBatches",
+           "batch_sampler", "sampling_probabilities", "cached_neighbour_table", "IDENTITY_LABELS"]

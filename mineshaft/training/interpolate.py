@@ -23,12 +23,12 @@ from pathlib import Path
 
 import torch
 
-from .encoders import model_path, resolve_default
-from .errors import InputError
-from .encoders.use import dequantize_rows, quantize_rows
-from .io import atomic_dir
-from .threshold import MINING_FILE
-from .train_config import INTERPOLATE_DTYPES as DTYPES
+from ..encoders import model_path, resolve_default
+from ..encoders.use_model import USEModule, dequantize_rows, quantize_rows
+from ..errors import InputError
+from ..io import atomic_dir
+from ..mining.threshold import MINING_FILE
+from .config import INTERPOLATE_DTYPES as DTYPES
 
 WEIGHTS = "model.safetensors"
 
@@ -53,8 +53,6 @@ def init_state(init: str) -> dict[str, torch.Tensor]:
     """The weights of a starting model: ``use`` (USE v3 from its package), ``minilm``, a shipped
     student's name, or a local directory holding ``model.safetensors``."""
     from safetensors.torch import load_file
-
-    from .encoders.use import USEModule
 
     name = resolve_default(init)
     if name == "use":

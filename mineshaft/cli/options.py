@@ -1,0 +1,207 @@
+"""The command line's shared options, declared once: choice types from the library's names, the encoder options
+every encoding command takes (:func:`encoder_options`), a config dataclass's fields as options (:func:`config_options`),
+and the setup each command does first (quiet, threads)."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+from collections.abc import Callable, Iterable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from .. import progress
+from ..encoders import EncoderSpec, encoder_names_help
+from ..encoders.spec import DTYPES
+from ..engines import ENGINES
+from ..errors import InputError, UsageError
+from ..io import ERROR_MODES
+from ..mining.margin import K_MAX, MARGINS, MODES
+from ..mining.score import METRICS
+from ..training.config import INITS, INTERPOLATE_DTYPES, SAVE_DTYPES, option_fields
+
+
+def _choices(name: str, values: Iterable[str]) -> type[Enum]:
+    """A choice option's type, from the library's tuple of names."""
+    return Enum(name, {v: v for v in values}, type=str)
+
+
+Margin = _choices("Margin", MARGINS)
+Mode = _choices("Mode", MODES)
+Metric = _choices("Metric", METRICS)
+Engine = _choices("Engine", ENGINES)
+DType = _choices("DType", DTYPES)
+Errors = _choices("Errors", ERROR_MODES)
+SaveDtype = _choices("SaveDtype", tuple(SAVE_DTYPES))
+InterpolateDtype = _choices("InterpolateDtype", tuple(INTERPOLATE_DTYPES))
+RowInit = _choices("RowInit", INITS)
+
+# Options shared by several commands.
+EncoderOpt = Annotated[str, typer.Option("--encoder", "-e", help=f"{encoder_names_help()}, a model directory or HF model id.")]
+BatchOpt = Annotated[int, typer.Option(help="Sentences per forward pass.", min=1, max=65536)]
+DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
+MaxLenOpt = Annotated[Optional[int], typer.Option(help="Truncate inputs to this many tokens (default: the model's).", min=1, max=100_000)]
+PunctOpt = Annotated[Optional[str], typer.Option("--normalize-punct", metavar="LANG", help="Moses punctuation normalization for language LANG before encoding.")]
+PrecisionOpt = Annotated[str, typer.Option(help="Transformer arithmetic: auto (bf16 on CPUs with native bf16, fp16 on GPU), fp32, bf16, fp16.")]
+ThreadsOpt = Annotated[Optional[int], typer.Option(help="CPU threads (default: all cores).", min=1, max=1024)]
+ErrorsOpt = Annotated[Errors, typer.Option("--errors", help="Invalid UTF-8: strict (stop with an error) or replace.")]
+ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output file.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or info lines.")]
+GpuOpt = Annotated[bool, typer.Option("--gpu", help="Search with faiss on the GPU (needs the 'gpu' extra: faiss-gpu).")]
+KOpt = Annotated[int, typer.Option("--k", "-k", help="Neighbours for the margin.", min=1, max=K_MAX)]
+MarginOpt = Annotated[Margin, typer.Option(help="Margin function.")]
+
+#: a command's ``spec`` parameter takes this default: :func:`encoder_options` puts ``--encoder`` there
+ENCODER_OPTIONS: Any = None
+#: the options of every command that encodes text, in the order the commands list them
+_ENCODER_OPTIONS = (("encoder", EncoderOpt, "default"), ("batch_size", BatchOpt, 64), ("device", DeviceOpt, "auto"),
+                    ("max_length", MaxLenOpt, None), ("precision", PrecisionOpt, "auto"),
+                    ("normalize_punct", PunctOpt, None), ("gpu", GpuOpt, False), ("threads", ThreadsOpt, None),
+                    ("errors", ErrorsOpt, Errors.strict), ("force", ForceOpt, False), ("quiet", QuietOpt, False))
+
+
+def plain(value: Any) -> Any:
+    """A choice option's value as its plain string (other values as they are)."""
+    return value.value if isinstance(value, Enum) else value
+
+
+def _with_parameters(run: Callable, params: list[inspect.Parameter]) -> Callable:
+    """Show typer ``params`` as ``run``'s parameters (its signature and annotations)."""
+    run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in params}
+    return run
+
+
+def encoder_options(without: tuple[str, ...] = (), dtype: Optional[str] = None) -> Callable[[Callable], Callable]:
+    """Declare the encoder options once (all of ``_ENCODER_OPTIONS`` but those named in ``without``).
+
+    ``--encoder`` takes the place of the command's ``spec`` parameter, the others follow the command's own
+    options. The command is called with one ready :class:`~mineshaft.encoders.EncoderSpec` as ``spec`` (its
+    threads from ``--threads``, its dtype from the command's option named ``dtype``) after ``--quiet`` and
+    ``--threads`` took effect, and with those of the options it names as keyword-only parameters (e.g.
+    ``*, errors: str, force: bool``). Choice options arrive as their plain string values.
+    """
+    name, *rest = [inspect.Parameter(option, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=kind, default=default)
+                   for option, kind, default in _ENCODER_OPTIONS if option not in without]
+
+    def decorate(command: Callable) -> Callable:
+        signature = inspect.signature(command, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+        params = [name if p.name == "spec" else p for p in own] + rest
+
+        @functools.wraps(command)
+        def run(**kwargs: Any) -> Any:
+            kwargs = {key: plain(value) for key, value in kwargs.items()}
+            setup(kwargs["quiet"], kwargs["threads"])
+            spec = EncoderSpec(kwargs.pop("encoder"), device=kwargs.pop("device"), max_length=kwargs.pop("max_length"),
+                               threads=kwargs["threads"], batch_size=kwargs.pop("batch_size"),
+                               punct_lang=kwargs.pop("normalize_punct", None), precision=kwargs.pop("precision"),
+                               **({"dtype": kwargs[dtype]} if dtype else {}))
+            return command(spec=spec, **{key: v for key, v in kwargs.items() if key in signature.parameters})
+
+        return _with_parameters(run, params)
+
+    return decorate
+
+
+def setup(quiet: bool, threads: Optional[int]) -> None:
+    progress.set_quiet(quiet)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+        try:
+            import faiss
+
+            faiss.omp_set_num_threads(threads)
+        except ImportError:
+            pass
+
+
+def config_options(config: type) -> Callable[[Callable], Callable]:
+    """Build a command's options from a config dataclass whose fields declare them once
+    (:func:`mineshaft.training.config.option`: help, flags, limits, choices), plus ``--config FILE``: a JSON file of
+    the same fields (a run's ``train_config.json``) whose values replace the defaults; options given on the
+    command line win. They replace the command's first parameter, which receives ``config(**values)`` (choices
+    as plain strings); its other parameters follow. Values are validated by the config (``check()``), not here."""
+    from dataclasses import MISSING
+    from typing import get_type_hints
+
+    hints = get_type_hints(config)
+
+    def option(f: Any) -> inspect.Parameter:
+        meta = f.metadata
+        kind = _choices(f.name.title().replace("_", ""), meta["choices"]) if meta["choices"] else hints[f.name]
+        if f.default_factory is not MISSING:  # a repeatable option with a default (a fresh list)
+            default = f.default_factory()
+        elif f.default is MISSING:
+            default = None  # required unless --config gives it (checked below)
+            kind = Optional[kind]
+        else:
+            default = kind(f.default) if meta["choices"] else f.default
+        decls = meta["flags"] or ("--" + f.name.replace("_", "-"),)
+        info = typer.Option(*decls, help=meta["help"] + (" [required]" if f.default is MISSING
+                                                         and f.default_factory is MISSING else ""),
+                            min=meta["min"], max=meta["max"])
+        return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[kind, info], default=default)
+
+    config_file = inspect.Parameter(
+        "config_file", inspect.Parameter.KEYWORD_ONLY, default=None,
+        annotation=Annotated[Optional[str], typer.Option("--config", help="JSON of these options (a run's "
+                             "train_config.json): its recipe replaces the defaults (not --out, --resume, --device...); "
+                             "options given here win.")])
+
+    context = inspect.Parameter("cli_context", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
+
+    def decorate(command: Callable) -> Callable:
+        fields_ = option_fields(config)
+        names = [f.name for f in fields_]
+        own = list(inspect.signature(command, eval_str=True).parameters.values())[1:]
+        params = ([context] + [option(f) for f in fields_] + [config_file]
+                  + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own])
+
+        @functools.wraps(command)
+        def run(**kwargs: Any) -> Any:
+            ctx, path = kwargs.pop("cli_context"), kwargs.pop("config_file")
+            values = {n: plain(kwargs.pop(n)) for n in names}
+            if path is not None:  # the recipe from the file; where and how this run goes from the command line
+                given = _given_on_command_line(ctx, names)
+                recipe = [f.name for f in fields_ if f.metadata.get("recipe", True)]
+                values.update({n: v for n, v in _read_config(path, recipe).items() if n not in given})
+            for f in fields_:
+                if f.default is MISSING and f.default_factory is MISSING and values[f.name] is None:
+                    raise UsageError(f"missing option {(f.metadata['flags'] or ('--' + f.name,))[0]}")
+            return command(config(**values), **kwargs)
+
+        return _with_parameters(run, params)
+
+    return decorate
+
+
+def _given_on_command_line(ctx: typer.Context, names: list[str]) -> set[str]:
+    """The parameters of the running command that the user typed (not defaults)."""
+    return {n for n in names if getattr(ctx.get_parameter_source(n), "name", "DEFAULT") not in ("DEFAULT",)}
+
+
+def _read_config(path: str, names: list[str]) -> dict:
+    """The values of the options ``names`` in a JSON config file (other keys, such as a run's identity, ignored)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"--config {path}: no such file") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"--config {path}: not a JSON config ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"--config {path}: not a JSON object of options")
+    return {k: v for k, v in data.items() if k in names}
+
+
+def setup_model_out(out: str, force: bool, quiet: bool, threads: Optional[int]) -> None:
+    """Common start of the commands that write a model directory: refuse to replace one without --force."""
+    setup(quiet, threads)
+    if Path(out).exists() and not force:
+        raise UsageError(f"{out} exists (use --force to replace it)")

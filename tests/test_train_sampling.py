@@ -253,4 +253,5 @@ def test_neighbour_groups_train_and_resume_exactly(multi_files, tmp_path):
     losses = [[r.get("loss") for r in log] for log in (full, part)]
     assert losses[0] == losses[1] and len([x for x in losses[0] if x is not None]) == 4
     assert "--neighbour-groups 4" in (tmp_path / "full" / "README.md").read_text()
-    assert len(list((tmp_path / "cache").glob("neighbours-*.npy"))) == 2  # one per group size, read back after
+    # one file, read back by the second run and the resume; the refused resume (other group size) computed nothing
+    assert len(list((tmp_path / "cache").glob("neighbours-*.npy"))) == 1

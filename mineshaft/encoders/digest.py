@@ -181,7 +181,7 @@ def _model(name: str, hasher: _FileDigests, legacy: bool = False) -> tuple[str, 
 
 def model_digest(name: str | os.PathLike) -> str:
     """The model digest of an encoder name or model directory: what :func:`encoder_record` records as
-    ``model`` (mining calibrations carry it too: :mod:`mineshaft.mining.threshold`)."""
+    ``model`` (mining calibrations record it too: :mod:`mineshaft.mining.threshold`)."""
     hasher = _FileDigests()
     try:
         return _model(str(name), hasher)[2]

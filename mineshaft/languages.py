@@ -10,7 +10,11 @@ models, other directories) are not checked.
 lines) and warns once on stderr when more than :data:`SCRIPT_SHARE` of its letters are in scripts none
 of the encoder's languages uses, or (where the encoder's tokenizer is at hand) more than
 :data:`UNKNOWN_RATE` of its tokens are the unknown piece (counted as :func:`mineshaft.vocab.unknown_stats`
-does: each unknown character is one token).
+does: each unknown character is one token). It first names the language it identifies
+(:func:`identify_language`: py3langid where the ``lid`` extra is installed, else a script only one language
+uses) in an info line; where the encoder's recorded figures (:mod:`mineshaft.quality`) say it finds under
+:data:`~mineshaft.quality.WEAK_ACCURACY`% of that language's translations, or were never measured there, the
+warning gives the figure and the shipped encoder that does better instead.
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ import json
 import os
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import progress
+from . import progress, quality
 
 LANGUAGES_FILE = "languages.json"
 #: non-empty lines of an input that are looked at
@@ -33,6 +38,10 @@ SAMPLE_LINES = 2000
 SCRIPT_SHARE = 0.05
 #: warn above this share of unknown tokens (USE's own Korean is 1.7% on FLORES, 3.7% on Tatoeba)
 UNKNOWN_RATE = 0.05
+#: non-empty lines of the sample the language identifier reads (0.25 ms a line)
+LID_LINES = 200
+#: a language is named when at least this share of those lines is identified as it
+LID_SHARE = 0.5
 
 #: Google's multilingual USE v3 (as its model card lists them)
 USE_LANGUAGES = ("ar", "de", "en", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "th", "tr", "zh", "zh-tw")
@@ -63,6 +72,17 @@ _NOT_SCRIPTS = {"MODIFIER", "MICRO", "FEMININE", "MASCULINE", "SCRIPT", "BLACK-L
                 "MATHEMATICAL", "CIRCLED", "PARENTHESIZED", "SQUARED", "NEGATIVE", "TURNED", "COMBINING", "KELVIN",
                 "ANGSTROM", "OHM", "NUMERO", "INFORMATION", "ESTIMATED", "ROMAN", "SMALL", "PLANCK"}
 _RENAME = {"CJK": "Han", "IDEOGRAPHIC": "Han", "KATAKANA-HIRAGANA": "Katakana", "OLD": None}
+#: English names of the languages above and of others the identifier may report (messages only)
+LANGUAGE_NAMES = dict(pair.replace("_", " ").split(":") for pair in (
+    "af:Afrikaans ar:Arabic az:Azerbaijani be:Belarusian bg:Bulgarian bn:Bengali ca:Catalan cs:Czech da:Danish "
+    "de:German el:Greek en:English eo:Esperanto es:Spanish et:Estonian eu:Basque fa:Persian fi:Finnish fr:French "
+    "gl:Galician he:Hebrew hi:Hindi hr:Croatian hu:Hungarian hy:Armenian id:Indonesian is:Icelandic it:Italian "
+    "ja:Japanese ka:Georgian kk:Kazakh ko:Korean ky:Kyrgyz lt:Lithuanian lv:Latvian mk:Macedonian mn:Mongolian "
+    "mr:Marathi ms:Malay nb:Norwegian_Bokmål ne:Nepali nl:Dutch nn:Norwegian_Nynorsk no:Norwegian pl:Polish "
+    "pt:Portuguese ro:Romanian ru:Russian sk:Slovak sl:Slovenian sq:Albanian sr:Serbian sv:Swedish sw:Swahili "
+    "ta:Tamil te:Telugu th:Thai tl:Tagalog tr:Turkish tt:Tatar uk:Ukrainian ur:Urdu uz:Uzbek vi:Vietnamese "
+    "zh:Chinese zh-tw:Traditional_Chinese zh-cn:Simplified_Chinese bs:Bosnian cy:Welsh ga:Irish la:Latin "
+    "lb:Luxembourgish mt:Maltese ba:Bashkir").split())
 
 
 # --------------------------------------------------------------------------- languages and scripts
@@ -111,6 +131,91 @@ def char_script(ch: str) -> str | None:
     if first in _RENAME:
         return _RENAME[first]
     return first.title()
+
+
+def language_name(code: str) -> str:
+    """``cs`` → ``Czech`` (the code itself where no name is known)."""
+    return LANGUAGE_NAMES.get(normalize_language(code), code)
+
+
+@dataclass
+class Identified:
+    """The language of an input sample: its code (None: not identified), the share of the lines read that
+    are in it, how it was found (``"py3langid"``, ``"script"`` or ``""``) and the sample's main script."""
+
+    language: str | None
+    share: float = 0.0
+    lines: int = 0
+    method: str = ""
+    script: str | None = None
+    others: dict[str, float] = field(default_factory=dict)
+
+    def describe(self, label: str) -> str:
+        """The info line: ``"cs.txt: Czech (cs), 98% of 200 lines (py3langid)"``."""
+        if self.language is not None:
+            name = f"{language_name(self.language)} ({self.language})"
+            if self.method == "script":
+                return f"{label}: {name}, by its script ({self.script})"
+            return f"{label}: {name}, {100 * self.share:.0f}% of {self.lines} lines ({self.method})"
+        if self.method == "py3langid":
+            mixed = ", ".join(f"{code} {100 * v:.0f}%" for code, v in list(self.others.items())[:3])
+            return f"{label}: no one language ({mixed} of {self.lines} lines; py3langid)"
+        if self.script is None:
+            return f"{label}: no letters to identify its language by"
+        return (f"{label}: {self.script} script; its language is identified with the lid extra "
+                f"(pip install 'mineshaft[lid]')")
+
+
+@functools.lru_cache(maxsize=1)
+def _identifier() -> Callable[[str], str] | None:
+    """py3langid's classifier (the ``lid`` extra), or None where it is not installed."""
+    try:
+        import py3langid
+    except ImportError:
+        return None
+    return lambda text: py3langid.classify(text)[0]
+
+
+@functools.lru_cache(maxsize=1)
+def _script_languages() -> dict[str, str]:
+    """Scripts only one language of :data:`LANGUAGE_SCRIPTS` uses (Armenian → hy, Greek → el, Hangul → ko)."""
+    users: dict[str, set[str]] = {}
+    for lang, scripts in LANGUAGE_SCRIPTS.items():
+        for script in scripts:
+            users.setdefault(script, set()).add(lang.split("-")[0])
+    return {script: next(iter(langs)) for script, langs in users.items() if len(langs) == 1}
+
+
+def identify_language(texts: Sequence[str], counts: Counter | None = None) -> Identified:
+    """The language of ``texts`` (non-empty lines): by py3langid on the first :data:`LID_LINES` that hold a
+    letter, where it is installed (named when at least :data:`LID_SHARE` of them agree), else by a script only
+    one language uses (Han with kana: Japanese; Han alone: Chinese). ``counts``: their :func:`script_counts`,
+    if known."""
+    counts = script_counts(texts) if counts is None else counts
+    script = counts.most_common(1)[0][0] if counts else None
+    lid = _identifier()
+    lines = [t for t in texts[:LID_LINES] if any(ch.isalpha() for ch in t)]  # digits alone read as any language
+    if lid is not None and lines:
+        try:
+            found = Counter(normalize_language(lid(t)) for t in lines)
+        except Exception:  # text the identifier cannot read (lone surrogates): go by script
+            found = None
+        if found is not None:
+            shares = {code: n / len(lines) for code, n in found.most_common()}
+            top, share = next(iter(shares.items()))
+            if share >= LID_SHARE and top != "zxx":  # zxx: no linguistic content
+                return Identified(top, share, len(lines), "py3langid", script, shares)
+            return Identified(None, share, len(lines), "py3langid", script, shares)
+    if script is None:
+        return Identified(None)
+    if script == "Han":
+        kana = counts.get("Hiragana", 0) + counts.get("Katakana", 0)
+        language = "ja" if kana else "zh"
+    else:
+        language = _script_languages().get(script)
+    if language is None:
+        return Identified(None, script=script)
+    return Identified(language, counts[script] / sum(counts.values()), len(texts), "script", script)
 
 
 def script_counts(texts: Iterable[str]) -> Counter:
@@ -330,19 +435,28 @@ def sample(texts: Iterable[str], n: int = SAMPLE_LINES) -> list[str]:
 
 
 def check_input_languages(encoder_or_name, texts_sample: Iterable[str], label: str) -> dict | None:
-    """Warn (once, on stderr) when ``texts_sample`` looks unknown to the encoder; returns the measurements
-    (``{"letters", "unknown_scripts": {script: share}, "script_share", "unknown_rate", "warned"}``), or None
-    when the encoder has no language record (nothing is checked). Only the first :data:`SAMPLE_LINES`
-    non-empty lines are read. Never raises on odd input."""
-    record, name, directory = _describe(encoder_or_name)
-    if record is None:
-        return None
+    """Name the language of ``texts_sample`` (an info line) and warn, once on stderr, where the encoder is
+    weak or unmeasured on it or the input looks unknown to the encoder. Returns the measurements
+    (``{"language", "identified_by", "figure", "letters", "unknown_scripts": {script: share},
+    "script_share", "unknown_rate", "warned"}``), or None when the encoder has no language record (nothing
+    is checked). Only the first :data:`SAMPLE_LINES` non-empty lines are read. Never raises on odd input.
+
+    One warning at most: an identified language with a recorded figure under
+    :data:`~mineshaft.quality.WEAK_ACCURACY` gives the figure's warning; one the encoder was not measured on
+    gives that, unless the script or unknown-piece check below warns (it says more); otherwise more than
+    :data:`SCRIPT_SHARE` of the letters in scripts none of the encoder's languages uses, or more than
+    :data:`UNKNOWN_RATE` of the tokens unknown, warns."""
     texts = sample(texts_sample)
     if not texts:
         return None
+    counts = script_counts(texts)
+    found = identify_language(texts, counts)
+    progress.info(found.describe(label))
+    record, name, directory = _describe(encoder_or_name)
+    if record is None:
+        return None
     langs = [normalize_language(x) for x in record["languages"]]
     known = {s for lang in langs for s in language_scripts(lang)} | set(record.get("scripts", []))
-    counts = script_counts(texts)
     letters = sum(counts.values())
     foreign = {s: n / letters for s, n in counts.most_common() if s not in known} if letters and known else {}
     share = sum(foreign.values())
@@ -353,8 +467,18 @@ def check_input_languages(encoder_or_name, texts_sample: Iterable[str], label: s
             rate = float(counter(texts))
         except Exception:
             rate = None
-    result = {"letters": letters, "unknown_scripts": foreign, "script_share": share, "unknown_rate": rate,
-              "warned": False}
+    result = {"language": found.language, "identified_by": found.method, "figure": None, "letters": letters,
+              "unknown_scripts": foreign, "script_share": share, "unknown_rate": rate, "warned": False}
+    lang = found.language
+    figures = quality.retrieval_figures(encoder_or_name) if lang and not (lang == "en" and "en" in langs) else None
+    measured_warning = None
+    if figures is not None:
+        result["figure"] = figures.get(lang)
+        measured_warning = quality.language_warning(figures, lang, language_name(lang), label)
+        if measured_warning is not None and result["figure"] is not None:  # a weak figure: the one warning
+            progress.warn(measured_warning)
+            result["warned"] = True
+            return result
     knows = " ".join(record["languages"])
     if share > SCRIPT_SHARE:
         top = [s for s, v in foreign.items() if v >= 0.01] or list(foreign)[:1]
@@ -366,6 +490,9 @@ def check_input_languages(encoder_or_name, texts_sample: Iterable[str], label: s
         progress.warn(f"{label}: {100 * rate:.0f}% of its tokens are unknown to {name}'s vocabulary, which suggests "
                       f"a language it was not trained on (it knows: {knows}); mined pairs may be wrong"
                       f"{_hint(name, set(langs), None)}")
+        result["warned"] = True
+    elif measured_warning is not None:  # a language it was never measured on
+        progress.warn(measured_warning)
         result["warned"] = True
     return result
 
@@ -406,7 +533,7 @@ def checked(texts: Iterable[str], encoder_or_name, label: str) -> Iterator[str]:
     return itertools.chain(head, it)
 
 
-__all__ = ["check_input_languages", "checked", "count_languages", "pair_file_codes", "pair_file_language", "pair_file_languages", "write_languages", "encoder_languages",
+__all__ = ["check_input_languages", "checked", "identify_language", "Identified", "language_name", "LANGUAGE_NAMES", "count_languages", "pair_file_codes", "pair_file_language", "pair_file_languages", "write_languages", "encoder_languages",
            "read_languages", "language_scripts", "char_script", "script_counts", "normalize_language",
            "LANGUAGE_SCRIPTS", "BUILTIN_LANGUAGES", "USE_LANGUAGES", "LANGUAGES_FILE", "SAMPLE_LINES", "SCRIPT_SHARE",
            "UNKNOWN_RATE"]

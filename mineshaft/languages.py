@@ -533,7 +533,8 @@ def checked(texts: Iterable[str], encoder_or_name, label: str) -> Iterator[str]:
     return itertools.chain(head, it)
 
 
-__all__ = ["check_input_languages", "checked", "identify_language", "Identified", "language_name", "LANGUAGE_NAMES", "count_languages", "pair_file_codes", "pair_file_language", "pair_file_languages", "write_languages", "encoder_languages",
-           "read_languages", "language_scripts", "char_script", "script_counts", "normalize_language",
-           "LANGUAGE_SCRIPTS", "BUILTIN_LANGUAGES", "USE_LANGUAGES", "LANGUAGES_FILE", "SAMPLE_LINES", "SCRIPT_SHARE",
-           "UNKNOWN_RATE"]
+__all__ = ["check_input_languages", "checked", "identify_language", "Identified", "language_name",
+           "count_languages", "pair_file_codes", "pair_file_language", "pair_file_languages", "write_languages",
+           "encoder_languages", "read_languages", "language_scripts", "char_script", "script_counts",
+           "normalize_language", "LANGUAGE_SCRIPTS", "LANGUAGE_NAMES", "BUILTIN_LANGUAGES", "USE_LANGUAGES",
+           "LANGUAGES_FILE", "SAMPLE_LINES", "SCRIPT_SHARE", "UNKNOWN_RATE", "LID_LINES", "LID_SHARE"]

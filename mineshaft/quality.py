@@ -176,7 +176,8 @@ def language_warning(figures: Figures, language: str, language_name: str, label:
             return text + "; no shipped encoder was measured on it"
         name, other = alternative
         if other >= WEAK_ACCURACY:
-            return text + f"; {name} finds {other:.1f}% of {language_name} sentences' English translations on Tatoeba (-e {name})"
+            return text + (f"; {name} finds {other:.1f}% of {language_name} sentences' English translations on "
+                           f"Tatoeba (-e {name})")
         return text + f"; the best shipped encoder measured on it, {name}, finds {other:.1f}% on Tatoeba"
     text = head + (f"{figures.encoder} finds {value:.1f}% of {language_name} sentences' English translations "
                    f"on Tatoeba (top-1)")

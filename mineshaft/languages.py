@@ -9,8 +9,12 @@ models, other directories) are not checked.
 :func:`check_input_languages` looks at a sample of an input (its first :data:`SAMPLE_LINES` non-empty
 lines) and warns once on stderr when more than :data:`SCRIPT_SHARE` of its letters are in scripts none
 of the encoder's languages uses, or (where the encoder's tokenizer is at hand) more than
-:data:`UNKNOWN_RATE` of its tokens are the unknown piece (:func:`unknown_stats`: each unknown character is one
-token, as ``extend-vocab`` counts them).
+:data:`UNKNOWN_RATE` of its tokens are the unknown piece (counted as :func:`unknown_stats`
+does: each unknown character is one token). It first names the language it identifies
+(:func:`identify_language`: py3langid where the ``lid`` extra is installed, else a script only one language
+uses) in an info line; where the encoder's recorded figures (:mod:`mineshaft.quality`) say it finds under
+:data:`~mineshaft.quality.WEAK_ACCURACY`% of that language's translations, or were never measured there, the
+warning gives the figure and the shipped encoder that does better instead.
 """
 
 from __future__ import annotations
@@ -19,15 +23,15 @@ import functools
 import itertools
 import json
 import os
-import unicodedata
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from . import progress
+from . import progress, quality
 from .encoders import names
 from .encoders.names import is_use_dir, model_path, resolve_default
 from .encoders.use_tokens import BOS_ID, EOS_ID, UNK_ID, USETokenizer, use_sp_model
+from .language_id import LANGUAGE_NAMES, LID_LINES, LID_SHARE, Identified, identify_language, language_name
+from .scripts import LANGUAGE_SCRIPTS, char_script, language_scripts, normalize_language, script_counts
 
 LANGUAGES_FILE = "languages.json"
 #: non-empty lines of an input that are looked at
@@ -36,45 +40,12 @@ SAMPLE_LINES = 2000
 SCRIPT_SHARE = 0.05
 #: warn above this share of unknown tokens (USE's own Korean is 1.7% on FLORES, 3.7% on Tatoeba)
 UNKNOWN_RATE = 0.05
-
 #: Google's multilingual USE v3 (as its model card lists them)
 USE_LANGUAGES = ("ar", "de", "en", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "th", "tr", "zh", "zh-tw")
 BUILTIN_LANGUAGES: dict[str, tuple[str, ...]] = {"use": USE_LANGUAGES, "use-numpy": USE_LANGUAGES, "minilm": ("en",)}
 
-_LATIN = ("af az ca cs da de en eo es et eu fi fr gl hr hu id is it lt lv nb no nn nl pl pt ro sk sl sq sv tl "
-          "tr vi ms sw")
-#: scripts (Unicode name prefixes, title case) each language is written in
-LANGUAGE_SCRIPTS: dict[str, tuple[str, ...]] = {
-    **{lang: ("Latin",) for lang in _LATIN.split()},
-    **{lang: ("Cyrillic",) for lang in "be bg mk ru uk sr kk ky mn".split()},
-    "tt": ("Cyrillic", "Latin"), "uz": ("Latin", "Cyrillic"),
-    "el": ("Greek",), "ar": ("Arabic",), "fa": ("Arabic",), "ur": ("Arabic",), "he": ("Hebrew",),
-    "hi": ("Devanagari",), "mr": ("Devanagari",), "ne": ("Devanagari",), "bn": ("Bengali",), "hy": ("Armenian",),
-    "ka": ("Georgian",), "ta": ("Tamil",), "te": ("Telugu",), "th": ("Thai",),
-    "ko": ("Hangul", "Han"), "zh": ("Han",), "zh-tw": ("Han",), "zh-cn": ("Han",),
-    "ja": ("Han", "Hiragana", "Katakana"),
-}
-#: ISO 639-3 / Tatoeba codes of the languages above (eng, deu, cmn, ...)
-ALIASES = dict(pair.split(":") for pair in (
-    "afr:af aze:az azj:az bel:be ben:bn bul:bg cat:ca ces:cs cze:cs dan:da deu:de ger:de ell:el gre:el eng:en "
-    "epo:eo est:et ekk:et eus:eu baq:eu fas:fa pes:fa per:fa fin:fi fra:fr fre:fr glg:gl heb:he hin:hi hrv:hr "
-    "hun:hu hye:hy arm:hy ind:id isl:is ice:is ita:it jpn:ja kor:ko lit:lt lav:lv lvs:lv mkd:mk mar:mr nob:nb "
-    "nor:no nld:nl dut:nl pol:pl por:pt ron:ro rum:ro rus:ru slv:sl sqi:sq alb:sq swe:sv tha:th tgl:tl tur:tr "
-    "tat:tt ukr:uk urd:ur vie:vi zho:zh chi:zh cmn:zh ara:ar arb:ar spa:es").split())
-# first words of Unicode character names that are not scripts (letter-like symbols)
-_NOT_SCRIPTS = {"MODIFIER", "MICRO", "FEMININE", "MASCULINE", "SCRIPT", "BLACK-LETTER", "DOUBLE-STRUCK",
-                "MATHEMATICAL", "CIRCLED", "PARENTHESIZED", "SQUARED", "NEGATIVE", "TURNED", "COMBINING", "KELVIN",
-                "ANGSTROM", "OHM", "NUMERO", "INFORMATION", "ESTIMATED", "ROMAN", "SMALL", "PLANCK"}
-_RENAME = {"CJK": "Han", "IDEOGRAPHIC": "Han", "KATAKANA-HIRAGANA": "Katakana", "OLD": None}
 
-
-# --------------------------------------------------------------------------- languages and scripts
-
-
-def normalize_language(code: str) -> str:
-    """``ZH_TW`` → ``zh-tw``, ``deu`` → ``de`` (unknown codes: lower case)."""
-    code = code.strip().lower().replace("_", "-")
-    return ALIASES.get(code, code)
+# --------------------------------------------------------------------------- languages
 
 
 def count_languages(codes: Iterable[str]) -> str:
@@ -85,46 +56,6 @@ def count_languages(codes: Iterable[str]) -> str:
     if "en" in languages and len(languages) > 1:
         return f"English and {len(languages) - 1} other languages"
     return f"{len(languages)} language{'s' if len(languages) != 1 else ''}"
-
-
-def language_scripts(language: str) -> tuple[str, ...]:
-    """The scripts ``language`` is written in (``()`` for a language not in :data:`LANGUAGE_SCRIPTS`)."""
-    code = normalize_language(language)
-    if code in LANGUAGE_SCRIPTS:
-        return LANGUAGE_SCRIPTS[code]
-    base = ALIASES.get(code.split("-")[0], code.split("-")[0])
-    return LANGUAGE_SCRIPTS.get(base, ())
-
-
-@functools.lru_cache(maxsize=65536)
-def char_script(ch: str) -> str | None:
-    """The script of a letter by its Unicode name (``"Latin"``, ``"Cyrillic"``, ``"Han"``, ...), None for
-    anything else (digits, punctuation, marks, letter-like symbols)."""
-    if not ch.isalpha():
-        return None
-    name = unicodedata.name(ch, "")
-    if not name:
-        return None
-    words = name.split()
-    first = words[0]
-    if first in ("HALFWIDTH", "FULLWIDTH") and len(words) > 1:
-        first = words[1]
-    if first in _NOT_SCRIPTS:
-        return None
-    if first in _RENAME:
-        return _RENAME[first]
-    return first.title()
-
-
-def script_counts(texts: Iterable[str]) -> Counter:
-    """Letters per script in ``texts``."""
-    counts: Counter = Counter()
-    for text in texts:
-        for ch, n in Counter(text).items():
-            script = char_script(ch)
-            if script is not None:
-                counts[script] += n
-    return counts
 
 
 def read_languages(directory: str | os.PathLike) -> dict | None:
@@ -345,19 +276,28 @@ def sample(texts: Iterable[str], n: int = SAMPLE_LINES) -> list[str]:
 
 
 def check_input_languages(encoder_or_name, texts_sample: Iterable[str], label: str) -> dict | None:
-    """Warn (once, on stderr) when ``texts_sample`` looks unknown to the encoder; returns the measurements
-    (``{"letters", "unknown_scripts": {script: share}, "script_share", "unknown_rate", "warned"}``), or None
-    when the encoder has no language record (nothing is checked). Only the first :data:`SAMPLE_LINES`
-    non-empty lines are read. Never raises on odd input."""
-    record, name, directory = _describe(encoder_or_name)
-    if record is None:
-        return None
+    """Name the language of ``texts_sample`` (an info line) and warn, once on stderr, where the encoder is
+    weak or unmeasured on it or the input looks unknown to the encoder. Returns the measurements
+    (``{"language", "identified_by", "figure", "letters", "unknown_scripts": {script: share},
+    "script_share", "unknown_rate", "warned"}``), or None when the encoder has no language record (nothing
+    is checked). Only the first :data:`SAMPLE_LINES` non-empty lines are read. Never raises on odd input.
+
+    One warning at most: an identified language with a recorded figure under
+    :data:`~mineshaft.quality.WEAK_ACCURACY` gives the figure's warning; one the encoder was not measured on
+    gives that, unless the script or unknown-piece check below warns (it says more); otherwise more than
+    :data:`SCRIPT_SHARE` of the letters in scripts none of the encoder's languages uses, or more than
+    :data:`UNKNOWN_RATE` of the tokens unknown, warns."""
     texts = sample(texts_sample)
     if not texts:
         return None
+    counts = script_counts(texts)
+    found = identify_language(texts, counts)
+    progress.info(found.describe(label))
+    record, name, directory = _describe(encoder_or_name)
+    if record is None:
+        return None
     langs = [normalize_language(x) for x in record["languages"]]
     known = {s for lang in langs for s in language_scripts(lang)} | set(record.get("scripts", []))
-    counts = script_counts(texts)
     letters = sum(counts.values())
     foreign = {s: n / letters for s, n in counts.most_common() if s not in known} if letters and known else {}
     share = sum(foreign.values())
@@ -368,8 +308,18 @@ def check_input_languages(encoder_or_name, texts_sample: Iterable[str], label: s
             rate = float(counter(texts))
         except Exception:
             rate = None
-    result = {"letters": letters, "unknown_scripts": foreign, "script_share": share, "unknown_rate": rate,
-              "warned": False}
+    result = {"language": found.language, "identified_by": found.method, "figure": None, "letters": letters,
+              "unknown_scripts": foreign, "script_share": share, "unknown_rate": rate, "warned": False}
+    lang = found.language
+    figures = quality.retrieval_figures(encoder_or_name) if lang and not (lang == "en" and "en" in langs) else None
+    measured_warning = None
+    if figures is not None:
+        result["figure"] = figures.get(lang)
+        measured_warning = quality.language_warning(figures, lang, language_name(lang), label)
+        if measured_warning is not None and result["figure"] is not None:  # a weak figure: the one warning
+            progress.warn(measured_warning)
+            result["warned"] = True
+            return result
     knows = " ".join(record["languages"])
     if share > SCRIPT_SHARE:
         top = [s for s, v in foreign.items() if v >= 0.01] or list(foreign)[:1]
@@ -381,6 +331,9 @@ def check_input_languages(encoder_or_name, texts_sample: Iterable[str], label: s
         progress.warn(f"{label}: {100 * rate:.0f}% of its tokens are unknown to {name}'s vocabulary, which suggests "
                       f"a language it was not trained on (it knows: {knows}); mined pairs may be wrong"
                       f"{_hint(name, set(langs), None)}")
+        result["warned"] = True
+    elif measured_warning is not None:  # a language it was never measured on
+        progress.warn(measured_warning)
         result["warned"] = True
     return result
 
@@ -419,7 +372,8 @@ def checked(texts: Iterable[str], encoder_or_name, label: str) -> Iterator[str]:
     return itertools.chain(head, it)
 
 
-__all__ = ["unknown_stats", "check_input_languages", "checked", "count_languages", "pair_file_codes", "pair_file_language", "pair_file_languages", "write_languages", "encoder_languages",
-           "read_languages", "language_scripts", "char_script", "script_counts", "normalize_language",
-           "LANGUAGE_SCRIPTS", "BUILTIN_LANGUAGES", "USE_LANGUAGES", "LANGUAGES_FILE", "SAMPLE_LINES", "SCRIPT_SHARE",
-           "UNKNOWN_RATE"]
+__all__ = ["unknown_stats", "check_input_languages", "checked", "identify_language", "Identified", "language_name",
+           "count_languages", "pair_file_codes", "pair_file_language", "pair_file_languages", "write_languages",
+           "encoder_languages", "read_languages", "language_scripts", "char_script", "script_counts",
+           "normalize_language", "LANGUAGE_SCRIPTS", "LANGUAGE_NAMES", "BUILTIN_LANGUAGES", "USE_LANGUAGES",
+           "LANGUAGES_FILE", "SAMPLE_LINES", "SCRIPT_SHARE", "UNKNOWN_RATE", "LID_LINES", "LID_SHARE"]

@@ -21,6 +21,7 @@ from conftest import ROOT, run_cli, unit
 from mineshaft.cli import EXIT_CLOSED_PIPE, app
 from mineshaft.encoders import encoder_names, models_dir
 from mineshaft.io import read_lines
+from mineshaft.languages import count_languages
 
 SAMPLE = ROOT / "mineshaft" / "data"
 DE, EN = str(SAMPLE / "sample.de"), str(SAMPLE / "sample.en")
@@ -351,9 +352,12 @@ def test_the_language_hint_counts_languages_not_codes(tmp_path):
     files, and USE's zh-tw (Traditional Chinese, not another language)."""
     codes = json.loads((models_dir() / "mineshaft-use-50" / "languages.json").read_text())["languages"]
     assert len(codes) == 52 and {"en", "zh", "zh-tw"} <= set(codes)
+    assert count_languages(codes) == "English and 50 other languages"  # the script warning's hint
     greek = tmp_path / "el.txt"
     greek.write_text("Το σκυλί κοιμάται στον κήπο.\nΣήμερα ο καιρός είναι πολύ ωραίος.\n", encoding="utf-8")
     r = run_cli("encode", str(greek), "-e", "use", "-q", "-o", str(tmp_path / "el.npy"))
     assert r.returncode == 0, r.stderr.decode()
     err = " ".join(r.stderr.decode().split())
-    assert err.endswith("; try -e mineshaft-use-50 (English and 50 other languages)"), err
+    # USE's recorded Greek figure says more than the script: one warning, naming the model that does better
+    assert err.count("warning:") == 1 and "looks like Greek (el); use finds" in err, err
+    assert err.endswith("(-e mineshaft-use-50)"), err

@@ -87,7 +87,7 @@ def load_source(
         raise UsageError(f"{path_s}: text input needs an encoder")
 
     check_input_languages(encoder or spec, itertools.islice(corpus.iter_texts(), SAMPLE_LINES),
-                          display_name(path_s))
+                          f"{name} ({display_name(path_s)})")
     store = encode_to_store(corpus.iter_texts(), work / f"emb-{name}", spec, n_rows=len(corpus),
                             shard_size=shard_size, engine=engine, encoder=encoder, label=f"encoding {name}")
     return Source(list(store.shards()), store.digest(), corpus=corpus, n_lines=corpus.n_lines,

@@ -12,6 +12,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MINESHAFT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # tests in parallel processes (pytest -n N): one thread each, in this process and the CLIs it starts,
+    # so N workers on N cores do not fight over them
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:

@@ -64,6 +64,7 @@ def test_mine_stdout_threshold_dedup_and_gz_stdin(tmp_path):
     assert "180 duplicates" not in r.stderr.decode() and "90 duplicates" in r.stderr.decode()
 
 
+@pytest.mark.slow
 def test_encode_then_mine_embeddings(tmp_path):
     for lang in ("de", "en"):
         r = run_cli("encode", str(SAMPLE / f"sample.{lang}"), "-o", str(tmp_path / f"{lang}.npy"), "--dtype", "float16", "-q")
@@ -90,6 +91,7 @@ def test_encode_stdin_to_stdout_keeps_empty_lines_as_zero_rows(tmp_path):
     assert x.shape == (3, 512) and not x[1].any() and x[0].any() and x[2].any()
 
 
+@pytest.mark.slow
 def test_score_separates_gold_from_random_pairs(tmp_path):
     de = read_lines(SAMPLE / "sample.de")
     en = read_lines(SAMPLE / "sample.en")
@@ -112,6 +114,7 @@ def test_score_separates_gold_from_random_pairs(tmp_path):
     assert kept and sum(x[2] == "g" for x in kept) / len(kept) > 0.95
 
 
+@pytest.mark.slow
 def test_eval_tatoeba_and_bucc_slice(shared_data, tmp_path):
     # a small real slice: the first 200 Tatoeba pairs, and a BUCC-style subset holding 60 gold pairs
     tat = shared_data / "eval" / "tatoeba"

@@ -13,6 +13,7 @@ TOOL = SHARED / "tools" / "check-leakage"
 TRAIN = SHARED / "data" / "train"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (TOOL.is_file() and TRAIN.is_dir()), reason="../shared (tools and training data) not here")
 def test_shared_training_data_does_not_leak_into_eval() -> None:
     run = subprocess.run([sys.executable, str(TOOL), str(TRAIN)], capture_output=True, text=True, timeout=300)

@@ -37,6 +37,7 @@ def test_ray_search_equals_local(ray_engine, tmp_path):
         np.testing.assert_array_equal(getattr(local, field), getattr(remote, field))
 
 
+@pytest.mark.slow
 def test_ray_encode_equals_local(ray_engine, tmp_path):
     texts = [f"line {i} " + "a" * (i % 7) for i in range(250)]
     # a real encoder spec, loaded inside each Ray actor

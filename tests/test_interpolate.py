@@ -62,6 +62,7 @@ def test_hf_student_is_interpolated_with_its_recorded_start(tmp_path):
     assert (tmp_path / "mid" / "config.json").is_file() and not (tmp_path / "mid.tmp").exists()
 
 
+@pytest.mark.slow
 def test_cli_ends_are_the_student_and_use(tmp_path):
     for alpha in ("1", "0"):
         res = run_cli("interpolate", "default", "-o", str(tmp_path / alpha), "--alpha", alpha, "-q")
@@ -76,6 +77,7 @@ def test_cli_ends_are_the_student_and_use(tmp_path):
     assert json.loads((tmp_path / "0" / "interpolation.json").read_text())["alpha"] == 0
 
 
+@pytest.mark.slow
 def test_cli_bad_input_is_one_line_exit_2(tmp_path):
     (tmp_path / "taken").mkdir()
     (tmp_path / "noconfig").mkdir()
@@ -124,6 +126,7 @@ def test_records_tell_the_truth_and_training_leftovers_stay_behind(tmp_path):
     assert {"config.json", "model.safetensors", "sp.model", "train_config.json", "interpolation.json"} <= copied
 
 
+@pytest.mark.slow
 def test_an_interpolated_model_does_not_mine_with_the_students_calibrated_threshold(tmp_path):
     """A calibration holds for the weights it was made on: α = 0 of the default is USE's weights, so `mine` with it
     takes --threshold auto (interpolate leaves mining.json behind), and a calibration copied next to other weights

@@ -68,6 +68,7 @@ def _scores(stdout: bytes, text_cols: slice) -> dict[tuple[str, str], str]:
     return {tuple(r[text_cols]): r[-1] for r in rows}
 
 
+@pytest.mark.slow
 def test_score_reads_the_text_columns_of_mine_output_in_a_pipeline(tmp_path):
     """`mineshaft mine ... -q --out - | mineshaft score -` scores the sentences, as a plain src<TAB>tgt file of
     the same pairs scores them (not mine's score column against the German text)."""
@@ -131,6 +132,7 @@ def test_mine_into_a_closed_pipe_ends_quietly_and_removes_its_work_dir(tmpdir_en
     assert list(tmp.iterdir()) == []  # its temporary work directory (embeddings, k-NN) is gone
 
 
+@pytest.mark.slow
 def test_demo_score_encode_eval_interpolate_into_a_closed_pipe(tmp_path, tmpdir_env):
     tmp, env = tmpdir_env
     de, en = read_lines(SAMPLE / "sample.de"), read_lines(SAMPLE / "sample.en")
@@ -174,6 +176,7 @@ def test_closed_stdin_is_refused(tmp_path):
     assert "standard input (-) is closed" in one_line_error(r)
 
 
+@pytest.mark.slow
 def test_gzip_data_on_stdin_is_decompressed(tmp_path):
     want = run_cli("mine", DE, EN, "-q")
     assert want.returncode == 0
@@ -182,6 +185,7 @@ def test_gzip_data_on_stdin_is_decompressed(tmp_path):
     assert r.stdout == want.stdout
 
 
+@pytest.mark.slow
 def test_bzip2_xz_and_zstd_data_on_stdin_is_decompressed():
     import zstandard
 
@@ -306,6 +310,7 @@ def modes(*paths: Path) -> set[int]:
     return {stat.S_IMODE(p.stat().st_mode) for p in paths}
 
 
+@pytest.mark.slow
 def test_outputs_honour_the_umask(vectors, tmp_path, umask_027):
     x, y = vectors
     for out in ("pairs.tsv", "pairs.tsv.gz"):
@@ -323,6 +328,7 @@ def test_outputs_honour_the_umask(vectors, tmp_path, umask_027):
     assert modes(tmp_path / "store", tmp_path / "interpolated") == {0o750}
 
 
+@pytest.mark.slow
 def test_a_trained_student_honours_the_umask(tmp_path, umask_027):
     pairs = tmp_path / "en-de.tsv"
     pairs.write_text("Hello world.\tHallo Welt.\nThe dog sleeps.\tDer Hund schläft.\nI like books.\tIch mag Bücher.\n"

@@ -213,6 +213,7 @@ def test_encode_writes_a_sidecar(use_npys):
     assert (rec["rows"], rec["dim"], rec["stored_dtype"]) == (x.shape[0], 512, "float32")
 
 
+@pytest.mark.slow
 def test_npy_from_use_against_text_with_the_default_encoder_is_refused(use_npys, tmp_path):
     from mineshaft.encoders import DEFAULT_STUDENT, shipped_model
 
@@ -271,6 +272,7 @@ def test_npy_still_mines_after_the_models_card_and_calibration_change(default_co
     assert len((tmp_path / "p.tsv").read_text().splitlines()) > 40
 
 
+@pytest.mark.slow
 def test_records_of_the_earlier_digest_are_recognized_while_the_model_is_unchanged(default_copy, tmp_path):
     """A sidecar written while the model digest also read every other file of the model folder (mining.json,
     languages.json) still mines with that model, until one of those files changes (then: encode again)."""
@@ -294,6 +296,7 @@ def test_records_of_the_earlier_digest_are_recognized_while_the_model_is_unchang
     assert "the model's files changed since one side was encoded" in err
 
 
+@pytest.mark.slow
 def test_the_sidecar_records_the_precision_the_use_port_ran_in(tmp_path):
     """--precision bf16 on CPU: the USE port runs in bf16 autocast, and the record says so (one resolution)."""
     from mineshaft.npy import sidecar_path

@@ -100,6 +100,7 @@ def test_czech_with_the_default_warns_with_its_figure_and_names_mineshaft_use_50
     assert f"tgt ({tmp_path / 'en.txt'}): English (en)" in err
 
 
+@pytest.mark.slow
 def test_armenian_with_mineshaft_use_50_warns_that_none_does_better(tmp_path, shared_data):
     status, err = mine(tmp_path, shared_data, "hye_Armn", "-e", "mineshaft-use-50", "-q")
     assert status == 0, err

@@ -17,7 +17,7 @@ README = ROOT / "README.md"
 FORBIDDEN = r"stop ?[0-9]|stop-[0-9]|(^|[^a-z])lent([^a-z]|$)|device (run|tool|machine)|carry|timeout_s|issue"
 #: the two set-up commands, as the README shows them and .ci/run runs them
 SETUP = "python3 -m venv .venv && .venv/bin/pip install -q torch==2.13.0 -e . && .venv/bin/mineshaft demo"
-TESTS = """.venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest -m "not slow" -q"""
+TESTS = """.venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest -m "not slow" -n 2 -q"""
 
 
 def _git_checkout() -> bool:

@@ -56,6 +56,7 @@ def shared_or_none():
     return SHARED if (SHARED / "eval").is_dir() else None
 
 
+@pytest.mark.slow
 def test_killed_mine_resumes_to_identical_output(tmp_path, shared_or_none):
     src, tgt = bigger_inputs(tmp_path, shared_or_none)
     ref = tmp_path / "ref.tsv"
@@ -81,6 +82,7 @@ def test_killed_mine_resumes_to_identical_output(tmp_path, shared_or_none):
     assert not work.exists(), "work directory removed after success"
 
 
+@pytest.mark.slow
 def test_killed_encode_store_resumes(tmp_path, shared_or_none):
     """The resumed run has another thread count: its shards must still match bit for bit (MKL's strict CNR
     mode, set by ``import mineshaft``; with MKL_CBWR=AUTO this test fails)."""
@@ -109,6 +111,7 @@ def test_encode_npy_interrupted_leaves_nothing(tmp_path, shared_or_none):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.de", "in.en"]
 
 
+@pytest.mark.slow
 def test_resumed_mine_with_another_k_searches_again(tmp_path, use_encoder):
     """A work directory left by a run with --k 4, reused with --k 8: the saved k-NN shards are of the other k,
     so they are searched again and the output is byte-identical to a fresh --k 8 run."""

@@ -75,6 +75,7 @@ def test_focus_embeddings_against_a_loop(n, m, d, k, seed):
         np.testing.assert_allclose(got[i], w @ base.numpy()[anchors[rows[top]]], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_init_student_refuses_existing_out_and_bad_base(tmp_path):
     res = run_cli("init-student", str(tmp_path))
     assert res.returncode == 2 and res.stderr.decode().count("\n") == 1 and "exists" in res.stderr.decode()

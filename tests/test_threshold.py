@@ -140,6 +140,7 @@ def test_library_default_applies_the_models_threshold(tmp_path):
     assert len(everything.pairs) == len(result.info["candidate_scores"])
 
 
+@pytest.mark.slow
 def test_cli_summary_line_names_the_threshold(tmp_path):
     de, en = str(SAMPLE / "sample.de"), str(SAMPLE / "sample.en")
     r = run_cli("mine", de, en, "--out", str(tmp_path / "a.tsv"))
@@ -165,6 +166,7 @@ def _f1(out, gold: set) -> float:
     return 2 * tp / (len(rows) + len(gold)) if rows or gold else 1.0
 
 
+@pytest.mark.slow
 def test_auto_on_fully_parallel_text_keeps_the_translations(shared_data, tmp_path):
     """300 line-aligned German-English FLORES sentences (every sentence has its translation): no runner-up mode
     to read a null from the best margins, the case the old auto wrote an empty file for. Through the CLI."""

@@ -109,6 +109,7 @@ def held_out_split(path: Path, n_dev: int, n_train: int, seed: int = 0) -> tuple
     return devset, pool[:n_train]
 
 
+@pytest.mark.slow
 def test_the_recipe_raises_dev_accuracy_on_held_out_pairs(tmp_path):
     """USE was not trained on Danish (xx→en ~28% on these short Tatoeba pairs): 40 steps of docs/training.md's recipe
     (soft labels from MiniLM, batch 32, lr 3e-5, warmup and linear decay) must lift top-1 xx→en retrieval on 300
@@ -148,6 +149,7 @@ def test_stop_and_resume_reproduce_the_uninterrupted_run(pairs_tsv, teacher_cach
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_sigterm_leaves_a_checkpoint_and_resume_matches(pairs_tsv, teacher_cache, tmp_path):
     args = ["train", "--pairs", str(pairs_tsv), "--student", "use", "--batch-size", "16", "--steps", "400",
             "--lr", "1e-4", "--dev-size", "0", "--eval-every", "0", "--checkpoint-every", "0", "--device", "cpu",

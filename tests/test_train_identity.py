@@ -44,6 +44,7 @@ def cache(tmp_path_factory) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ resume
+@pytest.mark.slow
 def test_resume_with_another_recipe_exits_2_and_leaves_the_config(pairs_tsv, cache, tmp_path):
     out = tmp_path / "run"
     base = ["train", "--pairs", str(pairs_tsv), "--out", str(out), "--loss", "soft", "--batch-size", "16",
@@ -80,6 +81,7 @@ def test_resume_with_another_recipe_exits_2_and_leaves_the_config(pairs_tsv, cac
     assert (out / "model.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_a_failed_setup_claims_no_output_folder(pairs_tsv, cache, tmp_path):
     out = tmp_path / "run"
     common = ["train", "--pairs", str(pairs_tsv), "--out", str(out), "--steps", "1", "--dev-size", "10",
@@ -129,6 +131,7 @@ def test_train_refuses_a_lexicon_learned_on_another_split(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ the recipe
+@pytest.mark.slow
 def test_card_command_is_generated_from_every_recipe_option(pairs_tsv, cache, tmp_path):
     out = tmp_path / "run"
     cfg = TrainConfig(pairs=[str(pairs_tsv)], out=str(out), temperature=0.05, labels="average", cross_weight=0.5,
@@ -214,6 +217,7 @@ def test_anchor_term_against_a_reference():
     assert got == pytest.approx(0.7 * (ref_a + ref_b), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_anchor_to_the_start_keeps_a_use_student_in_place(pairs_tsv, cache, tmp_path):
     """With the start as the anchor and a strong weight, the student's German and English vectors stay closer to
     USE's than without it, on the same steps and data."""

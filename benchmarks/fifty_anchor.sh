@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The 50-language recipe of 2026-12-06 (docs/fifty-languages.md, "version 8 candidate"), end to end on CPU:
+# news pairs held out for dev mining, extra/ and the Debian pairs capped at 5,000 a file, the extended vocabulary,
+# one run with USE as the teacher and as an anchor for what it knows, WiSE-FT α chosen on dev, and the evaluation.
+#
+#   benchmarks/fifty_anchor.sh [--steps 3000] [--stop-after 2000] [--out runs/f50]
+#
+# Needs ../shared/data (train/, extra/, eval/) and the Debian pairs of benchmarks/debian_pairs.py (DEBIAN=DIR,
+# default OUT/debian-pairs; made here when missing, which needs Debian's package archive). On 2 CPU cores:
+# 0.35-0.55 step/s at batch 128 on one thread (2,000 steps ≈ 1.5 h; it resumes where it stopped), each
+# evaluation 10-30 min. The candidate's run was planned for 3,000 steps (the learning rate's schedule) and stopped
+# after 2,000, its best dev checkpoint kept.
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(dirname "$HERE")"
+DATA="${DATA:-$ROOT/../shared/data}"
+source "$HERE/fifty_recipe.sh"   # FIFTY_VOCAB, FIFTY_BASE, FIFTY_STEP2
+STEPS=3000 STOP=2000 OUT=runs/f50
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --steps) STEPS="$2"; shift 2 ;;
+    --stop-after) STOP="$2"; shift 2 ;;
+    --out) OUT="$2"; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+MS="${MINESHAFT:-mineshaft}"
+PY="${PYTHON:-python}"
+DEBIAN="${DEBIAN:-$OUT/debian-pairs}"
+mkdir -p "$OUT"
+resume() { [ -e "$1/train_config.json" ] && echo --resume || true; }
+# 0. data: news rows of train/ held out as dev mining tasks (OUT/data/news-dev; OUT/data/train is the rest),
+#    extra/ and the Debian pairs capped at 5,000 lines a file (a seeded sample), all checked against eval/
+[ -d "$OUT/data/train" ] || $PY "$HERE/news_dev.py" --out "$OUT/data" --data "$DATA"
+[ -d "$DEBIAN" ] || $PY "$HERE/debian_pairs.py" --out "$DEBIAN"
+[ -d "$OUT/data/extra5k" ] || $PY "$HERE/cap_pairs.py" "$DATA/extra" "$OUT/data/extra5k"
+[ -d "$OUT/data/debian5k" ] || $PY "$HERE/cap_pairs.py" "$DEBIAN" "$OUT/data/debian5k"
+for d in train extra5k debian5k; do "$DATA/../tools/check-leakage" "$OUT/data/$d"; done
+P=$(for f in "$OUT"/data/train/en-*.tsv; do echo --pairs "$f"; done)
+X=$(for f in "$OUT"/data/extra5k/en-*.tsv "$OUT"/data/debian5k/en-*.tsv; do echo --extra-pairs "$f"; done)
+# 1. the extended vocabulary (as version 5: <unk> pieces and 20,000 word pieces, lexicon rows), and the same pieces
+#    with rows as means of old pieces (USE itself on USE's text: WiSE-FT's start)
+[ -d "$OUT/use-50" ] || $MS extend-vocab use --pairs "$OUT/data/train" $FIFTY_VOCAB -o "$OUT/use-50"
+[ -d "$OUT/use-50w-pieces" ] || $MS extend-vocab use --pairs "$OUT/data/train" --init pieces --word-pieces 20000 \
+    -o "$OUT/use-50w-pieces"
+# 2. the run: soft + TCM with USE as the teacher, and USE as an anchor (the student's vector kept near frozen USE's
+#    for every sentence, weight 1); half of each batch's draws from the extra pairs; at most 12,000 pairs a file
+[ -f "$OUT/main/model.safetensors" ] || $MS train $P $X --student "$OUT/use-50" --teacher use --anchor use \
+    --anchor-weight 1.0 $FIFTY_BASE $FIFTY_STEP2 --extra-share 0.5 --max-pairs 12000 --steps "$STEPS" \
+    --stop-after "$STOP" --eval-every 500 --checkpoint-every 250 --cache-dir "$OUT/cache" --threads 1 --out "$OUT/main" $(resume "$OUT/main")
+# 3. WiSE-FT towards USE: dev xx→en, STS-b dev and the held-out news mining F1 for each α (dev only)
+$PY "$HERE/interpolation_sweep.py" "$OUT/main" --init "$OUT/use-50w-pieces" --alphas 0 0.5 0.75 0.9 1 \
+    --news-dev "$OUT/data" --news-baseline use
+[ -d "$OUT/cand${ALPHA:=0.75}" ] || $MS interpolate "$OUT/main" --init "$OUT/use-50w-pieces" --alpha "$ALPHA" \
+    --save-dtype int8rows -o "$OUT/cand$ALPHA"
+# 4. the test tables: BUCC-style (7 pairs, 2-fold F1), Tatoeba and FLORES for the 50 languages, STS-b
+B="$DATA/eval/bucc-style"
+$MS eval --encoder "$OUT/cand$ALPHA" $(for l in de fr es ru zh ja ko; do echo --bucc "$B/$l-en"; done) \
+    --json "$OUT/bucc-cand$ALPHA.json" --force
+$PY "$HERE/compare_students.py" --fifty --per-language --cache "$OUT/eval-cache" use=use "new=$OUT/cand$ALPHA"

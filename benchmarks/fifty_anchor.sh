@@ -3,7 +3,7 @@
 # news pairs held out for dev mining, extra/ and the Debian pairs capped at 5,000 a file, the extended vocabulary,
 # one run with USE as the teacher and as an anchor for what it knows, WiSE-FT α chosen on dev, and the evaluation.
 #
-#   benchmarks/fifty_anchor.sh [--steps 3000] [--stop-after 2000] [--out runs/f50]
+#   benchmarks/fifty_anchor.sh [--steps 3000] [--stop-after 2000] [--compare-steps 150] [--out runs/f50]
 #
 # Needs ../shared/data (train/, extra/, eval/) and the Debian pairs of benchmarks/debian_pairs.py (DEBIAN=DIR,
 # default OUT/debian-pairs; made here when missing, which needs Debian's package archive). On 2 CPU cores:
@@ -15,11 +15,12 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"
 DATA="${DATA:-$ROOT/../shared/data}"
 source "$HERE/fifty_recipe.sh"   # FIFTY_VOCAB, FIFTY_BASE, FIFTY_STEP2
-STEPS=3000 STOP=2000 OUT=runs/f50
+STEPS=3000 STOP=2000 CMP=150 OUT=runs/f50
 while [ $# -gt 0 ]; do
   case "$1" in
     --steps) STEPS="$2"; shift 2 ;;
     --stop-after) STOP="$2"; shift 2 ;;
+    --compare-steps) CMP="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -47,7 +48,8 @@ X=$(for f in "$OUT"/data/extra5k/en-*.tsv "$OUT"/data/debian5k/en-*.tsv; do echo
 #    for every sentence, weight 1); half of each batch's draws from the extra pairs; at most 12,000 pairs a file
 [ -f "$OUT/main/model.safetensors" ] || $MS train $P $X --student "$OUT/use-50" --teacher use --anchor use \
     --anchor-weight 1.0 $FIFTY_BASE $FIFTY_STEP2 --extra-share 0.5 --max-pairs 12000 --steps "$STEPS" \
-    --stop-after "$STOP" --eval-every 500 --checkpoint-every 250 --cache-dir "$OUT/cache" --threads 1 --out "$OUT/main" $(resume "$OUT/main")
+    --stop-after "$STOP" --eval-every 500 --checkpoint-every 250 --cache-dir "$OUT/cache" --threads 1 \
+    --out "$OUT/main" $(resume "$OUT/main")
 # 3. WiSE-FT towards USE: dev xx→en, STS-b dev and the held-out news mining F1 for each α (dev only)
 $PY "$HERE/interpolation_sweep.py" "$OUT/main" --init "$OUT/use-50w-pieces" --alphas 0 0.5 0.75 0.9 1 \
     --news-dev "$OUT/data" --news-baseline use
@@ -58,3 +60,15 @@ B="$DATA/eval/bucc-style"
 $MS eval --encoder "$OUT/cand$ALPHA" $(for l in de fr es ru zh ja ko; do echo --bucc "$B/$l-en"; done) \
     --json "$OUT/bucc-cand$ALPHA.json" --force
 $PY "$HERE/compare_students.py" --fifty --per-language --cache "$OUT/eval-cache" use=use "new=$OUT/cand$ALPHA"
+# 5. the losses on this recipe (no anchor): the same data, start, batches and steps for each, batch 64, the last step
+#    kept; Tatoeba on the 36 new languages and STS-b against soft, paired bootstrap intervals. Seed 0 only: the
+#    lexicon of use-50 was learned beside seed 0's dev split, and train refuses it with another
+for run in "soft:--loss soft" "soft-tcm:--loss soft --tcm" "hard:--loss hard" "mse:--loss mse"; do
+  name="${run%%:*}"; args="${run#*:}"; o="$OUT/cmp-$name"
+  [ -f "$o/model.safetensors" ] || $MS train $P $X --student "$OUT/use-50" --teacher use $FIFTY_BASE $args \
+      --lr 3e-5 --embedding-lr 2e-3 --train-old-rows 20000 --batch-size 64 --extra-share 0.5 --max-pairs 12000 \
+      --steps "$CMP" --eval-every 0 --select last --checkpoint-every 50 --cache-dir "$OUT/cache" --threads 1 \
+      --out "$o" $(resume "$o")
+done
+$PY "$HERE/compare_students.py" --fifty --no-flores --new-only --cache "$OUT/eval-cache-losses" \
+    "soft=$OUT/cmp-soft" "soft+TCM=$OUT/cmp-soft-tcm" "hard=$OUT/cmp-hard" "mse=$OUT/cmp-mse" "start=$OUT/use-50"

@@ -7,7 +7,7 @@
 #
 # Needs ../shared/data (train/, extra/, eval/) and the Debian pairs of benchmarks/debian_pairs.py (DEBIAN=DIR,
 # default OUT/debian-pairs; made here when missing, which needs Debian's package archive). On 2 CPU cores:
-# 0.35-0.55 step/s at batch 128 on one thread (2,000 steps ≈ 1.5 h; it resumes where it stopped), each
+# 0.35-0.55 step/s at batch 128 on one thread (2,000 steps ≈ 1.5 h; rerun, it resumes where it stopped), each
 # evaluation 10-30 min. The candidate's run was planned for 3,000 steps (the learning rate's schedule) and stopped
 # after 2,000, its best dev checkpoint kept.
 set -euo pipefail
@@ -32,10 +32,14 @@ mkdir -p "$OUT"
 resume() { [ -e "$1/train_config.json" ] && echo --resume || true; }
 # 0. data: news rows of train/ held out as dev mining tasks (OUT/data/news-dev; OUT/data/train is the rest),
 #    extra/ and the Debian pairs capped at 5,000 lines a file (a seeded sample), all checked against eval/
-[ -d "$OUT/data/train" ] || $PY "$HERE/news_dev.py" --out "$OUT/data" --data "$DATA"
-[ -d "$DEBIAN" ] || $PY "$HERE/debian_pairs.py" --out "$DEBIAN"
-[ -d "$OUT/data/extra5k" ] || $PY "$HERE/cap_pairs.py" "$DATA/extra" "$OUT/data/extra5k"
-[ -d "$OUT/data/debian5k" ] || $PY "$HERE/cap_pairs.py" "$DEBIAN" "$OUT/data/debian5k"
+# (each written under NAME.tmp and moved into place when complete, so an interrupted step is redone)
+[ -d "$OUT/data" ] || { $PY "$HERE/news_dev.py" --out "$OUT/data.tmp" --data "$DATA" \
+    && mv "$OUT/data.tmp" "$OUT/data"; }
+[ -d "$DEBIAN" ] || { $PY "$HERE/debian_pairs.py" --out "$DEBIAN.tmp" && mv "$DEBIAN.tmp" "$DEBIAN"; }
+for src in "$DATA/extra:extra5k" "$DEBIAN:debian5k"; do
+  d="$OUT/data/${src#*:}"
+  [ -d "$d" ] || { $PY "$HERE/cap_pairs.py" "${src%:*}" "$d.tmp" && mv "$d.tmp" "$d"; }
+done
 for d in train extra5k debian5k; do "$DATA/../tools/check-leakage" "$OUT/data/$d"; done
 P=$(for f in "$OUT"/data/train/en-*.tsv; do echo --pairs "$f"; done)
 X=$(for f in "$OUT"/data/extra5k/en-*.tsv "$OUT"/data/debian5k/en-*.tsv; do echo --extra-pairs "$f"; done)
@@ -46,20 +50,35 @@ X=$(for f in "$OUT"/data/extra5k/en-*.tsv "$OUT"/data/debian5k/en-*.tsv; do echo
     -o "$OUT/use-50w-pieces"
 # 2. the run: soft + TCM with USE as the teacher, and USE as an anchor (the student's vector kept near frozen USE's
 #    for every sentence, weight 1); half of each batch's draws from the extra pairs; at most 12,000 pairs a file
-[ -f "$OUT/main/model.safetensors" ] || $MS train $P $X --student "$OUT/use-50" --teacher use --anchor use \
-    --anchor-weight 1.0 $FIFTY_BASE $FIFTY_STEP2 --extra-share 0.5 --max-pairs 12000 --steps "$STEPS" \
-    --stop-after "$STOP" --eval-every 500 --checkpoint-every 250 --cache-dir "$OUT/cache" --threads 1 \
-    --out "$OUT/main" $(resume "$OUT/main")
+#    (--stop-after counts from where a resumed run starts: what is left of STOP is passed)
+done_step() { [ -f "$1/checkpoint/state.pt" ] && $PY -c "import sys, torch
+print(torch.load(sys.argv[1], map_location='cpu', weights_only=False)['step'])" "$1/checkpoint/state.pt" || echo 0; }
+left=$((STOP - $(done_step "$OUT/main")))
+if [ ! -e "$OUT/main/.done" ] && [ "$left" -gt 0 ]; then
+  $MS train $P $X --student "$OUT/use-50" --teacher use --anchor use --anchor-weight 1.0 $FIFTY_BASE $FIFTY_STEP2 \
+      --extra-share 0.5 --max-pairs 12000 --steps "$STEPS" --stop-after "$left" --eval-every 500 \
+      --checkpoint-every 250 --cache-dir "$OUT/cache" --threads 1 --out "$OUT/main" $(resume "$OUT/main")
+fi
+touch "$OUT/main/.done"
 # 3. WiSE-FT towards USE: dev xx→en, STS-b dev and the held-out news mining F1 for each α (dev only)
-$PY "$HERE/interpolation_sweep.py" "$OUT/main" --init "$OUT/use-50w-pieces" --alphas 0 0.5 0.75 0.9 1 \
-    --news-dev "$OUT/data" --news-baseline use
+#    (α = 0 is use-50w-pieces itself: USE with the new rows as means of old pieces, not the run's start)
+[ -f "$OUT/alpha.md" ] || $PY "$HERE/interpolation_sweep.py" "$OUT/main" --init "$OUT/use-50w-pieces" \
+    --alphas 0 0.5 0.75 0.9 1 --news-dev "$OUT/data" --news-baseline use --data "$DATA" > "$OUT/alpha.md.tmp" \
+    && mv "$OUT/alpha.md.tmp" "$OUT/alpha.md"
+cat "$OUT/alpha.md"
+# the α the sweep chose (the best mean of dev xx→en and STS-b dev): 0.75; the languages it was trained on recorded
+# (a run stopped by --stop-after writes no languages.json or card)
 [ -d "$OUT/cand${ALPHA:=0.75}" ] || $MS interpolate "$OUT/main" --init "$OUT/use-50w-pieces" --alpha "$ALPHA" \
     --save-dtype int8rows -o "$OUT/cand$ALPHA"
+$PY -c "import sys; from pathlib import Path; from mineshaft.languages import pair_file_languages, write_languages
+write_languages(sys.argv[1], 'use', pair_file_languages(sorted(Path(sys.argv[2]).glob('en-*.tsv'))),
+                'use + trained on the en-XX pairs of ' + sys.argv[2])" "$OUT/cand$ALPHA" "$OUT/data/train"
 # 4. the test tables: BUCC-style (7 pairs, 2-fold F1), Tatoeba and FLORES for the 50 languages, STS-b
 B="$DATA/eval/bucc-style"
 $MS eval --encoder "$OUT/cand$ALPHA" $(for l in de fr es ru zh ja ko; do echo --bucc "$B/$l-en"; done) \
     --json "$OUT/bucc-cand$ALPHA.json" --force
-$PY "$HERE/compare_students.py" --fifty --per-language --cache "$OUT/eval-cache" use=use "new=$OUT/cand$ALPHA"
+$PY "$HERE/compare_students.py" --data "$DATA" --fifty --per-language --cache "$OUT/eval-cache" use=use \
+    "new=$OUT/cand$ALPHA"
 # 5. the losses on this recipe (no anchor): the same data, start, batches and steps for each, batch 64, the last step
 #    kept; Tatoeba on the 36 new languages and STS-b against soft, paired bootstrap intervals. Seed 0 only: the
 #    lexicon of use-50 was learned beside seed 0's dev split, and train refuses it with another
@@ -70,5 +89,5 @@ for run in "soft:--loss soft" "soft-tcm:--loss soft --tcm" "hard:--loss hard" "m
       --steps "$CMP" --eval-every 0 --select last --checkpoint-every 50 --cache-dir "$OUT/cache" --threads 1 \
       --out "$o" $(resume "$o")
 done
-$PY "$HERE/compare_students.py" --fifty --no-flores --new-only --cache "$OUT/eval-cache-losses" \
+$PY "$HERE/compare_students.py" --data "$DATA" --fifty --no-flores --new-only --cache "$OUT/eval-cache-losses" \
     "soft=$OUT/cmp-soft" "soft+TCM=$OUT/cmp-soft-tcm" "hard=$OUT/cmp-hard" "mse=$OUT/cmp-mse" "start=$OUT/use-50"

@@ -12,9 +12,10 @@ of the encoder's languages uses, or (where the encoder's tokenizer is at hand) m
 :data:`UNKNOWN_RATE` of its tokens are the unknown piece (counted as :func:`unknown_stats`
 does: each unknown character is one token). It first names the language it identifies
 (:func:`identify_language`: py3langid where the ``lid`` extra is installed, else a script only one language
-uses) in an info line; where the encoder's recorded figures (:mod:`mineshaft.quality`) say it finds under
-:data:`~mineshaft.quality.WEAK_ACCURACY`% of that language's translations, or were never measured there, the
-warning gives the figure and the shipped encoder that does better instead.
+uses) in an info line. Where the encoder's recorded figures (:mod:`mineshaft.quality`) say it finds under
+:data:`~mineshaft.quality.WEAK_ACCURACY`% of that language's translations, the one warning gives that figure
+instead, with the shipped encoder that does at least :data:`~mineshaft.quality.CLEARLY_BETTER` points better
+(or says none does); where they were never measured there, the script or unknown-piece warning comes first.
 """
 
 from __future__ import annotations

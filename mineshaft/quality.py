@@ -19,6 +19,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .encoders.names import DEFAULT_STUDENT, model_path, models_dir, resolve_default
+
 QUALITY_FILE = "quality.json"
 BUILTIN_FILE = Path(__file__).resolve().parent / "data" / "encoders.json"
 #: warn when an encoder's Tatoeba top-1 accuracy xx→en for the input's language is below this (percent)
@@ -96,7 +98,6 @@ def retrieval_figures(encoder_or_name) -> Figures | None:
     """The recorded per-language figures of an encoder: a short name, a shipped student's name, ``default``,
     a model directory, a loaded :class:`~mineshaft.encoders.Encoder` or an
     :class:`~mineshaft.encoders.EncoderSpec`; None where nothing is recorded (hub models, own models)."""
-    from .encoders import model_path, resolve_default
 
     if not isinstance(encoder_or_name, (str, os.PathLike)):
         if hasattr(encoder_or_name, "dim") and hasattr(encoder_or_name, "encode"):  # a loaded encoder
@@ -127,7 +128,6 @@ def retrieval_figures(encoder_or_name) -> Figures | None:
 def shipped_figures() -> list[Figures]:
     """The figures of every encoder mineshaft ships: the shipped students (:func:`mineshaft.encoders.models_dir`),
     the default first, then the short names with their own record (not ``use-numpy``, which is ``use``)."""
-    from .encoders import DEFAULT_STUDENT, models_dir
 
     try:
         folders = sorted((d for d in models_dir().iterdir() if (d / QUALITY_FILE).is_file()),

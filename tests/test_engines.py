@@ -48,6 +48,7 @@ def test_ray_encode_equals_local(ray_engine, tmp_path):
     np.testing.assert_allclose(a.load(), b.load(), rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow  # one Ray test in the fast set: parallel workers would each start a cluster
 def test_ray_needs_an_in_memory_index(ray_engine):
     from mineshaft.mining.search import Searcher
 

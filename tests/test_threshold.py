@@ -204,3 +204,35 @@ def test_no_option_mine_on_german_flores_against_every_other_english_line(encode
     measured = 100 * sum((r_[1], r_[2]) in gold for r_ in rows) / len(rows)
     estimated = float(re.search(r"estimated precision ([\d.]+)%", r.stderr.decode()).group(1))
     assert abs(estimated - measured) <= 5
+
+
+def test_auto_that_keeps_nothing_says_which_floor_would_keep_the_likeliest_pairs():
+    """No cut reaches the floor: the note names the best-F1 pairs' estimated precision, and that floor keeps them."""
+    import re
+    from types import SimpleNamespace
+
+    from mineshaft.mining.null_model import NullFit
+    from mineshaft.mining.threshold import ThresholdFit, below_floor
+
+    scores, posteriors = np.array([3.0, 2.0, 1.0, 0.0]), np.array([0.7, 0.6, 0.5, 0.1])
+    null = SimpleNamespace(cut=NullFit.cut, best_f1_prefix=NullFit.best_f1_prefix, precision=np.mean)
+    fit = ThresholdFit(null, posteriors, np.zeros(4))
+    assert auto_threshold(scores, fit, 0.8) == np.inf
+    note = below_floor(scores, fit, 0.8)
+    m = re.fullmatch(r"no cut reaches an estimated precision of 80%: the best (\d+) pairs are estimated at (\d+)%, "
+                     r"which --min-precision (0\.\d\d) keeps", note)
+    assert m and m.group(1) == "3" and m.group(2) == "60", note
+    assert (scores >= auto_threshold(scores, fit, float(m.group(3)))).sum() == 3
+    choice = choose_threshold("auto", scores, None, 4, "ratio", "max", fit, 0.8)
+    assert choice.note == note and "no margin high enough" in choice.describe()
+
+
+def test_an_empty_output_is_never_silent(tmp_path):
+    """Through the CLI with -q: a threshold above every margin writes an empty file and says why on stderr."""
+    sample = ROOT / "mineshaft" / "data"
+    out = tmp_path / "pairs.tsv"
+    res = run_cli("mine", str(sample / "sample.de"), str(sample / "sample.en"), "--threshold", "99", "-q",
+                  "--threads", "1", "--out", str(out))
+    err = res.stderr.decode()
+    assert res.returncode == 0 and out.read_text() == "", err
+    assert "warning: no pair written: the best margin is" in err and "under the threshold 99" in err

@@ -155,7 +155,9 @@ def pairs_from_neighbours(fwd, bwd, opts: MineOptions, with_candidates: bool = F
                           "for some of their candidates, which are not paired (--margin distance keeps them)")
     fs = candidate_margins(sxy, ixy, mean_x, mean_y, opts.margin)
     bs = candidate_margins(syx, iyx, mean_y, mean_x, opts.margin)
-    numeric = opts.threshold if isinstance(opts.threshold, (int, float)) else None  # "default"/"auto": later
+    # a number cuts here, unless the caller takes every candidate to cut later (apply_threshold), as
+    # "default" and "auto" always are: the summary then counts the candidates the number dropped too
+    numeric = opts.threshold if isinstance(opts.threshold, (int, float)) and not with_candidates else None
     pairs = select_pairs(fs, ixy, bs, iyx, mode=opts.mode, threshold=numeric)
     if not with_candidates:
         return pairs

@@ -99,20 +99,20 @@ class NullFit:
         the sum of their posteriors; true pairs in all: the sum over every candidate pair), but never below the
         lowest margin down to which the estimated precision of what is kept is still ``min_precision``. inf when
         even the best pair falls short (nothing is kept)."""
-        scores, posteriors = np.asarray(scores, np.float64), np.asarray(posteriors, np.float64)
-        ok = np.isfinite(scores)
-        order = np.argsort(-scores[ok], kind="stable")
-        s, p = scores[ok][order], posteriors[ok][order]
-        if not len(s):
-            return math.inf
-        kept = np.arange(1, len(s) + 1)
-        tp = np.cumsum(p)
-        last = np.r_[s[1:] != s[:-1], True]  # a cut sits after the last of equal scores
-        good = np.flatnonzero((tp / kept >= min_precision) & last)
+        s, kept, tp, last, f1 = _prefixes(scores, posteriors)
+        good = np.flatnonzero((tp / np.maximum(kept, 1) >= min_precision) & last)
         if not len(good):
             return math.inf
-        f1 = np.where(last, 2 * tp / (kept + p.sum()), -1.0)
         return float(max(s[good[-1]], s[int(np.argmax(f1))]))
+
+    @staticmethod
+    def best_f1_prefix(scores: np.ndarray, posteriors: np.ndarray) -> tuple[int, float]:
+        """(pairs kept, their estimated precision) at the cut of best estimated F1, with no precision floor."""
+        s, kept, tp, last, f1 = _prefixes(scores, posteriors)
+        if not len(s):
+            return 0, math.nan
+        i = int(np.argmax(f1))
+        return int(kept[i]), float(tp[i] / kept[i])
 
     def null_density(self, x: np.ndarray, levels: np.ndarray, posteriors: np.ndarray, sample: int = 20_000
                      ) -> np.ndarray:
@@ -128,6 +128,20 @@ class NullFit:
             scale, mu, w = len(mu) / sample, mu[pick], w[pick]
         z = (x[:, None] - mu[None, :]) / self.beta
         return scale * (w[None, :] * np.where(z >= 0, np.exp(-np.maximum(z, 0)), 0.0)).sum(axis=1) / self.beta
+
+
+def _prefixes(scores: np.ndarray, posteriors: np.ndarray):
+    """The candidate pairs best margin first: (margins, pairs kept, expected true pairs kept, whether a cut can
+    sit after each pair (after the last of equal margins), estimated F1 there, -1 where no cut can sit)."""
+    scores, posteriors = np.asarray(scores, np.float64), np.asarray(posteriors, np.float64)
+    ok = np.isfinite(scores)
+    order = np.argsort(-scores[ok], kind="stable")
+    s, p = scores[ok][order], posteriors[ok][order]
+    kept = np.arange(1, len(s) + 1)
+    tp = np.cumsum(p)
+    last = np.r_[s[1:] != s[:-1], True] if len(s) else np.zeros(0, bool)
+    f1 = np.where(last, 2 * tp / (kept + p.sum()), -1.0)
+    return s, kept, tp, last, f1
 
 
 def fit_null(candidates: Candidates, iters: int = 300) -> NullFit | None:

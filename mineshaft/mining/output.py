@@ -23,7 +23,7 @@ from .margin import Pairs
 from .mine import MineOptions, MineResult, mine
 from .report import print_threshold_histogram
 from .sources import is_embeddings
-from .threshold import summary
+from .threshold import nothing_written, summary
 
 if TYPE_CHECKING:
     from .filters import PairFilter
@@ -94,6 +94,8 @@ def write_pairs(result: MineResult, out: str, rules: PairFilter | None = None, w
         written = choice.fit.fit.precision(choice.fit.fit.pair_posteriors(pairs.src, pairs.tgt))
         choice.fit.precision = written
     progress.info(summary(len(pairs), len(candidates), choice, out, written))
+    if not len(pairs) and len(candidates):  # said even with -q: an empty output is never silent
+        progress.warn(nothing_written(choice, candidates, len(result.pairs)))
     if report is not None:
         from .report_html import report_from_result, write_report
 

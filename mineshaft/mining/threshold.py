@@ -130,6 +130,10 @@ class ThresholdFit:
     def cut(self, scores: np.ndarray, min_precision: float) -> float:
         return self.fit.cut(scores, self.posteriors, min_precision)
 
+    def best_f1_prefix(self, scores: np.ndarray) -> tuple[int, float]:
+        """(pairs kept, estimated precision) at the cut of best estimated F1, floor or not."""
+        return self.fit.best_f1_prefix(scores, self.posteriors)
+
     def precision_above(self, scores: np.ndarray, threshold: float | None) -> float:
         """Estimated precision of the candidate pairs with margin >= ``threshold`` (all for None)."""
         keep = np.ones(len(scores), bool) if threshold is None else np.asarray(scores) >= threshold
@@ -165,7 +169,10 @@ class ThresholdChoice:
             return "no threshold (--threshold none)"
         what = {"given": "--threshold", "model": "the model's calibrated threshold",
                 "auto": "chosen by --threshold auto from this run's margins"}[self.source]
-        return f"margin >= {self.value:.4g}, {what}" + (f" ({self.note})" if self.note else "")
+        note = f" ({self.note})" if self.note else ""
+        if not math.isfinite(self.value):
+            return f"no margin high enough for --threshold auto{note}"
+        return f"margin >= {self.value:.4g}, {what}{note}"
 
 
 def choose_threshold(setting, scores: np.ndarray, model_dir: str | Path | None, k: int, margin: str,
@@ -193,9 +200,32 @@ def choose_threshold(setting, scores: np.ndarray, model_dir: str | Path | None, 
         if choice is None:
             choice = ThresholdChoice(auto_threshold(scores, fit, min_precision), "auto", fit,
                                      "" if fit is not None else "too few candidates to fit a null model")
+            if fit is not None and not math.isfinite(choice.value):
+                choice.note = below_floor(scores, fit, min_precision)
     if fit is not None:
         fit.precision = fit.precision_above(scores, choice.value)
     return choice
+
+
+def below_floor(scores: np.ndarray, fit: ThresholdFit, min_precision: float) -> str:
+    """Why ``auto`` keeps nothing, and what would keep the pairs it takes for the likeliest translations."""
+    n, precision = fit.best_f1_prefix(scores)
+    if n == 0 or not math.isfinite(precision) or precision <= 0:
+        return f"no pair reaches an estimated precision of {100 * min_precision:.0f}%"
+    floor = math.floor(100 * precision) / 100
+    return (f"no cut reaches an estimated precision of {100 * min_precision:.0f}%: the best {n} pairs are "
+            f"estimated at {100 * precision:.0f}%, which --min-precision {floor:.2f} keeps")
+
+
+def nothing_written(choice: ThresholdChoice, scores: np.ndarray, n_filtered: int = 0) -> str:
+    """The warning of a run that writes no pair although it had candidates: why, and what would keep some."""
+    if n_filtered:
+        return f"no pair written: the filters removed all {n_filtered} pairs at or above the cut"
+    if choice.source == "auto" and choice.note:
+        return f"no pair written: {choice.note}"
+    finite = np.asarray(scores)[np.isfinite(scores)]
+    best = f"the best margin is {finite.max():.4g}, " if len(finite) else ""
+    return f"no pair written: {best}under the threshold {choice.value:.4g}; --threshold auto or a lower one keeps pairs"
 
 
 def summary(n_kept: int, n_candidates: int, choice: ThresholdChoice, out: str, precision: float = math.nan) -> str:

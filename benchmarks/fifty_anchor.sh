@@ -3,7 +3,7 @@
 # news pairs held out for dev mining, extra/ and the Debian pairs capped at 5,000 a file, the extended vocabulary,
 # one run with USE as the teacher and as an anchor for what it knows, WiSE-FT α chosen on dev, and the evaluation.
 #
-#   benchmarks/fifty_anchor.sh [--steps 3000] [--stop-after 2000] [--compare-steps 150] [--out runs/f50]
+#   benchmarks/fifty_anchor.sh [--steps 3000] [--stop-after 2000] [--compare-steps 150] [--seeds "0 1"] [--out DIR]
 #
 # Needs ../shared/data (train/, extra/, eval/) and the Debian pairs of benchmarks/debian_pairs.py (DEBIAN=DIR,
 # default OUT/debian-pairs; made here when missing, which needs Debian's package archive). On 2 CPU cores:
@@ -15,12 +15,13 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"
 DATA="${DATA:-$ROOT/../shared/data}"
 source "$HERE/fifty_recipe.sh"   # FIFTY_VOCAB, FIFTY_BASE, FIFTY_STEP2
-STEPS=3000 STOP=2000 CMP=150 OUT=runs/f50
+STEPS=3000 STOP=2000 CMP=150 SEEDS="0 1" OUT=runs/f50
 while [ $# -gt 0 ]; do
   case "$1" in
     --steps) STEPS="$2"; shift 2 ;;
     --stop-after) STOP="$2"; shift 2 ;;
     --compare-steps) CMP="$2"; shift 2 ;;
+    --seeds) SEEDS="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -80,14 +81,19 @@ $MS eval --encoder "$OUT/cand$ALPHA" $(for l in de fr es ru zh ja ko; do echo --
 $PY "$HERE/compare_students.py" --data "$DATA" --fifty --per-language --cache "$OUT/eval-cache" use=use \
     "new=$OUT/cand$ALPHA"
 # 5. the losses on this recipe (no anchor): the same data, start, batches and steps for each, batch 64, the last step
-#    kept; Tatoeba on the 36 new languages and STS-b against soft, paired bootstrap intervals. Seed 0 only: the
-#    lexicon of use-50 was learned beside seed 0's dev split, and train refuses it with another
-for run in "soft:--loss soft" "soft-tcm:--loss soft --tcm" "hard:--loss hard" "mse:--loss mse"; do
-  name="${run%%:*}"; args="${run#*:}"; o="$OUT/cmp-$name"
-  [ -f "$o/model.safetensors" ] || $MS train $P $X --student "$OUT/use-50" --teacher use $FIFTY_BASE $args \
-      --lr 3e-5 --embedding-lr 2e-3 --train-old-rows 20000 --batch-size 64 --extra-share 0.5 --max-pairs 12000 \
-      --steps "$CMP" --eval-every 0 --select last --checkpoint-every 50 --cache-dir "$OUT/cache" --threads 1 \
-      --out "$o" $(resume "$o")
+#    kept; Tatoeba on the 36 new languages and STS-b against soft, paired bootstrap intervals. Each seed has its
+#    own extended vocabulary (its lexicon is learned beside that seed's dev split; train refuses another's)
+for seed in $SEEDS; do
+  start="$OUT/use-50"; [ "$seed" = 0 ] || start="$OUT/use-50-s$seed"
+  [ -d "$start" ] || $MS extend-vocab use --pairs "$OUT/data/train" $FIFTY_VOCAB --seed "$seed" -o "$start"
+  for run in "soft:--loss soft" "soft-tcm:--loss soft --tcm" "hard:--loss hard" "mse:--loss mse"; do
+    name="${run%%:*}"; args="${run#*:}"; o="$OUT/cmp-s$seed-$name"
+    [ -f "$o/model.safetensors" ] || $MS train $P $X --student "$start" --teacher use $FIFTY_BASE $args \
+        --lr 3e-5 --embedding-lr 2e-3 --train-old-rows 20000 --batch-size 64 --extra-share 0.5 --max-pairs 12000 \
+        --steps "$CMP" --eval-every 0 --select last --checkpoint-every 50 --seed "$seed" --cache-dir "$OUT/cache" \
+        --threads 1 --out "$o" $(resume "$o")
+  done
+  $PY "$HERE/compare_students.py" --data "$DATA" --fifty --no-flores --new-only --cache "$OUT/eval-cache-s$seed" \
+      "soft=$OUT/cmp-s$seed-soft" "soft+TCM=$OUT/cmp-s$seed-soft-tcm" "hard=$OUT/cmp-s$seed-hard" \
+      "mse=$OUT/cmp-s$seed-mse" "start=$start"
 done
-$PY "$HERE/compare_students.py" --data "$DATA" --fifty --no-flores --new-only --cache "$OUT/eval-cache-losses" \
-    "soft=$OUT/cmp-soft" "soft+TCM=$OUT/cmp-soft-tcm" "hard=$OUT/cmp-hard" "mse=$OUT/cmp-mse" "start=$OUT/use-50"

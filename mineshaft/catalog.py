@@ -20,6 +20,7 @@ from . import progress
 from .encoders import DEFAULT_ENCODER, DEFAULT_STUDENT, model_path, models_dir
 from .encoders.names import has_weights
 from .errors import InputError
+from .io import read_json_object
 from .languages import BUILTIN_LANGUAGES, read_languages
 from .model_card import HEADLINES, CardError, Figure, card_languages, headline_figures, read_card
 
@@ -66,18 +67,11 @@ def folder_size(path: Path) -> int:
     return total
 
 
-def _json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
 
 def model_dimension(path: Path) -> int | None:
     """The dimension of the vectors a model folder makes: a USE student's ``config.json``, a
     sentence-transformers folder's last Dense or Pooling module, else the transformer's hidden size."""
-    config = _json(path / "config.json")
+    config = read_json_object(path / "config.json")
     if config.get("architecture") == "use-dan-cnn":
         return int(config.get("head_dim") or config.get("emb_dim") or 512)
     try:
@@ -85,7 +79,8 @@ def model_dimension(path: Path) -> int | None:
     except (OSError, ValueError):
         modules = []
     for module in reversed(modules if isinstance(modules, list) else []):
-        kind, sub = str(module.get("type", "")), _json(path / str(module.get("path", "")) / "config.json")
+        kind = str(module.get("type", ""))
+        sub = read_json_object(path / str(module.get("path", "")) / "config.json")
         if kind.endswith("Dense") and sub.get("out_features"):
             return int(sub["out_features"])
         if kind.endswith("Pooling") and sub.get("word_embedding_dimension"):

@@ -13,6 +13,7 @@ import bz2
 import contextlib
 import gzip
 import io
+import json
 import lzma
 import os
 import shutil
@@ -32,6 +33,16 @@ STDIO = "-"
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
 #: the first bytes of each compressed format, to recognise compressed standard input
 _MAGIC = ((b"\x1f\x8b", ".gz"), (b"\xfd7zXZ\x00", ".xz"), (b"\x28\xb5\x2f\xfd", ".zst"))
+
+
+def read_json_object(path: str | os.PathLike) -> dict:
+    """A JSON file's top-level object, or ``{}`` where the file is missing, unreadable, not JSON or not an object
+    (for optional records such as a model folder's ``config.json`` or ``quality.json``)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def display_name(path: str | os.PathLike) -> str:

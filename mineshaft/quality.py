@@ -14,12 +14,12 @@ encoder that does at least :data:`CLEARLY_BETTER` points better there (or says n
 from __future__ import annotations
 
 import functools
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .encoders.names import DEFAULT_STUDENT, model_path, models_dir, resolve_default
+from .io import read_json_object
 
 QUALITY_FILE = "quality.json"
 BUILTIN_FILE = Path(__file__).resolve().parent / "data" / "encoders.json"
@@ -45,13 +45,6 @@ class Figures:
         return langs.get(language, langs.get(FIGURE_CODES.get(language, ""), None))
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
 
 def _sets(retrieval) -> dict[str, dict[str, float | None]]:
     """``{set: {code: accuracy or None}}`` from a ``"retrieval"`` record (odd entries dropped, never raised)."""
@@ -67,12 +60,12 @@ def _sets(retrieval) -> dict[str, dict[str, float | None]]:
 
 @functools.lru_cache(maxsize=1)
 def _builtin() -> dict[str, dict]:
-    return _read_json(BUILTIN_FILE).get("encoders", {})
+    return read_json_object(BUILTIN_FILE).get("encoders", {})
 
 
 @functools.lru_cache(maxsize=32)
 def _folder_figures(directory: str) -> dict[str, dict[str, float | None]]:
-    return _sets(_read_json(Path(directory) / QUALITY_FILE).get("retrieval"))
+    return _sets(read_json_object(Path(directory) / QUALITY_FILE).get("retrieval"))
 
 
 def builtin_figures(name: str) -> Figures | None:

@@ -100,7 +100,7 @@ class NullFit:
         lowest margin down to which the estimated precision of what is kept is still ``min_precision``. inf when
         even the best pair falls short (nothing is kept)."""
         s, kept, tp, last, f1 = _prefixes(scores, posteriors)
-        good = np.flatnonzero((tp / np.maximum(kept, 1) >= min_precision) & last)
+        good = np.flatnonzero((tp / kept >= min_precision) & last)
         if not len(good):
             return math.inf
         return float(max(s[good[-1]], s[int(np.argmax(f1))]))

@@ -18,7 +18,7 @@ import numpy as np
 
 from mineshaft.encoders import load_encoder
 from mineshaft.evaluate import best_threshold, f1_at, read_bucc
-from mineshaft.mining.mine import mine_with_fit
+from mineshaft.mining.mine import mine_with_fit, text_lengths
 from mineshaft.mining.threshold import auto_threshold, calibrated_threshold, model_dir_of
 
 PAIRS = ["de", "fr", "es", "ru", "zh", "ja", "ko"]
@@ -55,7 +55,7 @@ def main() -> None:
             task = read_bucc(prefix, lang)
             x = vectors(enc_name, Path(f"{prefix}.{lang}"), task.src_texts, cache, box)
             y = vectors(enc_name, Path(f"{prefix}.en"), task.tgt_texts, cache, box)
-            pairs, fit = mine_with_fit(x, y)
+            pairs, fit = mine_with_fit(x, y, lengths=(text_lengths(task.src_texts), text_lengths(task.tgt_texts)))
             correct = task.correct(pairs)
             n_gold = len(task.gold)
             oracle = best_threshold(pairs.score, correct, n_gold)

@@ -68,13 +68,14 @@ def test_incomplete_store_is_a_clear_error(tmp_path):
 
 def test_corpus_drops_empty_and_duplicates_and_fetches_texts(tmp_path):
     p = tmp_path / "c.txt"
-    p.write_text("a\n\nb\na\n  \nc\nb\n")
+    p.write_text("a\n\nbb\na\n  \nccc \nbb\n")
     c = Corpus.scan(p, dedup=True)
     assert c.rows.tolist() == [0, 2, 5] and c.dropped_empty == 2 and c.dropped_duplicates == 2
-    assert c.texts() == ["a", "b", "c"]
-    assert c.fetch([2, 0]) == {2: ("6", "c"), 0: ("1", "a")}
+    assert c.texts() == ["a", "bb", "ccc "]
+    assert c.lengths.tolist() == [1, 2, 3]  # the length clue, aligned with the rows kept (stripped)
+    assert c.fetch([2, 0]) == {2: ("6", "ccc "), 0: ("1", "a")}
     c = Corpus.scan(p)
-    assert c.texts() == ["a", "b", "a", "c", "b"]
+    assert c.texts() == ["a", "bb", "a", "ccc ", "bb"] and c.lengths.tolist() == [1, 2, 1, 3, 2]
 
 
 def test_corpus_id_column(tmp_path):

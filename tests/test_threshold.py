@@ -62,6 +62,70 @@ def test_auto_is_near_the_oracle_and_knows_its_precision(share):
     assert abs(fit.fit.pi - share) < 0.05 + 0.1 * share
 
 
+def _lengths(rng, n: int, g: int, spread: float = 0.12):
+    """Sentence lengths: translations (rows < g, row i <-> row i) keep their lengths' ratio (log sd ``spread``),
+    every other sentence has a length of its own."""
+    src = np.exp(rng.normal(4.0, 0.6, n))
+    tgt = np.exp(rng.normal(4.0, 0.6, n))
+    tgt[:g] = src[:g] * np.exp(rng.normal(0.1, spread, g))
+    return np.maximum(src.round(), 1), np.maximum(tgt.round(), 1)
+
+
+def _related(rng, candidates, pairs_n: int, g: int, share: float):
+    """Non-translations with a translation's margin (sentences of the same article): ``share`` of the queries
+    without a translation get a best candidate at margin N(1.3, 0.08), in the lower half of the translations'."""
+    for scores, ids in ((candidates.fwd_scores, candidates.fwd_ids), (candidates.bwd_scores, candidates.bwd_ids)):
+        rows = rng.choice(np.arange(g, pairs_n), int(share * (pairs_n - g)), replace=False)
+        scores[rows, 1:] = scores[rows, :-1]
+        ids[rows, 1:] = ids[rows, :-1]
+        scores[rows, 0] = rng.normal(1.3, 0.08, len(rows))
+        ids[rows, 0] = (rows + 1 + rng.integers(0, pairs_n - 1, len(rows))) % pairs_n  # never its own row
+
+
+@pytest.mark.parametrize("share", [0.5, 0.2, 0.05])
+def test_the_length_clue_sees_through_non_translations_with_a_translations_margin(share):
+    """Sentences of the same article as the query reach a translation's margin: by margins alone they pass for
+    translations (the estimate is rosy); their lengths do not keep a translation's ratio, and the runner-ups
+    (decoys) say what a non-translation's ratio looks like."""
+    from mineshaft.mining.margin import select_pairs
+    from mineshaft.mining.null_model import fit_null
+    from mineshaft.mining.threshold import ThresholdFit
+
+    n = 3000
+    rng = np.random.default_rng(int(share * 1000) + 7)
+    _, candidates, _, g = synthetic_run(rng, n, share)
+    _related(rng, candidates, n, g, 0.04)
+    pairs = select_pairs(candidates.fwd_scores, candidates.fwd_ids, candidates.bwd_scores, candidates.bwd_ids,
+                         mode="max")
+    correct = (pairs.src == pairs.tgt) & (pairs.src < g)
+    oracle = best_threshold(pairs.score, correct, g)
+    results = {}
+    for clue, cands in (("margins", candidates), ("lengths", candidates.with_lengths(*_lengths(rng, n, g)))):
+        fit = ThresholdFit.of(fit_null(cands), pairs)
+        t = auto_threshold(pairs.score, fit, 0.8)
+        results[clue] = (f1_at(pairs.score, correct, g, t).f1, fit.precision_above(pairs.score, t),
+                         correct[pairs.score >= t].mean())
+    f1, estimate, measured = results["lengths"]
+    old_f1, old_estimate, old_measured = results["margins"]
+    assert abs(estimate - measured) < 0.1, results
+    assert old_estimate - old_measured > 2 * abs(estimate - measured), results  # the clue makes the estimate honest
+    assert f1 >= old_f1 - 0.005, results  # never worse than margins alone
+    assert oracle.f1 - f1 < 0.5 * (oracle.f1 - old_f1) + 0.01, (results, oracle)  # most of the way to the oracle
+
+
+def test_length_clue_needs_both_sides_and_matching_counts():
+    from mineshaft.mining.null_model import fit_null
+
+    _, candidates, _, g = synthetic_run(np.random.default_rng(3), 500, 0.5)
+    assert candidates.with_lengths(None, np.ones(500)) is candidates
+    with pytest.raises(ValueError):
+        candidates.with_lengths(np.ones(499), np.ones(500))
+    same = candidates.with_lengths(np.full(500, 40), np.full(500, 40))  # no information: the fit is unchanged
+    a, b = fit_null(candidates), fit_null(same)
+    assert b.length_laws is not None and a.length_laws is None
+    assert np.allclose(a.r, b.r, atol=1e-6) and abs(a.pi - b.pi) < 1e-6
+
+
 def test_auto_keeps_almost_nothing_without_translations():
     from mineshaft.mining.null_model import fit_null
     from mineshaft.mining.threshold import ThresholdFit
@@ -156,6 +220,7 @@ def test_cli_summary_line_names_the_threshold(tmp_path):
     r = run_cli("mine", de, en, "--out", str(tmp_path / "c.tsv"), "--threshold", "auto", "--explain-threshold")
     assert r.returncode == 0, r.stderr
     assert "chosen by --threshold auto" in r.stderr.decode() and "<- threshold" in r.stderr.decode()
+    assert "length clue: xx/English length ratio of translations" in r.stderr.decode()
     r = run_cli("mine", de, en, "--threshold", "lots", "-q")
     assert r.returncode == 2 and "--threshold" in r.stderr.decode()
 

@@ -48,7 +48,8 @@ def spool_stdin(dest: Path) -> Path:
 class Corpus:
     """The mined lines of one text input.
 
-    ``rows[i]`` is the 0-based line number of the i-th mined sentence, in file order.
+    ``rows[i]`` is the 0-based line number of the i-th mined sentence, in file order; ``lengths[i]`` its length in
+    characters (the null model's length clue).
     """
 
     path: str
@@ -59,11 +60,12 @@ class Corpus:
     dropped_empty: int = 0
     dropped_duplicates: int = 0
     display: str = ""
+    lengths: np.ndarray | None = None
 
     @classmethod
     def scan(cls, path: str | os.PathLike, id_column: bool = False, dedup: bool = False, errors: str = "strict",
              spool_dir: Path | None = None, name: str = "input") -> Corpus:
-        """Read the input once: validate it, pick the lines to mine, remember nothing else."""
+        """Read the input once: validate it, pick the lines to mine and their lengths, remember nothing else."""
         path = str(path)
         display = path
         if path == STDIO:
@@ -71,6 +73,7 @@ class Corpus:
                 raise InputError("reading standard input needs a work directory to spool it to")
             path, display = str(spool_stdin(spool_dir / f"{name}{SPOOL_SUFFIX}")), display_name(STDIO)
         keep: list[int] = []
+        sizes: list[int] = []
         hashes: list[int] = []
         n, empty = 0, 0
         for n, text in enumerate(cls._texts(path, id_column, errors, display), 1):
@@ -78,20 +81,22 @@ class Corpus:
                 empty += 1
                 continue
             keep.append(n - 1)
+            sizes.append(len(text.strip()))
             if dedup:
                 hashes.append(text_hash(text))
         if n == 0:
             raise InputError(f"{display}: empty input")
         rows = np.asarray(keep, dtype=np.int64)
+        lengths = np.asarray(sizes, dtype=np.int32)
         dups = 0
         if dedup and len(rows):
             _, first = np.unique(np.asarray(hashes, dtype=np.int64), return_index=True)
             first.sort()
             dups = len(rows) - len(first)
-            rows = rows[first]
+            rows, lengths = rows[first], lengths[first]
         if len(rows) == 0:
             raise InputError(f"{display}: no non-empty lines to mine")
-        return cls(path, rows, n, id_column, errors, empty, dups, display)
+        return cls(path, rows, n, id_column, errors, empty, dups, display, lengths)
 
     @staticmethod
     def _texts(path: str, id_column: bool, errors: str, display: str) -> Iterator[str]:

@@ -181,26 +181,35 @@ def _warn_short(ixy: np.ndarray, iyx: np.ndarray, k: int, approximate: bool) -> 
 
 def mine_embeddings(
     x: np.ndarray, y: np.ndarray, k: int = 4, margin: str = "ratio", mode: str = "max",
-    threshold: float | None = None, **options,
+    threshold: float | None = None, lengths: tuple[np.ndarray, np.ndarray] | None = None, **options,
 ) -> Pairs:
     """Mine pairs between two in-memory matrices of unit vectors (rows are the sentences).
 
     ``threshold`` None keeps every candidate; "auto" (or "default": there is no model here) cuts where the
-    estimated precision of the pairs kept falls below ``min_precision`` (:func:`mineshaft.mining.threshold.auto_threshold`).
+    estimated precision of the pairs kept falls below ``min_precision`` (:func:`mineshaft.mining.threshold.auto_threshold`);
+    ``lengths`` (each sentence's length in characters, source and target: :func:`text_lengths`) give its null
+    model the length clue.
     """
     opts = MineOptions(k=k, margin=margin, mode=mode, threshold=threshold, **options)
     pairs, candidates = mine_sources(Source.from_array(x, digest=""), Source.from_array(y, digest=""), opts,
                                      with_candidates=True)
-    return apply_threshold(pairs, opts, candidates=candidates)[0]
+    return apply_threshold(pairs, opts, candidates=candidates.with_lengths(*(lengths or (None, None))))[0]
 
 
-def mine_with_fit(x: np.ndarray, y: np.ndarray, k: int = 4, margin: str = "ratio", mode: str = "max", **options):
+def mine_with_fit(x: np.ndarray, y: np.ndarray, k: int = 4, margin: str = "ratio", mode: str = "max",
+                  lengths: tuple[np.ndarray, np.ndarray] | None = None, **options):
     """Every candidate pair of two in-memory matrices (no threshold) and the run's null model
-    (:class:`mineshaft.mining.threshold.ThresholdFit`, None with too few candidates): ``(pairs, fit)``."""
+    (:class:`mineshaft.mining.threshold.ThresholdFit`, None with too few candidates): ``(pairs, fit)``;
+    ``lengths`` as for :func:`mine_embeddings`."""
     opts = MineOptions(k=k, margin=margin, mode=mode, threshold=None, **options)
     pairs, candidates = mine_sources(Source.from_array(x, digest=""), Source.from_array(y, digest=""), opts,
                                      with_candidates=True)
-    return pairs, ThresholdFit.of(fit_null(candidates), pairs)
+    return pairs, ThresholdFit.of(fit_null(candidates.with_lengths(*(lengths or (None, None)))), pairs)
+
+
+def text_lengths(texts) -> np.ndarray:
+    """Each sentence's length in characters (the null model's length clue), as ``mine`` measures it."""
+    return np.fromiter((len(t.strip()) for t in texts), dtype=np.int32)
 
 
 def apply_threshold(pairs: Pairs, opts: MineOptions, model_dir: str | os.PathLike | None = None,
@@ -251,6 +260,8 @@ def mine(
     x, y = [load_source(path, work, name, spec=spec, encoder=loaded_encoder, engine=engine, shard_size=opts.shard_size,
                         id_column=id_column, dedup=dedup, errors=errors, corpus=corpora[name]) for name, path in sides]
     candidates, queries = mine_sources(x, y, opts, work, engine, with_candidates=True)
+    if x.corpus is not None and y.corpus is not None:  # both sides are text: the null model's length clue
+        queries = queries.with_lengths(x.corpus.lengths, y.corpus.lengths)
     # the model's calibrated threshold describes its own vectors: text this run encoded with it, or
     # embeddings whose record names it; vectors of unknown origin get --threshold auto's cut
 

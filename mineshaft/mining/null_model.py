@@ -12,6 +12,13 @@ process; a query with one contributes candidates 2..k, and its best is the trans
 normal law. EM fits the mixture over all queries (``π``: the share of queries with a translation), so the null is
 identified by the runner-ups at any overlap, from under 1% of sentences with a translation to every one of them.
 
+Where the sentences' lengths are known (text inputs), each query also carries the log ratio of its own length to
+its best candidate's, in characters (xx over English, the feature of Gale & Church's length-based alignment): a
+translation's follows a normal law fitted with the posteriors; a non-translation's is read off the runner-up
+candidates, which are decoys (non-translations by construction), so it needs no guess of which queries have a
+translation. The ratio does not depend on the margin, so it separates what the margin cannot: a sentence of the
+same article or a paraphrase with a translation's margin but not its length (chosen on dev tasks; docs/thresholds.md).
+
 A query's posterior of having its translation as best candidate is
 ``r_i = π φ(c_1) / (π φ(c_1) + (1 − π) λ_i(c_1))``; a mined pair takes the mean over the directions in which it
 is its query's best candidate. The estimated precision of a set of pairs is the mean of their posteriors, and
@@ -29,6 +36,8 @@ import numpy as np
 #: the default target for ``--threshold auto``: keep pairs while their estimated precision is at least this
 DEFAULT_MIN_PRECISION = 0.8
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+#: the narrowest law of log length ratios (2%): identical lengths everywhere tell nothing, not infinitely much
+_MIN_SD = 0.02
 
 
 @dataclass
@@ -40,6 +49,42 @@ class Candidates:
     fwd_ids: np.ndarray
     bwd_scores: np.ndarray
     bwd_ids: np.ndarray
+    #: each source and target sentence's length in characters, where known (text inputs): a second clue
+    src_lengths: np.ndarray | None = None
+    tgt_lengths: np.ndarray | None = None
+
+    def with_lengths(self, src: np.ndarray | None, tgt: np.ndarray | None) -> Candidates:
+        """These candidates with the sentences' lengths (None for either side: no length clue)."""
+        if src is None or tgt is None:
+            return self
+        src, tgt = np.asarray(src), np.asarray(tgt)
+        if len(src) != len(self.fwd_scores) or len(tgt) != len(self.bwd_scores):
+            raise ValueError(f"lengths for {len(src)} and {len(tgt)} sentences, but {len(self.fwd_scores)} and "
+                             f"{len(self.bwd_scores)} queries")
+        return Candidates(self.fwd_scores, self.fwd_ids, self.bwd_scores, self.bwd_ids, src, tgt)
+
+    def length_ratios(self) -> tuple[np.ndarray, tuple[float, float]] | None:
+        """Per query (sources then targets): log(xx length / English length) of it and its best candidate (nan
+        where it has none); and the (mean, sd) of that log ratio over every query and each of its runner-ups (the
+        decoys). None without lengths."""
+        if self.src_lengths is None or self.tgt_lengths is None:
+            return None
+        lx = np.log(np.maximum(np.asarray(self.src_lengths, np.float64), 1.0))
+        le = np.log(np.maximum(np.asarray(self.tgt_lengths, np.float64), 1.0))
+        best, n, total, squares = [], 0, 0.0, 0.0
+        for scores, ids, own, other, sign in ((self.fwd_scores, self.fwd_ids, lx, le, 1.0),
+                                              (self.bwd_scores, self.bwd_ids, le, lx, -1.0)):
+            s = np.where(np.isfinite(scores), scores, -np.inf)
+            order = np.argsort(-s, axis=1, kind="stable")
+            ids_sorted = np.take_along_axis(np.asarray(ids), order, axis=1)
+            found = np.take_along_axis(np.isfinite(s), order, axis=1) & (ids_sorted >= 0)
+            ratio = sign * (own[:, None] - other[np.maximum(ids_sorted, 0)])
+            best.append(np.where(found[:, 0], ratio[:, 0], np.nan) if ratio.shape[1] else np.full(len(s), np.nan))
+            decoys = ratio[:, 1:][found[:, 1:]]
+            n, total, squares = n + len(decoys), total + float(decoys.sum()), squares + float((decoys ** 2).sum())
+        mean = total / n if n else 0.0
+        sd = math.sqrt(max(squares / n - mean ** 2, 0.0)) if n else 1.0
+        return np.concatenate(best), (mean, max(sd, _MIN_SD))
 
     def stacked(self) -> np.ndarray:
         """The margins of every query, sources then targets, padded to one width with -inf."""
@@ -70,6 +115,9 @@ class NullFit:
     mu: np.ndarray
     best: np.ndarray  # each query's best candidate (sources: a target row; targets: a source row)
     n_src: int
+    #: the length clue's laws of log(xx length / English length), (mean, sd) for translations and for the
+    #: runner-up decoys; None where the run had no lengths
+    length_laws: tuple[tuple[float, float], tuple[float, float]] | None = None
 
     def pair_posteriors(self, src: np.ndarray, tgt: np.ndarray) -> np.ndarray:
         """Each pair's probability of being a translation: the mean posterior of the directions in which it is
@@ -144,9 +192,22 @@ def _prefixes(scores: np.ndarray, posteriors: np.ndarray):
     return s, kept, tp, last, f1
 
 
+def _normal_fit(x: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    """Weighted mean and standard deviation (at least ``_MIN_SD``; (0, 1) without weight)."""
+    total = float(w.sum())
+    if total <= 1e-9 or not len(x):
+        return 0.0, 1.0
+    mean = float((w * x).sum() / total)
+    return mean, max(math.sqrt(float((w * (x - mean) ** 2).sum() / total)), _MIN_SD)
+
+
+def _normal_logpdf(x: np.ndarray, mean: float, sd: float) -> np.ndarray:
+    return -math.log(sd) - _LOG_SQRT_2PI - 0.5 * ((x - mean) / sd) ** 2
+
+
 def fit_null(candidates: Candidates, iters: int = 300) -> NullFit | None:
-    """Fit the mixture to a run's candidates; None when fewer than 20 queries have three candidates (too few
-    runner-ups to learn the null from)."""
+    """Fit the mixture to a run's candidates (with the length clue where ``candidates`` have lengths); None when
+    fewer than 20 queries have three candidates (too few runner-ups to learn the null from)."""
     c = candidates.stacked().astype(np.float64)
     c = np.where(np.isfinite(c), c, -np.inf)
     c = -np.sort(-c, axis=1)
@@ -156,6 +217,13 @@ def fit_null(candidates: Candidates, iters: int = 300) -> NullFit | None:
         return None
     cu, nu = c[usable], count[usable]
     width = int(nu.max())
+    lengths = candidates.length_ratios()
+    if lengths is not None:  # the length clue: decoys give the null's law once; rows without a best go without
+        ratio = lengths[0][usable]
+        has_ratio = np.isfinite(ratio)
+        ratio = np.where(has_ratio, ratio, 0.0)
+        decoy_law = lengths[1]
+        len_null = np.where(has_ratio, _normal_logpdf(ratio, *decoy_law), 0.0)
     first = cu[:, 0]
     # the translation's margin: normal on its log (margins of translations are skewed to the right)
     level = np.log(np.maximum(first, 1e-3))
@@ -182,12 +250,17 @@ def fit_null(candidates: Candidates, iters: int = 300) -> NullFit | None:
         else:
             m, sd = float(np.quantile(level, 0.99)), float(level.std()) or 0.01
         pi = float(np.clip(r.mean(), 1e-6, 1 - 1e-6))
+        if lengths is not None:
+            trans_law = _normal_fit(ratio, r * has_ratio)
+            len_trans = np.where(has_ratio, _normal_logpdf(ratio, *trans_law), 0.0)
         # E step: log-likelihoods of both hypotheses (the query's own level integrated out: see the module doc)
         log_exp = np.log(j / b) - j * d / b  # rank j's spacing density under N, one column per rank
         ln = np.where(seen, log_exp, 0.0).sum(1)
         shifted = np.log(j[:-1] / b[:-1]) - j[:-1] * d[:, 1:] / b[:-1]  # under T, d_{j+1} has rank j
         lt = (np.where(seen[:, 1:], shifted, 0.0).sum(1) - math.log(sd) - _LOG_SQRT_2PI
               - 0.5 * ((level - m) / sd) ** 2 - level)
+        if lengths is not None:
+            lt, ln = lt + len_trans, ln + len_null
         a_ = math.log(pi) + lt
         b_ = math.log1p(-pi) + ln
         top = np.maximum(a_, b_)
@@ -202,7 +275,8 @@ def fit_null(candidates: Candidates, iters: int = 300) -> NullFit | None:
     mu_all[usable] = cu[:, 1]  # under the null the best is its runner-up plus an Exp(b_1) excess
     best = np.concatenate([_best(candidates.fwd_scores, candidates.fwd_ids),
                            _best(candidates.bwd_scores, candidates.bwd_ids)])
-    return NullFit(float(b[0]), pi, m, sd, r_all, mu_all, best, len(candidates.fwd_scores))
+    laws = (trans_law, decoy_law) if lengths is not None else None
+    return NullFit(float(b[0]), pi, m, sd, r_all, mu_all, best, len(candidates.fwd_scores), laws)
 
 
 __all__ = ["Candidates", "NullFit", "fit_null", "DEFAULT_MIN_PRECISION"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -65,4 +67,8 @@ def print_threshold_histogram(scores: np.ndarray, choice) -> None:
         text += (f"\nnull model: {100 * f.pi:.1f}% of the sentences have their translation as best candidate "
                  f"(about {fit.expected_translations():.0f} of the {len(scores)} candidate pairs are translations); "
                  f"non-translation spacing β {f.beta:.4f}, translation margins {f.m:.3f} ± {f.sd:.3f}")
+        if f.length_laws is not None:
+            (tm, ts), (dm, ds) = f.length_laws
+            text += (f"\nlength clue: xx/English length ratio of translations {math.exp(tm):.2f} (log sd {ts:.2f}), "
+                     f"of runner-up candidates {math.exp(dm):.2f} (log sd {ds:.2f})")
     console.print(text, markup=False, highlight=False)

@@ -1,15 +1,16 @@
 """How well ``--threshold auto`` cuts, from under 1% to 100% of sentences having a translation.
 
     python benchmarks/threshold_sweep.py --split dev  [--encoders default use mineshaft-use-50] [--cache DIR]
-    python benchmarks/threshold_sweep.py --split dev-doc --n 3000 --n-high 600
+    python benchmarks/threshold_sweep.py --split dev-doc --n 2000 --n-high 600
     python benchmarks/threshold_sweep.py --split eval [--encoders ...] [--json OUT]
 
 Each task hides ``p·N`` translation pairs among ``N`` sentences a side; the other sentences of each side are
 real sentences of the same language whose translations are not on the other side. ``--split dev`` builds the
 tasks from ``../shared/data/train`` and ``extra/`` (what the method and its default were chosen on);
-``--split dev-doc`` mirrors the eval tasks' structure without eval data: whole documents of ``extra/`` (UD PUD and
-XQuAD paragraphs, consecutive sentences of one article, as FLORES is) as the translations, the unused ones and
-sentences of ``train/`` as distractors, so that non-translations include sentences of the same article;
+``--split dev-doc`` mirrors the eval tasks' structure without eval data: the translations are drawn from whole
+documents of ``extra/`` (UD PUD and XQuAD paragraphs, consecutive sentences of one article, as FLORES is), the
+distractors from their other sentences and from ``train/``, so that non-translations include sentences of the same
+article (a task whose language has too few sentences for its size is skipped, with a note on stderr);
 ``--split eval`` from FLORES-200 devtest (gold) with sentences of the same language from the training pairs as
 distractors (what the docs report; never used to choose anything). Both sides are mined with the defaults (k = 4, ratio margin,
 max mode); for each task the table gives the F1 of ``auto`` (at each ``--min-precision``), the oracle F1 (best
@@ -101,13 +102,13 @@ def tasks(n_side: int, gold: list[tuple[str, str]], others: list[tuple[str, str]
         rng = random.Random(f"{seed}:{p}")
         order = list(range(len(gold)))
         rng.shuffle(order)
-        if g > len(gold):
+        need = n_side - g
+        if g > len(gold) or 2 * need > len(gold) - g + len(others):
+            print(f"skipped {100 * p:g}% of {n_side} a side: {len(gold)} gold pairs and {len(others)} others are "
+                  "too few", file=sys.stderr)
             continue
         spare = [gold[i] for i in order[g:]] + list(others)
         rng.shuffle(spare)
-        need = n_side - g
-        if 2 * need > len(spare):
-            continue
         xs = [gold[i][1] for i in order[:g]] + [x for _, x in spare[:need]]
         es = [gold[i][0] for i in order[:g]] + [e for e, _ in spare[need: 2 * need]]
         own = [gold[i][0] for i in order[:g]] + [e for e, _ in spare[:need]]

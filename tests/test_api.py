@@ -49,6 +49,11 @@ def test_public_api_names():
         assert name in mineshaft.__all__
 
 
+def test_embeddings_as_input_go_without_the_length_clue(npys, tmp_path):
+    result = mine(*npys, tmp_path / "w", options=MineOptions(threshold="auto"))
+    assert result.info["threshold_fit"] is not None and result.info["threshold_fit"].fit.length_laws is None
+
+
 def test_mine_to_file_writes_what_mine_and_format_pairs_give(npys, tmp_path):
     options = MineOptions(threshold=None)
     result = mine(*npys, tmp_path / "w", options=options)

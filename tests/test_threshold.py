@@ -126,6 +126,64 @@ def test_length_clue_needs_both_sides_and_matching_counts():
     assert np.allclose(a.r, b.r, atol=1e-6) and abs(a.pi - b.pi) < 1e-6
 
 
+def test_length_ratios_by_hand():
+    """Unsorted candidates, missing ones (id -1, -inf, nan) and a tie, both directions: xx over English, the best
+    candidate (the first of equal margins) apart, the runner-ups as decoys."""
+    import math
+
+    from mineshaft.mining.null_model import Candidates
+
+    inf, nan = np.inf, np.nan
+    c = Candidates(np.array([[1.0, 1.5, 1.2], [1.1, 1.1, -inf], [nan, -inf, 1.3], [-inf, -inf, -inf]], np.float32),
+                   np.array([[0, 1, 2], [2, 0, -1], [1, 0, 2], [0, 1, 2]]),
+                   np.array([[1.4, 0.9, 1.0], [1.2, 1.3, 0.8], [1.0, 1.0, 1.0]], np.float32),
+                   np.array([[3, 0, -1], [2, 1, 0], [0, 1, 2]]))
+    c = c.with_lengths(np.array([10, 20, 40, 80]), np.array([10, 5, 20]))
+    best, (mean, sd) = c.length_ratios()
+    lg = math.log
+    want_best = [lg(10 / 5),  # source 0: best is target 1 (1.5)
+                 lg(20 / 20),  # source 1: tie 1.1 between targets 2 and 0: the first column, target 2
+                 lg(40 / 20),  # source 2: only target 2 is a candidate
+                 nan,  # source 3: none
+                 lg(80 / 10),  # target 0: best is source 3 (1.4)
+                 lg(20 / 5),  # target 1: best is source 1 (1.3)
+                 lg(10 / 20)]  # target 2: all tied, the first: source 0
+    np.testing.assert_allclose(best, want_best)
+    decoys = [lg(10 / 20), lg(10 / 10),  # source 0: targets 2 (1.2), 0 (1.0)
+              lg(20 / 10),  # source 1: target 0 (the other of the tie); -inf and id -1 are no decoys
+              lg(10 / 10),  # target 0: source 0 (1.0); id -1 is none
+              lg(40 / 5), lg(10 / 5),  # target 1: sources 2 (1.2), 0 (0.8)
+              lg(20 / 20), lg(40 / 20)]  # target 2: sources 1, 2
+    assert mean == pytest.approx(np.mean(decoys)) and sd == pytest.approx(np.std(decoys))
+    assert Candidates(c.fwd_scores, c.fwd_ids, c.bwd_scores, c.bwd_ids).length_ratios() is None
+
+
+def test_length_clue_with_rows_of_too_few_candidates():
+    """Rows with fewer than three candidates are left out of the fit; the length of every other row still meets
+    its own query (a shifted mask would pair lengths with the wrong rows and lose the clue)."""
+    from mineshaft.mining.margin import select_pairs
+    from mineshaft.mining.null_model import fit_null
+
+    n, share = 2000, 0.2
+    rng = np.random.default_rng(11)
+    _, candidates, _, g = synthetic_run(rng, n, share)
+    _related(rng, candidates, n, g, 0.04)
+    short = rng.choice(n, 300, replace=False)  # queries with only two candidates, among them translations
+    candidates.fwd_scores[short, 2:] = -np.inf
+    candidates.fwd_ids[short, 2:] = -1
+    pairs = select_pairs(candidates.fwd_scores, candidates.fwd_ids, candidates.bwd_scores, candidates.bwd_ids,
+                         mode="max")
+    correct = (pairs.src == pairs.tgt) & (pairs.src < g)
+    fit = fit_null(candidates.with_lengths(*_lengths(rng, n, g)))
+    (tm, ts), _ = fit.length_laws
+    assert abs(tm + 0.1) < 0.03 and ts < 0.2  # the translations' own law: log ratio N(-0.1, 0.12)
+    post, margins_only = fit.pair_posteriors(pairs.src, pairs.tgt), fit_null(candidates).pair_posteriors(pairs.src,
+                                                                                                        pairs.tgt)
+    wrong = (pairs.score > 1.25) & ~correct  # non-translations with a translation's margin
+    assert post[wrong].mean() < 0.6 * margins_only[wrong].mean()
+    assert post[correct].mean() > margins_only[correct].mean() - 0.02
+
+
 def test_auto_keeps_almost_nothing_without_translations():
     from mineshaft.mining.null_model import fit_null
     from mineshaft.mining.threshold import ThresholdFit
@@ -198,6 +256,8 @@ def test_library_default_applies_the_models_threshold(tmp_path):
 
     result = mine(SAMPLE / "sample.de", SAMPLE / "sample.en", tmp_path / "w")
     choice = result.info["threshold"]
+    (trans_mean, _), _ = result.info["threshold_fit"].fit.length_laws  # text on both sides: the length clue
+    assert trans_mean > 0  # German is longer than its English: xx over English, not the other way round
     assert choice.source == "model" and choice.value == calibrated_threshold(model_dir_of("default"), 4, "ratio", "max")
     assert len(result.pairs) < len(result.info["candidate_scores"]) and (result.pairs.score >= choice.value).all()
     everything = mine(SAMPLE / "sample.de", SAMPLE / "sample.en", tmp_path / "w", options=MineOptions(threshold=None))

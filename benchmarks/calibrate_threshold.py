@@ -26,7 +26,7 @@ from mineshaft.encoders import load_encoder, resolve_default
 from mineshaft.encoders.digest import model_digest
 from mineshaft.evaluate import best_threshold, f1_at
 from mineshaft.mining.mine import mine_with_fit, text_lengths
-from mineshaft.mining.threshold import DIGEST_KEY, MINING_FILE, auto_threshold, model_dir_of
+from mineshaft.mining.threshold import DIGEST_KEY, MINING_FILE, auto_threshold, calibrated_threshold, model_dir_of
 
 LANGS = ["it", "pt", "nl", "pl", "tr", "ar"]
 N_GOLD, N_DISTRACT, SEED = 200, 2500, 0
@@ -129,16 +129,20 @@ def main() -> None:
     grid = np.round(np.arange(1.0, 2.0, 0.005), 3)
     mean_f1 = [np.mean([f1_at(s, c, g, t).f1 for s, c, g in runs.values()]) for t in grid]
     best = float(grid[int(np.argmax(mean_f1))])
-    print("| lang | gold | candidates | oracle F1 (thr) | F1 at calibrated | auto F1 (thr) |")
-    print("|---|---|---|---|---|---|")
+    now = calibrated_threshold(model_dir_of(a.encoder), 4, "ratio", "max")  # the model's threshold before this run
+    print("| lang | gold | candidates | oracle F1 (thr) | F1 at calibrated | auto F1 (thr) | F1 at the current threshold |")
+    print("|---|---|---|---|---|---|---|")
     per_lang = {}
     for lang, (s, c, g, t_auto) in runs.items():
         o, at = best_threshold(s, c, g), f1_at(s, c, g, best)
         au = f1_at(s, c, g, t_auto)
         per_lang[lang] = {"oracle_f1": round(100 * o.f1, 2), "oracle_threshold": round(o.threshold, 4),
                           "f1": round(100 * at.f1, 2), "auto_f1": round(100 * au.f1, 2)}
-        print(f"| {lang} | {g} | {len(s)} | {100 * o.f1:.2f} ({o.threshold:.3f}) | {100 * at.f1:.2f} | {100 * au.f1:.2f} ({t_auto:.3f}) |")
-    print(f"calibrated threshold {best} (mean dev F1 {100 * max(mean_f1):.2f})")
+        current = f"{100 * f1_at(s, c, g, now).f1:.2f} ({now:.3f})" if now is not None else "–"
+        print(f"| {lang} | {g} | {len(s)} | {100 * o.f1:.2f} ({o.threshold:.3f}) | {100 * at.f1:.2f} "
+              f"| {100 * au.f1:.2f} ({t_auto:.3f}) | {current} |")
+    autos = [f1_at(s, c, g, t).f1 for s, c, g, t in runs.values()]
+    print(f"calibrated threshold {best} (mean dev F1 {100 * max(mean_f1):.2f}; auto {100 * np.mean(autos):.2f})")
     if a.write:
         model = model_dir_of(a.encoder)
         if model is None:

@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 from mineshaft.encoders import load_encoder
 from mineshaft.mining.mine import MineOptions, mine_sources, text_lengths
 from mineshaft.mining.null_model import fit_null  # noqa: E402
+from mineshaft.mining.threshold import calibrated_threshold, model_dir_of
 from mineshaft.mining.sources import Source
 
 OVERLAPS = (1.0, 0.5, 0.2, 0.05, 0.01)
@@ -144,10 +145,11 @@ def encode_pool(encoder, name: str, texts: list[str], cache: Path) -> dict[str, 
 
 
 def measure(x: np.ndarray, y: np.ndarray, gold: set, min_precisions: list[float],
-            para=None, lengths: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+            para=None, lengths: tuple[np.ndarray, np.ndarray] | None = None, calibrated: float | None = None) -> dict:
     """Oracle F1 and, for each target precision, auto's F1 with estimated and measured precision; ``para(pairs)``
     marks the mined pairs outside the gold that are own-row paraphrases (counted apart); ``lengths`` (each
-    sentence's length, as ``mine`` has them from text) give the null model its length clue."""
+    sentence's length, as ``mine`` has them from text) give the null model its length clue; ``calibrated`` (the
+    model's own threshold, what `mine` applies by default where there is one) adds its F1."""
     opts = MineOptions(threshold=None)
     pairs, candidates = mine_sources(Source.from_array(x, digest=""), Source.from_array(y, digest=""), opts,
                                      with_candidates=True)
@@ -158,6 +160,10 @@ def measure(x: np.ndarray, y: np.ndarray, gold: set, min_precisions: list[float]
     kept = np.arange(1, len(order) + 1)
     f1 = 2 * tp / (kept + len(gold))
     out = {"gold": len(gold), "oracle_f1": round(100 * float(f1.max()), 2) if len(f1) else 0.0}
+    if calibrated is not None:
+        keep = pairs.score >= calibrated
+        out["calibrated"] = {"threshold": calibrated, "kept": int(keep.sum()),
+                             "f1": round(100 * 2 * int(correct[keep].sum()) / (int(keep.sum()) + len(gold)), 2)}
     fit = fit_null(candidates.with_lengths(*(lengths or (None, None))))
     out["pi"] = None if fit is None else round(fit.pi, 4)
     post = fit.pair_posteriors(pairs.src, pairs.tgt) if fit else None
@@ -226,12 +232,14 @@ def main() -> None:
 
                 row = {"encoder": enc_name, "lang": lang, "overlap": p, "n": len(xs),
                        **measure(x, y, g, args.min_precision, para,
-                                 None if args.no_length_clue else (text_lengths(xs), text_lengths(es)))}
+                                 None if args.no_length_clue else (text_lengths(xs), text_lengths(es)),
+                                 calibrated_threshold(model_dir_of(enc_name), 4, "ratio", "max"))}
                 results.append(row)
                 cells = " ".join(f"{t}: F1 {row[f'auto@{t}']['f1']:5.1f} P {row[f'auto@{t}']['precision']} "
                                  f"(+para {row[f'auto@{t}']['precision_with_para']}) "
                                  f"est {row[f'auto@{t}']['estimated']}" for t in args.min_precision)
-                print(f"{enc_name:17s} {lang} {100 * p:5.1f}% n {len(xs)} oracle {row['oracle_f1']:5.1f} "
+                cal = f" calibrated {row['calibrated']['f1']:5.1f}" if "calibrated" in row else ""
+                print(f"{enc_name:17s} {lang} {100 * p:5.1f}% n {len(xs)} oracle {row['oracle_f1']:5.1f}{cal} "
                       f"π {row['pi']} | {cells}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")

@@ -45,6 +45,9 @@ def kill_when(proc: subprocess.Popen, ready, sig=signal.SIGTERM, timeout=300) ->
             proc.kill()
             raise AssertionError("timed out waiting to interrupt")
         time.sleep(0.05)
+    if proc.poll() is not None:  # it ran to the end while this process waited for a CPU (a busy machine)
+        raise AssertionError(f"finished before it could be interrupted (exit {proc.returncode}); a bigger input "
+                             "would give the interrupt more time")
     proc.send_signal(sig)
     proc.wait(timeout=120)
 
@@ -86,7 +89,7 @@ def test_killed_mine_resumes_to_identical_output(tmp_path, shared_or_none):
 def test_killed_encode_store_resumes(tmp_path, shared_or_none):
     """The resumed run has another thread count: its shards must still match bit for bit (MKL's strict CNR
     mode, set by ``import mineshaft``; with MKL_CBWR=AUTO this test fails)."""
-    src, _ = bigger_inputs(tmp_path, shared_or_none)
+    src, _ = bigger_inputs(tmp_path, shared_or_none, n=4000)  # 40 shards: a busy machine still sees it running
     ref, store = tmp_path / "ref", tmp_path / "store"
     common = ["--shard-size", "100", "--threads"]
     assert subprocess.run(cli("encode", str(src), "-o", f"{ref}/", *common, "2", "-q")).returncode == 0

@@ -127,7 +127,7 @@ def main() -> None:
     if model_digest(a.encoder) != weights:
         raise SystemExit(f"{a.encoder}: its model files changed during the calibration; run it again")
     grid = np.round(np.arange(1.0, 2.0, 0.005), 3)
-    mean_f1 = [np.mean([f1_at(s, c, g, t).f1 for s, c, g in runs.values()]) for t in grid]
+    mean_f1 = [np.mean([f1_at(s, c, g, t).f1 for s, c, g, _ in runs.values()]) for t in grid]
     best = float(grid[int(np.argmax(mean_f1))])
     now = calibrated_threshold(model_dir_of(a.encoder), 4, "ratio", "max")  # the model's threshold before this run
     print("| lang | gold | candidates | oracle F1 (thr) | F1 at calibrated | auto F1 (thr) | F1 at the current threshold |")

@@ -38,10 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mineshaft.encoders import load_encoder
-from mineshaft.mining.mine import MineOptions, mine_sources, text_lengths
-from mineshaft.mining.null_model import fit_null  # noqa: E402
-from mineshaft.mining.threshold import calibrated_threshold, model_dir_of
-from mineshaft.mining.sources import Source
+from mineshaft.evaluate import best_threshold, f1_at
+from mineshaft.mining.mine import mine_with_fit, text_lengths
+from mineshaft.mining.threshold import auto_threshold, calibrated_threshold, model_dir_of
 
 OVERLAPS = (1.0, 0.5, 0.2, 0.05, 0.01)
 #: dev tasks: (name, pair file under DATA) — languages each encoder knows and does not
@@ -150,32 +149,23 @@ def measure(x: np.ndarray, y: np.ndarray, gold: set, min_precisions: list[float]
     marks the mined pairs outside the gold that are own-row paraphrases (counted apart); ``lengths`` (each
     sentence's length, as ``mine`` has them from text) give the null model its length clue; ``calibrated`` (the
     model's own threshold, what `mine` applies by default where there is one) adds its F1."""
-    opts = MineOptions(threshold=None)
-    pairs, candidates = mine_sources(Source.from_array(x, digest=""), Source.from_array(y, digest=""), opts,
-                                     with_candidates=True)
+    pairs, fit = mine_with_fit(x, y, lengths=lengths)
     correct = np.array([(int(s), int(t)) in gold for s, t in zip(pairs.src, pairs.tgt)], bool)
     extra = (para(pairs.src, pairs.tgt) & ~correct) if para is not None else np.zeros(len(correct), bool)
-    order = np.argsort(-pairs.score, kind="stable")
-    tp = np.cumsum(correct[order])
-    kept = np.arange(1, len(order) + 1)
-    f1 = 2 * tp / (kept + len(gold))
-    out = {"gold": len(gold), "oracle_f1": round(100 * float(f1.max()), 2) if len(f1) else 0.0}
+    out = {"gold": len(gold), "oracle_f1": round(100 * best_threshold(pairs.score, correct, len(gold)).f1, 2)}
     if calibrated is not None:
-        keep = pairs.score >= calibrated
-        out["calibrated"] = {"threshold": calibrated, "kept": int(keep.sum()),
-                             "f1": round(100 * 2 * int(correct[keep].sum()) / (int(keep.sum()) + len(gold)), 2)}
-    fit = fit_null(candidates.with_lengths(*(lengths or (None, None))))
-    out["pi"] = None if fit is None else round(fit.pi, 4)
-    post = fit.pair_posteriors(pairs.src, pairs.tgt) if fit else None
+        out["calibrated"] = {"threshold": calibrated, "kept": int((pairs.score >= calibrated).sum()),
+                             "f1": round(100 * f1_at(pairs.score, correct, len(gold), calibrated).f1, 2)}
+    out["pi"] = None if fit is None else round(fit.fit.pi, 4)
     for target in min_precisions:
-        t = np.inf if fit is None else fit.cut(pairs.score, post, target)
+        t = auto_threshold(pairs.score, fit, target)
         keep = pairs.score >= t
         n, hit, ok_para = int(keep.sum()), int(correct[keep].sum()), int(extra[keep].sum())
         out[f"auto@{target}"] = {
-            "f1": round(100 * 2 * hit / (n + len(gold)), 2), "kept": n,
+            "f1": round(100 * f1_at(pairs.score, correct, len(gold), t).f1, 2), "kept": n,
             "precision": round(100 * hit / n, 2) if n else None, "para": ok_para,
             "precision_with_para": round(100 * (hit + ok_para) / n, 2) if n else None,
-            "estimated": round(100 * fit.precision(post[keep]), 2) if n and fit else None,
+            "estimated": round(100 * fit.precision_above(pairs.score, t), 2) if n and fit else None,
             "threshold": None if not np.isfinite(t) else round(float(t), 4)}
     return out
 

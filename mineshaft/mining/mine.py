@@ -191,9 +191,8 @@ def mine_embeddings(
     model the length clue.
     """
     opts = MineOptions(k=k, margin=margin, mode=mode, threshold=threshold, **options)
-    pairs, candidates = mine_sources(Source.from_array(x, digest=""), Source.from_array(y, digest=""), opts,
-                                     with_candidates=True)
-    return apply_threshold(pairs, opts, candidates=candidates.with_lengths(*(lengths or (None, None))))[0]
+    pairs, candidates = _mine_arrays(x, y, opts, lengths)
+    return apply_threshold(pairs, opts, candidates=candidates)[0]
 
 
 def mine_with_fit(x: np.ndarray, y: np.ndarray, k: int = 4, margin: str = "ratio", mode: str = "max",
@@ -202,9 +201,15 @@ def mine_with_fit(x: np.ndarray, y: np.ndarray, k: int = 4, margin: str = "ratio
     (:class:`mineshaft.mining.threshold.ThresholdFit`, None with too few candidates): ``(pairs, fit)``;
     ``lengths`` as for :func:`mine_embeddings`."""
     opts = MineOptions(k=k, margin=margin, mode=mode, threshold=None, **options)
+    pairs, candidates = _mine_arrays(x, y, opts, lengths)
+    return pairs, ThresholdFit.of(fit_null(candidates), pairs)
+
+
+def _mine_arrays(x: np.ndarray, y: np.ndarray, opts: MineOptions, lengths: tuple[np.ndarray, np.ndarray] | None):
+    """Every candidate pair of two in-memory matrices and their candidates (with the sentences' lengths, if any)."""
     pairs, candidates = mine_sources(Source.from_array(x, digest=""), Source.from_array(y, digest=""), opts,
                                      with_candidates=True)
-    return pairs, ThresholdFit.of(fit_null(candidates.with_lengths(*(lengths or (None, None)))), pairs)
+    return pairs, candidates.with_lengths(*(lengths or (None, None)))
 
 
 def text_lengths(texts) -> np.ndarray:

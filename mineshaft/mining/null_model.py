@@ -192,13 +192,13 @@ def _prefixes(scores: np.ndarray, posteriors: np.ndarray):
     return s, kept, tp, last, f1
 
 
-def _normal_fit(x: np.ndarray, w: np.ndarray) -> tuple[float, float]:
-    """Weighted mean and standard deviation (at least ``_MIN_SD``; (0, 1) without weight)."""
+def _normal_fit(x: np.ndarray, w: np.ndarray, floor: float = _MIN_SD) -> tuple[float, float]:
+    """Weighted mean and standard deviation (at least ``floor``; (0, 1) without weight)."""
     total = float(w.sum())
     if total <= 1e-9 or not len(x):
         return 0.0, 1.0
     mean = float((w * x).sum() / total)
-    return mean, max(math.sqrt(float((w * (x - mean) ** 2).sum() / total)), _MIN_SD)
+    return mean, max(math.sqrt(float((w * (x - mean) ** 2).sum() / total)), floor)
 
 
 def _normal_logpdf(x: np.ndarray, mean: float, sd: float) -> np.ndarray:
@@ -243,10 +243,8 @@ def fit_null(candidates: Candidates, iters: int = 300) -> NullFit | None:
         num_t = np.r_[(r[:, None] * j[:-1] * d[:, 1:]).sum(0), 0.0]
         den_t = np.r_[(r[:, None] * seen[:, 1:]).sum(0), 0.0]
         b = np.maximum((num_n + num_t) / np.maximum(den_n + den_t, 1e-12), 1e-6)
-        w = float(r.sum())
-        if w > 1e-9:
-            m = float((r * level).sum() / w)
-            sd = max(math.sqrt(float((r * (level - m) ** 2).sum() / w)), 0.005)
+        if float(r.sum()) > 1e-9:
+            m, sd = _normal_fit(level, r, floor=0.005)
         else:
             m, sd = float(np.quantile(level, 0.99)), float(level.std()) or 0.01
         pi = float(np.clip(r.mean(), 1e-6, 1 - 1e-6))

@@ -67,6 +67,13 @@ def _half(ident: str) -> int:
     return hashlib.blake2b(ident.encode(), digest_size=1).digest()[0] & 1
 
 
+def two_fold_halves(task: BuccTask, pairs) -> tuple[np.ndarray, np.ndarray]:
+    """The halves of :func:`two_fold`: of each candidate pair and of each gold pair, by source id."""
+    half = np.array([_half(task.src_ids[s]) for s in pairs.src.tolist()], dtype=np.int8)
+    gold_half = np.array([_half(a) for a, _ in task.gold], dtype=np.int8)
+    return half, gold_half
+
+
 def two_fold(scores: np.ndarray, correct: np.ndarray, half: np.ndarray, gold_half: np.ndarray) -> list[F1Point]:
     """The BUCC protocol: for each half, F1 at the threshold tuned on the OTHER half's gold.
 
@@ -136,9 +143,7 @@ def bucc_eval(prefix: str | os.PathLike, encoder, lang: str | None = None, k: in
     pairs, fit = mine_with_fit(x, y, k=k, margin=margin, mode=mode,
                                lengths=(text_lengths(task.src_texts), text_lengths(task.tgt_texts)))
     correct = task.correct(pairs)
-    half = np.array([_half(task.src_ids[s]) for s in pairs.src.tolist()], dtype=np.int8)
-    gold_half = np.array([_half(a) for a, _ in task.gold], dtype=np.int8)
-    folds = two_fold(pairs.score, correct, half, gold_half)
+    folds = two_fold(pairs.score, correct, *two_fold_halves(task, pairs))
     oracle = best_threshold(pairs.score, correct, len(task.gold))
     auto = f1_at(pairs.score, correct, len(task.gold), auto_threshold(pairs.score, fit))
     return {

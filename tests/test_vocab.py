@@ -252,6 +252,10 @@ def test_cli_extend_vocab(tiny_use, pairs, tmp_path):
                   "-o", str(tmp_path / "z"))  # a model without languages.json: nothing is known to be new
     assert res.returncode == 2 and "records no languages" in res.stderr.decode(), res.stderr.decode()
     assert res.stderr.decode().count("\n") == 1 and not (tmp_path / "z").exists()
+    res = run_cli("extend-vocab", str(tiny_use), "--pairs", str(pairs[0][0]), "--extra-pairs", str(pairs[0][1]), "-q",
+                  "-o", str(tmp_path / "w"))  # an extra file must add to a --pairs file of its language
+    assert res.returncode == 2 and "no --pairs file named" in res.stderr.decode(), res.stderr.decode()
+    assert res.stderr.decode().count("\n") == 1 and not (tmp_path / "w").exists()
 
 
 @pytest.mark.slow
@@ -639,3 +643,32 @@ def test_resegmentation_benchmark_counts_known_language_lines_that_meet_a_word_p
     assert res.returncode == 0, res.stderr
     assert f"| {text} | 2 | 0 | 1 of 2 | 50.00% |" in res.stdout, res.stdout
     assert "▁Tomáš" in res.stdout.split("most frequent:")[1]
+
+
+def test_extra_pairs_are_learned_from_and_read_by_the_lexicon_without_moving_the_dev_split(
+        use_ext, tiny_use, pairs, shared_data, tmp_path):
+    """`extend-vocab --extra-pairs`: the extra Armenian lines are learned from (fewer tokens for them) and their pairs
+    join the lexicon's, but the dev split and its digest, which `train` checks, are those of --pairs alone."""
+    from mineshaft.errors import InputError
+    from mineshaft.training.data import read_pair_files
+
+    _, plain = use_ext
+    lines = (shared_data / "extra" / "en-hy.tsv").read_text(encoding="utf-8").splitlines()[:200]
+    extra = tmp_path / "extra" / "en-hy.tsv"
+    extra.parent.mkdir()
+    extra.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "with-extra"
+    stats = extend_vocabulary(tiny_use, pairs[0], out, vocab_size=2000, dev_size=DEV, extra=[extra])
+    assert stats["lexicon"]["heldout"] == plain["lexicon"]["heldout"]
+    train_part, _ = read_pair_files([str(p) for p in pairs[0]], DEV, None, 0, extra=[str(extra)])
+    assert stats["lexicon"]["pairs"] == len(train_part) > plain["lexicon"]["pairs"]
+    assert stats["extra_files"] == [str(extra)]
+    texts = [line.split("\t")[1] for line in lines]
+    before = backend_tokenizer("use", use_ext[0]).encode_batch(texts)
+    after = backend_tokenizer("use", out).encode_batch(texts)
+    assert sum(len(e.ids) for e in after) < 0.9 * sum(len(e.ids) for e in before)
+    wrong = tmp_path / "en-xx.tsv"
+    wrong.write_text(lines[0] + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match="no --pairs file named en-xx.tsv"):
+        extend_vocabulary(tiny_use, pairs[0], tmp_path / "never", vocab_size=2000, dev_size=DEV, extra=[wrong])
+    assert not (tmp_path / "never").exists()

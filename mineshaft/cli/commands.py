@@ -209,6 +209,10 @@ def extend_vocab(
                                                               "them; pieces are learned from --column. Repeatable.")],
     out: Annotated[str, typer.Option("--out", "-o", help="Directory for the extended model.")],
     column: Annotated[int, typer.Option(help="1-based column holding the non-English text.", min=1)] = 2,
+    extra_pairs: Annotated[Optional[list[str]], typer.Option(
+        "--extra-pairs", help="Training-only TSV file or directory, as train's --extra-pairs (each file named as a "
+                              "--pairs file of its language): learned from too, and read by the lexicon, with "
+                              "no dev sentences held out of it. Repeatable.")] = None,
     pieces: Annotated[int, typer.Option(help="Most new pieces to learn.", min=8, max=1_000_000)] = 16000,
     per_language: Annotated[int, typer.Option(help="Distinct lines read from each file.", min=1)] = 20000,
     check: Annotated[Optional[list[str]], typer.Option(help="Text file (one sentence a line) or directory of them "
@@ -239,7 +243,8 @@ def extend_vocab(
     check_texts = read_texts(expand_files(check or []), column=None, per_file=None)
     stats = extend_vocabulary(model, expand_files(pairs, "*.tsv"), out, vocab_size=pieces, per_language=per_language,
                               column=column, seed=seed, check=check_texts or None,
-                              init=init.value, dev_size=dev_size, word_pieces=word_pieces)
+                              init=init.value, dev_size=dev_size, word_pieces=word_pieces,
+                              extra=expand_files(extra_pairs or [], "*.tsv"))
     if not quiet:
         from ..training.vocab import format_table
 

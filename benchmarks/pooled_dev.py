@@ -18,18 +18,19 @@ from pathlib import Path
 
 import numpy as np
 
-from mineshaft.encoders import load_encoder
+from mineshaft.encoders import Encoder, load_encoder
 from mineshaft.languages import encoder_languages, pair_file_language
 from mineshaft.metrics import bootstrap_means, interval
 from mineshaft.training.data import PairSet, read_pair_files
 
 
-def pooled_hits(model: str, dev: PairSet) -> dict[str, np.ndarray]:
+def pooled_hits(model: str | Encoder, dev: PairSet) -> dict[str, np.ndarray]:
     """Per file, whether each held-out pair's top-1 xx→en among the distinct held-out English sentences of
-    all files (``dev``: the trainer's held-out pairs) is its own English sentence."""
+    all files (``dev``: the trainer's held-out pairs) is its own English sentence (``model``: a name or an
+    encoder)."""
     pool = sorted(set(dev.a))
     where = {t: i for i, t in enumerate(pool)}
-    enc = load_encoder(model, device="cpu")
+    enc = load_encoder(model, device="cpu") if isinstance(model, str) else model
     en, xx = enc.encode(pool, batch_size=256), enc.encode(dev.b, batch_size=256)
     hit = np.argmax(xx @ en.T, axis=1) == np.array([where[t] for t in dev.a])
     return {name: hit[dev.lang == i] for i, name in enumerate(dev.langs)}

@@ -72,6 +72,10 @@ def model_dimension(path: Path) -> int | None:
     """The dimension of the vectors a model folder makes: a USE student's ``config.json``, a
     sentence-transformers folder's last Dense or Pooling module, else the transformer's hidden size."""
     config = read_json_object(path / "config.json")
+    if config.get("architecture") == "routed":  # both parts make vectors of one dimension: its student's
+        others = config.get("others")
+        part = path / str(others.get("encoder", "")) if isinstance(others, dict) else None
+        return model_dimension(part) if part is not None and part.is_dir() else None
     if config.get("architecture") == "use-dan-cnn":
         return int(config.get("head_dim") or config.get("emb_dim") or 512)
     try:

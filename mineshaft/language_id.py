@@ -56,8 +56,8 @@ class Identified:
             return f"{label}: no one language ({mixed} of {self.lines} lines; py3langid)"
         if self.script is None:
             return f"{label}: no letters to identify its language by"
-        return (f"{label}: {self.script} script; its language is identified with the lid extra "
-                f"(pip install 'mineshaft[lid]')")
+        return (f"{label}: {self.script} script; its language is identified with py3langid, which is missing "
+                f"(pip install py3langid; the lid extra)")
 
 
 @functools.lru_cache(maxsize=1)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..progress import warn
 from .base import Encoder
 
 ROUTED_ARCHITECTURE = "routed"
@@ -82,6 +83,11 @@ class RoutedEncoder(Encoder):
         self.max_length = min(self.known.max_length, self.others.max_length)
         #: calls routed to each part so far (``{"known": n, "others": m}``)
         self.routed: Counter = Counter()
+        from ..language_id import _identifier
+
+        if _identifier() is None:
+            warn(f"{self.name}: py3langid is missing (pip install py3langid), so only a script one language uses "
+                 f"identifies a file's language; Latin, Cyrillic or Arabic text goes to {record['others']}")
 
     @property
     def truncated(self) -> int:  # the parts count their own truncated inputs

@@ -125,3 +125,13 @@ def test_a_routed_model_is_listed_with_its_dimension_and_refused_as_a_student(ro
     assert model_dimension(routed) == 16
     with pytest.raises(InputError, match="routed model"):
         Student(load_encoder(str(routed), device="cpu"), None, 64)
+
+
+def test_without_py3langid_a_routed_model_says_where_latin_text_goes(routed, monkeypatch, capsys):
+    from mineshaft import language_id
+
+    monkeypatch.setattr(language_id, "_identifier", lambda: None)
+    enc = load_encoder(str(routed), device="cpu")
+    assert "py3langid is missing" in capsys.readouterr().err
+    np.testing.assert_allclose(enc.encode(GERMAN), load_encoder(str(routed / "student"), device="cpu").encode(GERMAN),
+                               atol=1e-6)

@@ -275,6 +275,25 @@ def interpolate(
 
 
 @app.command()
+def route(
+    known: Annotated[str, typer.Option(help="Encoder for the files in --languages: a name or a model directory.")],
+    others: Annotated[str, typer.Option(help="Encoder for every other file, trained into KNOWN's vector space.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Directory for the routed model.")],
+    languages: Annotated[Optional[str], typer.Option(
+        help="Comma-separated codes KNOWN encodes (default: the languages its languages.json records).")] = None,
+    force: ForceOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Make a routed model: one encoder for the languages it is best at, another for the rest, one vector space
+    (each file goes whole to the encoder of its identified language; model directories are copied in)."""
+    from ..encoders.routed import write_routed
+
+    setup_model_out(out, force, quiet, None)
+    codes = None if languages is None else [c for c in languages.split(",") if c.strip()]
+    print(json.dumps({"out": out, **write_routed(out, known, others, codes)}))
+
+
+@app.command()
 def demo(
     encoder: EncoderOpt = "default",
     threshold: Annotated[float, typer.Option(help="Minimum ratio margin.")] = 1.17,

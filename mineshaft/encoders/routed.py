@@ -118,4 +118,45 @@ class RoutedEncoder(Encoder):
         return self.encode(texts, batch_size=max(len(texts), 1))
 
 
-__all__ = ["RoutedEncoder", "is_routed_dir", "read_routing", "part_name", "ROUTED_ARCHITECTURE"]
+def write_routed(out: str | Path, known: str, others: str, languages: Sequence[str] | None = None) -> dict:
+    """Write the routed model folder ``out``: ``known`` encodes files in ``languages`` (default: the languages its
+    ``languages.json`` records), ``others`` every other file. A part given as a folder is copied in (``known/``,
+    ``others/``), so the model is self-contained; a short or shipped name stays a name. Both parts are loaded
+    once to check that they make vectors of one dimension. Returns the routing record."""
+    import shutil
+
+    from ..io import atomic_dir
+    from ..languages import encoder_languages
+    from .loading import load_encoder
+    from .names import check_name, resolve_default
+
+    if languages is None:
+        record = encoder_languages(known)
+        if record is None:
+            raise InputError(f"{known} records no languages (no languages.json): give the languages it encodes")
+        languages = record["languages"]
+    languages = sorted({str(code).strip() for code in languages} - {""})
+    if not languages:
+        raise InputError("a routed model needs at least one language for its known part")
+    config: dict = {"architecture": ROUTED_ARCHITECTURE}
+    with atomic_dir(out) as tmp:
+        for part, name in zip(PARTS, (known, others)):
+            if Path(name).is_dir():
+                shutil.copytree(name, tmp / part)
+                name = part
+            else:
+                name = resolve_default(name)
+                check_name(name)
+            config[part] = {"encoder": name}
+        config["known"]["languages"] = languages
+        (tmp / "config.json").write_text(json.dumps(config, indent=1) + "\n")
+        parts = [encoder_languages(str(part_name(tmp, config[p]["encoder"]))) for p in PARTS]
+        union = sorted(set(languages).union(*(r["languages"] for r in parts if r)))
+        (tmp / "languages.json").write_text(json.dumps(
+            {"languages": union, "source": f"{known} for {', '.join(languages)}; {others} for the others"},
+            indent=1) + "\n")
+        RoutedEncoder(tmp, lambda part: load_encoder(part, device="cpu"))  # both load, one dimension
+    return read_routing(out)
+
+
+__all__ = ["RoutedEncoder", "is_routed_dir", "read_routing", "part_name", "write_routed", "ROUTED_ARCHITECTURE"]

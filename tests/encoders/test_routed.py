@@ -135,3 +135,23 @@ def test_without_py3langid_a_routed_model_says_where_latin_text_goes(routed, mon
     assert "py3langid is missing" in capsys.readouterr().err
     np.testing.assert_allclose(enc.encode(GERMAN), load_encoder(str(routed / "student"), device="cpu").encode(GERMAN),
                                atol=1e-6)
+
+
+def test_cli_route_writes_a_self_contained_routed_model(routed, tmp_path):
+    out = tmp_path / "made"
+    res = run_cli("route", "--known", str(routed / "known"), "--others", str(routed / "student"), "--languages",
+                  "de,en", "-o", str(out), "-q")
+    assert res.returncode == 0, res.stderr.decode()
+    assert json.loads(res.stdout)["languages"] == ["de", "en"]
+    assert (out / "known" / "config.json").is_file() and (out / "others" / "config.json").is_file()
+    enc = load_encoder(str(out), device="cpu")
+    np.testing.assert_allclose(enc.encode(GERMAN), load_encoder(str(routed / "known"), device="cpu").encode(GERMAN),
+                               atol=1e-6)
+    np.testing.assert_allclose(enc.encode(CZECH), load_encoder(str(routed / "student"), device="cpu").encode(CZECH),
+                               atol=1e-6)
+    again = run_cli("route", "--known", str(routed / "known"), "--others", "use", "-o", str(out))
+    assert again.returncode == 2 and "exists" in again.stderr.decode()
+    # a known part without a language record needs --languages: one line, nothing written
+    res = run_cli("route", "--known", str(routed / "known"), "--others", "use", "-o", str(tmp_path / "none"))
+    assert res.returncode == 2 and res.stderr.decode().count("\n") == 1, res.stderr.decode()
+    assert "records no languages" in res.stderr.decode() and not (tmp_path / "none").exists()

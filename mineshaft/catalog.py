@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import progress
-from .encoders import DEFAULT_ENCODER, DEFAULT_STUDENT, model_path, models_dir
+from .encoders import DEFAULT_ENCODER, DEFAULT_STUDENT, SHORT_NAMES, model_path, models_dir
+from .encoders.routed import part_name
 from .encoders.names import has_weights
 from .errors import InputError
 from .io import read_json_object
@@ -72,10 +73,15 @@ def model_dimension(path: Path) -> int | None:
     """The dimension of the vectors a model folder makes: a USE student's ``config.json``, a
     sentence-transformers folder's last Dense or Pooling module, else the transformer's hidden size."""
     config = read_json_object(path / "config.json")
-    if config.get("architecture") == "routed":  # both parts make vectors of one dimension: its student's
-        others = config.get("others")
-        part = path / str(others.get("encoder", "")) if isinstance(others, dict) else None
-        return model_dimension(part) if part is not None and part.is_dir() else None
+    if config.get("architecture") == "routed":  # both parts make vectors of one dimension
+        for part in ("others", "known"):
+            name = str((config.get(part) or {}).get("encoder", "")) if isinstance(config.get(part), dict) else ""
+            found = model_path(part_name(path, name)) if name and name not in SHORT_NAMES else None
+            if name in ("use", "use-numpy"):
+                return 512
+            if found is not None and found.is_dir():
+                return model_dimension(found)
+        return None
     if config.get("architecture") == "use-dan-cnn":
         return int(config.get("head_dim") or config.get("emb_dim") or 512)
     try:

@@ -1,4 +1,4 @@
-"""Which language a sample of text is in: py3langid where the ``lid`` extra is installed, else a script that
+"""Which language a sample of text is in: py3langid (a dependency; once the ``lid`` extra), else a script that
 only one language uses."""
 
 from __future__ import annotations

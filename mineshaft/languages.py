@@ -11,7 +11,7 @@ lines) and warns once on stderr when more than :data:`SCRIPT_SHARE` of its lette
 of the encoder's languages uses, or (where the encoder's tokenizer is at hand) more than
 :data:`UNKNOWN_RATE` of its tokens are the unknown piece (counted as :func:`unknown_stats`
 does: each unknown character is one token). It first names the language it identifies
-(:func:`identify_language`: py3langid where the ``lid`` extra is installed, else a script only one language
+(:func:`identify_language`: py3langid where it is installed, else a script only one language
 uses) in an info line. Where the encoder's recorded figures (:mod:`mineshaft.quality`) say it finds under
 :data:`~mineshaft.quality.WEAK_ACCURACY`% of that language's translations, the one warning gives that figure
 instead, with the shipped encoder that does at least :data:`~mineshaft.quality.CLEARLY_BETTER` points better

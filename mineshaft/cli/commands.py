@@ -83,8 +83,8 @@ def mine(
     number_mismatch: Annotated[bool, typer.Option("--number-mismatch", help="Drop pairs whose sides contain different numbers.", rich_help_panel="Filters")] = False,
     near_duplicates: Annotated[bool, typer.Option("--near-duplicates", help="Keep only the best of pairs equal up to case and punctuation.", rich_help_panel="Filters")] = False,
     max_score: Annotated[Optional[float], typer.Option(help="Drop pairs scoring above this (boilerplate, near-copies).", rich_help_panel="Filters")] = None,
-    src_lang: Annotated[Optional[str], typer.Option(help="Keep pairs whose source is identified as this language (needs the 'lid' extra: py3langid).", rich_help_panel="Filters")] = None,
-    tgt_lang: Annotated[Optional[str], typer.Option(help="Keep pairs whose target is identified as this language (needs the 'lid' extra: py3langid).", rich_help_panel="Filters")] = None,
+    src_lang: Annotated[Optional[str], typer.Option(help="Keep pairs whose source is identified as this language (by py3langid).", rich_help_panel="Filters")] = None,
+    tgt_lang: Annotated[Optional[str], typer.Option(help="Keep pairs whose target is identified as this language (by py3langid).", rich_help_panel="Filters")] = None,
     index: Annotated[str, typer.Option(help="flat (exact), half (exact: half-precision products re-scored in fp32), auto (by cost), torch (exact, GPU if present), ivfN (torch IVF), or a faiss factory string such as 'IVF4096,SQ8'.", rich_help_panel="Scale")] = "flat",
     nprobe: Annotated[int, typer.Option(help="IVF lists visited per query (more: better recall, slower).", min=1, max=1_000_000, rich_help_panel="Scale")] = DEFAULT_NPROBE,
     memory: Annotated[str, typer.Option(help="Memory budget for the search database (e.g. 2G, 512M).", rich_help_panel="Scale")] = "2G",
@@ -286,7 +286,7 @@ def route(
 ) -> None:
     """Make a routed model: one encoder for the languages it is best at, another for the rest, one vector space
     (each file goes whole to the encoder of its identified language; model directories are copied in)."""
-    from ..encoders.routed import write_routed
+    from ..route import write_routed
 
     setup_model_out(out, force, quiet, None)
     codes = None if languages is None else [c for c in languages.split(",") if c.strip()]

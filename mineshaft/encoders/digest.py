@@ -34,7 +34,7 @@ from ..errors import InputError
 from ..io import write_atomic_bytes
 from .names import is_use_dir, model_path
 from .precision import pick_device, resolve_precision
-from .routed import is_routed_dir, part_name, read_routing
+from .routed import is_routed_dir, part_name, read_routing, routing_rule
 
 if TYPE_CHECKING:
     from .spec import EncoderSpec
@@ -172,9 +172,9 @@ def _model(name: str, hasher: _FileDigests, legacy: bool = False) -> tuple[str, 
     d = model_path(name)
     if d is None:
         return "hf", "transformers", _hash_bytes("hf-id", name)
-    if is_routed_dir(d):  # its config (the routing) and each part's own model digest
+    if is_routed_dir(d):  # its config (the routing), what identifies languages, and each part's model digest
         routing = read_routing(d)
-        return "routed", "routed", _hash_bytes("routed", _dir_digest(d, hasher, legacy), *(
+        return "routed", "routed", _hash_bytes("routed", _dir_digest(d, hasher, legacy), routing_rule(), *(
             _model(part_name(d, routing[p]), hasher, legacy)[2] for p in ("known", "others")))
     if is_use_dir(str(d)):
         parts = ["use-dir", _dir_digest(d, hasher, legacy)]

@@ -8,6 +8,7 @@ from .base import Encoder
 from .names import (DEFAULT_ENCODER, SHORT_NAMES, check_name, is_use_dir, minilm_path, model_path, resolve_default,
                     shipped_model)
 from .precision import pick_device
+from .routed import RoutedEncoder, is_routed_dir
 
 
 def load_encoder(
@@ -33,8 +34,6 @@ def load_encoder(
             if shipped_model(name) is None and not Path(name).exists():
                 hub_id = name  # the encoder keeps the id as its name, not the cache folder's
             name = str(directory)
-    from .routed import RoutedEncoder, is_routed_dir
-
     if is_routed_dir(name):
         return RoutedEncoder(name, lambda part: load_encoder(part, device=device, max_length=max_length,
                                                              threads=threads, precision=precision, prompt=prompt))

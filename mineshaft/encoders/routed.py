@@ -4,15 +4,15 @@ A routed model folder holds a ``config.json`` like::
 
     {"architecture": "routed",
      "known": {"encoder": "mineshaft-use-soft", "languages": ["de", "en", "fr", ...]},
-     "others": {"encoder": "student"}}
+     "others": {"encoder": "others"}}
 
-``known.encoder`` and ``others.encoder`` are encoder names (a short name, a shipped model) or folders relative to
-the routed folder. Each call of :meth:`RoutedEncoder.encode` identifies the language of the texts it is given
-(:func:`~mineshaft.language_id.identify_language`, on up to 200 lines: a file's, or a chunk of one) and encodes
-them all with the ``known`` encoder when that language is one of ``known.languages``, else with the ``others``
-encoder; one call is never split between the two, so one file's vectors come from one model. Texts whose language
-is not identified go to ``others``. The ``others`` encoder must have been trained into the ``known`` one's space
-(English, encoded by ``known``, is the other side of its pairs).
+A part's ``encoder`` is a folder inside the routed one, or else an encoder name (a short name such as ``use``, a
+shipped model, an absolute path). Each call of :meth:`RoutedEncoder.encode` identifies the language of the
+texts it is given (:func:`~mineshaft.language_id.identify_language` on up to 200 lines) and encodes them all
+with the ``known`` part when that language is one of ``known.languages`` and at least :data:`MIN_LINES` of
+the lines read hold letters, else with the ``others`` part; one call is never split between the two. Few lines
+or an unidentified language go to ``others``, which must cover every language (it is trained into the ``known``
+part's space, English encoded there).
 
 Pass texts of one language per call: a mixed list is encoded by the encoder of its majority language.
 """
@@ -22,21 +22,30 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
+from .. import language_id
 from ..progress import warn
+from ..scripts import normalize_language
 from .base import Encoder
+from .names import SHORT_NAMES, shipped_model
 
 ROUTED_ARCHITECTURE = "routed"
 #: ``config.json`` keys of the two parts
 PARTS = ("known", "others")
+#: the fewest lines with letters that send a call to the ``known`` part (a short tail chunk of a long file, a
+#: handful of sentences: too few to trust the identification, so they go to ``others``, which knows every language)
+MIN_LINES = 20
 
 
-def is_routed_dir(name: str | Path) -> bool:
+def is_routed_dir(name: str | Path | None) -> bool:
     """Whether ``name`` is a folder whose ``config.json`` declares a routed model."""
+    if name is None:
+        return False
     cfg = Path(name) / "config.json"
     if not cfg.is_file():
         return False
@@ -47,16 +56,27 @@ def is_routed_dir(name: str | Path) -> bool:
 
 
 def read_routing(directory: str | Path) -> dict:
-    """The routing record of a routed folder, checked: both parts and the known languages."""
+    """The routing record of a routed folder, checked: both parts (each found, neither routed itself) and the
+    known part's languages (a list of codes, normalized)."""
     directory = Path(directory)
     try:
         cfg = json.loads((directory / "config.json").read_text())
         known, others = (cfg[p] for p in PARTS)
-        languages = [str(code) for code in known["languages"]]
-        names = [str(known["encoder"]), str(others["encoder"])]
+        languages, names = known["languages"], [known["encoder"], others["encoder"]]
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(f"{directory}: not a valid routed model config.json ({type(exc).__name__}: {exc})") from None
-    return {"languages": languages, "known": names[0], "others": names[1]}
+    if not isinstance(languages, list) or not languages or not all(isinstance(c, str) and c.strip()
+                                                                   for c in languages):
+        raise InputError(f"{directory}: config.json's known.languages must be a list of language codes")
+    for part, name in zip(PARTS, names):
+        if not isinstance(name, str) or not name.strip():
+            raise InputError(f"{directory}: config.json's {part}.encoder must be an encoder name or a folder")
+        found = part_name(directory, name)
+        if not (found in SHORT_NAMES or shipped_model(found) is not None or Path(found).is_dir()):
+            raise InputError(f"{directory}: its {part} part {name!r} is neither a folder in it nor an encoder name")
+        if is_routed_dir(shipped_model(found) or found):
+            raise InputError(f"{directory}: its {part} part {name!r} is a routed model itself")
+    return {"languages": sorted({normalize_language(c) for c in languages}), "known": names[0], "others": names[1]}
 
 
 def part_name(directory: str | Path, name: str) -> str:
@@ -65,13 +85,22 @@ def part_name(directory: str | Path, name: str) -> str:
     return str(inside) if inside.is_dir() else name
 
 
+def routing_rule() -> str:
+    """What decides the part, for the digest: the identifier (py3langid's version, or absent) and its settings."""
+    try:
+        lid = f"py3langid {version('py3langid')}" if language_id._identifier() is not None else "script only"
+    except PackageNotFoundError:
+        lid = "py3langid ?"
+    return f"{lid}; {language_id.LID_LINES} lines, share {language_id.LID_SHARE}, at least {MIN_LINES} for known"
+
+
 class RoutedEncoder(Encoder):
     """A routed model (see the module doc): each ``encode`` call goes whole to the part its language belongs to."""
 
     def __init__(self, directory: str | Path, load: Callable[[str], Encoder], name: str | None = None):
         directory = Path(directory)
         record = read_routing(directory)
-        self.directory = directory
+        self.path = directory
         self.name = name or directory.name
         self.languages = frozenset(record["languages"])
         self.known = load(part_name(directory, record["known"]))
@@ -83,9 +112,7 @@ class RoutedEncoder(Encoder):
         self.max_length = min(self.known.max_length, self.others.max_length)
         #: calls routed to each part so far (``{"known": n, "others": m}``)
         self.routed: Counter = Counter()
-        from ..language_id import _identifier
-
-        if _identifier() is None:
+        if language_id._identifier() is None:
             warn(f"{self.name}: py3langid is missing (pip install py3langid), so only a script one language uses "
                  f"identifies a file's language; Latin, Cyrillic or Arabic text goes to {record['others']}")
 
@@ -99,12 +126,10 @@ class RoutedEncoder(Encoder):
 
     def part_for(self, texts: Sequence[str]) -> str:
         """``"known"`` or ``"others"``: the part that encodes ``texts``, by their identified language."""
-        from ..language_id import identify_language
-        from ..scripts import normalize_language
-
-        found = identify_language(list(texts))
-        return "known" if found.language is not None and normalize_language(found.language) in self.languages \
-            else "others"
+        found = language_id.identify_language(list(texts))
+        if found.language is None or found.lines < MIN_LINES:
+            return "others"
+        return "known" if normalize_language(found.language) in self.languages else "others"
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, dtype=np.float32, progress=None) -> np.ndarray:
         if len(texts) == 0:
@@ -115,48 +140,8 @@ class RoutedEncoder(Encoder):
         return encoder.encode(texts, batch_size=batch_size, dtype=dtype, progress=progress)
 
     def _encode_batch(self, texts: Sequence[str]) -> np.ndarray:
-        return self.encode(texts, batch_size=max(len(texts), 1))
+        raise NotImplementedError("a routed model encodes whole calls (encode), never a batch on its own")
 
 
-def write_routed(out: str | Path, known: str, others: str, languages: Sequence[str] | None = None) -> dict:
-    """Write the routed model folder ``out``: ``known`` encodes files in ``languages`` (default: the languages its
-    ``languages.json`` records), ``others`` every other file. A part given as a folder is copied in (``known/``,
-    ``others/``), so the model is self-contained; a short or shipped name stays a name. Both parts are loaded
-    once to check that they make vectors of one dimension. Returns the routing record."""
-    import shutil
-
-    from ..io import atomic_dir
-    from ..languages import encoder_languages
-    from .loading import load_encoder
-    from .names import check_name, resolve_default
-
-    if languages is None:
-        record = encoder_languages(known)
-        if record is None:
-            raise InputError(f"{known} records no languages (no languages.json): give the languages it encodes")
-        languages = record["languages"]
-    languages = sorted({str(code).strip() for code in languages} - {""})
-    if not languages:
-        raise InputError("a routed model needs at least one language for its known part")
-    config: dict = {"architecture": ROUTED_ARCHITECTURE}
-    with atomic_dir(out) as tmp:
-        for part, name in zip(PARTS, (known, others)):
-            if Path(name).is_dir():
-                shutil.copytree(name, tmp / part)
-                name = part
-            else:
-                name = resolve_default(name)
-                check_name(name)
-            config[part] = {"encoder": name}
-        config["known"]["languages"] = languages
-        (tmp / "config.json").write_text(json.dumps(config, indent=1) + "\n")
-        parts = [encoder_languages(str(part_name(tmp, config[p]["encoder"]))) for p in PARTS]
-        union = sorted(set(languages).union(*(r["languages"] for r in parts if r)))
-        (tmp / "languages.json").write_text(json.dumps(
-            {"languages": union, "source": f"{known} for {', '.join(languages)}; {others} for the others"},
-            indent=1) + "\n")
-        RoutedEncoder(tmp, lambda part: load_encoder(part, device="cpu"))  # both load, one dimension
-    return read_routing(out)
-
-
-__all__ = ["RoutedEncoder", "is_routed_dir", "read_routing", "part_name", "write_routed", "ROUTED_ARCHITECTURE"]
+__all__ = ["RoutedEncoder", "is_routed_dir", "read_routing", "part_name", "routing_rule", "ROUTED_ARCHITECTURE",
+           "MIN_LINES", "PARTS"]

@@ -21,8 +21,10 @@ from conftest import run_cli
 
 pytest.importorskip("py3langid")
 
-GERMAN = ["Ich habe heute keine Zeit.", "Das Wetter ist heute sehr schön.", "Wo ist der Bahnhof, bitte?"]
-CZECH = ["Dnes nemám vůbec čas.", "Počasí je dnes velmi hezké.", "Kde je prosím nádraží?"]
+GERMAN = ["Ich habe heute keine Zeit.", "Das Wetter ist heute sehr schön.", "Wo ist der Bahnhof, bitte?",
+          "Morgen fahren wir in die Berge.", "Kannst du mir bitte helfen?"] * 5
+CZECH = ["Dnes nemám vůbec čas.", "Počasí je dnes velmi hezké.", "Kde je prosím nádraží?",
+         "Zítra pojedeme do hor.", "Můžeš mi prosím pomoct?"] * 5
 
 
 def _tiny_use(path, seed: int, dim: int = 16):
@@ -61,10 +63,12 @@ def test_each_call_goes_whole_to_the_part_of_its_language(routed):
     # no letters to identify a language by: the others part; nothing: nothing
     np.testing.assert_allclose(enc.encode(["123", "4 5 6"]), student.encode(["123", "4 5 6"]), atol=1e-6)
     assert enc.encode([]).shape == (0, 16)
-    assert enc.routed == {"known": 1, "others": 2}
     # a mixed call is not split: the majority language decides for all of it
-    mixed = GERMAN + CZECH[:1]
+    mixed = GERMAN + CZECH[:5]
     np.testing.assert_allclose(enc.encode(mixed), known.encode(mixed), atol=1e-6)
+    # too few lines to trust the identification (a short tail chunk): the part that knows every language
+    np.testing.assert_allclose(enc.encode(GERMAN[:5]), student.encode(GERMAN[:5]), atol=1e-6)
+    assert enc.routed == {"known": 2, "others": 3}
 
 
 def test_digest_follows_both_parts(routed, tmp_path):
@@ -97,6 +101,23 @@ def test_broken_routing_is_one_clear_error(tmp_path, routed):
     (bad / "config.json").write_text(json.dumps({"architecture": "routed", "known": {"encoder": "use"}}))
     with pytest.raises(InputError, match="not a valid routed model"):
         load_encoder(str(bad), device="cpu")
+    for languages, others, match in (("de,en", "use", "must be a list of language codes"),
+                                     (["de"], "student", "neither a folder in it nor an encoder name"),
+                                     (["de"], str(routed), "is a routed model itself")):
+        odd = tmp_path / f"odd{len(list(tmp_path.iterdir()))}"
+        odd.mkdir()
+        (odd / "config.json").write_text(json.dumps({"architecture": "routed",
+                                                     "known": {"encoder": "use", "languages": languages},
+                                                     "others": {"encoder": others}}))
+        with pytest.raises(InputError, match=match):
+            load_encoder(str(odd), device="cpu")
+        with pytest.raises(InputError, match=match):
+            model_digest(odd)
+    assert RoutedEncoder  # languages are normalized: DE and deu are de
+    up = _routed(tmp_path / "upper", known=str(routed / "known"), others=str(routed / "student"),
+                 languages=("DE", "eng"))
+    np.testing.assert_allclose(load_encoder(str(up), device="cpu").encode(GERMAN),
+                               load_encoder(str(routed / "known"), device="cpu").encode(GERMAN), atol=1e-6)
     wide = tmp_path / "wide"
     wide.mkdir()
     _tiny_use(wide / "known", 0, dim=32)
@@ -118,13 +139,18 @@ def test_cli_encode_through_a_routed_model(routed, tmp_path):
                                load_encoder(str(routed / "student"), device="cpu").encode(CZECH), atol=2e-3)
 
 
-def test_a_routed_model_is_listed_with_its_dimension_and_refused_as_a_student(routed, tmp_path):
+def test_a_routed_model_is_listed_with_its_dimension_and_refused_as_a_student_or_teacher(routed, tmp_path):
     from mineshaft.catalog import model_dimension
+    from mineshaft.errors import UsageError
     from mineshaft.training.students import Student
+    from mineshaft.training.teacher import teacher_embeddings
 
     assert model_dimension(routed) == 16
+    assert model_dimension(_routed(tmp_path / "named", others="use", languages=("de",))) == 512
     with pytest.raises(InputError, match="routed model"):
         Student(load_encoder(str(routed), device="cpu"), None, 64)
+    with pytest.raises(UsageError, match="routed model"):
+        teacher_embeddings(str(routed), ["Hello"], tmp_path / "cache", "cpu", 8)
 
 
 def test_without_py3langid_a_routed_model_says_where_latin_text_goes(routed, monkeypatch, capsys):
@@ -144,6 +170,7 @@ def test_cli_route_writes_a_self_contained_routed_model(routed, tmp_path):
     assert res.returncode == 0, res.stderr.decode()
     assert json.loads(res.stdout)["languages"] == ["de", "en"]
     assert (out / "known" / "config.json").is_file() and (out / "others" / "config.json").is_file()
+    assert json.loads((out / "languages.json").read_text())["languages"] == ["de", "en"]
     enc = load_encoder(str(out), device="cpu")
     np.testing.assert_allclose(enc.encode(GERMAN), load_encoder(str(routed / "known"), device="cpu").encode(GERMAN),
                                atol=1e-6)

@@ -31,6 +31,11 @@ PY="${PYTHON:-python}"
 DEBIAN="${DEBIAN:-$OUT/debian-pairs}"
 mkdir -p "$OUT"
 resume() { [ -e "$1/train_config.json" ] && echo --resume || true; }
+# the languages a model made from the run knows: USE's and those of the training files
+record_languages() { $PY -c "import sys; from pathlib import Path
+from mineshaft.languages import pair_file_languages, write_languages
+write_languages(sys.argv[1], 'use', pair_file_languages(sorted(Path(sys.argv[2]).glob('en-*.tsv'))),
+                'use + trained on the en-XX pairs of ' + sys.argv[2])" "$1" "$OUT/data/train"; }
 # 0. data: news rows of train/ held out as dev mining tasks (OUT/data/news-dev; OUT/data/train is the rest),
 #    extra/ and the Debian pairs capped at 5,000 lines a file (a seeded sample), all checked against eval/
 # (each written under NAME.tmp and moved into place when complete, so an interrupted step is redone)
@@ -71,9 +76,12 @@ cat "$OUT/alpha.md"
 # (a run stopped by --stop-after writes no languages.json or card)
 [ -d "$OUT/cand${ALPHA:=0.75}" ] || $MS interpolate "$OUT/main" --init "$OUT/use-50w-pieces" --alpha "$ALPHA" \
     --save-dtype int8rows -o "$OUT/cand$ALPHA"
-$PY -c "import sys; from pathlib import Path; from mineshaft.languages import pair_file_languages, write_languages
-write_languages(sys.argv[1], 'use', pair_file_languages(sorted(Path(sys.argv[2]).glob('en-*.tsv'))),
-                'use + trained on the en-XX pairs of ' + sys.argv[2])" "$OUT/cand$ALPHA" "$OUT/data/train"
+record_languages "$OUT/cand$ALPHA"
+# 3b. the default since 2026-12-07, mineshaft-50: the run at α = 1 (8-bit rows) as the student of a routed model
+#     whose USE languages go to mineshaft-use-soft (dev: interpolation_sweep.py --pooled, docs/fifty-languages.md)
+[ -d "$OUT/student-a1" ] || { $MS interpolate "$OUT/main" --init "$OUT/use-50w-pieces" --alpha 1 \
+    --save-dtype int8rows -o "$OUT/student-a1" && record_languages "$OUT/student-a1"; }
+[ -d "$OUT/mineshaft-50" ] || $MS route --known mineshaft-use-soft --others "$OUT/student-a1" -o "$OUT/mineshaft-50"
 # 4. the test tables: BUCC-style (7 pairs, 2-fold F1), Tatoeba and FLORES for the 50 languages, STS-b
 B="$DATA/eval/bucc-style"
 $MS eval --encoder "$OUT/cand$ALPHA" $(for l in de fr es ru zh ja ko; do echo --bucc "$B/$l-en"; done) \

@@ -40,7 +40,9 @@ def test_records_of_shipped_and_short_names():
     assert languages.encoder_languages("minilm")["languages"] == ["en"]
     shipped = json.loads((models_dir() / "mineshaft-use-soft" / languages.LANGUAGES_FILE).read_text())
     assert shipped["languages"] == list(languages.USE_LANGUAGES)
-    assert languages.encoder_languages("default")["languages"] == list(languages.USE_LANGUAGES)
+    assert languages.encoder_languages("mineshaft-use-soft")["languages"] == list(languages.USE_LANGUAGES)
+    default = languages.encoder_languages("default")["languages"]  # the routed default: USE's and 36 more
+    assert set(languages.USE_LANGUAGES) < set(default) and {"cs", "hy", "el", "hi"} < set(default)
     assert languages.encoder_languages("sentence-transformers/LaBSE") is None  # hub ids: no record
 
 

@@ -43,10 +43,12 @@ def test_models_lists_every_shipped_encoder_with_languages_and_figures(tmp_path)
     rows = {line.split()[0]: line for line in out.splitlines() if line and not line.startswith(" ")}
     for name in SHIPPED + ["use", "use-numpy", "minilm", "acme/tiny-st"]:
         assert name in rows, out
-    assert "(default)" in rows["mineshaft-use-soft"]
+    assert "(default)" in rows["mineshaft-50"] and "(default)" not in rows["mineshaft-use-soft"]
     # the figures of each shipped card's front matter (its own tables), and of the short names' data file
     assert rows["mineshaft-use-soft"].split()[-6:] == ["91.9", "(7)", "99.9", "(7)", "91.74", "(7)"]
     assert rows["mineshaft-use-50"].split()[-6:] == ["73.6", "(50)", "81.4", "(50)", "88.25", "(7)"]
+    assert rows["mineshaft-50"].split()[-6:] == ["71.6", "(50)", "82.8", "(50)", "91.71", "(7)"]
+    assert rows["mineshaft-50"].split()[2:5] == ["shipped", "52", "512"]  # a routed model: its parts' dimension
     assert rows["use"].split()[-6:] == ["91.5", "(7)", "99.9", "(7)", "91.38", "(7)"]
     assert rows["use-numpy"].split()[-3:] == ["—", "—", "—"]
     # languages (count in the row, codes below), dimension, size
@@ -62,7 +64,7 @@ def test_models_prints_a_shipped_card():
     assert r.returncode == 0, r.stderr.decode()
     assert r.stdout.decode() == (models_dir() / "mineshaft-use-50" / "README.md").read_text(encoding="utf-8")
     r = run_cli("models", "default")
-    assert r.returncode == 0 and r.stdout.decode().startswith("---\n") and "# mineshaft-use-soft" in r.stdout.decode()
+    assert r.returncode == 0 and r.stdout.decode().startswith("---\n") and "# mineshaft-50" in r.stdout.decode()
 
 
 def test_models_short_name_without_a_card_shows_its_recorded_facts():

@@ -244,11 +244,11 @@ def test_npy_changed_after_encoding_loses_its_record(use_npys, tmp_path, capsys)
 # ------------------------------------------------------------------------- records outlive model cards
 @pytest.fixture(scope="module")
 def default_copy(tmp_path_factory):
-    """A copy of the shipped default student, and sample.de encoded with it by `mineshaft encode` (de.npy)."""
+    """A copy of a shipped student with a calibration, and sample.de encoded with it by `mineshaft encode` (de.npy)."""
     from mineshaft.mining.threshold import model_dir_of
 
     d = tmp_path_factory.mktemp("copy")
-    shutil.copytree(model_dir_of("default"), d / "m")
+    shutil.copytree(model_dir_of("mineshaft-use-soft"), d / "m")
     r = run_cli("encode", str(SAMPLE / "sample.de"), "-e", str(d / "m"), "-o", str(d / "de.npy"), "-q",
                 env={"MINESHAFT_CACHE_DIR": str(d / "cache")})
     assert r.returncode == 0, r.stderr

@@ -23,7 +23,7 @@ from mineshaft.mining.report_html import ReportData, ReportPair, SideLanguages, 
 SAMPLE = ROOT / "mineshaft" / "data"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 WINDOW = (1200, 1600)
-MINE = ["mine", str(SAMPLE / "sample.de"), str(SAMPLE / "sample.en"), "--encoder", "default", "--threads", "1",
+MINE = ["mine", str(SAMPLE / "sample.de"), str(SAMPLE / "sample.en"), "--encoder", "mineshaft-use-soft", "--threads", "1",
         "--max-length-ratio", "1.4", "-q"]
 
 

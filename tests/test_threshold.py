@@ -240,41 +240,44 @@ def test_calibrated_threshold_from_the_model_dir(tmp_path, capsys):
     assert choose_threshold("1.2", scores, tmp_path, 4, "ratio", "max").value == 1.2
 
 
-def test_the_shipped_default_model_carries_its_threshold():
+def test_the_shipped_calibrated_model_carries_its_threshold_and_the_routed_default_goes_auto():
     from mineshaft.encoders.digest import model_digest
 
-    model = model_dir_of("default")
+    model = model_dir_of("mineshaft-use-soft")
     card = json.loads((model / MINING_FILE).read_text())
     t = calibrated_threshold(model, 4, "ratio", "max")
     assert t is not None and 1.0 < t < 2.0
-    assert card["model_digest"] == model_digest("default")  # calibrated on the weights it ships with
+    assert card["model_digest"] == model_digest("mineshaft-use-soft")  # calibrated on the weights it ships with
+    assert calibrated_threshold(model_dir_of("default"), 4, "ratio", "max") is None  # no mining.json: auto
     assert "dev" in card["chosen_on"] and "eval" not in card["chosen_on"].replace("no eval/ file", "")
 
 
 def test_library_default_applies_the_models_threshold(tmp_path):
     from mineshaft.mining.mine import MineOptions, mine
 
-    result = mine(SAMPLE / "sample.de", SAMPLE / "sample.en", tmp_path / "w")
+    result = mine(SAMPLE / "sample.de", SAMPLE / "sample.en", tmp_path / "w", encoder_name="mineshaft-use-soft")
     choice = result.info["threshold"]
     (trans_mean, _), _ = result.info["threshold_fit"].fit.length_laws  # text on both sides: the length clue
     assert trans_mean > 0  # German is longer than its English: xx over English, not the other way round
-    assert choice.source == "model" and choice.value == calibrated_threshold(model_dir_of("default"), 4, "ratio", "max")
+    assert choice.source == "model" and choice.value == calibrated_threshold(model_dir_of("mineshaft-use-soft"), 4,
+                                                                             "ratio", "max")
     assert len(result.pairs) < len(result.info["candidate_scores"]) and (result.pairs.score >= choice.value).all()
-    everything = mine(SAMPLE / "sample.de", SAMPLE / "sample.en", tmp_path / "w", options=MineOptions(threshold=None))
+    everything = mine(SAMPLE / "sample.de", SAMPLE / "sample.en", tmp_path / "w", options=MineOptions(threshold=None),
+                      encoder_name="mineshaft-use-soft")
     assert len(everything.pairs) == len(result.info["candidate_scores"])
 
 
 @pytest.mark.slow
 def test_cli_summary_line_names_the_threshold(tmp_path):
     de, en = str(SAMPLE / "sample.de"), str(SAMPLE / "sample.en")
-    r = run_cli("mine", de, en, "--out", str(tmp_path / "a.tsv"))
+    r = run_cli("mine", de, en, "--out", str(tmp_path / "a.tsv"), "-e", "mineshaft-use-soft")
     assert r.returncode == 0, r.stderr
     err = r.stderr.decode()
     n = len((tmp_path / "a.tsv").read_text().splitlines())
-    t = calibrated_threshold(model_dir_of("default"), 4, "ratio", "max")
+    t = calibrated_threshold(model_dir_of("mineshaft-use-soft"), 4, "ratio", "max")
     assert f"kept {n} of " in err and f"margin >= {t:.4g}, the model's calibrated threshold" in err
     assert "--threshold none keeps all" in err
-    r = run_cli("mine", de, en, "--out", str(tmp_path / "b.tsv"), "--threshold", "none")
+    r = run_cli("mine", de, en, "--out", str(tmp_path / "b.tsv"), "--threshold", "none", "-e", "mineshaft-use-soft")
     assert r.returncode == 0 and "no threshold" in r.stderr.decode()
     assert len((tmp_path / "b.tsv").read_text().splitlines()) > n
     r = run_cli("mine", de, en, "--out", str(tmp_path / "c.tsv"), "--threshold", "auto", "--explain-threshold")

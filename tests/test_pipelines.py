@@ -143,7 +143,7 @@ def test_demo_score_encode_eval_interpolate_into_a_closed_pipe(tmp_path, tmpdir_
     (tmp_path / "t.deu-eng.eng").write_text("".join(en[int(j) - 1] + "\n" for _, j in gold), encoding="utf-8")
     for args in (["demo", "-q"], ["score", str(pairs), "-q"], ["encode", DE, "-o", "-", "-q"],
                  ["eval", "--tatoeba", str(tmp_path / "t.deu-eng"), "-q"],
-                 ["interpolate", "default", "-o", str(tmp_path / "interpolated"), "-q"]):
+                 ["interpolate", "mineshaft-use-soft", "-o", str(tmp_path / "interpolated"), "-q"]):
         assert_quiet_closed_pipe(*run_closed_stdout(args, env=env))
     assert list(tmp.iterdir()) == []
 
@@ -319,7 +319,7 @@ def test_outputs_honour_the_umask(vectors, tmp_path, umask_027):
     assert r.returncode == 0, r.stderr.decode()
     r = run_cli("encode", DE, "-q", "--shard-size", "50", "-o", str(tmp_path / "store") + "/")
     assert r.returncode == 0, r.stderr.decode()
-    r = run_cli("interpolate", "default", "-q", "-o", str(tmp_path / "interpolated"))
+    r = run_cli("interpolate", "mineshaft-use-soft", "-q", "-o", str(tmp_path / "interpolated"))
     assert r.returncode == 0, r.stderr.decode()
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert {p.name for p in files} >= {"pairs.tsv", "pairs.tsv.gz", "de.npy", "de.npy.mineshaft.json",

@@ -182,3 +182,11 @@ def test_cli_route_writes_a_self_contained_routed_model(routed, tmp_path):
     res = run_cli("route", "--known", str(routed / "known"), "--others", "use", "-o", str(tmp_path / "none"))
     assert res.returncode == 2 and res.stderr.decode().count("\n") == 1, res.stderr.decode()
     assert "records no languages" in res.stderr.decode() and not (tmp_path / "none").exists()
+
+
+def test_interpolate_and_extend_vocab_name_a_part_of_a_routed_model(routed, tmp_path):
+    for args in (["interpolate", str(routed), "-o", str(tmp_path / "i"), "-q"],
+                 ["extend-vocab", str(routed), "--pairs", str(tmp_path / "none.tsv"), "-o", str(tmp_path / "v"), "-q"]):
+        res = run_cli(*args)
+        err = res.stderr.decode()
+        assert res.returncode == 2 and err.count("\n") == 1 and "routed model" in err, err

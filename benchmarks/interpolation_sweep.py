@@ -53,6 +53,8 @@ def main() -> None:
     ap.add_argument("--news-baseline", help="also print the news dev F1 of this encoder (e.g. use)")
     ap.add_argument("--pooled", action="store_true",
                     help="add xx→en top-1 of the start's new languages against every dev English sentence")
+    ap.add_argument("--pooled-english", help="--pooled with the English encoded by this encoder (the known part "
+                                             "of a routed model, e.g. mineshaft-use-soft)")
     a = ap.parse_args()
     data = Path(a.data)
     cfg = json.loads((Path(a.student) / "train_config.json").read_text())
@@ -61,6 +63,8 @@ def main() -> None:
     start = a.init or cfg["student"]
     known = set((encoder_languages(start) or {"languages": []})["languages"])
     news = news_tasks(a.news_dev) if a.news_dev else []
+    a.pooled = a.pooled or a.pooled_english is not None
+    english = load_encoder(a.pooled_english, device="cpu") if a.pooled_english else None
     if a.news_baseline and news:
         f1 = news_f1(load_encoder(a.news_baseline, device="cpu"), news)
         print(f"news dev F1 of {a.news_baseline}: mean {np.mean(list(f1.values())):.2f} "
@@ -88,7 +92,7 @@ def main() -> None:
                 f1 = news_f1(enc, news)
                 cell = f" {np.mean(list(f1.values())):.2f} ({' '.join(f'{k} {v:.1f}' for k, v in f1.items())}) |"
             if a.pooled:
-                hits = pooled_hits(enc, dev)
+                hits = pooled_hits(enc, dev, english)
                 cell += f" {100 * np.mean([h.mean() for k, h in hits.items() if pair_file_language(k) not in known]):.2f} |"
             print(f"| {alpha:g} | {acc:.2f} | {part[0]} | {part[1]} | {sts:.2f} | {(acc + sts) / 2:.2f} |{cell}",
                   flush=True)

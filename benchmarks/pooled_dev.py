@@ -1,6 +1,7 @@
 """A harder dev figure: each held-out pair ranked among the held-out English sentences of *all* files.
 
     python benchmarks/pooled_dev.py MODEL [MODEL ...] [--data ../shared/data] [--dev-size 100] [--seed 0]
+        [--pairs DIR] [--english ENCODER]
 
 The trainer's dev ranks each pair among its own file's ~100 held-out pairs, which is kind to a model (Tatoeba
 ranks among ~1,000); pooling the 50 files' held-out English sentences gives ~4,400 candidates. The split is the
@@ -24,14 +25,15 @@ from mineshaft.metrics import bootstrap_means, interval
 from mineshaft.training.data import PairSet, read_pair_files
 
 
-def pooled_hits(model: str | Encoder, dev: PairSet) -> dict[str, np.ndarray]:
+def pooled_hits(model: str | Encoder, dev: PairSet, english: str | Encoder | None = None) -> dict[str, np.ndarray]:
     """Per file, whether each held-out pair's top-1 xx→en among the distinct held-out English sentences of
     all files (``dev``: the trainer's held-out pairs) is its own English sentence (``model``: a name or an
-    encoder)."""
+    encoder; ``english``: another encoder of the same space for the English side, as a routed model pairs them)."""
     pool = sorted(set(dev.a))
     where = {t: i for i, t in enumerate(pool)}
     enc = load_encoder(model, device="cpu") if isinstance(model, str) else model
-    en, xx = enc.encode(pool, batch_size=256), enc.encode(dev.b, batch_size=256)
+    eng = enc if english is None else load_encoder(english, device="cpu") if isinstance(english, str) else english
+    en, xx = eng.encode(pool, batch_size=256), enc.encode(dev.b, batch_size=256)
     hit = np.argmax(xx @ en.T, axis=1) == np.array([where[t] for t in dev.a])
     return {name: hit[dev.lang == i] for i, name in enumerate(dev.langs)}
 
@@ -52,15 +54,17 @@ def main() -> None:
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--dev-size", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pairs", help="the run's training pair folder (default: DATA/train), so the split is its own")
+    ap.add_argument("--english", help="encode the English side with this encoder (a routed model's known part)")
     args = ap.parse_args()
-    files = sorted(str(p) for p in Path(args.data, "train").glob("en-*.tsv"))
+    files = sorted(str(p) for p in Path(args.pairs or Path(args.data, "train")).glob("en-*.tsv"))
     known = set(encoder_languages("use")["languages"])
     print("| model | pooled dev xx→en all | new to USE | new, < 2,000 training pairs | USE's |\n|---|---|---|---|---|")
     train, dev = read_pair_files(files, args.dev_size, None, args.seed, "sentence")
     small = {name for i, name in enumerate(train.langs) if (train.lang == i).sum() < 2000}
     first = None
     for model in args.models:
-        groups = _groups(pooled_hits(model, dev), known, small)
+        groups = _groups(pooled_hits(model, dev, args.english), known, small)
         cells = [f"{100 * np.mean([h.mean() for h in groups[g]]):.2f}" for g in GROUPS]
         if first is None:
             first = groups

@@ -39,3 +39,11 @@ def test_pooled_hits_search_the_english_of_every_file():
     hits = pooled_dev.pooled_hits(_Lookup(meaning), dev)
     assert {k: v.tolist() for k, v in hits.items()} == {"en-cs": [True, False], "en-hu": [True],
                                                         "en-de": [True, True]}
+
+
+def test_pooled_hits_with_another_encoder_for_the_english_side():
+    dev = PairSet(a=["Hello", "Dog"], b=["Ahoj", "Pes"], lang=np.array([0, 0]), langs=["en-cs"])
+    xx = _Lookup({"Ahoj": 0, "Pes": 2})
+    english = _Lookup({"Hello": 2, "Dog": 0})  # a space where the English sit the other way round
+    assert pooled_dev.pooled_hits(xx, dev, english)["en-cs"].tolist() == [False, False]
+    assert pooled_dev.pooled_hits(xx, dev, _Lookup({"Hello": 0, "Dog": 2}))["en-cs"].tolist() == [True, True]

@@ -360,6 +360,17 @@ def write_atomic_npy(path: str | os.PathLike, array: np.ndarray) -> None:
         np.save(fh, array, allow_pickle=False)
 
 
+#: files of a trained model's folder that no model made from it takes: optimizer state, cached teacher vectors, locks
+LEFTOVERS = frozenset({"checkpoint", "teacher-cache", "train.lock"})
+
+
+def ignoring(skip: frozenset[str]):
+    """A ``shutil.copytree`` ignore that leaves out ``skip`` and hidden, temporary and lock files."""
+    def ignore(_dir: str, names: list[str]) -> list[str]:
+        return [n for n in names if n in skip or n.startswith(".") or n.endswith((".tmp", ".lock"))]
+    return ignore
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """A directory that replaces ``path`` only once written completely: yields ``PATH.tmp`` to fill,

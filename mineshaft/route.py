@@ -11,16 +11,9 @@ from .encoders import load_encoder
 from .encoders.names import check_name, resolve_default
 from .encoders.routed import PARTS, ROUTED_ARCHITECTURE, RoutedEncoder, part_name, read_routing
 from .errors import InputError
-from .io import atomic_dir
+from .io import LEFTOVERS, atomic_dir, ignoring
 from .languages import encoder_languages
 from .scripts import normalize_language
-
-#: never copied from a part's folder: training leftovers (optimizer state, cached teacher vectors, locks)
-LEFTOVERS = {"checkpoint", "teacher-cache", "train.lock"}
-
-
-def _leftovers(_dir: str, names: list[str]) -> list[str]:
-    return [n for n in names if n in LEFTOVERS or n.startswith(".") or n.endswith((".tmp", ".lock"))]
 
 
 def write_routed(out: str | Path, known: str, others: str, languages: Sequence[str] | None = None) -> dict:
@@ -41,7 +34,7 @@ def write_routed(out: str | Path, known: str, others: str, languages: Sequence[s
     with atomic_dir(out) as tmp:
         for part, name in zip(PARTS, (known, others)):
             if Path(name).is_dir():
-                shutil.copytree(name, tmp / part, ignore=_leftovers)
+                shutil.copytree(name, tmp / part, ignore=ignoring(LEFTOVERS))
                 name = part
             else:
                 name = resolve_default(name)

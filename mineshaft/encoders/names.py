@@ -172,14 +172,20 @@ def has_weights(path: Path) -> bool:
                                         "pytorch_model.bin.index.json"))
 
 
-def is_use_dir(name: str) -> bool:
-    cfg = Path(name) / "config.json"
-    if not cfg.is_file():
-        return False
+def architecture(name: str | os.PathLike | None) -> str | None:
+    """The ``architecture`` a model folder's ``config.json`` declares (None: no folder, no config, none declared)."""
+    cfg = Path(name) / "config.json" if name is not None else None
+    if cfg is None or not cfg.is_file():
+        return None
     try:
-        return json.loads(cfg.read_text()).get("architecture") == "use-dan-cnn"
-    except (OSError, ValueError):
-        return False
+        found = json.loads(cfg.read_text()).get("architecture")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return found if isinstance(found, str) else None
+
+
+def is_use_dir(name: str) -> bool:
+    return architecture(name) == "use-dan-cnn"
 
 
 def _looks_like_path(name: str) -> bool:

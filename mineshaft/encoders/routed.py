@@ -32,7 +32,7 @@ from .. import language_id
 from ..progress import warn
 from ..scripts import normalize_language
 from .base import Encoder
-from .names import SHORT_NAMES, shipped_model
+from .names import SHORT_NAMES, architecture, shipped_model
 
 ROUTED_ARCHITECTURE = "routed"
 #: ``config.json`` keys of the two parts
@@ -44,15 +44,7 @@ MIN_LINES = 20
 
 def is_routed_dir(name: str | Path | None) -> bool:
     """Whether ``name`` is a folder whose ``config.json`` declares a routed model."""
-    if name is None:
-        return False
-    cfg = Path(name) / "config.json"
-    if not cfg.is_file():
-        return False
-    try:
-        return json.loads(cfg.read_text()).get("architecture") == ROUTED_ARCHITECTURE
-    except (OSError, ValueError, AttributeError):
-        return False
+    return architecture(name) == ROUTED_ARCHITECTURE
 
 
 def read_routing(directory: str | Path) -> dict:

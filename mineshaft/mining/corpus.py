@@ -44,6 +44,11 @@ def spool_stdin(dest: Path) -> Path:
     return dest
 
 
+def text_length(text: str) -> int:
+    """A sentence's length in characters, as the null model's length clue measures it (outer spaces left out)."""
+    return len(text.strip())
+
+
 @dataclass
 class Corpus:
     """The mined lines of one text input.
@@ -81,7 +86,7 @@ class Corpus:
                 empty += 1
                 continue
             keep.append(n - 1)
-            sizes.append(len(text.strip()))
+            sizes.append(text_length(text))
             if dedup:
                 hashes.append(text_hash(text))
         if n == 0:

@@ -24,6 +24,7 @@ from ..errors import InputError, UsageError
 from ..io import parse_size
 from ..npy import release_pages
 from ..store import EmbeddingStore
+from .corpus import text_length
 from .margin import MARGINS, MODES, Pairs, candidate_margins, check_k, neighbour_means, select_pairs
 from .null_model import DEFAULT_MIN_PRECISION, Candidates, fit_null
 from .search import DEFAULT_NPROBE, Searcher, check_factory, faiss_gpu_available
@@ -214,7 +215,7 @@ def _mine_arrays(x: np.ndarray, y: np.ndarray, opts: MineOptions, lengths: tuple
 
 def text_lengths(texts) -> np.ndarray:
     """Each sentence's length in characters (the null model's length clue), as ``mine`` measures it."""
-    return np.fromiter((len(t.strip()) for t in texts), dtype=np.int32)
+    return np.fromiter((text_length(t) for t in texts), dtype=np.int32)
 
 
 def apply_threshold(pairs: Pairs, opts: MineOptions, model_dir: str | os.PathLike | None = None,

@@ -27,19 +27,15 @@ from ..encoders import model_path, resolve_default
 from ..encoders.routed import is_routed_dir
 from ..encoders.use_model import USEModule, dequantize_rows, quantize_rows
 from ..errors import InputError
-from ..io import atomic_dir
+from ..io import LEFTOVERS, atomic_dir, ignoring
 from ..mining.threshold import MINING_FILE
 from .config import INTERPOLATE_DTYPES as DTYPES
 
 WEIGHTS = "model.safetensors"
 
-#: never copied into the interpolated model: training leftovers, the weights (written anew) and the
-#: student's calibration (``mining.json``, which holds for the student's weights only)
-SKIPPED = {"checkpoint", "teacher-cache", "train.lock", WEIGHTS, MINING_FILE}
-
-
-def _skipped(_dir: str, names: list[str]) -> list[str]:
-    return [n for n in names if n in SKIPPED or n.startswith(".") or n.endswith((".tmp", ".lock"))]
+#: never copied into the interpolated model: the leftovers, the weights (written anew) and the student's
+#: calibration (``mining.json``, which holds for the student's weights only)
+SKIPPED = LEFTOVERS | {WEIGHTS, MINING_FILE}
 
 
 def starting_point(student: Path) -> str:
@@ -130,7 +126,7 @@ def interpolate(student: str | os.PathLike, out: str | os.PathLike, alpha: float
         weights = quantize_rows(weights)
     record = {"student": name, "init": init, "alpha": alpha, **({"dtype": dtype} if dtype else {})}
     with atomic_dir(out) as tmp:
-        shutil.copytree(src, tmp, ignore=_skipped, dirs_exist_ok=True)
+        shutil.copytree(src, tmp, ignore=ignoring(SKIPPED), dirs_exist_ok=True)
         save_file(weights, str(tmp / WEIGHTS), metadata={"format": "pt"})
         (tmp / "interpolation.json").write_text(json.dumps(record, indent=2) + "\n")
         card = tmp / "README.md"

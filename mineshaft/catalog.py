@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import progress
 from .encoders import DEFAULT_ENCODER, DEFAULT_STUDENT, SHORT_NAMES, model_path, models_dir
-from .encoders.routed import part_name
+from .encoders.routed import ROUTED_ARCHITECTURE, part_name, read_routing
 from .encoders.names import has_weights
 from .errors import InputError
 from .io import read_json_object
@@ -73,12 +73,15 @@ def model_dimension(path: Path) -> int | None:
     """The dimension of the vectors a model folder makes: a USE student's ``config.json``, a
     sentence-transformers folder's last Dense or Pooling module, else the transformer's hidden size."""
     config = read_json_object(path / "config.json")
-    if config.get("architecture") == "routed":  # both parts make vectors of one dimension
-        for part in ("others", "known"):
-            name = str((config.get(part) or {}).get("encoder", "")) if isinstance(config.get(part), dict) else ""
-            found = model_path(part_name(path, name)) if name and name not in SHORT_NAMES else None
+    if config.get("architecture") == ROUTED_ARCHITECTURE:  # both parts make vectors of one dimension
+        try:
+            routing = read_routing(path)
+        except InputError:
+            return None
+        for name in (routing["others"], routing["known"]):
             if name in ("use", "use-numpy"):
                 return 512
+            found = model_path(part_name(path, name)) if name not in SHORT_NAMES else None
             if found is not None and found.is_dir():
                 return model_dimension(found)
         return None

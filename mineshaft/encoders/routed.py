@@ -47,6 +47,14 @@ def is_routed_dir(name: str | Path | None) -> bool:
     return architecture(name) == ROUTED_ARCHITECTURE
 
 
+def refuse_routed(model: str | Path | Encoder | None, name: str, hint: str,
+                  error: type[Exception] = InputError) -> None:
+    """Raise ``error`` when ``model`` (a folder or a loaded encoder) is a routed model: training, a teacher,
+    interpolation and vocabulary extension take one encoder, and a routed model is two. ``hint`` says what to do."""
+    if isinstance(model, RoutedEncoder) or (not isinstance(model, Encoder) and is_routed_dir(model)):
+        raise error(f"{name} is a routed model (two encoders, one for some languages, one for the others): {hint}")
+
+
 def read_routing(directory: str | Path) -> dict:
     """The routing record of a routed folder, checked: both parts (each found, neither routed itself) and the
     known part's languages (a list of codes, normalized)."""

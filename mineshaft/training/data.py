@@ -8,6 +8,7 @@ side only. :func:`dev_digest` names a dev split (``extend-vocab`` records it).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,14 +116,21 @@ def dev_digest(dev: PairSet) -> str:
     return h.hexdigest()
 
 
+def check_extra_names(files: Sequence[str | Path], extra: Sequence[str | Path]) -> None:
+    """Each training-only ``extra`` file must share its name (``en-XX.tsv``: its language) with one of ``files``."""
+    names = {Path(f).name for f in files}
+    for path in extra:
+        if Path(path).name not in names:
+            raise InputError(f"--extra-pairs {path}: no --pairs file named {Path(path).name} (the language it adds to)")
+
+
 def _join_extra(train: PairSet, tr_lang: list[int], dev: PairSet, names: list[str], extra: list[str]) -> None:
     """Append the rows of the training-only ``extra`` files to ``train`` under the language of the pair file of
     the same name, without any row that shares a (casefolded) sentence with ``dev``."""
+    check_extra_names(names, extra)
     held = {x.casefold() for x in dev.a} | {x.casefold() for x in dev.b}
     for path in extra:
         name = Path(path).name
-        if name not in names:
-            raise InputError(f"--extra-pairs {path}: no --pairs file named {name} to join")
         kept = [(x, y) for x, y in zip(*_read_rows(path)) if x.casefold() not in held and y.casefold() not in held]
         if not kept:
             raise InputError(f"--extra-pairs {path}: no usable pairs")

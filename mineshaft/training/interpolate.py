@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from ..encoders import model_path, resolve_default
-from ..encoders.routed import is_routed_dir
+from ..encoders.routed import refuse_routed
 from ..encoders.use_model import USEModule, dequantize_rows, quantize_rows
 from ..errors import InputError
 from ..io import LEFTOVERS, atomic_dir, ignoring
@@ -111,8 +111,7 @@ def interpolate(student: str | os.PathLike, out: str | os.PathLike, alpha: float
         raise InputError(f"--alpha must be between 0 and 1, got {alpha}")
     name = resolve_default(str(student))
     src = model_path(name) or Path(student)
-    if is_routed_dir(src):
-        raise InputError(f"{student} is a routed model (two encoders): interpolate one of its parts")
+    refuse_routed(src, str(student), "interpolate one of its parts")
     if not (src / WEIGHTS).is_file():
         raise InputError(f"{student}: not a model directory (no {WEIGHTS})")
     init = init or starting_point(src)

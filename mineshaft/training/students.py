@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import torch
 
-from ..encoders.routed import RoutedEncoder
+from ..encoders.routed import refuse_routed
 from ..errors import InputError, UsageError
 from ..progress import info
 from .config import TrainConfig
@@ -47,9 +47,7 @@ class Student:
     def __init__(self, encoder: Encoder, freeze_embeddings: bool | None, max_length: int,
                  new_rows_from: int | None = None, old_rows: np.ndarray | None = None,
                  freeze_network: bool = False):
-        if isinstance(encoder, RoutedEncoder):
-            raise InputError(f"{encoder.name} is a routed model (two encoders, one for some languages, one for the "
-                             f"others): train one of its parts instead")
+        refuse_routed(encoder, encoder.name, "train one of its parts instead")
         if not hasattr(encoder, "forward_train"):
             raise InputError(f"encoder {encoder.name!r} cannot be trained (use a transformer or 'use')")
         self.encoder: TrainableEncoder = encoder

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..encoders import load_encoder, model_path
 from ..encoders.digest import encoder_digest
-from ..encoders.routed import is_routed_dir
+from ..encoders.routed import refuse_routed
 from ..encoders.spec import EncoderSpec
 from ..errors import UsageError
 from ..languages import encoder_languages, pair_file_languages
@@ -25,8 +25,8 @@ TEACHER_CACHE = "teacher-cache"
 def teacher_embeddings(teacher_name: str, texts: list[str], cache_dir: Path, device: str, batch_size: int) -> np.ndarray:
     """The frozen teacher's unit vectors for ``texts``, cached per sentence (:mod:`mineshaft.sentence_cache`,
     under the digest of the teacher's files and precision): another run encodes only the sentences it adds."""
-    if is_routed_dir(model_path(teacher_name)):  # one call of many languages would go whole to one part
-        raise UsageError(f"{teacher_name} is a routed model: give one of its parts as --teacher or --anchor")
+    # one call of many languages would go whole to one part
+    refuse_routed(model_path(teacher_name), teacher_name, "give one of its parts as --teacher or --anchor", UsageError)
     legacy = _list_cache(teacher_name, texts, cache_dir)  # a whole-list file of earlier versions
     if legacy.exists():
         return np.load(legacy, mmap_mode="r")

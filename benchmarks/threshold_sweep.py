@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mineshaft.encoders import load_encoder
+from mineshaft.encoders.digest import model_digest
 from mineshaft.evaluate import best_threshold, f1_at
 from mineshaft.mining.mine import mine_with_fit, text_lengths
 from mineshaft.mining.threshold import auto_threshold, calibrated_threshold, model_dir_of
@@ -127,13 +128,14 @@ def own_row_paraphrase(own_english: str, english: str, overlap: float = 0.6) -> 
 
 
 def encode_pool(encoder, name: str, texts: list[str], cache: Path) -> dict[str, np.ndarray]:
-    """Unit vectors of the distinct ``texts``, by text (cached per encoder and text set), so that the tasks of
-    one language share one encoding."""
+    """Unit vectors of the distinct ``texts`` (one language: a routed model encodes a call by its language), by
+    text, cached per model digest and text set, so that the tasks of one language share one encoding and other
+    weights under the same name (``default``) are encoded anew."""
     import hashlib
 
     uniq = sorted(set(texts))
     h = hashlib.blake2b("\n".join(uniq).encode(), digest_size=10).hexdigest()
-    path = cache / f"{name}-pool-{h}.npy"
+    path = cache / f"{Path(name).name}-{model_digest(name)}-pool-{h}.npy"
     if path.exists():
         x = np.load(path)
     else:
@@ -210,12 +212,12 @@ def main() -> None:
                         + list(tasks(args.n, gold, others, overlaps=tuple(p for p in OVERLAPS if p < 0.5))))
             else:
                 todo = list(tasks(args.n, gold, others))
-            texts = [t for _, xs, es, _, _ in todo for t in xs + es]
             encoder = encoder or load_encoder(enc_name, device="cpu")
-            vectors = encode_pool(encoder, enc_name, texts, args.cache)
+            vx = encode_pool(encoder, enc_name, [t for _, xs, _, _, _ in todo for t in xs], args.cache)
+            ve = encode_pool(encoder, enc_name, [t for _, _, es, _, _ in todo for t in es], args.cache)
             for p, xs, es, g, own in todo:
-                x = np.stack([vectors[t] for t in xs])
-                y = np.stack([vectors[t] for t in es])
+                x = np.stack([vx[t] for t in xs])
+                y = np.stack([ve[t] for t in es])
 
                 def para(src, tgt, own=own, es=es):
                     return np.array([own_row_paraphrase(own[s], es[t]) for s, t in zip(src, tgt)], bool)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mineshaft.encoders import load_encoder
+from mineshaft.encoders.digest import model_digest
 from mineshaft.evaluate import best_threshold, f1_at, read_bucc, two_fold, two_fold_halves
 from mineshaft.mining.mine import mine_with_fit, text_lengths
 from mineshaft.mining.threshold import auto_threshold, calibrated_threshold, model_dir_of
@@ -27,7 +28,7 @@ PAIRS = ["de", "fr", "es", "ru", "zh", "ja", "ko"]
 
 
 def vectors(enc_name: str, path: Path, texts: list[str], cache: Path, enc_box: dict) -> np.ndarray:
-    out = cache / f"{enc_name}.{path.name}.npy"
+    out = cache / f"{Path(enc_name).name}-{model_digest(enc_name)}.{path.name}.npy"  # other weights, other file
     if out.is_file():
         return np.load(out)
     if "enc" not in enc_box:

@@ -10,11 +10,18 @@ training pair is scored. Prints top-1 xx→en, mean over languages: all, those n
 fewer than 2,000 training pairs, USE's own; for
 each model after the first, its difference from the first with a paired 95% bootstrap interval (pairs
 resampled within each language, the same draws for both models).
+
+``--long EXTRA_DIR --trained DIR [DIR ...]`` ranks, instead, the long sentences of EXTRA_DIR (the ``extra/`` rows
+tagged ``ud-pud`` or ``xquad-context``: news and Wikipedia sentences, as FLORES has) that the run never saw: every
+row whose (casefolded) non-English sentence is in a pair file under the ``--trained`` folders (the run's training
+pairs, e.g. the capped sample of ``extra/`` it drew from, and ``train/``) is left out. The trainer's dev and the default
+pooled dev come from ``train/``, mostly short sentences, and cannot see what more short text costs long text.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +45,28 @@ def pooled_hits(model: str | Encoder, dev: PairSet, english: str | Encoder | Non
     return {name: hit[dev.lang == i] for i, name in enumerate(dev.langs)}
 
 
+LONG_TAGS = ("ud-pud", "xquad-context")
+
+
+def long_dev(extra: Path, trained: list[Path], tags: tuple[str, ...] = LONG_TAGS) -> PairSet:
+    """The rows of ``extra``'s pair files tagged with one of ``tags`` (column 3) whose non-English sentence appears
+    in no pair file under ``trained``, one language per file (the files without such rows are left out). The
+    English side may have been seen with another language (UD PUD is one English text for all), never with this
+    sentence."""
+    seen = {line.rstrip("\n").split("\t")[1].casefold() for d in trained for f in sorted(d.glob("en-*.tsv"))
+            for line in f.open(encoding="utf-8") if "\t" in line}
+    a, b, lang, langs = [], [], [], []
+    for f in sorted(extra.glob("en-*.tsv")):
+        rows = [r for r in (line.rstrip("\n").split("\t") for line in f.open(encoding="utf-8"))
+                if len(r) > 2 and r[2] in tags and r[1].casefold() not in seen]
+        if rows:
+            a += [r[0] for r in rows]
+            b += [r[1] for r in rows]
+            lang += [len(langs)] * len(rows)
+            langs.append(f.name)
+    return PairSet(a, b, np.array(lang, np.int64), langs)
+
+
 GROUPS = ("all", "new", "small", "old")
 
 
@@ -56,12 +85,20 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--pairs", help="the run's training pair folder (default: DATA/train), so the split is its own")
     ap.add_argument("--english", help="encode the English side with this encoder (a routed model's known part)")
+    ap.add_argument("--long", help="rank the unseen long sentences of this extra/ folder instead (see above)")
+    ap.add_argument("--trained", nargs="+", default=[], help="with --long: the folders of the run's training pairs")
     args = ap.parse_args()
     files = sorted(str(p) for p in Path(args.pairs or Path(args.data, "train")).glob("en-*.tsv"))
     known = set(encoder_languages("use")["languages"])
     print("| model | pooled dev xx→en all | new to USE | new, < 2,000 training pairs | USE's |\n|---|---|---|---|---|")
     train, dev = read_pair_files(files, args.dev_size, None, args.seed, "sentence")
     small = {name for i, name in enumerate(train.langs) if (train.lang == i).sum() < 2000}
+    if args.long:
+        if not args.trained:
+            ap.error("--long needs --trained: the folders of the pairs the run was trained on")
+        dev = long_dev(Path(args.long), [Path(d) for d in args.trained])
+        print(f"long dev: {len(dev)} pairs, " + ", ".join(f"{n[3:-4]} {(dev.lang == i).sum()}"
+                                                         for i, n in enumerate(dev.langs)), file=sys.stderr)
     first = None
     for model in args.models:
         groups = _groups(pooled_hits(model, dev, args.english), known, small)

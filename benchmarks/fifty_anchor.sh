@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The 50-language recipe of 2026-12-06 (docs/fifty-languages.md, "version 8 candidate"), end to end on CPU:
-# news pairs held out for dev mining, extra/ and the Debian pairs capped at 5,000 a file, the extended vocabulary,
-# one run with USE as the teacher and as an anchor for what it knows, WiSE-FT α chosen on dev, and the evaluation.
+# The 50-language recipe of the default, mineshaft-50 (docs/fifty-languages.md: version 8 and version 9 of
+# 2026-12-07), end to end on CPU: news pairs held out for dev mining, extra/ and the Debian pairs capped at 5,000 a
+# file, the extended vocabulary, runs with USE as the teacher and as an anchor for what it knows, the dev choices,
+# the routed model, and the evaluation.
 #
 #   benchmarks/fifty_anchor.sh [--steps 3000] [--stop-after 2000] [--compare-steps 150] [--seeds "0 1"] [--out DIR]
 #
@@ -55,6 +56,9 @@ X=$(for f in "$OUT"/data/extra5k/en-*.tsv "$OUT"/data/debian5k/en-*.tsv; do echo
 [ -d "$OUT/use-50" ] || $MS extend-vocab use --pairs "$OUT/data/train" $FIFTY_VOCAB -o "$OUT/use-50"
 [ -d "$OUT/use-50w-pieces" ] || $MS extend-vocab use --pairs "$OUT/data/train" --init pieces --word-pieces 20000 \
     -o "$OUT/use-50w-pieces"
+# 1b. version 9's vocabulary: the pieces and the lexicon also learned from the training-only pairs (extra/ and
+#     Debian; the dev split, held out of train/, is the same)
+[ -d "$OUT/use-50x" ] || $MS extend-vocab use --pairs "$OUT/data/train" $X $FIFTY_VOCAB -o "$OUT/use-50x"
 # 2. the run: soft + TCM with USE as the teacher, and USE as an anchor (the student's vector kept near frozen USE's
 #    for every sentence, weight 1); half of each batch's draws from the extra pairs; at most 12,000 pairs a file
 #    (--stop-after counts from where a resumed run starts: what is left of STOP is passed)
@@ -67,6 +71,15 @@ if [ ! -e "$OUT/main/.done" ] && [ "$left" -gt 0 ]; then
       --checkpoint-every 250 --cache-dir "$OUT/cache" --threads 1 --out "$OUT/main" $(resume "$OUT/main")
 fi
 touch "$OUT/main/.done"
+# 2b. version 9's run: the same from version 9's vocabulary, a fifth of each batch's draws from the extra pairs
+#     (chosen on the short and the long pooled dev against version 8's run at the same step: docs/fifty-languages.md)
+left=$((STOP - $(done_step "$OUT/vx20")))
+if [ ! -e "$OUT/vx20/.done" ] && [ "$left" -gt 0 ]; then
+  $MS train $P $X --student "$OUT/use-50x" --teacher use --anchor use --anchor-weight 1.0 $FIFTY_BASE $FIFTY_STEP2 \
+      --extra-share 0.2 --max-pairs 12000 --steps "$STEPS" --stop-after "$left" --eval-every 500 \
+      --checkpoint-every 250 --cache-dir "$OUT/cache" --threads 1 --out "$OUT/vx20" $(resume "$OUT/vx20")
+fi
+touch "$OUT/vx20/.done"
 # 3. WiSE-FT towards USE: dev xx→en, STS-b dev and the held-out news mining F1 for each α (dev only)
 #    (α = 0 is use-50w-pieces itself: USE with the new rows as means of old pieces, not the run's start)
 [ -f "$OUT/alpha.md" ] || $PY "$HERE/interpolation_sweep.py" "$OUT/main" --init "$OUT/use-50w-pieces" \
@@ -78,11 +91,15 @@ cat "$OUT/alpha.md"
 [ -d "$OUT/cand${ALPHA:=0.75}" ] || $MS interpolate "$OUT/main" --init "$OUT/use-50w-pieces" --alpha "$ALPHA" \
     --save-dtype int8rows -o "$OUT/cand$ALPHA"
 record_languages "$OUT/cand$ALPHA"
-# 3b. the default since 2026-12-07, mineshaft-50: the run at α = 1 (8-bit rows) as the student of a routed model
-#     whose USE languages go to mineshaft-use-soft (dev: interpolation_sweep.py --pooled, docs/fifty-languages.md)
-[ -d "$OUT/student-a1" ] || { $MS interpolate "$OUT/main" --init "$OUT/use-50w-pieces" --alpha 1 \
-    --save-dtype int8rows -o "$OUT/student-a1" && record_languages "$OUT/student-a1"; }
+# 3b. the default, mineshaft-50: a run at α = 1 (8-bit rows) as the student of a routed model whose USE languages go
+#     to mineshaft-use-soft (dev: interpolation_sweep.py --pooled, docs/fifty-languages.md). Version 8 took step 2's
+#     run; version 9 takes step 2b's, chosen on the short and the long pooled dev
+[ -d "$OUT/student-a1" ] || { $MS interpolate "$OUT/vx20" --alpha 1 --save-dtype int8rows -o "$OUT/student-a1" \
+    && record_languages "$OUT/student-a1"; }
 [ -d "$OUT/mineshaft-50" ] || $MS route --known mineshaft-use-soft --others "$OUT/student-a1" -o "$OUT/mineshaft-50"
+for dev in "" "--long $DATA/extra --trained $OUT/data/train $OUT/data/extra5k $OUT/data/debian5k"; do
+  $PY "$HERE/pooled_dev.py" "$OUT/main" "$OUT/vx20" --pairs "$OUT/data/train" --english mineshaft-use-soft $dev
+done
 # 4. the test tables: BUCC-style (7 pairs, 2-fold F1), Tatoeba and FLORES for the 50 languages, STS-b
 B="$DATA/eval/bucc-style"
 $MS eval --encoder "$OUT/cand$ALPHA" $(for l in de fr es ru zh ja ko; do echo --bucc "$B/$l-en"; done) \

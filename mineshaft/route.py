@@ -31,13 +31,14 @@ def write_routed(out: str | Path, known: str, others: str, languages: Sequence[s
     if not languages:
         raise InputError("a routed model needs at least one language for its known part")
     config: dict = {"architecture": ROUTED_ARCHITECTURE}
+    said: dict[str, str] = {}  # how languages.json names each part: a copied folder by its place in the model
     with atomic_dir(out) as tmp:
         for part, name in zip(PARTS, (known, others)):
             if Path(name).is_dir():
                 shutil.copytree(name, tmp / part, ignore=ignoring(LEFTOVERS))
-                name = part
+                name, said[part] = part, f"the model in {part}/"
             else:
-                name = resolve_default(name)
+                name = said[part] = resolve_default(name)
                 check_name(name)
             config[part] = {"encoder": name}
         config["known"]["languages"] = languages
@@ -45,7 +46,7 @@ def write_routed(out: str | Path, known: str, others: str, languages: Sequence[s
         rest = encoder_languages(part_name(tmp, config["others"]["encoder"]))
         union = sorted(set(languages) | set(rest["languages"] if rest else ()))
         (tmp / "languages.json").write_text(json.dumps(
-            {"languages": union, "source": f"{known} for {', '.join(languages)}; {others} for the others"},
+            {"languages": union, "source": f"{said['known']} for {', '.join(languages)}; {said['others']} for the others"},
             indent=1) + "\n")
         RoutedEncoder(tmp, lambda part: load_encoder(part, device="cpu"))  # both load, one dimension
     return read_routing(out)

@@ -64,22 +64,20 @@ X=$(for f in "$OUT"/data/extra5k/en-*.tsv "$OUT"/data/debian5k/en-*.tsv; do echo
 #    (--stop-after counts from where a resumed run starts: what is left of STOP is passed)
 done_step() { [ -f "$1/checkpoint/state.pt" ] && $PY -c "import sys, torch
 print(torch.load(sys.argv[1], map_location='cpu', weights_only=False)['step'])" "$1/checkpoint/state.pt" || echo 0; }
-left=$((STOP - $(done_step "$OUT/main")))
-if [ ! -e "$OUT/main/.done" ] && [ "$left" -gt 0 ]; then
-  $MS train $P $X --student "$OUT/use-50" --teacher use --anchor use --anchor-weight 1.0 $FIFTY_BASE $FIFTY_STEP2 \
-      --extra-share 0.5 --max-pairs 12000 --steps "$STEPS" --stop-after "$left" --eval-every 500 \
-      --checkpoint-every 250 --cache-dir "$OUT/cache" --threads 1 --out "$OUT/main" $(resume "$OUT/main")
-fi
-touch "$OUT/main/.done"
+# anchored_run NAME START SHARE: the run OUT/NAME from the vocabulary OUT/START, SHARE of the draws from extra pairs
+anchored_run() {
+  local left=$((STOP - $(done_step "$OUT/$1")))
+  if [ ! -e "$OUT/$1/.done" ] && [ "$left" -gt 0 ]; then
+    $MS train $P $X --student "$OUT/$2" --teacher use --anchor use --anchor-weight 1.0 $FIFTY_BASE $FIFTY_STEP2 \
+        --extra-share "$3" --max-pairs 12000 --steps "$STEPS" --stop-after "$left" --eval-every 500 \
+        --checkpoint-every 250 --cache-dir "$OUT/cache" --threads 1 --out "$OUT/$1" $(resume "$OUT/$1")
+  fi
+  touch "$OUT/$1/.done"
+}
+anchored_run main use-50 0.5
 # 2b. version 9's run: the same from version 9's vocabulary, a fifth of each batch's draws from the extra pairs
 #     (chosen on the short and the long pooled dev against version 8's run at the same step: docs/fifty-languages.md)
-left=$((STOP - $(done_step "$OUT/vx20")))
-if [ ! -e "$OUT/vx20/.done" ] && [ "$left" -gt 0 ]; then
-  $MS train $P $X --student "$OUT/use-50x" --teacher use --anchor use --anchor-weight 1.0 $FIFTY_BASE $FIFTY_STEP2 \
-      --extra-share 0.2 --max-pairs 12000 --steps "$STEPS" --stop-after "$left" --eval-every 500 \
-      --checkpoint-every 250 --cache-dir "$OUT/cache" --threads 1 --out "$OUT/vx20" $(resume "$OUT/vx20")
-fi
-touch "$OUT/vx20/.done"
+anchored_run vx20 use-50x 0.2
 # 3. WiSE-FT towards USE: dev xx→en, STS-b dev and the held-out news mining F1 for each α (dev only)
 #    (α = 0 is use-50w-pieces itself: USE with the new rows as means of old pieces, not the run's start)
 [ -f "$OUT/alpha.md" ] || $PY "$HERE/interpolation_sweep.py" "$OUT/main" --init "$OUT/use-50w-pieces" \

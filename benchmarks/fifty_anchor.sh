@@ -91,19 +91,24 @@ cat "$OUT/alpha.md"
 record_languages "$OUT/cand$ALPHA"
 # 3b. the default, mineshaft-50: a run at α = 1 (8-bit rows) as the student of a routed model whose USE languages go
 #     to mineshaft-use-soft (dev: interpolation_sweep.py --pooled, docs/fifty-languages.md). Version 8 took step 2's
-#     run; version 9 takes step 2b's, chosen on the short and the long pooled dev
-[ -d "$OUT/student-a1" ] || { $MS interpolate "$OUT/vx20" --alpha 1 --save-dtype int8rows -o "$OUT/student-a1" \
-    && record_languages "$OUT/student-a1"; }
-[ -d "$OUT/mineshaft-50" ] || $MS route --known mineshaft-use-soft --others "$OUT/student-a1" -o "$OUT/mineshaft-50"
-for dev in "" "--long $DATA/extra --trained $OUT/data/train $OUT/data/extra5k $OUT/data/debian5k"; do
-  $PY "$HERE/pooled_dev.py" "$OUT/main" "$OUT/vx20" --pairs "$OUT/data/train" --english mineshaft-use-soft $dev
-done
-# 4. the test tables: BUCC-style (7 pairs, 2-fold F1), Tatoeba and FLORES for the 50 languages, STS-b
+#     run; version 9 takes step 2b's, chosen on the short and the long pooled dev (printed first, kept in OUT/dev-v9.md)
+LONG=(--long "$DATA/extra" --trained "$OUT/data/train" "$OUT/data/extra5k" "$OUT/data/debian5k")
+[ -f "$OUT/dev-v9.md" ] || { for long in no yes; do
+  if [ "$long" = yes ]; then more=("${LONG[@]}"); else more=(); fi
+  $PY "$HERE/pooled_dev.py" "$OUT/main" "$OUT/vx20" --pairs "$OUT/data/train" --english mineshaft-use-soft "${more[@]}"
+done > "$OUT/dev-v9.md.tmp" && mv "$OUT/dev-v9.md.tmp" "$OUT/dev-v9.md"; }
+cat "$OUT/dev-v9.md"
+[ -d "$OUT/student-v9" ] || { $MS interpolate "$OUT/vx20" --alpha 1 --save-dtype int8rows -o "$OUT/student-v9" \
+    && record_languages "$OUT/student-v9"; }
+[ -d "$OUT/mineshaft-50-v9" ] || $MS route --known mineshaft-use-soft --others "$OUT/student-v9" \
+    -o "$OUT/mineshaft-50-v9"
+# 4. the test tables, once, of the routed model: BUCC-style (7 pairs, 2-fold F1), Tatoeba and FLORES for the 50
+#    languages, STS-b (the version 8 candidate's, cand0.75, the same way: --encoder "$OUT/cand$ALPHA")
 B="$DATA/eval/bucc-style"
-$MS eval --encoder "$OUT/cand$ALPHA" $(for l in de fr es ru zh ja ko; do echo --bucc "$B/$l-en"; done) \
-    --json "$OUT/bucc-cand$ALPHA.json" --force
+$MS eval --encoder "$OUT/mineshaft-50-v9" $(for l in de fr es ru zh ja ko; do echo --bucc "$B/$l-en"; done) \
+    --json "$OUT/bucc-mineshaft-50-v9.json" --force
 $PY "$HERE/compare_students.py" --data "$DATA" --fifty --per-language --cache "$OUT/eval-cache" use=use \
-    "new=$OUT/cand$ALPHA"
+    default=mineshaft-use-soft "fifty=$OUT/mineshaft-50-v9"
 # 5. the losses on this recipe (no anchor): the same data, start, batches and steps for each, batch 64, the last step
 #    kept; Tatoeba on the 36 new languages and STS-b against soft, paired bootstrap intervals. Each seed has its
 #    own extended vocabulary (its lexicon is learned beside that seed's dev split; train refuses another's)

@@ -128,7 +128,8 @@ def own_row_paraphrase(own_english: str, english: str, overlap: float = 0.6) -> 
 
 
 def encode_pool(encoder, name: str, texts: list[str], cache: Path) -> dict[str, np.ndarray]:
-    """Unit vectors of the distinct ``texts`` (one language: a routed model encodes a call by its language), by
+    """Unit vectors of the distinct ``texts`` (one language: a routed model encodes a call by the language of its
+    first lines, here of the sorted pool, which for one language's pool is that language), by
     text, cached per model digest and text set, so that the tasks of one language share one encoding and other
     weights under the same name (``default``) are encoded anew."""
     import hashlib

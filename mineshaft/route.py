@@ -46,7 +46,8 @@ def write_routed(out: str | Path, known: str, others: str, languages: Sequence[s
         rest = encoder_languages(part_name(tmp, config["others"]["encoder"]))
         union = sorted(set(languages) | set(rest["languages"] if rest else ()))
         (tmp / "languages.json").write_text(json.dumps(
-            {"languages": union, "source": f"{said['known']} for {', '.join(languages)}; {said['others']} for the others"},
+            {"languages": union,
+             "source": f"{said['known']} for {', '.join(languages)}; {said['others']} for the others"},
             indent=1) + "\n")
         RoutedEncoder(tmp, lambda part: load_encoder(part, device="cpu"))  # both load, one dimension
     return read_routing(out)

@@ -171,7 +171,10 @@ def test_cli_route_writes_a_self_contained_routed_model(routed, tmp_path):
     assert res.returncode == 0, res.stderr.decode()
     assert json.loads(res.stdout)["languages"] == ["de", "en"]
     assert (out / "known" / "config.json").is_file() and (out / "others" / "config.json").is_file()
-    assert json.loads((out / "languages.json").read_text())["languages"] == ["de", "en"]
+    record = json.loads((out / "languages.json").read_text())
+    assert record["languages"] == ["de", "en"]
+    # the parts are named by their place in the model, not by the folders they were copied from
+    assert record["source"] == "the model in known/ for de, en; the model in others/ for the others"
     enc = load_encoder(str(out), device="cpu")
     np.testing.assert_allclose(enc.encode(GERMAN), load_encoder(str(routed / "known"), device="cpu").encode(GERMAN),
                                atol=1e-6)

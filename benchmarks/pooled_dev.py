@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from mineshaft.encoders import Encoder, load_encoder
+from mineshaft.io import iter_tsv
 from mineshaft.languages import encoder_languages, pair_file_language
 from mineshaft.metrics import bootstrap_means, interval
 from mineshaft.training.data import PairSet, read_pair_files
@@ -56,12 +57,10 @@ def long_dev(extra: Path, trained: list[Path], tags: tuple[str, ...] = LONG_TAGS
     in no pair file under ``trained``, one language per file (the files without such rows are left out). The
     English side may have been seen with another language (UD PUD is one English text for all), never with this
     sentence."""
-    seen = {line.rstrip("\n").split("\t")[1].casefold() for d in trained for f in sorted(d.glob("en-*.tsv"))
-            for line in f.open(encoding="utf-8") if "\t" in line}
+    seen = {r[1].casefold() for d in trained for f in sorted(d.glob("en-*.tsv")) for r in iter_tsv(f, 2)}
     a, b, lang, langs = [], [], [], []
     for f in sorted(extra.glob("en-*.tsv")):
-        rows = [r for r in (line.rstrip("\n").split("\t") for line in f.open(encoding="utf-8"))
-                if len(r) > 2 and r[2] in tags and r[1].casefold() not in seen]
+        rows = [r for r in iter_tsv(f, 2) if len(r) > 2 and r[2] in tags and r[1].casefold() not in seen]
         if rows:
             a += [r[0] for r in rows]
             b += [r[1] for r in rows]

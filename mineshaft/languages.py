@@ -30,6 +30,7 @@ from pathlib import Path
 from . import progress, quality
 from .encoders import names
 from .encoders.names import is_use_dir, model_path, resolve_default
+from .encoders.routed import describe_route, is_routed_dir
 from .encoders.use_tokens import BOS_ID, EOS_ID, UNK_ID, USETokenizer, use_sp_model
 from .language_id import LANGUAGE_NAMES, LID_LINES, LID_SHARE, Identified, identify_language, language_name
 from .scripts import LANGUAGE_SCRIPTS, char_script, language_scripts, normalize_language, script_counts
@@ -108,13 +109,14 @@ def _describe(encoder_or_name) -> tuple[dict | None, str, Path | None]:
     if hasattr(encoder_or_name, "dim") and hasattr(encoder_or_name, "encode"):  # a loaded encoder
         name = str(getattr(encoder_or_name, "name", "") or "")
         path = getattr(encoder_or_name, "path", None)
-        if path and Path(path).is_dir():
-            record = read_languages(path)
+        directory = Path(path) if path and Path(path).is_dir() else None
+        if directory is not None:
+            record = read_languages(directory)
             if record is not None:
-                return record, name or Path(path).name, Path(path)
+                return record, name or directory.name, directory
         if name in BUILTIN_LANGUAGES:
             return {"languages": list(BUILTIN_LANGUAGES[name]), "scripts": []}, name, None
-        return None, name, None
+        return None, name, directory
     name = getattr(encoder_or_name, "name", None)  # an EncoderSpec
     if isinstance(name, str):
         return _describe(name)
@@ -293,8 +295,9 @@ def check_input_languages(encoder_or_name, texts_sample: Iterable[str], label: s
         return None
     counts = script_counts(texts)
     found = identify_language(texts, counts)
-    progress.info(found.describe(label))
     record, name, directory = _describe(encoder_or_name)
+    route = describe_route(directory, found) if directory is not None and is_routed_dir(directory) else None
+    progress.info(found.describe(label) + (f"; {route}" if route else ""))
     if record is None:
         return None
     langs = [normalize_language(x) for x in record["languages"]]

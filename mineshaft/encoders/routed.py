@@ -85,6 +85,27 @@ def part_name(directory: str | Path, name: str) -> str:
     return str(inside) if inside.is_dir() else name
 
 
+def routed_part(found: language_id.Identified, languages: frozenset[str] | set[str]) -> str:
+    """``"known"`` or ``"others"``: the part that encodes texts identified as ``found``, ``languages`` being the
+    known part's (normalized codes)."""
+    if found.language is None or found.lines < MIN_LINES:
+        return "others"
+    return "known" if normalize_language(found.language) in languages else "others"
+
+
+def describe_route(directory: str | Path, found: language_id.Identified) -> str | None:
+    """Which part of the routed model in ``directory`` encodes texts identified as ``found``, for the info line
+    (``"mineshaft-50 encodes it with mineshaft-use-soft"``); None when ``directory`` is not a valid routed model."""
+    try:
+        record = read_routing(directory)
+    except InputError:
+        return None
+    part = routed_part(found, frozenset(record["languages"]))
+    name = record[part]
+    inside = not Path(name).is_absolute() and (Path(directory) / name).is_dir()
+    return f"{Path(directory).name} encodes it with " + (f"its model in {name}/" if inside else name)
+
+
 def routing_rule() -> str:
     """What decides the part, for the digest: the identifier (py3langid's version, or absent) and its settings."""
     try:
@@ -126,10 +147,7 @@ class RoutedEncoder(Encoder):
 
     def part_for(self, texts: Sequence[str]) -> str:
         """``"known"`` or ``"others"``: the part that encodes ``texts``, by their identified language."""
-        found = language_id.identify_language(list(texts))
-        if found.language is None or found.lines < MIN_LINES:
-            return "others"
-        return "known" if normalize_language(found.language) in self.languages else "others"
+        return routed_part(language_id.identify_language(list(texts)), self.languages)
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, dtype=np.float32, progress=None) -> np.ndarray:
         if len(texts) == 0:
@@ -144,4 +162,5 @@ class RoutedEncoder(Encoder):
 
 
 __all__ = ["RoutedEncoder", "is_routed_dir", "refuse_routed", "read_routing", "part_name", "routing_rule",
+           "routed_part", "describe_route",
            "ROUTED_ARCHITECTURE", "MIN_LINES", "PARTS"]

@@ -194,3 +194,18 @@ def test_interpolate_and_extend_vocab_name_a_part_of_a_routed_model(routed, tmp_
         res = run_cli(*args)
         err = res.stderr.decode()
         assert res.returncode == 2 and err.count("\n") == 1 and "routed model" in err, err
+
+
+def test_the_language_line_names_the_part_that_encodes_each_input(routed, tmp_path):
+    for lines, part in ((GERMAN, "known"), (CZECH, "student")):
+        src = tmp_path / f"{part}.txt"
+        src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        res = run_cli("encode", str(src), "-e", str(routed), "-o", str(tmp_path / f"{part}.npy"))
+        assert res.returncode == 0, res.stderr.decode()
+        assert f"; model encodes it with its model in {part}/\n" in res.stderr.decode(), res.stderr.decode()
+    # few lines go to the part that knows every language; a part given as an encoder name or path is named so
+    named = _routed(tmp_path / "named", known=str(routed / "known"), others=str(routed / "student"))
+    src = tmp_path / "few.txt"
+    src.write_text("\n".join(GERMAN[:5]) + "\n", encoding="utf-8")
+    res = run_cli("encode", str(src), "-e", str(named), "-o", str(tmp_path / "few.npy"))
+    assert res.returncode == 0 and f"; named encodes it with {routed / 'student'}\n" in res.stderr.decode()

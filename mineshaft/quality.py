@@ -27,8 +27,11 @@ BUILTIN_FILE = Path(__file__).resolve().parent / "data" / "encoders.json"
 WEAK_ACCURACY = 80.0
 #: name another shipped encoder only when its figure is at least this many points higher
 CLEARLY_BETTER = 5.0
-#: the figure the warning is about (FLORES is recorded beside it)
+#: the figure the warning is about
 WARN_SET = "tatoeba"
+#: the set of long sentences recorded beside it: an alternative that is clearly better on Tatoeba's short
+#: sentences but does worse here is not offered as the better encoder
+LONG_SET = "flores"
 #: identified codes whose figures are recorded under another code (py3langid's Norwegian is Bokmål's)
 FIGURE_CODES = {"no": "nb"}
 
@@ -152,6 +155,14 @@ def best_alternative(language: str, encoder: str) -> tuple[str, float] | None:
     return best
 
 
+def shipped_figure(encoder: str, language: str, set_name: str = WARN_SET) -> float | None:
+    """The recorded figure of the shipped encoder ``encoder`` for ``language`` on ``set_name``, or None."""
+    for figures in shipped_figures():
+        if figures.encoder == encoder:
+            return figures.get(language, set_name)
+    return None
+
+
 def language_warning(figures: Figures, language: str, language_name: str, label: str) -> str | None:
     """The warning for an input in ``language`` encoded by the encoder of ``figures``, or None where its
     Tatoeba figure for that language is at least :data:`WEAK_ACCURACY`.
@@ -176,6 +187,10 @@ def language_warning(figures: Figures, language: str, language_name: str, label:
                    f"on Tatoeba (top-1)")
     if alternative is not None and alternative[1] >= value + CLEARLY_BETTER:
         name, other = alternative
+        own_long, their_long = figures.get(language, LONG_SET), shipped_figure(name, language, LONG_SET)
+        if own_long is not None and their_long is not None and their_long < own_long:
+            return text + (f"; {name} finds {other:.1f}% there but fewer on FLORES' longer sentences "
+                           f"({their_long:.1f}% against {own_long:.1f}%), so no shipped encoder does better on both")
         return text + f"; {name} finds {other:.1f}% (-e {name})"
     if alternative is not None and alternative[1] > value:
         name, other = alternative
@@ -184,4 +199,5 @@ def language_warning(figures: Figures, language: str, language_name: str, label:
 
 
 __all__ = ["Figures", "retrieval_figures", "builtin_figures", "folder_figures", "shipped_figures",
-           "best_alternative", "language_warning", "QUALITY_FILE", "WEAK_ACCURACY", "CLEARLY_BETTER", "WARN_SET"]
+           "best_alternative", "shipped_figure", "language_warning", "QUALITY_FILE", "WEAK_ACCURACY", "CLEARLY_BETTER",
+           "WARN_SET", "LONG_SET"]

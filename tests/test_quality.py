@@ -184,3 +184,19 @@ def test_the_best_alternative_is_clearly_better_or_not_named():
     best, value = quality.best_alternative("ro", "mineshaft-50")  # better, but not clearly
     assert best == "mineshaft-use-50" and 0 < value - figure("mineshaft-50", "ro") < quality.CLEARLY_BETTER
     assert quality.best_alternative("hy", "mineshaft-use-50")[0] == "mineshaft-50"  # clearly better
+
+
+def test_an_alternative_worse_on_flores_is_not_offered():
+    """Clearly better on Tatoeba's short sentences is not enough: an encoder that does worse on FLORES' longer
+    ones is named with both figures, and not offered as the better choice."""
+    default = quality.retrieval_figures("mineshaft-50")
+    name, best = quality.best_alternative("bn", "mineshaft-50")
+    assert best >= figure("mineshaft-50", "bn") + quality.CLEARLY_BETTER
+    own, theirs = default.get("bn", quality.LONG_SET), quality.shipped_figure(name, "bn", quality.LONG_SET)
+    assert theirs < own
+    assert quality.language_warning(default, "bn", "Bengali", "x").endswith(
+        f"; {name} finds {best:.1f}% there but fewer on FLORES' longer sentences ({theirs:.1f}% against "
+        f"{own:.1f}%), so no shipped encoder does better on both")
+    # where it is ahead on both, it is named as before
+    assert quality.shipped_figure(name, "cs", quality.LONG_SET) >= default.get("cs", quality.LONG_SET)
+    assert quality.language_warning(default, "cs", "Czech", "x").endswith(f"(-e {name})")

@@ -15,7 +15,8 @@ does: each unknown character is one token). It first names the language it ident
 uses) in an info line. Where the encoder's recorded figures (:mod:`mineshaft.quality`) say it finds under
 :data:`~mineshaft.quality.WEAK_ACCURACY`% of that language's translations, the one warning gives that figure
 instead, with the shipped encoder that does at least :data:`~mineshaft.quality.CLEARLY_BETTER` points better
-and is not worse on FLORES (or says none does); where they were never measured there, the script or unknown-piece warning comes first.
+and is not worse on FLORES (or says none does); where they were never measured there, the script or
+unknown-piece warning comes first.
 """
 
 from __future__ import annotations

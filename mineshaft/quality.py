@@ -142,15 +142,22 @@ def _weights(name: str) -> str:
     return str(facts.get("retrieval_of", name)) if isinstance(facts, dict) else name
 
 
-def best_alternative(language: str, encoder: str) -> tuple[str, float] | None:
+def best_alternative(language: str, encoder: str, at_least: float | None = None,
+                     long_floor: float | None = None) -> tuple[str, float] | None:
     """The shipped encoder other than ``encoder`` with the highest recorded Tatoeba figure for ``language``,
-    and that figure; None where no other shipped encoder was measured on it."""
+    and that figure; None where no other shipped encoder was measured on it. ``at_least``: only one whose
+    figure is at least that; ``long_floor``: only one whose :data:`LONG_SET` figure is not below it (or not
+    recorded)."""
     best: tuple[str, float] | None = None
     for figures in shipped_figures():
         if _weights(figures.encoder) == _weights(encoder):
             continue
         value = figures.get(language)
-        if value is not None and (best is None or value > best[1]):
+        long = figures.get(language, LONG_SET)
+        if value is None or (at_least is not None and value < at_least) or (
+                long_floor is not None and long is not None and long < long_floor):
+            continue
+        if best is None or value > best[1]:
             best = (figures.encoder, value)
     return best
 
@@ -165,7 +172,9 @@ def shipped_figure(encoder: str, language: str, set_name: str = WARN_SET) -> flo
 
 def language_warning(figures: Figures, language: str, language_name: str, label: str) -> str | None:
     """The warning for an input in ``language`` encoded by the encoder of ``figures``, or None where its
-    Tatoeba figure for that language is at least :data:`WEAK_ACCURACY`.
+    Tatoeba figure for that language is at least :data:`WEAK_ACCURACY`. Another shipped encoder is suggested
+    where its Tatoeba figure is at least :data:`CLEARLY_BETTER` points higher and its :data:`LONG_SET` figure
+    (FLORES' longer sentences) is not lower, where both are recorded.
 
     ``"cs.txt looks like Czech (cs); mineshaft-use-soft finds 14.5% of Czech sentences' English translations
     on Tatoeba (top-1); mineshaft-use-50 finds 82.6% (-e mineshaft-use-50)"``."""
@@ -186,12 +195,15 @@ def language_warning(figures: Figures, language: str, language_name: str, label:
     text = head + (f"{figures.encoder} finds {value:.1f}% of {language_name} sentences' English translations "
                    f"on Tatoeba (top-1)")
     if alternative is not None and alternative[1] >= value + CLEARLY_BETTER:
+        offered = best_alternative(language, figures.encoder, at_least=value + CLEARLY_BETTER,
+                                   long_floor=figures.get(language, LONG_SET))
+        if offered is not None:
+            name, other = offered
+            return text + f"; {name} finds {other:.1f}% (-e {name})"
         name, other = alternative
-        own_long, their_long = figures.get(language, LONG_SET), shipped_figure(name, language, LONG_SET)
-        if own_long is not None and their_long is not None and their_long < own_long:
-            return text + (f"; {name} finds {other:.1f}% there but fewer on FLORES' longer sentences "
-                           f"({their_long:.1f}% against {own_long:.1f}%), so no shipped encoder does better on both")
-        return text + f"; {name} finds {other:.1f}% (-e {name})"
+        return text + (f"; {name} finds {other:.1f}% there but fewer on FLORES' longer sentences "
+                       f"({shipped_figure(name, language, LONG_SET):.1f}% against {figures.encoder}'s "
+                       f"{figures.get(language, LONG_SET):.1f}%), so it is not suggested")
     if alternative is not None and alternative[1] > value:
         name, other = alternative
         return text + f"; no shipped encoder does clearly better ({name}: {other:.1f}%)"

@@ -196,7 +196,12 @@ def test_an_alternative_worse_on_flores_is_not_offered():
     assert theirs < own
     assert quality.language_warning(default, "bn", "Bengali", "x").endswith(
         f"; {name} finds {best:.1f}% there but fewer on FLORES' longer sentences ({theirs:.1f}% against "
-        f"{own:.1f}%), so no shipped encoder does better on both")
-    # where it is ahead on both, it is named as before
+        f"mineshaft-50's {own:.1f}%), so it is not suggested")
+    assert quality.best_alternative("bn", "mineshaft-50", at_least=best, long_floor=own) is None
+    # where it is ahead on both, it is named as before; a FLORES tie, or no FLORES figure, does not stop it
     assert quality.shipped_figure(name, "cs", quality.LONG_SET) >= default.get("cs", quality.LONG_SET)
     assert quality.language_warning(default, "cs", "Czech", "x").endswith(f"(-e {name})")
+    tie = quality.Figures("mine", {"tatoeba": {"bn": 40.0}, "flores": {"bn": theirs}})
+    assert quality.language_warning(tie, "bn", "Bengali", "x").endswith(f"(-e {name})")
+    short_only = quality.Figures("mine", {"tatoeba": {"bn": 40.0}})
+    assert quality.language_warning(short_only, "bn", "Bengali", "x").endswith(f"(-e {name})")

@@ -103,7 +103,7 @@ def describe_route(directory: str | Path, found: language_id.Identified) -> str 
     part = routed_part(found, frozenset(record["languages"]))
     name = record[part]
     inside = not Path(name).is_absolute() and (Path(directory) / name).is_dir()
-    return f"{Path(directory).name} encodes it with " + (f"its model in {name}/" if inside else name)
+    return f"{Path(directory).resolve().name} encodes it with " + (f"its model in {name}/" if inside else name)
 
 
 def routing_rule() -> str:

@@ -209,3 +209,17 @@ def test_the_language_line_names_the_part_that_encodes_each_input(routed, tmp_pa
     src.write_text("\n".join(GERMAN[:5]) + "\n", encoding="utf-8")
     res = run_cli("encode", str(src), "-e", str(named), "-o", str(tmp_path / "few.npy"))
     assert res.returncode == 0 and f"; named encodes it with {routed / 'student'}\n" in res.stderr.decode()
+    # not a routed model: the line names no part
+    res = run_cli("encode", str(src), "-e", str(routed / "known"), "-o", str(tmp_path / "plain.npy"))
+    assert res.returncode == 0 and "encodes it with" not in res.stderr.decode(), res.stderr.decode()
+
+
+def test_mine_names_the_part_for_each_side(routed, tmp_path):
+    (tmp_path / "de.txt").write_text("\n".join(GERMAN) + "\n", encoding="utf-8")
+    (tmp_path / "cs.txt").write_text("\n".join(CZECH) + "\n", encoding="utf-8")
+    res = run_cli("mine", str(tmp_path / "cs.txt"), str(tmp_path / "de.txt"), "-e", str(routed),
+                  "-o", str(tmp_path / "pairs.tsv"), "--threshold", "none")
+    err = res.stderr.decode()
+    assert res.returncode == 0, err
+    assert "Czech (cs)" in err and "; model encodes it with its model in student/" in err, err
+    assert "German (de)" in err and "; model encodes it with its model in known/" in err, err

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The 50-language recipe of the default, mineshaft-50 (docs/fifty-languages.md: version 8 and version 9 of
+# The 50-language recipe of the default, mineshaft-50 (docs/fifty-languages.md: versions 8, 9 and 10 of
 # 2026-12-07), end to end on CPU: news pairs held out for dev mining, extra/ and the Debian pairs capped at 5,000 a
 # file, the extended vocabulary, runs with USE as the teacher and as an anchor for what it knows, the dev choices,
 # the routed model, and the evaluation.
@@ -9,8 +9,8 @@
 # Needs ../shared/data (train/, extra/, eval/) and the Debian pairs of benchmarks/debian_pairs.py (DEBIAN=DIR,
 # default OUT/debian-pairs; made here when missing, which needs Debian's package archive). On 2 CPU cores:
 # 0.35-0.55 step/s at batch 128 on one thread (2,000 steps ≈ 1.5 h; rerun, it resumes where it stopped), each
-# evaluation 10-30 min. The candidate's run was planned for 3,000 steps (the learning rate's schedule) and stopped
-# after 2,000, its best dev checkpoint kept.
+# evaluation 10-30 min. The runs are planned for 3,000 steps (the learning rate's schedule) and stopped after
+# 2,000, their best dev checkpoint kept; version 10 takes version 9's run on to the end of the schedule (step 3c).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"
@@ -93,22 +93,36 @@ record_languages "$OUT/cand$ALPHA"
 #     to mineshaft-use-soft (dev: interpolation_sweep.py --pooled, docs/fifty-languages.md). Version 8 took step 2's
 #     run; version 9 takes step 2b's, chosen on the short and the long pooled dev (printed first, kept in OUT/dev-v9.md)
 LONG=(--long "$DATA/extra" --trained "$OUT/data/train" "$OUT/data/extra5k" "$OUT/data/debian5k")
-[ -f "$OUT/dev-v9.md" ] || { for long in no yes; do
-  if [ "$long" = yes ]; then more=("${LONG[@]}"); else more=(); fi
-  $PY "$HERE/pooled_dev.py" "$OUT/main" "$OUT/vx20" --pairs "$OUT/data/train" --english mineshaft-use-soft "${more[@]}"
-done > "$OUT/dev-v9.md.tmp" && mv "$OUT/dev-v9.md.tmp" "$OUT/dev-v9.md"; }
-cat "$OUT/dev-v9.md"
+# dev_choice OLD NEW FILE: the short and the long pooled dev of run NEW against run OLD, kept in OUT/FILE
+dev_choice() {
+  [ -f "$OUT/$3" ] || { for long in no yes; do
+    if [ "$long" = yes ]; then more=("${LONG[@]}"); else more=(); fi
+    $PY "$HERE/pooled_dev.py" "$OUT/$1" "$OUT/$2" --pairs "$OUT/data/train" --english mineshaft-use-soft "${more[@]}"
+  done > "$OUT/$3.tmp" && mv "$OUT/$3.tmp" "$OUT/$3"; }
+  cat "$OUT/$3"
+}
+dev_choice main vx20 dev-v9.md
 [ -d "$OUT/student-v9" ] || { $MS interpolate "$OUT/vx20" --alpha 1 --save-dtype int8rows -o "$OUT/student-v9" \
     && record_languages "$OUT/student-v9"; }
 [ -d "$OUT/mineshaft-50-v9" ] || $MS route --known mineshaft-use-soft --others "$OUT/student-v9" \
     -o "$OUT/mineshaft-50-v9"
+# 3c. version 10: version 9's run taken on to the end of its schedule, in a copy (OUT/vx20-full, resumed from the
+#     step-2,000 checkpoint; the trainer keeps its best dev step, 2,500), chosen on both pooled devs against version
+#     9's weights (kept in OUT/dev-v10.md)
+[ -d "$OUT/vx20-full" ] || { cp -a "$OUT/vx20" "$OUT/vx20-full" && rm -f "$OUT/vx20-full/.done"; }
+STOP="$STEPS" anchored_run vx20-full use-50x 0.2
+dev_choice vx20 vx20-full dev-v10.md
+[ -d "$OUT/student-v10" ] || { $MS interpolate "$OUT/vx20-full" --alpha 1 --save-dtype int8rows \
+    -o "$OUT/student-v10" && record_languages "$OUT/student-v10"; }
+[ -d "$OUT/mineshaft-50-v10" ] || $MS route --known mineshaft-use-soft --others "$OUT/student-v10" \
+    -o "$OUT/mineshaft-50-v10"
 # 4. the test tables, once, of the routed model: BUCC-style (7 pairs, 2-fold F1), Tatoeba and FLORES for the 50
 #    languages, STS-b (the version 8 candidate's, cand0.75, the same way: --encoder "$OUT/cand$ALPHA")
 B="$DATA/eval/bucc-style"
-$MS eval --encoder "$OUT/mineshaft-50-v9" $(for l in de fr es ru zh ja ko; do echo --bucc "$B/$l-en"; done) \
-    --json "$OUT/bucc-mineshaft-50-v9.json" --force
+$MS eval --encoder "$OUT/mineshaft-50-v10" $(for l in de fr es ru zh ja ko; do echo --bucc "$B/$l-en"; done) \
+    --json "$OUT/bucc-mineshaft-50-v10.json" --force
 $PY "$HERE/compare_students.py" --data "$DATA" --fifty --per-language --cache "$OUT/eval-cache" use=use \
-    default=mineshaft-use-soft "fifty=$OUT/mineshaft-50-v9"
+    default=mineshaft-use-soft "v9=$OUT/mineshaft-50-v9" "fifty=$OUT/mineshaft-50-v10"
 # 5. the losses on this recipe (no anchor): the same data, start, batches and steps for each, batch 64, the last step
 #    kept; Tatoeba on the 36 new languages and STS-b against soft, paired bootstrap intervals. Each seed has its
 #    own extended vocabulary (its lexicon is learned beside that seed's dev split; train refuses another's)

@@ -190,18 +190,18 @@ def test_an_alternative_worse_on_flores_is_not_offered():
     """Clearly better on Tatoeba's short sentences is not enough: an encoder that does worse on FLORES' longer
     ones is named with both figures, and not offered as the better choice."""
     default = quality.retrieval_figures("mineshaft-50")
-    name, best = quality.best_alternative("bn", "mineshaft-50")
-    assert best >= figure("mineshaft-50", "bn") + quality.CLEARLY_BETTER
-    own, theirs = default.get("bn", quality.LONG_SET), quality.shipped_figure(name, "bn", quality.LONG_SET)
+    name, best = quality.best_alternative("fi", "mineshaft-50")
+    assert best >= figure("mineshaft-50", "fi") + quality.CLEARLY_BETTER
+    own, theirs = default.get("fi", quality.LONG_SET), quality.shipped_figure(name, "fi", quality.LONG_SET)
     assert theirs < own
-    assert quality.language_warning(default, "bn", "Bengali", "x").endswith(
+    assert quality.language_warning(default, "fi", "Finnish", "x").endswith(
         f"; {name} finds {best:.1f}% there but fewer on FLORES' longer sentences ({theirs:.1f}% against "
         f"mineshaft-50's {own:.1f}%), so it is not suggested")
-    assert quality.best_alternative("bn", "mineshaft-50", at_least=best, long_floor=own) is None
+    assert quality.best_alternative("fi", "mineshaft-50", at_least=best, long_floor=own) is None
     # where it is ahead on both, it is named as before; a FLORES tie, or no FLORES figure, does not stop it
     assert quality.shipped_figure(name, "cs", quality.LONG_SET) >= default.get("cs", quality.LONG_SET)
     assert quality.language_warning(default, "cs", "Czech", "x").endswith(f"(-e {name})")
-    tie = quality.Figures("mine", {"tatoeba": {"bn": 40.0}, "flores": {"bn": theirs}})
-    assert quality.language_warning(tie, "bn", "Bengali", "x").endswith(f"(-e {name})")
-    short_only = quality.Figures("mine", {"tatoeba": {"bn": 40.0}})
-    assert quality.language_warning(short_only, "bn", "Bengali", "x").endswith(f"(-e {name})")
+    tie = quality.Figures("mine", {"tatoeba": {"fi": 40.0}, "flores": {"fi": theirs}})
+    assert quality.language_warning(tie, "fi", "Finnish", "x").endswith(f"(-e {name})")
+    short_only = quality.Figures("mine", {"tatoeba": {"fi": 40.0}})
+    assert quality.language_warning(short_only, "fi", "Finnish", "x").endswith(f"(-e {name})")

@@ -109,7 +109,12 @@ dev_choice main vx20 dev-v9.md
 # 3c. version 10: version 9's run taken on to the end of its schedule, in a copy (OUT/vx20-full, resumed from the
 #     step-2,000 checkpoint; the trainer keeps its best dev step, 2,500), chosen on both pooled devs against version
 #     9's weights (kept in OUT/dev-v10.md)
-[ -d "$OUT/vx20-full" ] || { cp -a "$OUT/vx20" "$OUT/vx20-full" && rm -f "$OUT/vx20-full/.done"; }
+if [ ! -d "$OUT/vx20-full" ]; then
+  [ -f "$OUT/vx20/checkpoint/state.pt" ] || { echo "step 3c: $OUT/vx20 has no checkpoint to go on from" \
+      "(it must be stopped before the end of its schedule: --stop-after below --steps)" >&2; exit 1; }
+  rm -rf "$OUT/vx20-full.tmp" && cp -a "$OUT/vx20" "$OUT/vx20-full.tmp" && rm -f "$OUT/vx20-full.tmp/.done" \
+    && mv "$OUT/vx20-full.tmp" "$OUT/vx20-full"
+fi
 STOP="$STEPS" anchored_run vx20-full use-50x 0.2
 dev_choice vx20 vx20-full dev-v10.md
 [ -d "$OUT/student-v10" ] || { $MS interpolate "$OUT/vx20-full" --alpha 1 --save-dtype int8rows \

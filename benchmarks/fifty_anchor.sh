@@ -102,11 +102,15 @@ dev_choice() {
   done > "$OUT/$3.tmp" && mv "$OUT/$3.tmp" "$OUT/$3"; }
   cat "$OUT/$3"
 }
+# routed_version V RUN: the run OUT/RUN at α = 1 (8-bit rows) as OUT/student-vV, routed as OUT/mineshaft-50-vV
+routed_version() {
+  [ -d "$OUT/student-v$1" ] || { $MS interpolate "$OUT/$2" --alpha 1 --save-dtype int8rows -o "$OUT/student-v$1" \
+      && record_languages "$OUT/student-v$1"; }
+  [ -d "$OUT/mineshaft-50-v$1" ] || $MS route --known mineshaft-use-soft --others "$OUT/student-v$1" \
+      -o "$OUT/mineshaft-50-v$1"
+}
 dev_choice main vx20 dev-v9.md
-[ -d "$OUT/student-v9" ] || { $MS interpolate "$OUT/vx20" --alpha 1 --save-dtype int8rows -o "$OUT/student-v9" \
-    && record_languages "$OUT/student-v9"; }
-[ -d "$OUT/mineshaft-50-v9" ] || $MS route --known mineshaft-use-soft --others "$OUT/student-v9" \
-    -o "$OUT/mineshaft-50-v9"
+routed_version 9 vx20
 # 3c. version 10: version 9's run taken on to the end of its schedule, in a copy (OUT/vx20-full, resumed from the
 #     step-2,000 checkpoint; the trainer keeps its best dev step, 2,500), chosen on both pooled devs against version
 #     9's weights (kept in OUT/dev-v10.md)
@@ -118,10 +122,7 @@ if [ ! -d "$OUT/vx20-full" ]; then
 fi
 STOP="$STEPS" anchored_run vx20-full use-50x 0.2
 dev_choice vx20 vx20-full dev-v10.md
-[ -d "$OUT/student-v10" ] || { $MS interpolate "$OUT/vx20-full" --alpha 1 --save-dtype int8rows \
-    -o "$OUT/student-v10" && record_languages "$OUT/student-v10"; }
-[ -d "$OUT/mineshaft-50-v10" ] || $MS route --known mineshaft-use-soft --others "$OUT/student-v10" \
-    -o "$OUT/mineshaft-50-v10"
+routed_version 10 vx20-full
 # 3d. version 11: a second stage from version 10's weights, 1,000 steps at half the rates with the languages drawn
 #     at sampling temperature 5 instead of 3 (more draws for the small ones), the best dev step kept; chosen on both
 #     pooled devs against version 10's weights (kept in OUT/dev-v11.md)
@@ -134,10 +135,7 @@ if [ ! -e "$OUT/v11-run/.done" ]; then
   touch "$OUT/v11-run/.done"
 fi
 dev_choice vx20-full v11-run dev-v11.md
-[ -d "$OUT/student-v11" ] || { $MS interpolate "$OUT/v11-run" --alpha 1 --save-dtype int8rows \
-    -o "$OUT/student-v11" && record_languages "$OUT/student-v11"; }
-[ -d "$OUT/mineshaft-50-v11" ] || $MS route --known mineshaft-use-soft --others "$OUT/student-v11" \
-    -o "$OUT/mineshaft-50-v11"
+routed_version 11 v11-run
 # 4. the test tables, once, of the routed model: BUCC-style (7 pairs, 2-fold F1), Tatoeba and FLORES for the 50
 #    languages, STS-b (the version 8 candidate's, cand0.75, the same way: --encoder "$OUT/cand$ALPHA")
 B="$DATA/eval/bucc-style"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The 50-language recipe of the default, mineshaft-50 (docs/fifty-languages.md: versions 8 to 11 of
+# The 50-language recipe of the default, mineshaft-50 (docs/fifty-languages.md: versions 8 to 12 of
 # 2026-12-07), end to end on CPU: news pairs held out for dev mining, extra/ and the Debian pairs capped at 5,000 a
 # file, the extended vocabulary, runs with USE as the teacher and as an anchor for what it knows, the dev choices,
 # the routed model, and the evaluation.
@@ -11,7 +11,7 @@
 # 0.35-0.55 step/s at batch 128 on one thread (2,000 steps ≈ 1.5 h; rerun, it resumes where it stopped), each
 # evaluation 10-30 min. The runs are planned for 3,000 steps (the learning rate's schedule) and stopped after
 # 2,000, their best dev checkpoint kept; version 10 takes version 9's run on to the end of the schedule (step 3c),
-# version 11 adds a second stage (step 3d).
+# version 11 adds a second stage (step 3d), version 12 a third (step 3e).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"
@@ -123,26 +123,36 @@ fi
 STOP="$STEPS" anchored_run vx20-full use-50x 0.2
 dev_choice vx20 vx20-full dev-v10.md
 routed_version 10 vx20-full
-# 3d. version 11: a second stage from version 10's weights, 1,000 steps at half the rates with the languages drawn
-#     at sampling temperature 5 instead of 3 (more draws for the small ones), the best dev step kept; chosen on both
-#     pooled devs against version 10's weights (kept in OUT/dev-v11.md)
-if [ ! -e "$OUT/v11-run/.done" ]; then
-  $MS train $P $X --student "$OUT/vx20-full" --teacher use --anchor use --anchor-weight 1.0 \
-      --train-new-rows-only --batch-size 128 --dev-size 100 --max-length 64 --sampling-temperature 5 --seed 0 \
-      --lr 1.5e-5 --embedding-lr 1e-3 --train-old-rows 20000 --loss soft --tcm --extra-share 0.2 --max-pairs 12000 \
-      --steps 1000 --eval-every 250 --checkpoint-every 250 --cache-dir "$OUT/cache" --threads 1 \
-      --out "$OUT/v11-run" $(resume "$OUT/v11-run")
-  touch "$OUT/v11-run/.done"
-fi
+# stage NAME START TEMP: a further stage from the student OUT/START, 1,000 steps at half the rates with the languages
+#     drawn at sampling temperature TEMP, the best dev step kept (OUT/NAME)
+stage() {
+  if [ ! -e "$OUT/$1/.done" ]; then
+    $MS train $P $X --student "$OUT/$2" --teacher use --anchor use --anchor-weight 1.0 \
+        --train-new-rows-only --batch-size 128 --dev-size 100 --max-length 64 --sampling-temperature "$3" --seed 0 \
+        --lr 1.5e-5 --embedding-lr 1e-3 --train-old-rows 20000 --loss soft --tcm --extra-share 0.2 --max-pairs 12000 \
+        --steps 1000 --eval-every 250 --checkpoint-every 250 --cache-dir "$OUT/cache" --threads 1 \
+        --out "$OUT/$1" $(resume "$OUT/$1")
+    touch "$OUT/$1/.done"
+  fi
+}
+# 3d. version 11: a second stage from version 10's weights, sampling temperature 5 instead of 3 (more draws for the
+#     small languages); chosen on both pooled devs against version 10's weights (kept in OUT/dev-v11.md)
+stage v11-run vx20-full 5
 dev_choice vx20-full v11-run dev-v11.md
 routed_version 11 v11-run
+# 3e. version 12: a third stage, the same from version 11's student as shipped (8-bit rows), at sampling
+#     temperature 5 (chosen against 8 on both pooled devs); against version 11's student (kept in OUT/dev-v12.md)
+stage v12-run student-v11 5
+dev_choice student-v11 v12-run dev-v12.md
+routed_version 12 v12-run
 # 4. the test tables, once, of the routed model: BUCC-style (7 pairs, 2-fold F1), Tatoeba and FLORES for the 50
 #    languages, STS-b (the version 8 candidate's, cand0.75, the same way: --encoder "$OUT/cand$ALPHA")
 B="$DATA/eval/bucc-style"
-$MS eval --encoder "$OUT/mineshaft-50-v11" $(for l in de fr es ru zh ja ko; do echo --bucc "$B/$l-en"; done) \
-    --json "$OUT/bucc-mineshaft-50-v11.json" --force
+$MS eval --encoder "$OUT/mineshaft-50-v12" $(for l in de fr es ru zh ja ko; do echo --bucc "$B/$l-en"; done) \
+    --json "$OUT/bucc-mineshaft-50-v12.json" --force
 $PY "$HERE/compare_students.py" --data "$DATA" --fifty --per-language --cache "$OUT/eval-cache" use=use \
-    default=mineshaft-use-soft "v9=$OUT/mineshaft-50-v9" "v10=$OUT/mineshaft-50-v10" "fifty=$OUT/mineshaft-50-v11"
+    default=mineshaft-use-soft "v9=$OUT/mineshaft-50-v9" "v10=$OUT/mineshaft-50-v10" "v11=$OUT/mineshaft-50-v11" \
+    "fifty=$OUT/mineshaft-50-v12"
 # 5. the losses on this recipe (no anchor): the same data, start, batches and steps for each, batch 64, the last step
 #    kept; Tatoeba on the 36 new languages and STS-b against soft, paired bootstrap intervals. Each seed has its
 #    own extended vocabulary (its lexicon is learned beside that seed's dev split; train refuses another's)

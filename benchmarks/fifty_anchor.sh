@@ -123,7 +123,7 @@ fi
 STOP="$STEPS" anchored_run vx20-full use-50x 0.2
 dev_choice vx20 vx20-full dev-v10.md
 routed_version 10 vx20-full
-# stage NAME START TEMP: a further stage from the student OUT/START, 1,000 steps at half the rates with the languages
+# stage NAME START TEMP: a further stage from the model or run OUT/START, 1,000 steps at half the rates with the languages
 #     drawn at sampling temperature TEMP, the best dev step kept (OUT/NAME)
 stage() {
   if [ ! -e "$OUT/$1/.done" ]; then
@@ -140,11 +140,12 @@ stage() {
 stage v11-run vx20-full 5
 dev_choice vx20-full v11-run dev-v11.md
 routed_version 11 v11-run
-# 3e. version 12: a third stage, the same from version 11's student as shipped (8-bit rows), at sampling
-#     temperature 5 (chosen against 8 on both pooled devs); against version 11's student (kept in OUT/dev-v12.md)
+# 3e. version 12: a third stage, the same, from version 11's student as shipped (8-bit rows), at sampling
+#     temperature 5 (8 was tried and did no better: docs/fifty-languages.md); its student (8-bit rows) against
+#     version 11's on both pooled devs (kept in OUT/dev-v12.md)
 stage v12-run student-v11 5
-dev_choice student-v11 v12-run dev-v12.md
 routed_version 12 v12-run
+dev_choice student-v11 student-v12 dev-v12.md
 # 4. the test tables, once, of the routed model: BUCC-style (7 pairs, 2-fold F1), Tatoeba and FLORES for the 50
 #    languages, STS-b (the version 8 candidate's, cand0.75, the same way: --encoder "$OUT/cand$ALPHA")
 B="$DATA/eval/bucc-style"

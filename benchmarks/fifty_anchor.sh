@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The 50-language recipe of the default, mineshaft-50 (docs/fifty-languages.md: versions 8 to 12 of
+# The 50-language recipe of the default, mineshaft-50 (docs/fifty-languages.md: versions 8 to 13 of
 # 2026-12-07), end to end on CPU: news pairs held out for dev mining, extra/ and the Debian pairs capped at 5,000 a
 # file, the extended vocabulary, runs with USE as the teacher and as an anchor for what it knows, the dev choices,
 # the routed model, and the evaluation.
@@ -11,7 +11,7 @@
 # 0.35-0.55 step/s at batch 128 on one thread (2,000 steps ≈ 1.5 h; rerun, it resumes where it stopped), each
 # evaluation 10-30 min. The runs are planned for 3,000 steps (the learning rate's schedule) and stopped after
 # 2,000, their best dev checkpoint kept; version 10 takes version 9's run on to the end of the schedule (step 3c),
-# version 11 adds a second stage (step 3d), version 12 a third (step 3e).
+# versions 11, 12 and 13 add a second, a third and a fourth stage (steps 3d to 3f).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$HERE")"
@@ -123,14 +123,15 @@ fi
 STOP="$STEPS" anchored_run vx20-full use-50x 0.2
 dev_choice vx20 vx20-full dev-v10.md
 routed_version 10 vx20-full
-# stage NAME START TEMP: a further stage from the model or run OUT/START, 1,000 steps at half the rates with the languages
-#     drawn at sampling temperature TEMP, the best dev step kept (OUT/NAME)
+# stage NAME START TEMP [LR ROW_LR]: a further stage from the model or run OUT/START, 1,000 steps at half the rates
+#     (or LR for the network and ROW_LR for the rows) with the languages drawn at sampling temperature TEMP, the best
+#     dev step kept (OUT/NAME)
 stage() {
   if [ ! -e "$OUT/$1/.done" ]; then
     $MS train $P $X --student "$OUT/$2" --teacher use --anchor use --anchor-weight 1.0 \
         --train-new-rows-only --batch-size 128 --dev-size 100 --max-length 64 --sampling-temperature "$3" --seed 0 \
-        --lr 1.5e-5 --embedding-lr 1e-3 --train-old-rows 20000 --loss soft --tcm --extra-share 0.2 --max-pairs 12000 \
-        --steps 1000 --eval-every 250 --checkpoint-every 250 --cache-dir "$OUT/cache" --threads 1 \
+        --lr "${4:-1.5e-5}" --embedding-lr "${5:-1e-3}" --train-old-rows 20000 --loss soft --tcm --extra-share 0.2 \
+        --max-pairs 12000 --steps 1000 --eval-every 250 --checkpoint-every 250 --cache-dir "$OUT/cache" --threads 1 \
         --out "$OUT/$1" $(resume "$OUT/$1")
     touch "$OUT/$1/.done"
   fi
@@ -146,14 +147,19 @@ routed_version 11 v11-run
 stage v12-run student-v11 5
 routed_version 12 v12-run
 dev_choice student-v11 student-v12 dev-v12.md
+# 3f. version 13: a fourth stage from version 12's student at the first stage's rates (the half rates tied on both
+#     pooled devs: docs/fifty-languages.md); against version 12's student (kept in OUT/dev-v13.md)
+stage v13-run student-v12 5 3e-5 2e-3
+routed_version 13 v13-run
+dev_choice student-v12 student-v13 dev-v13.md
 # 4. the test tables, once, of the routed model: BUCC-style (7 pairs, 2-fold F1), Tatoeba and FLORES for the 50
 #    languages, STS-b (the version 8 candidate's, cand0.75, the same way: --encoder "$OUT/cand$ALPHA")
 B="$DATA/eval/bucc-style"
-$MS eval --encoder "$OUT/mineshaft-50-v12" $(for l in de fr es ru zh ja ko; do echo --bucc "$B/$l-en"; done) \
-    --json "$OUT/bucc-mineshaft-50-v12.json" --force
+$MS eval --encoder "$OUT/mineshaft-50-v13" $(for l in de fr es ru zh ja ko; do echo --bucc "$B/$l-en"; done) \
+    --json "$OUT/bucc-mineshaft-50-v13.json" --force
 $PY "$HERE/compare_students.py" --data "$DATA" --fifty --per-language --cache "$OUT/eval-cache" use=use \
     default=mineshaft-use-soft "v9=$OUT/mineshaft-50-v9" "v10=$OUT/mineshaft-50-v10" "v11=$OUT/mineshaft-50-v11" \
-    "fifty=$OUT/mineshaft-50-v12"
+    "v12=$OUT/mineshaft-50-v12" "fifty=$OUT/mineshaft-50-v13"
 # 5. the losses on this recipe (no anchor): the same data, start, batches and steps for each, batch 64, the last step
 #    kept; Tatoeba on the 36 new languages and STS-b against soft, paired bootstrap intervals. Each seed has its
 #    own extended vocabulary (its lexicon is learned beside that seed's dev split; train refuses another's)

@@ -147,13 +147,14 @@ routed_version 11 v11-run
 stage v12-run student-v11 5
 routed_version 12 v12-run
 dev_choice student-v11 student-v12 dev-v12.md
-# 3f. version 13: a fourth stage from version 12's student at the first stage's rates (the half rates tied on both
-#     pooled devs: docs/fifty-languages.md); against version 12's student (kept in OUT/dev-v13.md)
+# 3f. version 13: a fourth stage from version 12's student at the first stage's rates (the half rates, the same
+#     command without them, tied on both pooled devs: docs/fifty-languages.md); against version 12's student (kept in OUT/dev-v13.md)
 stage v13-run student-v12 5 3e-5 2e-3
 routed_version 13 v13-run
 dev_choice student-v12 student-v13 dev-v13.md
 # 4. the test tables, once, of the routed model: BUCC-style (7 pairs, 2-fold F1), Tatoeba and FLORES for the 50
-#    languages, STS-b (the version 8 candidate's, cand0.75, the same way: --encoder "$OUT/cand$ALPHA")
+#    languages, STS-b (the version 8 candidate's, cand0.75, the same way: --encoder "$OUT/cand$ALPHA"); the paired
+#    differences between two versions, as the card gives them: the same command with only those two, older first
 B="$DATA/eval/bucc-style"
 $MS eval --encoder "$OUT/mineshaft-50-v13" $(for l in de fr es ru zh ja ko; do echo --bucc "$B/$l-en"; done) \
     --json "$OUT/bucc-mineshaft-50-v13.json" --force

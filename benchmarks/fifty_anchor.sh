@@ -125,12 +125,11 @@ dev_choice vx20 vx20-full dev-v10.md
 routed_version 10 vx20-full
 # stage NAME START TEMP [LR ROW_LR]: a further stage from the model or run OUT/START, 1,000 steps at half the rates
 #     (or LR for the network and ROW_LR for the rows) with the languages drawn at sampling temperature TEMP, the best
-#     dev step kept (OUT/NAME)
+#     dev step kept (OUT/NAME); the recipe's options, the stage's temperature and rates after them (the later wins)
 stage() {
   if [ ! -e "$OUT/$1/.done" ]; then
-    $MS train $P $X --student "$OUT/$2" --teacher use --anchor use --anchor-weight 1.0 \
-        --train-new-rows-only --batch-size 128 --dev-size 100 --max-length 64 --sampling-temperature "$3" --seed 0 \
-        --lr "${4:-1.5e-5}" --embedding-lr "${5:-1e-3}" --train-old-rows 20000 --loss soft --tcm --extra-share 0.2 \
+    $MS train $P $X --student "$OUT/$2" --teacher use --anchor use --anchor-weight 1.0 $FIFTY_BASE $FIFTY_STEP2 \
+        --sampling-temperature "$3" --lr "${4:-1.5e-5}" --embedding-lr "${5:-1e-3}" --extra-share 0.2 \
         --max-pairs 12000 --steps 1000 --eval-every 250 --checkpoint-every 250 --cache-dir "$OUT/cache" --threads 1 \
         --out "$OUT/$1" $(resume "$OUT/$1")
     touch "$OUT/$1/.done"
@@ -148,7 +147,8 @@ stage v12-run student-v11 5
 routed_version 12 v12-run
 dev_choice student-v11 student-v12 dev-v12.md
 # 3f. version 13: a fourth stage from version 12's student at the first stage's rates (the half rates, the same
-#     command without them, tied on both pooled devs: docs/fifty-languages.md); against version 12's student (kept in OUT/dev-v13.md)
+#     command without them, tied on both pooled devs: docs/fifty-languages.md); against version 12's student (kept
+#     in OUT/dev-v13.md)
 stage v13-run student-v12 5 3e-5 2e-3
 routed_version 13 v13-run
 dev_choice student-v12 student-v13 dev-v13.md

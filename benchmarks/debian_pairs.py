@@ -113,8 +113,8 @@ def fetch(packages: list[str], cache: Path) -> dict[str, tuple[str, list[Path]]]
     if not (shutil.which("apt-get") and shutil.which("apt-cache") and shutil.which("dpkg-deb")):
         sys.exit("debian_pairs.py needs apt-get, apt-cache and dpkg-deb (a Debian or Ubuntu machine)")
     cache.mkdir(parents=True, exist_ok=True)
-    known = [p for p in packages
-             if subprocess.run(["apt-cache", "show", p], capture_output=True).returncode == 0]
+    known = [p for p in packages  # a name with no package behind it (virtual, or only referred to) prints nothing
+             if subprocess.run(["apt-cache", "show", p], capture_output=True, text=True).stdout.strip()]
     missing = [p for p in known if not list(cache.glob(f"{p}_*.deb"))]
     if missing:
         got = subprocess.run(["apt-get", "download", *missing], cwd=cache, capture_output=True, text=True)
@@ -130,15 +130,20 @@ def fetch(packages: list[str], cache: Path) -> dict[str, tuple[str, list[Path]]]
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def arguments(description: str, max_per_language: int) -> argparse.Namespace:
+    """The options of a script that builds pair files from Debian packages (this one and help_pairs.py)."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--langs", nargs="+", default=SMALL)
     ap.add_argument("--cache", type=Path, default=Path("runs/debian-debs"))
-    ap.add_argument("--max-per-language", type=int, default=10_000)
+    ap.add_argument("--max-per-language", type=int, default=max_per_language)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--held-out", type=Path, default=Path(__file__).resolve().parents[1] / "../shared/data/eval")
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = arguments(__doc__.split("\n")[0], 10_000)
     packages = COMMON + [f"libreoffice-l10n-{lang}" for lang in args.langs]   # those Debian lacks are skipped
     unpacked = fetch(packages, args.cache)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -155,21 +160,32 @@ def main() -> None:
                         if key(en) in held or key(xx) in held:
                             continue
                         rows.setdefault((en.casefold(), xx.casefold()), (en, xx, f"debian:{pkg}"))
-        chosen = sorted(rows.values())
-        random.Random(args.seed).shuffle(chosen)
-        chosen = chosen[:args.max_per_language]
-        if not chosen:
-            print(f"{lang}: no messages", file=sys.stderr)
-            continue
-        with open(args.out / f"en-{lang}.tsv", "w", encoding="utf-8") as fh:
+        chosen = write_sample(args.out / f"en-{lang}.tsv", rows, args.max_per_language, args.seed, manifest)
+        print(f"{lang}: {chosen} pairs ({len(rows)} distinct)" if chosen else f"{lang}: no messages", file=sys.stderr)
+    write_manifest(args.out, {pkg: version for pkg, (version, _) in unpacked.items()}, manifest)
+
+
+def write_sample(path: Path, rows: dict[tuple[str, str], tuple[str, str, str]], most: int, seed: int,
+                 manifest: collections.Counter) -> int:
+    """At most ``most`` of the (English, translation, ``debian:PACKAGE``) rows, a seeded sample, written to
+    ``path`` (nothing when there are none), each counted for its package in ``manifest``; how many were written."""
+    chosen = sorted(rows.values())
+    random.Random(seed).shuffle(chosen)
+    chosen = chosen[:most]
+    if chosen:
+        with open(path, "w", encoding="utf-8") as fh:
             for en, xx, tag in chosen:
                 fh.write(f"{en}\t{xx}\t{tag}\n")
                 manifest[tag.split(":", 1)[1]] += 1
-        print(f"{lang}: {len(chosen)} pairs ({len(rows)} distinct)", file=sys.stderr)
-    with open(args.out.with_name(args.out.name + ".manifest.tsv"), "w", encoding="utf-8") as fh:
+    return len(chosen)
+
+
+def write_manifest(out: Path, versions: dict[str, str], rows: collections.Counter) -> None:
+    """``OUT.manifest.tsv``: each package's version and the rows taken from it."""
+    with open(out.with_name(out.name + ".manifest.tsv"), "w", encoding="utf-8") as fh:
         fh.write("package\tversion\trows\n")
-        for pkg, (version, _) in sorted(unpacked.items()):
-            fh.write(f"{pkg}\t{version}\t{manifest[pkg]}\n")
+        for pkg, version in sorted(versions.items()):
+            fh.write(f"{pkg}\t{version}\t{rows[pkg]}\n")
 
 
 if __name__ == "__main__":

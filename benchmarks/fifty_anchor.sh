@@ -44,7 +44,8 @@ write_languages(sys.argv[1], 'use', pair_file_languages(sorted(Path(sys.argv[2])
 # (each written under NAME.tmp and moved into place when complete, so an interrupted step is redone)
 [ -d "$OUT/data" ] || { $PY "$HERE/news_dev.py" --out "$OUT/data.tmp" --data "$DATA" \
     && mv "$OUT/data.tmp" "$OUT/data"; }
-[ -d "$DEBIAN" ] || { $PY "$HERE/debian_pairs.py" --out "$DEBIAN.tmp" && mv "$DEBIAN.tmp" "$DEBIAN"; }
+[ -d "$DEBIAN" ] || { $PY "$HERE/debian_pairs.py" --out "$DEBIAN.tmp" && mv "$DEBIAN.tmp.manifest.tsv" \
+    "$DEBIAN.manifest.tsv" && mv "$DEBIAN.tmp" "$DEBIAN"; }
 for src in "$DATA/extra:extra5k" "$DEBIAN:debian5k"; do
   d="$OUT/data/${src#*:}"
   [ -d "$d" ] || { $PY "$HERE/cap_pairs.py" "${src%:*}" "$d.tmp" && mv "$d.tmp" "$d"; }

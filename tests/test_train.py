@@ -347,3 +347,16 @@ def test_options_are_declared_once_in_the_config():
                          (dict(embedding_lr=0.0), "--embedding-lr must be a positive")):
         with pytest.raises(UsageError, match=message):
             TrainConfig(**{"pairs": ["x.tsv"], "out": "m", **bad}).check()
+
+
+def test_a_run_that_never_beats_its_start_says_so(pairs_tsv, teacher_cache, tmp_path, capfd):
+    """With --select best, a run whose dev never rises above step 0's writes the start's weights: a warning says
+    so (the final weights are not kept: the checkpoint is removed at the end)."""
+    common = dict(pairs=[str(pairs_tsv)], student="use", loss="soft", batch_size=16, steps=2, lr=1e-12,
+                  embedding_lr=1e-12, dev_size=16, eval_every=1, device="cpu", cache_dir=teacher_cache)
+    result = train(TrainConfig(out=str(tmp_path / "flat"), **common))
+    assert result.best_step == 0
+    err = capfd.readouterr().err
+    assert "warning: no step improved on the start's dev accuracy" in err and "--select last" in err
+    train(TrainConfig(out=str(tmp_path / "last"), select="last", **common))
+    assert "no step improved" not in capfd.readouterr().err

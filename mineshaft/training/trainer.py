@@ -36,7 +36,7 @@ from ..encoders.precision import resolve_precision
 from ..errors import InputError, UsageError
 from ..io import atomic_dir, write_atomic_bytes
 from ..metrics import retrieval_accuracy
-from ..progress import info, task
+from ..progress import info, task, warn
 from .card import record_languages, write_model_card
 from .checkpoint import (CHECKPOINT, STATE_FILE, GlobalRNG, TrainState, check_claimable, check_same_run, claim,
                          run_identity)
@@ -394,4 +394,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     lock.close()
     info(f"best dev at step {trainer.state.best_step}; model of "
          f"{'that' if cfg.select == 'best' and len(dev_set) else 'the last'} step in {out}")
+    if cfg.select == "best" and len(dev_set) and trainer.state.best_step == 0 and steps > 0:
+        warn(f"no step improved on the start's dev accuracy (xx→en {100 * trainer.state.best['mean_xx2en']:.2f}): "
+             f"{out} holds the start's weights; --select last keeps the final step's")
     return trainer.result()

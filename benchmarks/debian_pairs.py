@@ -28,6 +28,7 @@ import subprocess
 import sys
 import unicodedata
 from pathlib import Path
+from typing import Iterable, NamedTuple
 
 #: the languages of ../shared/data/train with fewer than 2,000 pairs that USE v3 was not trained on
 SMALL = "af az be bn ca et eu gl hr hy is lt lv sl sq tl tt ur vi".split()
@@ -108,8 +109,15 @@ def locale_dirs(folders: list[Path], lang: str) -> list[Path]:
     return [p for p in folders if p.parent.name == lang or re.fullmatch(rf"{lang}_[A-Z]{{2}}", p.parent.name)]
 
 
-def fetch(packages: list[str], cache: Path) -> dict[str, tuple[str, list[Path]]]:
-    """Download (once) and unpack each package that exists; name -> (version, its LC_MESSAGES folders, sorted)."""
+class Package(NamedTuple):
+    """A downloaded package: its version and the folder it is unpacked in."""
+
+    version: str
+    root: Path
+
+
+def fetch(packages: list[str], cache: Path) -> dict[str, Package]:
+    """Download (once) and unpack each package that exists (``cache/x-NAME``); name -> :class:`Package`."""
     if not (shutil.which("apt-get") and shutil.which("apt-cache") and shutil.which("dpkg-deb")):
         sys.exit("debian_pairs.py needs apt-get, apt-cache and dpkg-deb (a Debian or Ubuntu machine)")
     cache.mkdir(parents=True, exist_ok=True)
@@ -126,8 +134,25 @@ def fetch(packages: list[str], cache: Path) -> dict[str, tuple[str, list[Path]]]
         root = cache / f"x-{p}"
         if not root.exists():
             subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
-        out[p] = (deb.name.split("_")[1], sorted(root.rglob("LC_MESSAGES")))
+        out[p] = Package(deb.name.split("_")[1], root)
     return out
+
+
+def held_out(folder: Path) -> set[str]:
+    """:func:`held_out_keys` of ``folder``, exiting with a message when it holds none (a wrong ``--held-out``)."""
+    held = held_out_keys(folder)
+    if not held:
+        sys.exit(f"no held-out sentences under {folder}")
+    return held
+
+
+def add_pairs(rows: dict[tuple[str, str], tuple[str, str, str]], pairs: Iterable[tuple[str, str]], tag: str,
+              held: set[str]) -> None:
+    """Add (English, translation) pairs to ``rows`` as ``debian:TAG`` rows, one per casefolded pair (the first
+    source kept), none with a side among the ``held`` keys."""
+    for en, xx in pairs:
+        if key(en) not in held and key(xx) not in held:
+            rows.setdefault((en.casefold(), xx.casefold()), (en, xx, f"debian:{tag}"))
 
 
 def arguments(description: str, max_per_language: int) -> argparse.Namespace:
@@ -148,21 +173,17 @@ def main() -> None:
     unpacked = fetch(packages, args.cache)
     args.out.mkdir(parents=True, exist_ok=True)
     manifest = collections.Counter()
-    held = held_out_keys(args.held_out)
-    if not held:
-        sys.exit(f"no held-out sentences under {args.held_out}")
+    held = held_out(args.held_out)
+    catalogues = {pkg: sorted(package.root.rglob("LC_MESSAGES")) for pkg, package in sorted(unpacked.items())}
     for lang in args.langs:
         rows: dict[tuple[str, str], tuple[str, str, str]] = {}
-        for pkg, (_, folders) in sorted(unpacked.items()):
+        for pkg, folders in catalogues.items():
             for folder in locale_dirs(folders, lang):
                 for mo in sorted(folder.glob("*.mo")):
-                    for en, xx in catalogue_pairs(mo):
-                        if key(en) in held or key(xx) in held:
-                            continue
-                        rows.setdefault((en.casefold(), xx.casefold()), (en, xx, f"debian:{pkg}"))
+                    add_pairs(rows, catalogue_pairs(mo), pkg, held)
         chosen = write_sample(args.out / f"en-{lang}.tsv", rows, args.max_per_language, args.seed, manifest)
         print(f"{lang}: {chosen} pairs ({len(rows)} distinct)" if chosen else f"{lang}: no messages", file=sys.stderr)
-    write_manifest(args.out, {pkg: version for pkg, (version, _) in unpacked.items()}, manifest)
+    write_manifest(args.out, {pkg: package.version for pkg, package in unpacked.items()}, manifest)
 
 
 def write_sample(path: Path, rows: dict[tuple[str, str], tuple[str, str, str]], most: int, seed: int,

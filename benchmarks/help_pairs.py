@@ -29,7 +29,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from debian_pairs import arguments, clean, fetch, held_out_keys, keep, key, write_manifest, write_sample  # noqa: E402
+from debian_pairs import (add_pairs, arguments, clean, fetch, held_out, keep, key, write_manifest,  # noqa: E402
+                          write_sample)
 
 #: Debian's locale names where they are not the language code
 MOZILLA_LOCALE = {"hy": "hy-am", "nb": "nb-no", "nn": "nn-no"}
@@ -178,10 +179,6 @@ def language_pack_locale(packs: list[Path], default: str) -> str:
     return first.name.split("@")[0].removeprefix("langpack-") if first else default
 
 
-def _root(unpacked: dict, package: str) -> Path | None:
-    return unpacked[package][2] if package in unpacked else None
-
-
 def main() -> None:
     args = arguments(__doc__.split("\n")[0], 20_000)
     apps = {"firefox-esr": "firefox-esr-l10n", "thunderbird": "thunderbird-l10n"}
@@ -189,37 +186,34 @@ def main() -> None:
     for lang in args.langs:
         loc = MOZILLA_LOCALE.get(lang, lang)
         packages += [f"libreoffice-help-{lang}", *(f"{pack}-{loc}" for pack in apps.values())]
-    fetched = fetch(packages, args.cache)
-    unpacked = {p: (v, folders, args.cache / f"x-{p}") for p, (v, folders) in fetched.items()}
-    held = held_out_keys(args.held_out)
-    if not held:
-        sys.exit(f"no held-out sentences under {args.held_out}")
-    english = {app: mozilla_strings(sorted(_root(unpacked, app).rglob("omni.ja")), "en-US")
+    unpacked = fetch(packages, args.cache)
+    held = held_out(args.held_out)
+    english = {app: mozilla_strings(sorted(unpacked[app].root.rglob("omni.ja")), "en-US")
                for app in apps if app in unpacked}
     args.out.mkdir(parents=True, exist_ok=True)
     manifest = collections.Counter()
     for lang in args.langs:
         rows: dict[tuple[str, str], tuple[str, str, str]] = {}
         sources: list[tuple[str, list[tuple[str, str]]]] = []
-        en_help, xx_help = _root(unpacked, "libreoffice-help-en-us"), _root(unpacked, f"libreoffice-help-{lang}")
+        en_help, xx_help = unpacked.get("libreoffice-help-en-us"), unpacked.get(f"libreoffice-help-{lang}")
         if en_help and xx_help:
             base = Path("usr/share/libreoffice/help")
-            sources.append((f"libreoffice-help-{lang}", help_pairs(en_help / base / "en-US", xx_help / base / lang)))
+            sources.append((f"libreoffice-help-{lang}",
+                            help_pairs(en_help.root / base / "en-US", xx_help.root / base / lang)))
         loc = MOZILLA_LOCALE.get(lang, lang)
         for app, pack in apps.items():
-            root = _root(unpacked, f"{pack}-{loc}")
-            if root and app in english:
-                packs = sorted(root.rglob("langpack-*.xpi"))
+            package = unpacked.get(f"{pack}-{loc}")
+            if package and app in english:
+                packs = sorted(package.root.rglob("langpack-*.xpi"))
                 strings = mozilla_strings(packs, language_pack_locale(packs, loc))
                 sources.append((f"{pack}-{loc}", aligned(english[app], strings)))
         for tag, pairs in sources:
-            for en, xx in pairs:
-                if key(en) not in held and key(xx) not in held:
-                    rows.setdefault((en.casefold(), xx.casefold()), (en, xx, f"debian:{tag}"))
+            add_pairs(rows, pairs, tag, held)
         chosen = write_sample(args.out / f"en-{lang}.tsv", rows, args.max_per_language, args.seed, manifest)
         print(f"{lang}: {chosen} pairs ({len(rows)} distinct; " + ", ".join(f"{tag} {len(p)}" for tag, p in sources)
               + ")" if chosen else f"{lang}: no pairs", file=sys.stderr)
-    write_manifest(args.out, {pkg: version for pkg, (version, _, _) in unpacked.items()}, manifest)
+    write_manifest(args.out, {pkg: package.version for pkg, package in unpacked.items()}, manifest)
+
 
 if __name__ == "__main__":
     main()

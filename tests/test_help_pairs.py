@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
 import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
 _spec = importlib.util.spec_from_file_location("help_pairs", ROOT / "benchmarks" / "help_pairs.py")
 help_pairs = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(help_pairs)

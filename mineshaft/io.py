@@ -360,8 +360,9 @@ def write_atomic_npy(path: str | os.PathLike, array: np.ndarray) -> None:
         np.save(fh, array, allow_pickle=False)
 
 
-#: files of a trained model's folder that no model made from it takes: optimizer state, cached teacher vectors, locks
-LEFTOVERS = frozenset({"checkpoint", "teacher-cache", "train.lock"})
+#: files of a trained model's folder that no model made from it takes: optimizer state, cached teacher vectors, locks,
+#: the final step's model that ``train --keep-last`` writes beside the kept one
+LEFTOVERS = frozenset({"checkpoint", "teacher-cache", "train.lock", "last"})
 
 
 def ignoring(skip: frozenset[str]):

@@ -98,7 +98,7 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path):
 
 def test_records_tell_the_truth_and_training_leftovers_stay_behind(tmp_path):
     """train_config.json and the card say what the run used (not "auto"); interpolate copies the model,
-    not the teacher cache, checkpoint or lock of its training run."""
+    not the teacher cache, checkpoint, lock or final-step copy of its training run."""
     from mineshaft.io import read_lines
     from mineshaft.training.config import TrainConfig
     from mineshaft.training.trainer import train
@@ -120,9 +120,11 @@ def test_records_tell_the_truth_and_training_leftovers_stay_behind(tmp_path):
     (out / "teacher-cache" / "abc.npy").write_bytes(b"x" * 1000)
     (out / ".lock").write_text("")
     (out / ".model.tmp").mkdir()
+    (out / "last").mkdir()  # the final step's model that train --keep-last writes
+    (out / "last" / "model.safetensors").write_bytes(b"x" * 1000)
     interpolate(out, tmp_path / "mid", 0.5)
     copied = {p.name for p in (tmp_path / "mid").iterdir()}
-    assert not copied & {"teacher-cache", ".lock", ".model.tmp", "checkpoint"}, copied
+    assert not copied & {"teacher-cache", ".lock", ".model.tmp", "checkpoint", "last"}, copied
     assert {"config.json", "model.safetensors", "sp.model", "train_config.json", "interpolation.json"} <= copied
 
 

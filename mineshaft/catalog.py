@@ -21,7 +21,7 @@ from .encoders import DEFAULT_ENCODER, DEFAULT_STUDENT, SHORT_NAMES, model_path,
 from .encoders.routed import ROUTED_ARCHITECTURE, part_name, read_routing
 from .encoders.names import has_weights
 from .errors import InputError
-from .io import read_json_object
+from .io import LEFTOVERS, read_json_object
 from .languages import BUILTIN_LANGUAGES, read_languages
 from .model_card import HEADLINES, CardError, Figure, card_languages, headline_figures, read_card
 
@@ -54,9 +54,12 @@ class ModelEntry:
 
 # ------------------------------------------------------------------------------------------- facts
 def folder_size(path: Path) -> int:
-    """Bytes of the files under ``path`` (links followed, each file once)."""
+    """Bytes of the model's files under ``path`` (links followed, each file once; a training run's leftovers, such
+    as its checkpoint or the final step's model beside the kept one, left out)."""
     seen, total = set(), 0
-    for root, _, files in os.walk(path):
+    for root, dirs, files in os.walk(path):
+        if Path(root) == Path(path):
+            dirs[:] = [d for d in dirs if d not in LEFTOVERS]
         for name in files:
             try:
                 st = os.stat(os.path.join(root, name))

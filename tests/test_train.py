@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from conftest import ROOT, SHARED, run_cli
+from mineshaft.catalog import folder_size
 from mineshaft.encoders import load_encoder
 from mineshaft.errors import UsageError
 from mineshaft.io import read_lines
@@ -363,7 +364,7 @@ def test_a_run_that_never_beats_its_start_says_so(pairs_tsv, teacher_cache, tmp_
     assert "no step improved" not in capfd.readouterr().err
 
 
-def test_keep_last_writes_the_final_step_beside_the_best(pairs_tsv, teacher_cache, tmp_path, capfd):
+def test_keep_last_writes_the_final_step_beside_the_best(pairs_tsv, teacher_cache, tmp_path, capfd, monkeypatch):
     """--keep-last: when --select best keeps an earlier step (here step 0: USE already retrieves every dev pair, so
     no step can do better), OUT/last holds the final step's model, loadable, with the vectors of a --select last
     run of the same recipe."""
@@ -379,6 +380,23 @@ def test_keep_last_writes_the_final_step_beside_the_best(pairs_tsv, teacher_cach
     final = load_encoder(str(tmp_path / "final"), device="cpu").encode(texts)
     np.testing.assert_allclose(load_encoder(str(out / "last"), device="cpu").encode(texts), final, atol=1e-6)
     assert not np.allclose(load_encoder(str(out), device="cpu").encode(texts), final, atol=1e-4)
+    assert "step 2 (the final step, beside the best" in (out / "last" / "README.md").read_text()
+    assert folder_size(out) < 1.5 * folder_size(out / "last")  # `mineshaft models` counts the kept model only
+
+    # the same run again, where each evaluation beats the one before: the final step is the best, and the
+    # final-step model of the earlier run is removed, not left beside this one's
+    import mineshaft.training.trainer as trainer_module
+    real, calls = trainer_module.dev_accuracy, []
+
+    def rising(encoder, dev):
+        calls.append(1)
+        return {**real(encoder, dev), "mean_xx2en": len(calls) / 100}
+
+    monkeypatch.setattr(trainer_module, "dev_accuracy", rising)
+    monkeypatch.setattr("mineshaft.progress._quiet", False)  # the info lines, as the CLI shows them
+    assert train(TrainConfig(out=str(out), keep_last=True, resume=True, **common)).best_step == 2
+    assert not (out / "last").exists()
+    assert f"the final step (step 2) is the best: {out} holds its model" in capfd.readouterr().err
 
 
 @pytest.mark.parametrize("bad", [dict(select="last"), dict(dev_size=0)])

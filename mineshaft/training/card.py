@@ -25,15 +25,16 @@ def record_languages(out: Path, cfg: TrainConfig) -> None:
 
 
 def write_model_card(out: Path, cfg: TrainConfig, train_set: PairSet, kept_step: int | None, kept_dev: dict | None,
-                     steps: int, run: dict | None = None) -> None:
+                     steps: int, run: dict | None = None, final: bool = False) -> None:
     """A README.md next to the weights: recipe, data and dev results (held-out training pairs).
 
-    ``run``: what the run actually used (resolved precision and device), as in ``train_config.json``.
+    ``run``: what the run actually used (resolved precision and device), as in ``train_config.json``; ``final``:
+    the card of ``OUT/last``, the final step's model that ``--keep-last`` writes beside the kept one.
     """
     loss = cfg.loss + ("+TCM" if cfg.tcm else "")
     run = run or {"precision": cfg.precision, "device": cfg.device}
     lines = [
-        f"# {out.name}", "",
+        f"# {out.parent.name}/{out.name}" if final else f"# {out.name}", "",
         f"Student `{cfg.student}` distilled from teacher `{cfg.teacher}` with mineshaft's `{loss}` loss "
         f"(τ={cfg.temperature}, labels={cfg.labels}, λ={cfg.cross_weight}).", "",
         "## Training recipe", "",
@@ -55,7 +56,9 @@ def write_model_card(out: Path, cfg: TrainConfig, train_set: PairSet, kept_step:
         *([f"- {cfg.extra_share} of each language's draws from its training-only pairs"]
           if cfg.extra_share is not None else []),
         f"- trained in {run['precision']} on {run['device']}; weights saved as {cfg.save_dtype}; written to {out}",
-        f"- model kept: step {kept_step} ({'best dev accuracy' if cfg.select == 'best' else 'last step'})", "",
+        f"- model kept: step {kept_step} ("
+        + ("the final step, beside the best dev accuracy's in the folder above" if final else
+           "best dev accuracy" if cfg.select == "best" else "last step") + ")", "",
         f"## Dev at step {kept_step} (held-out training pairs, top-1 retrieval)", "",
     ]
     if kept_dev:

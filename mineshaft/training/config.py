@@ -149,7 +149,7 @@ class TrainConfig:
     select: str = option("best", "Model written to OUT: best (dev accuracy) or last (final step).",
                          choices=("best", "last"))
     keep_last: bool = option(False, "With --select best, also write the final step's model to OUT/last when an "
-                             "earlier step is the one kept.", recipe=False)
+                             "earlier step is the one kept.")
     max_length: int = option(128, "Truncate training inputs to this many tokens.", min=2, max=100_000)
     freeze_embeddings: bool | None = option(None, "Freeze the token embeddings (default: frozen for 'use').",
                                             flags=("--freeze-embeddings/--train-embeddings",))

@@ -221,15 +221,17 @@ class Trainer:
             os.replace(f, dst)
         staged.rmdir()
 
-    def save_last(self) -> Path:
+    def save_last(self, train_set: PairSet) -> Path:
         """The student as it is now (the final step's) in ``OUT/last``, a model directory of its own, written whole
-        (:func:`~mineshaft.io.atomic_dir`), with the run's config and language record beside it."""
-        last = self.out / LAST
+        (:func:`~mineshaft.io.atomic_dir`), with the run's config, language record and a card of its own."""
+        last, st = self.out / LAST, self.state
         with atomic_dir(last) as tmp:
             self._write_student(tmp)
             for name in ("train_config.json", "languages.json"):
                 if (self.out / name).is_file():
                     shutil.copy(self.out / name, tmp / name)
+        dev = next((h["dev"] for h in reversed(st.history) if h["step"] == st.step), None)
+        write_model_card(last, self.cfg, train_set, st.step, dev, st.step, self.run_info, final=True)
         return last
 
     def _write_student(self, directory: Path) -> None:
@@ -404,12 +406,16 @@ def train(cfg: TrainConfig) -> TrainResult:
         trainer.evaluate()
     if cfg.select == "last" or not len(dev_set):
         trainer.save_model()
-    shutil.rmtree(out / CHECKPOINT, ignore_errors=True)
-    record_languages(out, cfg)  # first: the card's front matter lists the languages it records
-    write_model_card(out, cfg, train_set, *trainer.kept(), steps, trainer.run_info)
+    record_languages(out, cfg)  # first: the cards' front matter lists the languages it records
     keep_last = cfg.keep_last and cfg.select == "best" and len(dev_set) and trainer.state.best_step != steps
-    if keep_last:
-        info(f"the final step's model (step {steps}) in {trainer.save_last()}")
+    if keep_last:  # before the checkpoint, the only other copy of the final weights, is removed
+        info(f"the final step's model (step {steps}) in {trainer.save_last(train_set)}")
+    else:  # never a final-step model of an earlier run beside this one's
+        shutil.rmtree(out / LAST, ignore_errors=True)
+        if cfg.keep_last:
+            info(f"the final step (step {steps}) is the best: {out} holds its model, no {LAST}/ beside it")
+    shutil.rmtree(out / CHECKPOINT, ignore_errors=True)
+    write_model_card(out, cfg, train_set, *trainer.kept(), steps, trainer.run_info)
     (out / ".lock").unlink(missing_ok=True)
     lock.close()
     info(f"best dev at step {trainer.state.best_step}; model of "

@@ -213,7 +213,7 @@ class Trainer:
         moved into ``OUT`` beside the run's own (checkpoint, config, log)."""
         staged = self.out / ".model"
         with atomic_dir(staged) as tmp:
-            self._write_student(tmp)
+            _write_student(self.student, self.cfg, tmp)
         for f in staged.iterdir():
             dst = self.out / f.name
             if dst.is_dir():
@@ -226,20 +226,13 @@ class Trainer:
         (:func:`~mineshaft.io.atomic_dir`), with the run's config, language record and a card of its own."""
         last, st = self.out / LAST, self.state
         with atomic_dir(last) as tmp:
-            self._write_student(tmp)
+            _write_student(self.student, self.cfg, tmp)
             for name in ("train_config.json", "languages.json"):
                 if (self.out / name).is_file():
                     shutil.copy(self.out / name, tmp / name)
         dev = next((h["dev"] for h in reversed(st.history) if h["step"] == st.step), None)
         write_model_card(last, self.cfg, train_set, st.step, dev, st.step, self.run_info, final=True)
         return last
-
-    def _write_student(self, directory: Path) -> None:
-        """The student's files (weights in the run's ``--save-dtype``) in ``directory``."""
-        self.student.save(directory, dtype=getattr(torch, SAVE_DTYPES[self.cfg.save_dtype]))
-        record = extension_file(self.cfg.student) if self.cfg.train_new_rows_only else None
-        if record is not None:  # still a model from extend-vocab: it can be trained on again
-            shutil.copy(record, directory / record.name)
 
     def evaluate(self) -> bool:
         """Dev accuracy, recorded; the model is saved when it is the best so far. True: stop early."""
@@ -347,6 +340,14 @@ class Trainer:
     def result(self) -> TrainResult:
         st = self.state
         return TrainResult(self.out, st.step, st.best_step, st.best, st.history)
+
+
+def _write_student(student: Student, cfg: TrainConfig, directory: Path) -> None:
+    """The student's files (weights in the run's ``--save-dtype``) in ``directory``."""
+    student.save(directory, dtype=getattr(torch, SAVE_DTYPES[cfg.save_dtype]))
+    record = extension_file(cfg.student) if cfg.train_new_rows_only else None
+    if record is not None:  # still a model from extend-vocab: it can be trained on again
+        shutil.copy(record, directory / record.name)
 
 
 def train(cfg: TrainConfig) -> TrainResult:

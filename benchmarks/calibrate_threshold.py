@@ -25,7 +25,7 @@ import numpy as np
 from mineshaft.encoders import load_encoder, resolve_default
 from mineshaft.encoders.digest import model_digest
 from mineshaft.evaluate import best_threshold, f1_at
-from mineshaft.mining.mine import mine_with_fit, text_lengths
+from mineshaft.mining.mine import mine_with_fit, text_clues
 from mineshaft.mining.threshold import DIGEST_KEY, MINING_FILE, auto_threshold, calibrated_threshold, model_dir_of
 
 LANGS = ["it", "pt", "nl", "pl", "tr", "ar"]
@@ -105,7 +105,7 @@ def dev_candidates(encoder_name: str, data: Path, cache: Path, news: bool = Fals
                 np.save(str(f) + ".tmp.npy", enc.encode(texts, batch_size=64).astype(np.float32))
                 os.replace(str(f) + ".tmp.npy", f)
             vecs.append(np.load(f))
-        pairs, fit = mine_with_fit(vecs[0], vecs[1], lengths=(text_lengths(xx), text_lengths(en)))
+        pairs, fit = mine_with_fit(vecs[0], vecs[1], **text_clues(xx, en))
         correct = (pairs.src == pairs.tgt) & (pairs.src < n_gold)
         out[key] = (pairs.score.astype(np.float64), correct, n_gold, auto_threshold(pairs.score, fit))
     return out

@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from mineshaft.encoders import load_encoder
 from mineshaft.encoders.digest import model_digest
 from mineshaft.evaluate import best_threshold, f1_at
-from mineshaft.mining.mine import mine_with_fit, text_lengths
+from mineshaft.mining.mine import mine_with_fit, text_clues
 from mineshaft.mining.threshold import auto_threshold, calibrated_threshold, model_dir_of
 
 OVERLAPS = (1.0, 0.5, 0.2, 0.05, 0.01)
@@ -147,12 +147,12 @@ def encode_pool(encoder, name: str, texts: list[str], cache: Path) -> dict[str, 
 
 
 def measure(x: np.ndarray, y: np.ndarray, gold: set, min_precisions: list[float],
-            para=None, lengths: tuple[np.ndarray, np.ndarray] | None = None, calibrated: float | None = None) -> dict:
+            para=None, clues: dict | None = None, calibrated: float | None = None) -> dict:
     """Oracle F1 and, for each target precision, auto's F1 with estimated and measured precision; ``para(pairs)``
-    marks the mined pairs outside the gold that are own-row paraphrases (counted apart); ``lengths`` (each
-    sentence's length, as ``mine`` has them from text) give the null model its length clue; ``calibrated`` (the
+    marks the mined pairs outside the gold that are own-row paraphrases (counted apart); ``clues`` (the sentences'
+    lengths and numbers, as ``mine`` has them from text: ``text_clues``) give the null model its clues; ``calibrated`` (the
     model's own threshold, what `mine` applies by default where there is one) adds its F1."""
-    pairs, fit = mine_with_fit(x, y, lengths=lengths)
+    pairs, fit = mine_with_fit(x, y, **(clues or {}))
     correct = np.array([(int(s), int(t)) in gold for s, t in zip(pairs.src, pairs.tgt)], bool)
     extra = (para(pairs.src, pairs.tgt) & ~correct) if para is not None else np.zeros(len(correct), bool)
     out = {"gold": len(gold), "oracle_f1": round(100 * best_threshold(pairs.score, correct, len(gold)).f1, 2)}
@@ -186,8 +186,9 @@ def main() -> None:
     ap.add_argument("--langs", nargs="+")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--markdown", action="store_true", help="end with the table of the docs (first --min-precision)")
-    ap.add_argument("--no-length-clue", action="store_true",
-                    help="fit the null model on margins alone (as `mine` does for embeddings given as input)")
+    ap.add_argument("--no-length-clue", action="store_true", help="fit the null model without the sentences' lengths")
+    ap.add_argument("--no-number-clue", action="store_true", help="fit the null model without the sentences' numbers "
+                    "(with --no-length-clue: margins alone, as `mine` does for embeddings given as input)")
     args = ap.parse_args()
     results = []
     for enc_name in args.encoders:
@@ -225,7 +226,8 @@ def main() -> None:
 
                 row = {"encoder": enc_name, "lang": lang, "overlap": p, "n": len(xs),
                        **measure(x, y, g, args.min_precision, para,
-                                 None if args.no_length_clue else (text_lengths(xs), text_lengths(es)),
+                                 {k: v for k, v in text_clues(xs, es).items()
+                                  if not getattr(args, f"no_{k[:-1]}_clue")},
                                  calibrated_threshold(model_dir_of(enc_name), 4, "ratio", "max"))}
                 results.append(row)
                 cells = " ".join(f"{t}: F1 {row[f'auto@{t}']['f1']:5.1f} P {row[f'auto@{t}']['precision']} "

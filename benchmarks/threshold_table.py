@@ -1,6 +1,7 @@
 """F1 of `mine`'s thresholds on the BUCC-style test pairs: oracle, --threshold auto, the model's calibrated one.
 
     python benchmarks/threshold_table.py --encoder use default [--data ../shared/data] [--cache DIR]
+        [--no-length-clue] [--no-number-clue]
 
 Each side is encoded once per encoder (cached as .npy under --cache) and mined with the defaults
 (k=4, ratio margin, max mode, exact search). Oracle: the threshold tuned on all gold
@@ -21,7 +22,7 @@ import numpy as np
 from mineshaft.encoders import load_encoder
 from mineshaft.encoders.digest import model_digest
 from mineshaft.evaluate import best_threshold, f1_at, read_bucc, two_fold, two_fold_halves
-from mineshaft.mining.mine import mine_with_fit, text_lengths
+from mineshaft.mining.mine import mine_with_fit, text_clues
 from mineshaft.mining.threshold import auto_threshold, calibrated_threshold, model_dir_of
 
 PAIRS = ["de", "fr", "es", "ru", "zh", "ja", "ko"]
@@ -45,6 +46,8 @@ def main() -> None:
     ap.add_argument("--pairs", nargs="+", default=PAIRS)
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
     ap.add_argument("--cache", default="/tmp/thr/emb")
+    ap.add_argument("--no-length-clue", action="store_true", help="auto's null model without the sentences' lengths")
+    ap.add_argument("--no-number-clue", action="store_true", help="auto's null model without the sentences' numbers")
     a = ap.parse_args()
     cache = Path(a.cache)
     cache.mkdir(parents=True, exist_ok=True)
@@ -59,7 +62,9 @@ def main() -> None:
             task = read_bucc(prefix, lang)
             x = vectors(enc_name, Path(f"{prefix}.{lang}"), task.src_texts, cache, box)
             y = vectors(enc_name, Path(f"{prefix}.en"), task.tgt_texts, cache, box)
-            pairs, fit = mine_with_fit(x, y, lengths=(text_lengths(task.src_texts), text_lengths(task.tgt_texts)))
+            clues = {k: v for k, v in text_clues(task.src_texts, task.tgt_texts).items()
+                     if not getattr(a, f"no_{k[:-1]}_clue")}
+            pairs, fit = mine_with_fit(x, y, **clues)
             correct = task.correct(pairs)
             n_gold = len(task.gold)
             oracle = best_threshold(pairs.score, correct, n_gold)

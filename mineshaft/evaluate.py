@@ -20,7 +20,7 @@ from .errors import InputError, UsageError
 from .io import atomic_output, check_output_path, iter_lines, read_lines, split_ids
 from .languages import pair_file_language
 from .metrics import bootstrap_means, interval, retrieval_hits
-from .mining.mine import mine_with_fit, text_lengths
+from .mining.mine import mine_with_fit, text_clues
 from .mining.threshold import auto_threshold
 
 if TYPE_CHECKING:
@@ -140,8 +140,7 @@ def bucc_eval(prefix: str | os.PathLike, encoder, lang: str | None = None, k: in
     task = read_bucc(prefix, lang)
     x = embed(encoder, task.src_texts, batch_size=batch_size, label=f"encoding {lang}")
     y = embed(encoder, task.tgt_texts, batch_size=batch_size, label="encoding en")
-    pairs, fit = mine_with_fit(x, y, k=k, margin=margin, mode=mode,
-                               lengths=(text_lengths(task.src_texts), text_lengths(task.tgt_texts)))
+    pairs, fit = mine_with_fit(x, y, k=k, margin=margin, mode=mode, **text_clues(task.src_texts, task.tgt_texts))
     correct = task.correct(pairs)
     folds = two_fold(pairs.score, correct, *two_fold_halves(task, pairs))
     oracle = best_threshold(pairs.score, correct, len(task.gold))

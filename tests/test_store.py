@@ -9,7 +9,7 @@ from mineshaft.encode import encode_to_store
 from mineshaft.encoders import EncoderSpec
 from mineshaft.encoders.base import Encoder
 from mineshaft.errors import InputError
-from mineshaft.mining.corpus import Corpus
+from mineshaft.mining.corpus import Corpus, number_signature
 from mineshaft.store import EmbeddingStore
 
 
@@ -73,6 +73,12 @@ def test_corpus_drops_empty_and_duplicates_and_fetches_texts(tmp_path):
     assert c.rows.tolist() == [0, 2, 5] and c.dropped_empty == 2 and c.dropped_duplicates == 2
     assert c.texts() == ["a", "bb", "ccc "]
     assert c.lengths.tolist() == [1, 2, 3]  # the length clue, aligned with the rows kept (stripped)
+    assert c.numbers.tolist() == [0, 0, 0] and c.numbers.dtype == np.uint32  # the number clue: no digits here
+    digits = tmp_path / "d.txt"
+    digits.write_text("a 1\n\nbb 2\na 1\nccc\nbb 2\n")
+    d = Corpus.scan(digits, dedup=True)  # the signatures stay with their rows
+    assert d.rows.tolist() == [0, 2, 4]
+    assert d.numbers.tolist() == [number_signature("a 1"), number_signature("bb 2"), 0] and 0 not in d.numbers[:2]
     assert c.fetch([2, 0]) == {2: ("6", "ccc "), 0: ("1", "a")}
     c = Corpus.scan(p)
     assert c.texts() == ["a", "bb", "a", "ccc ", "bb"] and c.lengths.tolist() == [1, 2, 1, 3, 2]

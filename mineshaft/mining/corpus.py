@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import lzma
 import os
+import re
 import shutil
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,12 +51,26 @@ def text_length(text: str) -> int:
     return len(text.strip())
 
 
+_DIGITS = re.compile(r"\d+")
+
+
+def number_signature(text: str) -> int:
+    """The set of a sentence's numbers (its runs of decimal digits, of any script, full-width ones too, read as
+    integers: "٢٠١٩" and "２０１９" are 2019) as one 32-bit number, as the null model's number clue compares them: 0
+    for a sentence without digits; sentences with the same numbers share it ("1,500 in 2019" and "1.500 im Jahr
+    2019": 1, 500 and 2019; "1500" is another). Superscripts and fractions are not digits ("10²" holds 10)."""
+    runs = _DIGITS.findall(text)
+    if not runs:
+        return 0
+    return zlib.crc32(" ".join(sorted({r if len(r) > 40 else str(int(r)) for r in runs})).encode("utf-8")) or 1
+
+
 @dataclass
 class Corpus:
     """The mined lines of one text input.
 
     ``rows[i]`` is the 0-based line number of the i-th mined sentence, in file order; ``lengths[i]`` its length in
-    characters (the null model's length clue).
+    characters and ``numbers[i]`` the signature of its digits (the null model's length and number clues).
     """
 
     path: str
@@ -66,11 +82,13 @@ class Corpus:
     dropped_duplicates: int = 0
     display: str = ""
     lengths: np.ndarray | None = None
+    numbers: np.ndarray | None = None
 
     @classmethod
     def scan(cls, path: str | os.PathLike, id_column: bool = False, dedup: bool = False, errors: str = "strict",
              spool_dir: Path | None = None, name: str = "input") -> Corpus:
-        """Read the input once: validate it, pick the lines to mine and their lengths, remember nothing else."""
+        """Read the input once: validate it, pick the lines to mine, their lengths and digits, remember nothing
+        else."""
         path = str(path)
         display = path
         if path == STDIO:
@@ -79,6 +97,7 @@ class Corpus:
             path, display = str(spool_stdin(spool_dir / f"{name}{SPOOL_SUFFIX}")), display_name(STDIO)
         keep: list[int] = []
         sizes: list[int] = []
+        digits: list[int] = []
         hashes: list[int] = []
         n, empty = 0, 0
         for n, text in enumerate(cls._texts(path, id_column, errors, display), 1):
@@ -87,21 +106,23 @@ class Corpus:
                 continue
             keep.append(n - 1)
             sizes.append(text_length(text))
+            digits.append(number_signature(text))
             if dedup:
                 hashes.append(text_hash(text))
         if n == 0:
             raise InputError(f"{display}: empty input")
         rows = np.asarray(keep, dtype=np.int64)
         lengths = np.asarray(sizes, dtype=np.int32)
+        numbers = np.asarray(digits, dtype=np.uint32)
         dups = 0
         if dedup and len(rows):
             _, first = np.unique(np.asarray(hashes, dtype=np.int64), return_index=True)
             first.sort()
             dups = len(rows) - len(first)
-            rows, lengths = rows[first], lengths[first]
+            rows, lengths, numbers = rows[first], lengths[first], numbers[first]
         if len(rows) == 0:
             raise InputError(f"{display}: no non-empty lines to mine")
-        return cls(path, rows, n, id_column, errors, empty, dups, display, lengths)
+        return cls(path, rows, n, id_column, errors, empty, dups, display, lengths, numbers)
 
     @staticmethod
     def _texts(path: str, id_column: bool, errors: str, display: str) -> Iterator[str]:

@@ -24,7 +24,7 @@ from ..errors import InputError, UsageError
 from ..io import parse_size
 from ..npy import release_pages
 from ..store import EmbeddingStore
-from .corpus import text_length
+from .corpus import number_signature, text_length
 from .margin import MARGINS, MODES, Pairs, candidate_margins, check_k, neighbour_means, select_pairs
 from .null_model import DEFAULT_MIN_PRECISION, Candidates, fit_null
 from .search import DEFAULT_NPROBE, Searcher, check_factory, faiss_gpu_available
@@ -182,40 +182,57 @@ def _warn_short(ixy: np.ndarray, iyx: np.ndarray, k: int, approximate: bool) -> 
 
 def mine_embeddings(
     x: np.ndarray, y: np.ndarray, k: int = 4, margin: str = "ratio", mode: str = "max",
-    threshold: float | None = None, lengths: tuple[np.ndarray, np.ndarray] | None = None, **options,
+    threshold: float | None = None, lengths: tuple[np.ndarray, np.ndarray] | None = None,
+    numbers: tuple[np.ndarray, np.ndarray] | None = None, **options,
 ) -> Pairs:
     """Mine pairs between two in-memory matrices of unit vectors (rows are the sentences).
 
     ``threshold`` None keeps every candidate; "auto" (or "default": there is no model here) cuts where the
     estimated precision of the pairs kept falls below ``min_precision`` (:func:`mineshaft.mining.threshold.auto_threshold`);
     ``lengths`` (each sentence's length in characters, source and target: :func:`text_lengths`) give its null
-    model the length clue.
+    model the length clue, ``numbers`` (the signatures of their digits: :func:`text_numbers`) the number clue.
     """
     opts = MineOptions(k=k, margin=margin, mode=mode, threshold=threshold, **options)
-    pairs, candidates = _mine_arrays(x, y, opts, lengths)
+    pairs, candidates = _mine_arrays(x, y, opts, lengths, numbers)
     return apply_threshold(pairs, opts, candidates=candidates)[0]
 
 
 def mine_with_fit(x: np.ndarray, y: np.ndarray, k: int = 4, margin: str = "ratio", mode: str = "max",
-                  lengths: tuple[np.ndarray, np.ndarray] | None = None, **options):
+                  lengths: tuple[np.ndarray, np.ndarray] | None = None,
+                  numbers: tuple[np.ndarray, np.ndarray] | None = None, **options):
     """Every candidate pair of two in-memory matrices (no threshold) and the run's null model
     (:class:`mineshaft.mining.threshold.ThresholdFit`, None with too few candidates): ``(pairs, fit)``;
-    ``lengths`` as for :func:`mine_embeddings`."""
+    ``lengths`` and ``numbers`` as for :func:`mine_embeddings`."""
     opts = MineOptions(k=k, margin=margin, mode=mode, threshold=None, **options)
-    pairs, candidates = _mine_arrays(x, y, opts, lengths)
+    pairs, candidates = _mine_arrays(x, y, opts, lengths, numbers)
     return pairs, ThresholdFit.of(fit_null(candidates), pairs)
 
 
-def _mine_arrays(x: np.ndarray, y: np.ndarray, opts: MineOptions, lengths: tuple[np.ndarray, np.ndarray] | None):
-    """Every candidate pair of two in-memory matrices and their candidates (with the sentences' lengths, if any)."""
+def _mine_arrays(x: np.ndarray, y: np.ndarray, opts: MineOptions, lengths: tuple[np.ndarray, np.ndarray] | None,
+                 numbers: tuple[np.ndarray, np.ndarray] | None):
+    """Every candidate pair of two in-memory matrices and their candidates (with the sentences' lengths and
+    number signatures, where given)."""
     pairs, candidates = mine_sources(Source.from_array(x, digest=""), Source.from_array(y, digest=""), opts,
                                      with_candidates=True)
-    return pairs, candidates.with_lengths(*(lengths or (None, None)))
+    return pairs, candidates.with_lengths(*(lengths or (None, None))).with_numbers(*(numbers or (None, None)))
 
 
 def text_lengths(texts) -> np.ndarray:
     """Each sentence's length in characters (the null model's length clue), as ``mine`` measures it."""
     return np.fromiter((text_length(t) for t in texts), dtype=np.int32)
+
+
+def text_numbers(texts) -> np.ndarray:
+    """Each sentence's number signature (the null model's number clue), as ``mine`` measures it."""
+    return np.fromiter((number_signature(t) for t in texts), dtype=np.uint32)
+
+
+def text_clues(src_texts, tgt_texts) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The null model's clues from the two sides' sentences, as ``mine`` has them from text: the ``lengths`` and
+    ``numbers`` keyword arguments of :func:`mine_embeddings` and :func:`mine_with_fit`."""
+    src_texts, tgt_texts = list(src_texts), list(tgt_texts)
+    return {"lengths": (text_lengths(src_texts), text_lengths(tgt_texts)),
+            "numbers": (text_numbers(src_texts), text_numbers(tgt_texts))}
 
 
 def apply_threshold(pairs: Pairs, opts: MineOptions, model_dir: str | os.PathLike | None = None,
@@ -266,8 +283,9 @@ def mine(
     x, y = [load_source(path, work, name, spec=spec, encoder=loaded_encoder, engine=engine, shard_size=opts.shard_size,
                         id_column=id_column, dedup=dedup, errors=errors, corpus=corpora[name]) for name, path in sides]
     candidates, queries = mine_sources(x, y, opts, work, engine, with_candidates=True)
-    if x.corpus is not None and y.corpus is not None:  # both sides are text: the null model's length clue
-        queries = queries.with_lengths(x.corpus.lengths, y.corpus.lengths)
+    if x.corpus is not None and y.corpus is not None:  # both sides are text: the null model's length and number clues
+        queries = (queries.with_lengths(x.corpus.lengths, y.corpus.lengths)
+                   .with_numbers(x.corpus.numbers, y.corpus.numbers))
     # the model's calibrated threshold describes its own vectors: text this run encoded with it, or
     # embeddings whose record names it; vectors of unknown origin get --threshold auto's cut
 

@@ -18,6 +18,11 @@ translation's follows a normal law fitted with the posteriors; a non-translation
 candidates, which are decoys (non-translations by construction), so it needs no guess of which queries have a
 translation. The ratio does not depend on the margin, so it separates what the margin cannot: a sentence of the
 same article or a paraphrase with a translation's margin but not its length (chosen on dev tasks; docs/thresholds.md).
+The numbers in the two sentences are the third clue (text inputs too): whether the query and its best candidate
+have digits, and the same numbers where both have (:func:`mineshaft.mining.corpus.number_signature`). Its law, one
+distribution over those outcomes for a query with digits and one for a query without, is again fitted with the
+posteriors for translations and read off the runner-up candidates for non-translations: a sentence of the same
+article that shares the query's topic and length but not its figures is told from its translation.
 
 A query's posterior of having its translation as best candidate is
 ``r_i = π φ(c_1) / (π φ(c_1) + (1 − π) λ_i(c_1))``; a mined pair takes the mean over the directions in which it
@@ -28,6 +33,7 @@ below where the estimated precision of what is kept falls under ``--min-precisio
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -38,6 +44,14 @@ DEFAULT_MIN_PRECISION = 0.8
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 #: the narrowest law of log length ratios (2%): identical lengths everywhere tell nothing, not infinitely much
 _MIN_SD = 0.02
+#: the number clue's outcomes for a query and a candidate: neither has digits, only the candidate has, both have
+#: the same numbers, only the query has, both have but not the same; and which of the query's kinds (without
+#: digits: 0, with: 1) each outcome belongs to
+NUMBER_OUTCOMES = ("neither has digits", "only the candidate has digits", "the same numbers",
+                   "only the query has digits", "other numbers")
+_QUERY_KIND = np.array([0, 0, 1, 1, 1])
+#: pseudo-count of each outcome in both laws of the number clue (chosen on dev tasks; docs/thresholds.md)
+_NUMBER_PRIOR = 1.0
 
 
 @dataclass
@@ -52,16 +66,52 @@ class Candidates:
     #: each source and target sentence's length in characters, where known (text inputs): a second clue
     src_lengths: np.ndarray | None = None
     tgt_lengths: np.ndarray | None = None
+    #: each source and target sentence's number signature (:func:`mineshaft.mining.corpus.number_signature`), where
+    #: known (text inputs): a third clue
+    src_numbers: np.ndarray | None = None
+    tgt_numbers: np.ndarray | None = None
+
+    def _sides(self, what: str, src: np.ndarray, tgt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        src, tgt = np.asarray(src), np.asarray(tgt)
+        if len(src) != len(self.fwd_scores) or len(tgt) != len(self.bwd_scores):
+            raise ValueError(f"{what} for {len(src)} and {len(tgt)} sentences, but {len(self.fwd_scores)} and "
+                             f"{len(self.bwd_scores)} queries")
+        return src, tgt
 
     def with_lengths(self, src: np.ndarray | None, tgt: np.ndarray | None) -> Candidates:
         """These candidates with the sentences' lengths (None for either side: no length clue)."""
         if src is None or tgt is None:
             return self
-        src, tgt = np.asarray(src), np.asarray(tgt)
-        if len(src) != len(self.fwd_scores) or len(tgt) != len(self.bwd_scores):
-            raise ValueError(f"lengths for {len(src)} and {len(tgt)} sentences, but {len(self.fwd_scores)} and "
-                             f"{len(self.bwd_scores)} queries")
-        return Candidates(self.fwd_scores, self.fwd_ids, self.bwd_scores, self.bwd_ids, src, tgt)
+        return dataclasses.replace(self, **dict(zip(("src_lengths", "tgt_lengths"), self._sides("lengths", src, tgt))))
+
+    def with_numbers(self, src: np.ndarray | None, tgt: np.ndarray | None) -> Candidates:
+        """These candidates with the sentences' number signatures (None for either side: no number clue)."""
+        if src is None or tgt is None:
+            return self
+        return dataclasses.replace(self, **dict(zip(("src_numbers", "tgt_numbers"), self._sides("numbers", src, tgt))))
+
+    def _ranked(self):
+        """Per direction (sources' queries, then targets'): the candidate ids best first and whether each is real."""
+        for scores, ids in ((self.fwd_scores, self.fwd_ids), (self.bwd_scores, self.bwd_ids)):
+            s = np.where(np.isfinite(scores), scores, -np.inf)
+            order = np.argsort(-s, axis=1, kind="stable")
+            ids_sorted = np.take_along_axis(np.asarray(ids), order, axis=1)
+            yield ids_sorted, np.take_along_axis(np.isfinite(s), order, axis=1) & (ids_sorted >= 0)
+
+    def number_outcomes(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per query (sources then targets): the index in :data:`NUMBER_OUTCOMES` of it and its best candidate (-1
+        where it has none); and the count of each outcome over every query and each of its runner-ups (the
+        decoys). None without number signatures."""
+        if self.src_numbers is None or self.tgt_numbers is None:
+            return None
+        src, tgt = np.asarray(self.src_numbers), np.asarray(self.tgt_numbers)
+        best, decoys = [], np.zeros(len(NUMBER_OUTCOMES))
+        for (ids, found), own, other in zip(self._ranked(), (src, tgt), (tgt, src)):
+            q, c = own[:, None], other[np.maximum(ids, 0)]
+            outcome = np.where(q == 0, np.where(c == 0, 0, 1), np.where(c == 0, 3, np.where(q == c, 2, 4)))
+            best.append(np.where(found[:, 0], outcome[:, 0], -1) if outcome.shape[1] else np.full(len(q), -1))
+            decoys += np.bincount(outcome[:, 1:][found[:, 1:]], minlength=len(NUMBER_OUTCOMES))
+        return np.concatenate(best), decoys
 
     def length_ratios(self) -> tuple[np.ndarray, tuple[float, float]] | None:
         """Per query (sources then targets): log(xx length / English length) of it and its best candidate (nan
@@ -72,14 +122,9 @@ class Candidates:
         lx = np.log(np.maximum(np.asarray(self.src_lengths, np.float64), 1.0))
         le = np.log(np.maximum(np.asarray(self.tgt_lengths, np.float64), 1.0))
         best, n, total, squares = [], 0, 0.0, 0.0
-        for scores, ids, own, other, sign in ((self.fwd_scores, self.fwd_ids, lx, le, 1.0),
-                                              (self.bwd_scores, self.bwd_ids, le, lx, -1.0)):
-            s = np.where(np.isfinite(scores), scores, -np.inf)
-            order = np.argsort(-s, axis=1, kind="stable")
-            ids_sorted = np.take_along_axis(np.asarray(ids), order, axis=1)
-            found = np.take_along_axis(np.isfinite(s), order, axis=1) & (ids_sorted >= 0)
+        for (ids_sorted, found), own, other, sign in zip(self._ranked(), (lx, le), (le, lx), (1.0, -1.0)):
             ratio = sign * (own[:, None] - other[np.maximum(ids_sorted, 0)])
-            best.append(np.where(found[:, 0], ratio[:, 0], np.nan) if ratio.shape[1] else np.full(len(s), np.nan))
+            best.append(np.where(found[:, 0], ratio[:, 0], np.nan) if ratio.shape[1] else np.full(len(own), np.nan))
             decoys = ratio[:, 1:][found[:, 1:]]
             n, total, squares = n + len(decoys), total + float(decoys.sum()), squares + float((decoys ** 2).sum())
         mean = total / n if n else 0.0
@@ -118,6 +163,10 @@ class NullFit:
     #: the length clue's laws of log(xx length / English length), (mean, sd) for translations and for the
     #: runner-up decoys; None where the run had no lengths
     length_laws: tuple[tuple[float, float], tuple[float, float]] | None = None
+    #: the number clue's laws, each outcome's probability (:data:`NUMBER_OUTCOMES`) given the query's kind (without
+    #: digits, with) for translations and for the runner-up decoys; None where the run had no number signatures or
+    #: no sentence with digits
+    number_laws: tuple[np.ndarray, np.ndarray] | None = None
 
     def pair_posteriors(self, src: np.ndarray, tgt: np.ndarray) -> np.ndarray:
         """Each pair's probability of being a translation: the mean posterior of the directions in which it is
@@ -205,6 +254,12 @@ def _normal_logpdf(x: np.ndarray, mean: float, sd: float) -> np.ndarray:
     return -math.log(sd) - _LOG_SQRT_2PI - 0.5 * ((x - mean) / sd) ** 2
 
 
+def _outcome_law(counts: np.ndarray) -> np.ndarray:
+    """Each number-clue outcome's probability given its query's kind, from (weighted) counts and the prior."""
+    c = np.asarray(counts, np.float64) + _NUMBER_PRIOR
+    return c / np.bincount(_QUERY_KIND, weights=c)[_QUERY_KIND]
+
+
 def fit_null(candidates: Candidates, iters: int = 300) -> NullFit | None:
     """Fit the mixture to a run's candidates (with the length clue where ``candidates`` have lengths); None when
     fewer than 20 queries have three candidates (too few runner-ups to learn the null from)."""
@@ -224,6 +279,15 @@ def fit_null(candidates: Candidates, iters: int = 300) -> NullFit | None:
         ratio = np.where(has_ratio, ratio, 0.0)
         decoy_law = lengths[1]
         len_null = np.where(has_ratio, _normal_logpdf(ratio, *decoy_law), 0.0)
+    numbers = candidates.number_outcomes()
+    if numbers is not None and not (numbers[0] > 0).any() and not numbers[1][1:].any():
+        numbers = None  # no sentence has digits: the clue has nothing to say
+    if numbers is not None:  # the number clue: the decoys' law once, the translations' fitted with the posteriors
+        outcome = numbers[0][usable]
+        has_outcome = outcome >= 0
+        outcome = np.where(has_outcome, outcome, 0)
+        decoy_outcomes = _outcome_law(numbers[1])
+        num_null = np.where(has_outcome, np.log(decoy_outcomes[outcome]), 0.0)
     first = cu[:, 0]
     # the translation's margin: normal on its log (margins of translations are skewed to the right)
     level = np.log(np.maximum(first, 1e-3))
@@ -251,6 +315,9 @@ def fit_null(candidates: Candidates, iters: int = 300) -> NullFit | None:
         if lengths is not None:
             trans_law = _normal_fit(ratio, r * has_ratio)
             len_trans = np.where(has_ratio, _normal_logpdf(ratio, *trans_law), 0.0)
+        if numbers is not None:
+            trans_outcomes = _outcome_law(np.bincount(outcome, weights=r * has_outcome, minlength=len(NUMBER_OUTCOMES)))
+            num_trans = np.where(has_outcome, np.log(trans_outcomes[outcome]), 0.0)
         # E step: log-likelihoods of both hypotheses (the query's own level integrated out: see the module doc)
         log_exp = np.log(j / b) - j * d / b  # rank j's spacing density under N, one column per rank
         ln = np.where(seen, log_exp, 0.0).sum(1)
@@ -259,6 +326,8 @@ def fit_null(candidates: Candidates, iters: int = 300) -> NullFit | None:
               - 0.5 * ((level - m) / sd) ** 2 - level)
         if lengths is not None:
             lt, ln = lt + len_trans, ln + len_null
+        if numbers is not None:
+            lt, ln = lt + num_trans, ln + num_null
         a_ = math.log(pi) + lt
         b_ = math.log1p(-pi) + ln
         top = np.maximum(a_, b_)
@@ -274,7 +343,8 @@ def fit_null(candidates: Candidates, iters: int = 300) -> NullFit | None:
     best = np.concatenate([_best(candidates.fwd_scores, candidates.fwd_ids),
                            _best(candidates.bwd_scores, candidates.bwd_ids)])
     laws = (trans_law, decoy_law) if lengths is not None else None
-    return NullFit(float(b[0]), pi, m, sd, r_all, mu_all, best, len(candidates.fwd_scores), laws)
+    number_laws = (trans_outcomes, decoy_outcomes) if numbers is not None else None
+    return NullFit(float(b[0]), pi, m, sd, r_all, mu_all, best, len(candidates.fwd_scores), laws, number_laws)
 
 
-__all__ = ["Candidates", "NullFit", "fit_null", "DEFAULT_MIN_PRECISION"]
+__all__ = ["Candidates", "NullFit", "fit_null", "DEFAULT_MIN_PRECISION", "NUMBER_OUTCOMES"]

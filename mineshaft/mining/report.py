@@ -71,4 +71,9 @@ def print_threshold_histogram(scores: np.ndarray, choice) -> None:
             (tm, ts), (dm, ds) = f.length_laws
             text += (f"\nlength clue: xx/English length ratio of translations {math.exp(tm):.2f} (log sd {ts:.2f}), "
                      f"of runner-up candidates {math.exp(dm):.2f} (log sd {ds:.2f})")
+        if f.number_laws is not None:
+            trans, decoys = f.number_laws
+            text += (f"\nnumber clue: where the sentence has digits, its candidate has the same numbers in "
+                     f"{100 * trans[2]:.0f}% of translations and {100 * decoys[2]:.0f}% of runner-up candidates, "
+                     f"other numbers in {100 * trans[4]:.0f}% and {100 * decoys[4]:.0f}%")
     console.print(text, markup=False, highlight=False)

@@ -82,29 +82,44 @@ def _related(rng, candidates, pairs_n: int, g: int, share: float):
         ids[rows, 0] = (rows + 1 + rng.integers(0, pairs_n - 1, len(rows))) % pairs_n  # never its own row
 
 
+def _related_run(rng, n: int, share: float):
+    """A synthetic run (:func:`synthetic_run`) with 4% of the other queries' best candidates at a translation's
+    margin (:func:`_related`): its candidates, every candidate pair, which are right, the number of translations."""
+    from mineshaft.mining.margin import select_pairs
+
+    _, candidates, _, g = synthetic_run(rng, n, share)
+    _related(rng, candidates, n, g, 0.04)
+    pairs = select_pairs(candidates.fwd_scores, candidates.fwd_ids, candidates.bwd_scores, candidates.bwd_ids,
+                         mode="max")
+    return candidates, pairs, (pairs.src == pairs.tgt) & (pairs.src < g), g
+
+
+def _auto_by_clue(runs: dict, pairs, correct, g: int) -> dict:
+    """For each named set of candidates (the same run with other clues): `auto`'s F1, its estimated precision and
+    the measured one."""
+    from mineshaft.mining.null_model import fit_null
+    from mineshaft.mining.threshold import ThresholdFit
+
+    results = {}
+    for clue, cands in runs.items():
+        fit = ThresholdFit.of(fit_null(cands), pairs)
+        t = auto_threshold(pairs.score, fit, 0.8)
+        results[clue] = (f1_at(pairs.score, correct, g, t).f1, fit.precision_above(pairs.score, t),
+                         correct[pairs.score >= t].mean())
+    return results
+
+
 @pytest.mark.parametrize("share", [0.5, 0.2, 0.05])
 def test_the_length_clue_sees_through_non_translations_with_a_translations_margin(share):
     """Sentences of the same article as the query reach a translation's margin: by margins alone they pass for
     translations (the estimate is rosy); their lengths do not keep a translation's ratio, and the runner-ups
     (decoys) say what a non-translation's ratio looks like."""
-    from mineshaft.mining.margin import select_pairs
-    from mineshaft.mining.null_model import fit_null
-    from mineshaft.mining.threshold import ThresholdFit
-
     n = 3000
     rng = np.random.default_rng(int(share * 1000) + 7)
-    _, candidates, _, g = synthetic_run(rng, n, share)
-    _related(rng, candidates, n, g, 0.04)
-    pairs = select_pairs(candidates.fwd_scores, candidates.fwd_ids, candidates.bwd_scores, candidates.bwd_ids,
-                         mode="max")
-    correct = (pairs.src == pairs.tgt) & (pairs.src < g)
+    candidates, pairs, correct, g = _related_run(rng, n, share)
     oracle = best_threshold(pairs.score, correct, g)
-    results = {}
-    for clue, cands in (("margins", candidates), ("lengths", candidates.with_lengths(*_lengths(rng, n, g)))):
-        fit = ThresholdFit.of(fit_null(cands), pairs)
-        t = auto_threshold(pairs.score, fit, 0.8)
-        results[clue] = (f1_at(pairs.score, correct, g, t).f1, fit.precision_above(pairs.score, t),
-                         correct[pairs.score >= t].mean())
+    results = _auto_by_clue({"margins": candidates, "lengths": candidates.with_lengths(*_lengths(rng, n, g))},
+                            pairs, correct, g)
     f1, estimate, measured = results["lengths"]
     old_f1, old_estimate, old_measured = results["margins"]
     assert abs(estimate - measured) < 0.1, results
@@ -174,25 +189,14 @@ def test_the_number_clue_sees_through_non_translations_with_a_translations_margi
     hold numbers, a translation has its sentence's numbers and they do not; the runner-ups (decoys) say how often
     any two sentences share them. With both clues the estimate is more honest and the cut better than with a weak
     length clue alone."""
-    from mineshaft.mining.margin import select_pairs
     from mineshaft.mining.null_model import fit_null
-    from mineshaft.mining.threshold import ThresholdFit
 
     n = 3000
     rng = np.random.default_rng(int(share * 1000) + 17)
-    _, candidates, _, g = synthetic_run(rng, n, share)
-    _related(rng, candidates, n, g, 0.04)
-    pairs = select_pairs(candidates.fwd_scores, candidates.fwd_ids, candidates.bwd_scores, candidates.bwd_ids,
-                         mode="max")
-    correct = (pairs.src == pairs.tgt) & (pairs.src < g)
+    candidates, pairs, correct, g = _related_run(rng, n, share)
     lengths = candidates.with_lengths(*_lengths(rng, n, g, spread=0.3))  # a weak length clue
     both = lengths.with_numbers(*_numbers(rng, n, g))
-    results = {}
-    for clue, cands in (("lengths", lengths), ("both", both)):
-        fit = ThresholdFit.of(fit_null(cands), pairs)
-        t = auto_threshold(pairs.score, fit, 0.8)
-        results[clue] = (f1_at(pairs.score, correct, g, t).f1, fit.precision_above(pairs.score, t),
-                         correct[pairs.score >= t].mean())
+    results = _auto_by_clue({"lengths": lengths, "both": both}, pairs, correct, g)
     f1, estimate, measured = results["both"]
     old_f1, old_estimate, old_measured = results["lengths"]
     assert abs(estimate - measured) < abs(old_estimate - old_measured), results  # a more honest estimate

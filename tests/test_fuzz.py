@@ -13,6 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -49,6 +50,7 @@ def check(code: int, err: str) -> None:
         assert len(lines) == 1 and lines[0].startswith("mineshaft: error: "), err
 
 
+@pytest.mark.slow  # 25 mining runs through the real entry point
 @FUZZ
 @given(data=st.binary(max_size=400))
 def test_random_bytes_as_mining_input(data):

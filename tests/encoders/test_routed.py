@@ -196,6 +196,7 @@ def test_interpolate_and_extend_vocab_name_a_part_of_a_routed_model(routed, tmp_
         assert res.returncode == 2 and err.count("\n") == 1 and "routed model" in err, err
 
 
+@pytest.mark.slow  # two encodes through the real entry point
 def test_the_language_line_names_the_part_that_encodes_each_input(routed, tmp_path):
     for lines, part in ((GERMAN, "known"), (CZECH, "student")):
         src = tmp_path / f"{part}.txt"

@@ -9,7 +9,7 @@ those order statistics are the points of a Poisson process with intensity ``λ_i
 ``c_k + β log n_i``, ``n_i`` the query's null points), so sentences with denser neighbourhoods do not pass for
 translations; the spacing ``β`` is shared. A query without a translation contributes all its candidates to its
 process; a query with one contributes candidates 2..k, and its best is the translation, whose margin follows a
-normal law. EM fits the mixture over all queries (``π``: the share of queries with a translation), so the null is
+log-normal law. EM fits the mixture over all queries (``π``: the share of queries with a translation), so the null is
 identified by the runner-ups at any overlap, from under 1% of sentences with a translation to every one of them.
 
 Where the sentences' lengths are known (text inputs), each query also carries the log ratio of its own length to

@@ -226,8 +226,7 @@ def main() -> None:
 
                 row = {"encoder": enc_name, "lang": lang, "overlap": p, "n": len(xs),
                        **measure(x, y, g, args.min_precision, para,
-                                 {k: v for k, v in text_clues(xs, es).items()
-                                  if not getattr(args, f"no_{k[:-1]}_clue")},
+                                 text_clues(xs, es, not args.no_length_clue, not args.no_number_clue),
                                  calibrated_threshold(model_dir_of(enc_name), 4, "ratio", "max"))}
                 results.append(row)
                 cells = " ".join(f"{t}: F1 {row[f'auto@{t}']['f1']:5.1f} P {row[f'auto@{t}']['precision']} "

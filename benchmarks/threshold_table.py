@@ -62,8 +62,7 @@ def main() -> None:
             task = read_bucc(prefix, lang)
             x = vectors(enc_name, Path(f"{prefix}.{lang}"), task.src_texts, cache, box)
             y = vectors(enc_name, Path(f"{prefix}.en"), task.tgt_texts, cache, box)
-            clues = {k: v for k, v in text_clues(task.src_texts, task.tgt_texts).items()
-                     if not getattr(a, f"no_{k[:-1]}_clue")}
+            clues = text_clues(task.src_texts, task.tgt_texts, not a.no_length_clue, not a.no_number_clue)
             pairs, fit = mine_with_fit(x, y, **clues)
             correct = task.correct(pairs)
             n_gold = len(task.gold)

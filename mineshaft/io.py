@@ -360,9 +360,11 @@ def write_atomic_npy(path: str | os.PathLike, array: np.ndarray) -> None:
         np.save(fh, array, allow_pickle=False)
 
 
+#: the subfolder of a trained model's folder where ``train --keep-last`` writes the final step's model
+LAST_MODEL = "last"
 #: files of a trained model's folder that no model made from it takes: optimizer state, cached teacher vectors, locks,
-#: the final step's model that ``train --keep-last`` writes beside the kept one
-LEFTOVERS = frozenset({"checkpoint", "teacher-cache", "train.lock", "last"})
+#: the final step's model beside the kept one
+LEFTOVERS = frozenset({"checkpoint", "teacher-cache", "train.lock", LAST_MODEL})
 
 
 def ignoring(skip: frozenset[str]):

@@ -227,12 +227,18 @@ def text_numbers(texts) -> np.ndarray:
     return np.fromiter((number_signature(t) for t in texts), dtype=np.uint32)
 
 
-def text_clues(src_texts, tgt_texts) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def text_clues(src_texts, tgt_texts, lengths: bool = True, numbers: bool = True
+               ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The null model's clues from the two sides' sentences, as ``mine`` has them from text: the ``lengths`` and
-    ``numbers`` keyword arguments of :func:`mine_embeddings` and :func:`mine_with_fit`."""
+    ``numbers`` keyword arguments of :func:`mine_embeddings` and :func:`mine_with_fit` (either left out when
+    switched off here)."""
     src_texts, tgt_texts = list(src_texts), list(tgt_texts)
-    return {"lengths": (text_lengths(src_texts), text_lengths(tgt_texts)),
-            "numbers": (text_numbers(src_texts), text_numbers(tgt_texts))}
+    clues = {}
+    if lengths:
+        clues["lengths"] = (text_lengths(src_texts), text_lengths(tgt_texts))
+    if numbers:
+        clues["numbers"] = (text_numbers(src_texts), text_numbers(tgt_texts))
+    return clues
 
 
 def apply_threshold(pairs: Pairs, opts: MineOptions, model_dir: str | os.PathLike | None = None,

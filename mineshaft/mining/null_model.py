@@ -101,17 +101,21 @@ class Candidates:
     def number_outcomes(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Per query (sources then targets): the index in :data:`NUMBER_OUTCOMES` of it and its best candidate (-1
         where it has none); and the count of each outcome over every query and each of its runner-ups (the
-        decoys). None without number signatures."""
+        decoys). None without number signatures, or where no query or candidate has digits (the clue has nothing
+        to say)."""
         if self.src_numbers is None or self.tgt_numbers is None:
             return None
         src, tgt = np.asarray(self.src_numbers), np.asarray(self.tgt_numbers)
+        if not (src.any() or tgt.any()):
+            return None
         best, decoys = [], np.zeros(len(NUMBER_OUTCOMES))
         for (ids, found), own, other in zip(self._ranked(), (src, tgt), (tgt, src)):
             q, c = own[:, None], other[np.maximum(ids, 0)]
             outcome = np.where(q == 0, np.where(c == 0, 0, 1), np.where(c == 0, 3, np.where(q == c, 2, 4)))
             best.append(np.where(found[:, 0], outcome[:, 0], -1) if outcome.shape[1] else np.full(len(q), -1))
             decoys += np.bincount(outcome[:, 1:][found[:, 1:]], minlength=len(NUMBER_OUTCOMES))
-        return np.concatenate(best), decoys
+        best = np.concatenate(best)
+        return (best, decoys) if (best > 0).any() or decoys[1:].any() else None
 
     def length_ratios(self) -> tuple[np.ndarray, tuple[float, float]] | None:
         """Per query (sources then targets): log(xx length / English length) of it and its best candidate (nan
@@ -280,8 +284,6 @@ def fit_null(candidates: Candidates, iters: int = 300) -> NullFit | None:
         decoy_law = lengths[1]
         len_null = np.where(has_ratio, _normal_logpdf(ratio, *decoy_law), 0.0)
     numbers = candidates.number_outcomes()
-    if numbers is not None and not (numbers[0] > 0).any() and not numbers[1][1:].any():
-        numbers = None  # no sentence has digits: the clue has nothing to say
     if numbers is not None:  # the number clue: the decoys' law once, the translations' fitted with the posteriors
         outcome = numbers[0][usable]
         has_outcome = outcome >= 0

@@ -34,7 +34,7 @@ from transformers import get_linear_schedule_with_warmup
 from ..encoders import Encoder, load_encoder
 from ..encoders.precision import resolve_precision
 from ..errors import InputError, UsageError
-from ..io import atomic_dir, write_atomic_bytes
+from ..io import LAST_MODEL, atomic_dir, write_atomic_bytes
 from ..metrics import retrieval_accuracy
 from ..progress import info, task, warn
 from .card import record_languages, write_model_card
@@ -49,8 +49,6 @@ from .students import Student, most_used_rows
 from .teacher import AnchorTargets, anchor_files, anchor_targets, teacher_cache_dir, teacher_embeddings
 
 LOG_FILE = "train_log.jsonl"
-#: where ``--keep-last`` writes the final step's model when ``--select best`` keeps an earlier one
-LAST = "last"
 #: torch's autocast dtype of each resolved precision (None: no autocast)
 AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -224,7 +222,7 @@ class Trainer:
     def save_last(self, train_set: PairSet) -> Path:
         """The student as it is now (the final step's) in ``OUT/last``, a model directory of its own, written whole
         (:func:`~mineshaft.io.atomic_dir`), with the run's config, language record and a card of its own."""
-        last, st = self.out / LAST, self.state
+        last, st = self.out / LAST_MODEL, self.state
         with atomic_dir(last) as tmp:
             _write_student(self.student, self.cfg, tmp)
             for name in ("train_config.json", "languages.json"):
@@ -412,9 +410,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     if keep_last:  # before the checkpoint, the only other copy of the final weights, is removed
         info(f"the final step's model (step {steps}) in {trainer.save_last(train_set)}")
     else:  # never a final-step model of an earlier run beside this one's
-        shutil.rmtree(out / LAST, ignore_errors=True)
+        shutil.rmtree(out / LAST_MODEL, ignore_errors=True)
         if cfg.keep_last:
-            info(f"the final step (step {steps}) is the best: {out} holds its model, no {LAST}/ beside it")
+            info(f"the final step (step {steps}) is the best: {out} holds its model, no {LAST_MODEL}/ beside it")
     shutil.rmtree(out / CHECKPOINT, ignore_errors=True)
     write_model_card(out, cfg, train_set, *trainer.kept(), steps, trainer.run_info)
     (out / ".lock").unlink(missing_ok=True)
@@ -424,6 +422,6 @@ def train(cfg: TrainConfig) -> TrainResult:
     if cfg.select == "best" and len(dev_set) and trainer.state.best_step == 0 and steps > 0:
         warn(f"no step improved on the start's dev accuracy (xx→en {100 * trainer.state.best['mean_xx2en']:.2f}): "
              f"{out} holds the start's weights; "
-             + (f"the final step's are in {out / LAST}" if keep_last else
+             + (f"the final step's are in {out / LAST_MODEL}" if keep_last else
                 "--select last keeps the final step's, --keep-last writes them beside"))
     return trainer.result()

@@ -102,6 +102,7 @@ def test_czech_with_the_default_warns_with_its_figure_and_the_clearly_better_enc
     assert f"tgt ({tmp_path / 'en.txt'}): English (en)" in err
 
 
+@pytest.mark.slow
 def test_romanian_with_the_default_says_none_does_clearly_better(tmp_path, shared_data):
     pytest.importorskip("py3langid")
     status, err = mine(tmp_path, shared_data, "ron_Latn", "-q")
@@ -142,6 +143,7 @@ def test_german_with_the_default_is_quiet(tmp_path, shared_data):
     assert f"src ({tmp_path / 'src.txt'}): German (de)" in err
 
 
+@pytest.mark.slow
 def test_a_language_no_encoder_was_measured_on_says_unmeasured(tmp_path):
     pytest.importorskip("py3langid")  # Latin script alone does not tell Swahili
     # Article 1 of the Universal Declaration of Human Rights in Swahili

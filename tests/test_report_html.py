@@ -69,6 +69,7 @@ def test_report_page_is_self_contained_and_complete(mined):
     assert "--report" in page and "--max-length-ratio 1.4" in page
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 def test_report_renders_in_a_headless_browser(mined, tmp_path):
     flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

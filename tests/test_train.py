@@ -59,7 +59,9 @@ def mean_loss(model_dir_or_name: str, cfg: TrainConfig, pairs: Path, cache: str)
         return float(loss_fn(sa, sb, ta))
 
 
-@pytest.mark.parametrize("loss,tcm", [("soft", False), ("soft", True), ("hard", False), ("mse", False)])
+@pytest.mark.parametrize("loss,tcm", [("soft", False), ("soft", True),  # the baselines with the slow tests
+                                      pytest.param("hard", False, marks=pytest.mark.slow),
+                                      pytest.param("mse", False, marks=pytest.mark.slow)])
 def test_each_loss_learns(loss, tcm, pairs_tsv, teacher_cache, tmp_path):
     out = tmp_path / "model"
     cfg = TrainConfig(pairs=[str(pairs_tsv)], out=str(out), student="use", loss=loss, tcm=tcm, batch_size=16,
@@ -310,6 +312,17 @@ def test_extra_pairs_of_no_language_in_pairs_is_one_line(pairs_tsv, tmp_path):
 def test_missing_pairs_file(tmp_path):
     r = run_cli("train", "--pairs", str(tmp_path / "nope.tsv"), "--out", str(tmp_path / "m"))
     assert r.returncode == 2 and "nope.tsv" in r.stderr.decode()
+
+
+@pytest.mark.parametrize("args", [["--pairs", "nope.tsv"], ["--pairs", "pairs.tsv", "--extra-pairs", "nope.tsv"],
+                                  ["--pairs", "pairs.tsv", "--lr", "nan"]])
+def test_bad_options_and_missing_files_are_reported_before_torch_loads(args, tmp_path):
+    """`mineshaft train` says what is wrong in well under a second: before the trainer (and torch) is imported."""
+    (tmp_path / "pairs.tsv").write_text("a house\tein Haus\n", encoding="utf-8")
+    code = ("import sys; from mineshaft.cli import main; sys.argv = ['mineshaft', 'train', *sys.argv[1:]]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    print(e.code, 'torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code, *args, "--out", "m"], capture_output=True, text=True, cwd=tmp_path)
+    assert r.stdout.split() == ["2", "False"] and len(r.stderr.strip().splitlines()) == 1, (r.stdout, r.stderr)
 
 
 def test_two_runs_never_share_a_directory(tmp_path):

@@ -174,6 +174,7 @@ def models(
 @config_options(TrainConfig)
 def train(cfg: TrainConfig, threads: ThreadsOpt = None, quiet: QuietOpt = False) -> None:
     """Distill a teacher into a multilingual student from translation pairs (soft contrastive learning)."""
+    cfg.check()  # bad options and missing files are reported before torch is imported
     from ..training.trainer import train as run_train
 
     setup(quiet, threads)

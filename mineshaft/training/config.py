@@ -8,10 +8,11 @@ validates a config however it was made. Standard library only, so the CLI can re
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 
 #: the losses of :mod:`mineshaft.training.losses`, by name (this order)
 LOSS_NAMES = ("soft", "hard", "mse", "mmse")
@@ -204,6 +205,12 @@ class TrainConfig:
                              "step's model already")
         if not (0 <= self.warmup < 1) or not math.isfinite(self.weight_decay) or self.weight_decay < 0:
             raise UsageError("--warmup must be in [0, 1) and --weight-decay >= 0")
+        for path in [*self.pairs, *self.extra_pairs]:
+            try:
+                with open(path, "rb"):
+                    pass
+            except OSError as exc:
+                raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 #: dev sentences per file that ``mineshaft train`` holds out by default (``extend-vocab --dev-size``: its lexicon

@@ -188,6 +188,7 @@ def test_cli_route_writes_a_self_contained_routed_model(routed, tmp_path):
     assert "records no languages" in res.stderr.decode() and not (tmp_path / "none").exists()
 
 
+@pytest.mark.slow
 def test_interpolate_and_extend_vocab_name_a_part_of_a_routed_model(routed, tmp_path):
     for args in (["interpolate", str(routed), "-o", str(tmp_path / "i"), "-q"],
                  ["extend-vocab", str(routed), "--pairs", str(tmp_path / "none.tsv"), "-o", str(tmp_path / "v"), "-q"]):

@@ -16,7 +16,7 @@ from .encoders import Encoder, EncoderSpec
 from .encoders.digest import encoder_record
 from .engines import EncodeJob, Engine, LocalEngine, get_engine
 from .errors import InputError, UsageError
-from .io import STDIO, atomic_output, check_output_path, check_stdin, compression, display_name, iter_lines
+from .io import atomic_output, check_input, check_output_path, compression, display_name, iter_lines
 from .languages import check_input_languages, checked
 from .npy import NpyStreamWriter, remove_sidecar, write_sidecar
 from .store import EmbeddingStore
@@ -88,8 +88,7 @@ def encode_to_path(
     when ``shards`` is set or ``out`` ends with ``/`` (resumable, run on ``engine``)."""
     from pathlib import Path
 
-    if str(path) == STDIO:
-        check_stdin()
+    check_input(path)
     if not (shards or out.endswith("/")):
         if compression(out):
             raise UsageError(f"{out}: a .npy output is not compressed (it is memory-mapped when read); "

@@ -66,6 +66,15 @@ def open_binary(path: str | os.PathLike) -> BinaryIO:
         raise InputError(f"{name}: cannot open: {exc.strerror or exc}") from None
 
 
+def check_input(path: str | os.PathLike) -> None:
+    """Refuse a text input that cannot be read (standard input that is a terminal, a missing file, a directory, an
+    unreadable file) with the message reading it would give, before any slower work such as loading a model."""
+    if str(path) == STDIO:
+        check_stdin()
+    else:
+        open_binary(path).close()
+
+
 def compression(name: str) -> str | None:
     """The compressed format a file name asks for (``".gz"``, ...), None for plain files."""
     return next((suffix for suffix in COMPRESSED_SUFFIXES if name.endswith(suffix)), None)

@@ -14,6 +14,8 @@ from .scripts import LANGUAGE_SCRIPTS, normalize_language, script_counts
 LID_LINES = 200
 #: a language is named when at least this share of those lines is identified as it
 LID_SHARE = 0.5
+#: letters the identifier needs in all: less text ("hello") is named by its script alone, if only one language uses it
+LID_MIN_LETTERS = 40
 #: English names of the languages above and of others the identifier may report (messages only)
 LANGUAGE_NAMES = dict(pair.replace("_", " ").split(":") for pair in (
     "af:Afrikaans ar:Arabic az:Azerbaijani be:Belarusian bg:Bulgarian bn:Bengali ca:Catalan cs:Czech da:Danish "
@@ -35,7 +37,8 @@ def language_name(code: str) -> str:
 @dataclass
 class Identified:
     """The language of an input sample: its code (None: not identified), the share of the lines read that
-    are in it, how it was found (``"py3langid"``, ``"script"`` or ``""``) and the sample's main script."""
+    are in it, how it was found (``"py3langid"``, ``"script"``; ``"short"``: too few letters for the identifier;
+    ``""``) and the sample's main script."""
 
     language: str | None
     share: float = 0.0
@@ -43,6 +46,7 @@ class Identified:
     method: str = ""
     script: str | None = None
     others: dict[str, float] = field(default_factory=dict)
+    letters: int = 0
 
     def describe(self, label: str) -> str:
         """The info line: ``"cs.txt: Czech (cs), 98% of 200 lines (py3langid)"``."""
@@ -51,6 +55,8 @@ class Identified:
             if self.method == "script":
                 return f"{label}: {name}, by its script ({self.script})"
             return f"{label}: {name}, {100 * self.share:.0f}% of {self.lines} lines ({self.method})"
+        if self.method == "short":
+            return f"{label}: too little text to identify its language ({self.letters} letters)"
         if self.method == "py3langid":
             mixed = ", ".join(f"{code} {100 * v:.0f}%" for code, v in list(self.others.items())[:3])
             return f"{label}: no one language ({mixed} of {self.lines} lines; py3langid)"
@@ -80,16 +86,19 @@ def _script_languages() -> dict[str, str]:
     return {script: next(iter(langs)) for script, langs in users.items() if len(langs) == 1}
 
 
-def identify_language(texts: Sequence[str], counts: Counter | None = None) -> Identified:
+def identify_language(texts: Sequence[str], counts: Counter | None = None, min_letters: int = LID_MIN_LETTERS
+                      ) -> Identified:
     """The language of ``texts`` (non-empty lines): by py3langid on the first :data:`LID_LINES` that hold a
-    letter, where it is installed (named when at least :data:`LID_SHARE` of them agree), else by a script only
-    one language uses (Han with kana: Japanese; Han alone: Chinese). ``counts``: their :func:`script_counts`,
-    if known."""
+    letter, where it is installed and they hold ``min_letters`` letters in all (named when at least
+    :data:`LID_SHARE` of them agree), else by a script only one language uses (Han with kana: Japanese; Han
+    alone: Chinese). ``counts``: their :func:`script_counts`, if known. A routed model decides with
+    ``min_letters=0``, the rule its digest records."""
     counts = script_counts(texts) if counts is None else counts
     script = counts.most_common(1)[0][0] if counts else None
     lid = _identifier()
     lines = [t for t in texts[:LID_LINES] if any(ch.isalpha() for ch in t)]  # digits alone read as any language
-    if lid is not None and lines:
+    letters = sum(ch.isalpha() for t in lines for ch in t)
+    if lid is not None and lines and letters >= min_letters:
         try:
             found = Counter(normalize_language(lid(t)) for t in lines)
         except Exception:  # text the identifier cannot read (lone surrogates): go by script
@@ -108,7 +117,8 @@ def identify_language(texts: Sequence[str], counts: Counter | None = None) -> Id
     else:
         language = _script_languages().get(script)
     if language is None:
-        return Identified(None, script=script)
+        short = lid is not None and 0 < letters < min_letters
+        return Identified(None, method="short" if short else "", script=script, letters=letters)
     return Identified(language, counts[script] / sum(counts.values()), len(texts), "script", script)
 
 

@@ -297,7 +297,11 @@ def check_input_languages(encoder_or_name, texts_sample: Iterable[str], label: s
     counts = script_counts(texts)
     found = identify_language(texts, counts)
     record, name, directory = _describe(encoder_or_name)
-    route = describe_route(directory, found) if directory is not None and is_routed_dir(directory) else None
+    if directory is not None and is_routed_dir(directory):  # the part the model picks, by its own rule
+        route = describe_route(directory, found if found.method != "short" else
+                               identify_language(texts, counts, min_letters=0))
+    else:
+        route = None
     progress.info(found.describe(label) + (f"; {route}" if route else ""))
     if record is None:
         return None

@@ -367,3 +367,15 @@ def test_the_language_hint_counts_languages_not_codes(tmp_path):
     # USE's recorded Greek figure says more than the script: one warning, naming the model that does better
     assert err.count("warning:") == 1 and "looks like Greek (el); use finds" in err, err
     assert err.endswith("(-e mineshaft-use-50)"), err
+
+
+@pytest.mark.parametrize("name,message", [("nope.txt", "no such file"), (".", "is a directory")])
+def test_encode_refuses_an_unreadable_input_before_it_loads_the_model(name, message, tmp_path, monkeypatch):
+    from mineshaft.encode import encode_to_path
+    from mineshaft.encoders import EncoderSpec
+    from mineshaft.errors import InputError
+
+    monkeypatch.setattr(EncoderSpec, "load", lambda self: pytest.fail("the model was loaded first"))
+    with pytest.raises(InputError, match=message):
+        encode_to_path(str(tmp_path / name), str(tmp_path / "x.npy"), EncoderSpec("use"))
+    assert not (tmp_path / "x.npy").exists()

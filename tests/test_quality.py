@@ -172,6 +172,18 @@ def test_without_py3langid_a_script_of_one_language_names_it(monkeypatch):
     assert latin.language is None and "py3langid" in latin.describe("x")  # Latin script: many languages
 
 
+def test_too_little_text_is_named_by_its_script_alone(tmp_path):
+    found = languages.identify_language(["hello"])
+    assert (found.language, found.method) == (None, "short")
+    assert found.describe("x") == "x: too little text to identify its language (5 letters)"
+    assert languages.identify_language(["Ես խոսում եմ"]).language == "hy"  # a script of one language still names it
+    assert languages.identify_language(["hello"], min_letters=0).method == "py3langid"  # a routed model's rule
+    (tmp_path / "one.txt").write_text("hello\n", encoding="utf-8")
+    r = run_cli("encode", str(tmp_path / "one.txt"), "-o", str(tmp_path / "one.npy"))
+    err = r.stderr.decode()
+    assert r.returncode == 0 and "too little text to identify its language" in err and "warning" not in err, err
+
+
 def test_the_best_alternative_is_clearly_better_or_not_named():
     cs = quality.retrieval_figures("mineshaft-use-soft")
     assert quality.language_warning(cs, "de", "German", "x") is None  # strong: no warning

@@ -147,7 +147,7 @@ class RoutedEncoder(Encoder):
 
     def part_for(self, texts: Sequence[str]) -> str:
         """``"known"`` or ``"others"``: the part that encodes ``texts``, by their identified language."""
-        return routed_part(language_id.identify_language(list(texts)), self.languages)
+        return routed_part(language_id.identify_language(list(texts), min_letters=0), self.languages)
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, dtype=np.float32, progress=None) -> np.ndarray:
         if len(texts) == 0:

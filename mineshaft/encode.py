@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from . import progress
 from .embed import embed_shard
@@ -40,7 +40,7 @@ def _chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:
 def encode_file(
     path: str | os.PathLike,
     out: str | os.PathLike,
-    encoder: Encoder,
+    encoder: Encoder | Callable[[], Encoder],
     spec: EncoderSpec | None = None,
     chunk_size: int = 16384,
     errors: str = "strict",
@@ -51,15 +51,20 @@ def encode_file(
     Only ``chunk_size`` lines are held at a time. Empty lines are not encoded:
     their rows are zero vectors, so row i is always line i. Beside a file
     ``X.npy`` goes ``X.npy.mineshaft.json``: which encoder (and its digest) made it.
+    ``encoder`` may be a function that loads it (``spec.load``, ``spec`` then required): it is called once the
+    first lines are read, so an empty or undecodable input is refused before the model loads.
     """
-    spec = spec or EncoderSpec(encoder.name, dtype="float32")
-    record = encoder_record(spec)
+    if spec is None:
+        if not isinstance(encoder, Encoder):
+            raise TypeError("encode_file needs spec when encoder is a loader")
+        spec = EncoderSpec(encoder.name, dtype="float32")
     rows = 0
     with atomic_output(out, mode="wb", force=force) as fh, progress.task("encoding", total=None) as advance:
-        writer = NpyStreamWriter(fh, encoder.dim, dtype=spec.dtype)
         for chunk in _chunks(iter_lines(path, errors=errors), chunk_size):
             if rows == 0:
+                encoder = encoder if isinstance(encoder, Encoder) else encoder()
                 check_input_languages(encoder, chunk, display_name(path))
+                writer = NpyStreamWriter(fh, encoder.dim, dtype=spec.dtype)
             writer.write(embed_shard(encoder, chunk, spec))
             rows += len(chunk)
             advance(len(chunk))
@@ -69,7 +74,7 @@ def encode_file(
         if str(out) != "-":
             remove_sidecar(out)  # the old record must never describe the new rows, even if killed right here
     if str(out) != "-":
-        write_sidecar(out, {**record, "normalized": True})
+        write_sidecar(out, {**encoder_record(spec), "normalized": True})
     progress.info(f"{rows} rows of dimension {encoder.dim} ({spec.dtype}) written to {out}")
     return rows
 
@@ -96,7 +101,7 @@ def encode_to_path(
         if engine != "local":
             raise UsageError(f"--engine {engine} applies to store output (--shards or a trailing /), not to a .npy file")
         check_output_path(out, force, inputs=(path,))
-        encode_file(path, out, spec.load(), spec, chunk_size=min(shard_size, 65536), errors=errors, force=force)
+        encode_file(path, out, spec.load, spec, chunk_size=min(shard_size, 65536), errors=errors, force=force)
         return
     if out == "-":
         raise UsageError("a sharded store is a directory: give --out DIR, not -")
@@ -104,7 +109,7 @@ def encode_to_path(
         raise UsageError(f"{out}: exists and is not a directory")
     with get_engine(engine) as runner:
         texts = checked(iter_lines(path, errors=errors), spec, display_name(path))
-        store = encode_to_store(texts, out, spec, shard_size=shard_size, engine=runner)
+        store = encode_to_store(texts, out, spec, shard_size=shard_size, engine=runner, name=display_name(path))
     progress.info(f"{store.index['rows']} rows in {store.index['n_shards']} shards written to {out}")
 
 
@@ -117,6 +122,7 @@ def encode_to_store(
     engine: Engine | None = None,
     encoder: Encoder | None = None,
     label: str = "encoding",
+    name: str | None = None,
 ) -> EmbeddingStore:
     """Encode ``texts`` into shards of ``shard_size`` rows under ``store_dir``, skipping finished shards.
 
@@ -124,11 +130,17 @@ def encode_to_store(
     the same texts and the digest of the same encoder (model files, precision,
     max length, normalization, dtype), so an interrupted job resumes where it
     stopped and a changed input or encoder is re-encoded. Works with any engine (local, ray);
-    ``encoder``, if given, is used instead of loading ``spec`` (local engine).
+    ``encoder``, if given, is used instead of loading ``spec`` (local engine). No text: :class:`InputError`
+    (naming the input as ``name``) before the store is touched.
     """
+    texts = iter(texts)
+    first = next(texts, None)
+    if first is None:
+        raise InputError(f"{name}: empty input" if name else "nothing to encode: empty input")
+    texts = itertools.chain([first], texts)
     if engine is None:
         with LocalEngine() as local:
-            return encode_to_store(texts, store_dir, spec, n_rows, shard_size, local, encoder, label)
+            return encode_to_store(texts, store_dir, spec, n_rows, shard_size, local, encoder, label, name)
     store, digest = _open_store(store_dir, spec, shard_size)
     fps: dict[int, str] = {}
     counts: list[int] = []
@@ -150,8 +162,6 @@ def encode_to_store(
         for shard, rows in engine.encode(spec, jobs(), encoder=encoder):
             store.write_shard(shard, rows, fps[shard], digest)
             advance(rows.shape[0])
-    if not counts:
-        raise InputError("nothing to encode: empty input")
     store.write_index(counts)
     if skipped:
         progress.info(f"{label}: resumed, {skipped} of {len(counts)} shards were already done")

@@ -369,13 +369,18 @@ def test_the_language_hint_counts_languages_not_codes(tmp_path):
     assert err.endswith("(-e mineshaft-use-50)"), err
 
 
-@pytest.mark.parametrize("name,message", [("nope.txt", "no such file"), (".", "is a directory")])
-def test_encode_refuses_an_unreadable_input_before_it_loads_the_model(name, message, tmp_path, monkeypatch):
+@pytest.mark.parametrize("name,content,message", [("nope.txt", None, "no such file"), (".", None, "is a directory"),
+                                                  ("empty.txt", b"", "empty input"),
+                                                  ("bad.txt", b"fine\n\xff\xfe\n", "invalid UTF-8")])
+def test_encode_refuses_a_bad_input_before_it_loads_the_model(name, content, message, tmp_path, monkeypatch):
     from mineshaft.encode import encode_to_path
     from mineshaft.encoders import EncoderSpec
     from mineshaft.errors import InputError
 
+    if content is not None:
+        (tmp_path / name).write_bytes(content)
     monkeypatch.setattr(EncoderSpec, "load", lambda self: pytest.fail("the model was loaded first"))
-    with pytest.raises(InputError, match=message):
-        encode_to_path(str(tmp_path / name), str(tmp_path / "x.npy"), EncoderSpec("use"))
-    assert not (tmp_path / "x.npy").exists()
+    for out, shards in ((tmp_path / "x.npy", False), (tmp_path / "store", True)):
+        with pytest.raises(InputError, match=message):
+            encode_to_path(str(tmp_path / name), str(out), EncoderSpec("use"), shards=shards)
+        assert not out.exists()

@@ -58,18 +58,19 @@ def encode_file(
         if not isinstance(encoder, Encoder):
             raise TypeError("encode_file needs spec when encoder is a loader")
         spec = EncoderSpec(encoder.name, dtype="float32")
+    chunks = _chunks(iter_lines(path, errors=errors), chunk_size)
+    first = next(chunks, None)
+    if first is None:
+        raise InputError(f"{display_name(path)}: empty input")
+    encoder = encoder if isinstance(encoder, Encoder) else encoder()
+    check_input_languages(encoder, first, display_name(path))
     rows = 0
     with atomic_output(out, mode="wb", force=force) as fh, progress.task("encoding", total=None) as advance:
-        for chunk in _chunks(iter_lines(path, errors=errors), chunk_size):
-            if rows == 0:
-                encoder = encoder if isinstance(encoder, Encoder) else encoder()
-                check_input_languages(encoder, chunk, display_name(path))
-                writer = NpyStreamWriter(fh, encoder.dim, dtype=spec.dtype)
+        writer = NpyStreamWriter(fh, encoder.dim, dtype=spec.dtype)
+        for chunk in itertools.chain([first], chunks):
             writer.write(embed_shard(encoder, chunk, spec))
             rows += len(chunk)
             advance(len(chunk))
-        if rows == 0:
-            raise InputError(f"{display_name(path)}: empty input")
         writer.close()
         if str(out) != "-":
             remove_sidecar(out)  # the old record must never describe the new rows, even if killed right here

@@ -7,8 +7,11 @@ Each task takes files by path in the layouts of the shared evaluation sets
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import os
+import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +20,7 @@ import numpy as np
 
 from .embed import embed
 from .errors import InputError, UsageError
-from .io import atomic_output, check_output_path, iter_lines, read_lines, split_ids
+from .io import atomic_output, check_output_path, read_lines
 from .languages import pair_file_language
 from .metrics import bootstrap_means, interval, retrieval_hits
 from .mining.mine import mine_with_fit, text_clues
@@ -25,6 +28,40 @@ from .mining.threshold import auto_threshold
 
 if TYPE_CHECKING:
     from .encoders import EncoderSpec
+
+#: what each input option of ``mineshaft eval`` takes, for the messages that refuse one
+EXPECTS = {
+    "bucc": "--bucc takes a BUCC-style prefix such as bucc-style/de-en, "
+            "reading PREFIX.de and PREFIX.en ('ID<TAB>sentence' lines) and PREFIX.gold ('de-id<TAB>en-id' lines)",
+    "tatoeba": "--tatoeba takes a Tatoeba prefix such as tatoeba/tatoeba.deu-eng, "
+               "reading the line-aligned PREFIX.deu and PREFIX.eng",
+    "flores": "--flores takes a FLORES-200 file such as flores200/deu_Latn.devtest, "
+              "with the line-aligned English eng_Latn.devtest beside it",
+    "sts": "--sts takes an STS-b CSV of 'sentence1,sentence2,score' rows named like stsb/stsb-de-test.csv, "
+           "with the row-aligned English one, named with 'en' for the language (stsb-en-test.csv), beside it",
+}
+_ERRORS_HINT = re.compile(r" \(use --errors replace[^)]*\)")
+
+
+def _read_lines(path: str | os.PathLike) -> list[str]:
+    """The lines of an evaluation file (UTF-8: ``eval`` has no ``--errors`` option to replace invalid bytes)."""
+    try:
+        return read_lines(path)
+    except InputError as exc:
+        raise InputError(_ERRORS_HINT.sub(" (evaluation files must be UTF-8 text)", str(exc))) from None
+
+
+def _split_ids(lines: list[str], path: str) -> tuple[list[str], list[str]]:
+    """Split ``ID<TAB>sentence`` lines (the BUCC layout) into ids and sentences."""
+    ids, texts = [], []
+    for lineno, line in enumerate(lines, 1):
+        head, sep, text = line.partition("\t")
+        if not sep or not head:
+            raise InputError(f"{path}:{lineno}: expected 'ID<TAB>sentence' (the BUCC layout), got "
+                             + ("no tab" if not sep else "an empty ID"))
+        ids.append(head)
+        texts.append(text)
+    return ids, texts
 
 
 # ----------------------------------------------------------------------------- BUCC-style mining
@@ -111,18 +148,30 @@ def bucc_language(prefix: str | os.PathLike) -> str:
     return pair_file_language(name, spelled=True) or name.split("-")[0]
 
 
-def read_bucc(prefix: str | os.PathLike, lang: str | None = None) -> BuccTask:
-    """Read ``PREFIX.{xx,en,gold}``."""
-    prefix = str(prefix)
+def bucc_files(prefix: str | os.PathLike, lang: str | None = None) -> list[str]:
+    """The files of a BUCC-style prefix: ``PREFIX.xx``, ``PREFIX.en``, ``PREFIX.gold``."""
     lang = lang or bucc_language(prefix)
-    src_ids, src_texts = split_ids(read_lines(f"{prefix}.{lang}"), f"{prefix}.{lang}")
-    tgt_ids, tgt_texts = split_ids(read_lines(f"{prefix}.en"), f"{prefix}.en")
+    return [f"{prefix}.{lang}", f"{prefix}.en", f"{prefix}.gold"]
+
+
+def read_bucc(prefix: str | os.PathLike, lang: str | None = None) -> BuccTask:
+    """Read ``PREFIX.{xx,en,gold}``; every gold line must pair an id of ``PREFIX.xx`` with one of ``PREFIX.en``."""
+    src_path, tgt_path, gold_path = bucc_files(prefix, lang)
+    src_ids, src_texts = _split_ids(_read_lines(src_path), src_path)
+    tgt_ids, tgt_texts = _split_ids(_read_lines(tgt_path), tgt_path)
+    known_src, known_tgt = set(src_ids), set(tgt_ids)
     gold = set()
-    for lineno, line in enumerate(read_lines(f"{prefix}.gold"), 1):
-        a, sep, b = line.partition("\t")
-        if not sep:
-            raise InputError(f"{prefix}.gold:{lineno}: expected 'src-id<TAB>en-id'")
-        gold.add((a, b.strip()))
+    for lineno, line in enumerate(_read_lines(gold_path), 1):
+        fields = [f.strip() for f in line.split("\t")]
+        if len(fields) != 2 or not all(fields):
+            raise InputError(f"{gold_path}:{lineno}: expected 'src-id<TAB>en-id' (2 tab-separated columns), "
+                             f"found {len(fields)} column{'s' * (len(fields) != 1)}"
+                             + (" with an empty one" if len(fields) == 2 else ""))
+        a, b = fields
+        for ident, known, where in ((a, known_src, src_path), (b, known_tgt, tgt_path)):
+            if ident not in known:
+                raise InputError(f"{gold_path}:{lineno}: id {ident!r} is not an id of {where}")
+        gold.add((a, b))
     return BuccTask(src_ids, src_texts, tgt_ids, tgt_texts, gold)
 
 
@@ -137,7 +186,11 @@ def bucc_eval(prefix: str | os.PathLike, encoder, lang: str | None = None, k: in
     (no gold) are given for reference.
     """
     lang = lang or bucc_language(prefix)
-    task = read_bucc(prefix, lang)
+    return _bucc_result(encoder, read_bucc(prefix, lang), lang, k, margin, mode, batch_size)
+
+
+def _bucc_result(encoder, task: BuccTask, lang: str, k: int = 4, margin: str = "ratio", mode: str = "max",
+                 batch_size: int = 64) -> dict:
     x = embed(encoder, task.src_texts, batch_size=batch_size, label=f"encoding {lang}")
     y = embed(encoder, task.tgt_texts, batch_size=batch_size, label="encoding en")
     pairs, fit = mine_with_fit(x, y, k=k, margin=margin, mode=mode, **text_clues(task.src_texts, task.tgt_texts))
@@ -156,7 +209,7 @@ def bucc_eval(prefix: str | os.PathLike, encoder, lang: str | None = None, k: in
 
 # ----------------------------------------------------------------------------- retrieval (Tatoeba, FLORES)
 def _aligned(path_a: str, path_b: str) -> tuple[list[str], list[str]]:
-    a, b = read_lines(path_a), read_lines(path_b)
+    a, b = _read_lines(path_a), _read_lines(path_b)
     if len(a) != len(b):
         raise InputError(f"{path_a} and {path_b} must be line-aligned, but have {len(a)} and {len(b)} lines")
     return a, b
@@ -167,6 +220,11 @@ def retrieval_eval(xx_path: str, en_path: str, encoder, task: str, batch_size: i
     """Top-1 retrieval both ways between two line-aligned files; ``en_vectors`` memoizes the English side by
     path (FLORES: one English file for every language)."""
     xx, en = _aligned(xx_path, en_path)
+    return _retrieval_result(encoder, xx, en, xx_path, en_path, task, batch_size, en_vectors)
+
+
+def _retrieval_result(encoder, xx: list[str], en: list[str], xx_path: str, en_path: str, task: str,
+                      batch_size: int = 64, en_vectors: dict[str, np.ndarray] | None = None) -> dict:
     x = embed(encoder, xx, batch_size=batch_size, label=f"encoding {Path(xx_path).name}")
     memo = {} if en_vectors is None else en_vectors
     if str(en_path) not in memo:
@@ -190,20 +248,33 @@ def spearman_replicates(g: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return np.array([100 * spearman(g[i, 0], g[i, 1]) for i in idx])
 
 
+def tatoeba_language(prefix: str | os.PathLike) -> str:
+    """The language of a Tatoeba prefix (``.../tatoeba.deu-eng`` → ``deu``)."""
+    return Path(str(prefix)).name.split(".")[-1].split("-")[0]
+
+
+def tatoeba_files(prefix: str | os.PathLike) -> list[str]:
+    """The files of a Tatoeba prefix: ``PREFIX.deu`` and ``PREFIX.eng`` for ``.../tatoeba.deu-eng``."""
+    return [f"{prefix}.{tatoeba_language(prefix)}", f"{prefix}.eng"]
+
+
 def tatoeba_eval(prefix: str | os.PathLike, encoder, batch_size: int = 64) -> dict:
     """Tatoeba ``PREFIX`` = ``.../tatoeba.deu-eng``: files ``PREFIX.deu`` and ``PREFIX.eng``."""
-    prefix = str(prefix)
-    lang = Path(prefix).name.split(".")[-1].split("-")[0]
-    res = retrieval_eval(f"{prefix}.{lang}", f"{prefix}.eng", encoder, "tatoeba", batch_size)
-    res["lang"] = lang
+    res = retrieval_eval(*tatoeba_files(prefix), encoder, "tatoeba", batch_size)
+    res["lang"] = tatoeba_language(prefix)
     return res
 
 
 def flores_eval(xx_path: str | os.PathLike, en_path: str | os.PathLike, encoder, batch_size: int = 64,
                 en_vectors: dict[str, np.ndarray] | None = None) -> dict:
     res = retrieval_eval(str(xx_path), str(en_path), encoder, "flores200", batch_size, en_vectors)
-    res["lang"] = Path(xx_path).name.split(".")[0]
+    res["lang"] = flores_language(xx_path)
     return res
+
+
+def flores_language(xx_path: str | os.PathLike) -> str:
+    """The language of a FLORES-200 file (``.../deu_Latn.devtest`` → ``deu_Latn``)."""
+    return Path(xx_path).name.split(".")[0]
 
 
 # ----------------------------------------------------------------------------- cross-lingual STS
@@ -233,14 +304,14 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 def read_sts(path: str | os.PathLike) -> tuple[list[str], list[str], np.ndarray]:
     """``sentence1,sentence2,score`` CSV rows (no header)."""
     s1, s2, scores = [], [], []
-    text = "\n".join(iter_lines(path))
-    for lineno, row in enumerate(csv.reader(text.splitlines()), 1):
+    for lineno, row in enumerate(csv.reader(_read_lines(path)), 1):
         if len(row) != 3:
             raise InputError(f"{path}:{lineno}: expected 3 CSV columns (sentence1,sentence2,score), found {len(row)}")
         try:
             scores.append(float(row[2]))
         except ValueError:
-            raise InputError(f"{path}:{lineno}: score {row[2]!r} is not a number") from None
+            raise InputError(f"{path}:{lineno}: score {row[2]!r} is not a number "
+                             "(rows are sentence1,sentence2,score, with no header)") from None
         s1.append(row[0])
         s2.append(row[1])
     if not scores:
@@ -250,10 +321,20 @@ def read_sts(path: str | os.PathLike) -> tuple[list[str], list[str], np.ndarray]
 
 def sts_eval(xx_csv: str | os.PathLike, en_csv: str | os.PathLike, encoder, batch_size: int = 64) -> dict:
     """Cross-lingual STS: sentence1 from the xx file, sentence2 from the (row-aligned) English file."""
+    return _sts_result(encoder, *_read_sts_pair(xx_csv, en_csv), xx_csv, batch_size)
+
+
+def _read_sts_pair(xx_csv: str | os.PathLike, en_csv: str | os.PathLike) -> tuple[list[str], list[str], np.ndarray]:
     a, _, gold = read_sts(xx_csv)
     _, b, gold_en = read_sts(en_csv)
     if len(a) != len(b) or not np.allclose(gold, gold_en):
-        raise InputError(f"{xx_csv} and {en_csv} are not row-aligned translations of each other")
+        raise InputError(f"{xx_csv} and {en_csv} are not row-aligned translations of each other "
+                         f"({len(a)} and {len(b)} rows{'' if len(a) != len(b) else ', with different scores'})")
+    return a, b, gold
+
+
+def _sts_result(encoder, a: list[str], b: list[str], gold: np.ndarray, xx_csv: str | os.PathLike,
+                batch_size: int = 64) -> dict:
     x = embed(encoder, a, batch_size=batch_size, label="encoding sentence1")
     y = embed(encoder, b, batch_size=batch_size, label="encoding sentence2")
     cos = np.einsum("ij,ij->i", x, y)
@@ -290,34 +371,106 @@ def flores_english(xx_path: str | os.PathLike) -> Path:
     return Path(xx_path).with_name("eng_Latn.devtest")
 
 
+#: an STS-b CSV's name: what comes before the language, the language, the rest (``stsb``, ``de``, ``-test.csv``)
+_STS_NAME = re.compile(r"^([^-]+)-([^-.]+)(.*)$")
+
+
 def sts_english(xx_csv: str | os.PathLike) -> Path:
-    """STS-b's English file beside ``xx_csv`` (``.../stsb-de-test.csv`` → ``.../stsb-en-test.csv``)."""
-    name = Path(xx_csv).name
-    return Path(xx_csv).with_name(name.replace(name.split("-")[1], "en", 1))
+    """STS-b's English file beside ``xx_csv``: its name with ``en`` for the language, the second dash-separated
+    part (``.../stsb-de-test.csv`` → ``.../stsb-en-test.csv``); :class:`InputError` for a name without one."""
+    m = _STS_NAME.match(Path(xx_csv).name)
+    if not m:
+        raise InputError(f"{xx_csv}: not named like an STS-b CSV (stsb-XX-test.csv, the language second), "
+                         f"so its English file is unknown; {EXPECTS['sts']}")
+    return Path(xx_csv).with_name(f"{m[1]}-en{m[3]}")
+
+
+def _check_file(where: str, path: str | os.PathLike, option: str) -> None:
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{where}: {os.path.abspath(p)} is a directory, expected a file; {EXPECTS[option]}")
+    if not p.exists():
+        raise InputError(f"{where}: no such file {os.path.abspath(p)}; {EXPECTS[option]}")
+
+
+def check_eval_inputs(bucc=(), tatoeba=(), flores=(), sts=()) -> list[str]:
+    """Refuse, before any encoder loads, an input of ``mineshaft eval`` that names no readable files: an empty
+    value, a file or directory given as a prefix, a missing file or a directory among the files it reads (the
+    English file beside a FLORES or STS file included). Returns every file the inputs read."""
+    files: list[str] = []
+    for option, values in (("bucc", bucc), ("tatoeba", tatoeba), ("flores", flores), ("sts", sts)):
+        for value in values:
+            where = f"--{option} {value}"
+            if not str(value).strip():
+                raise UsageError(f"--{option} was given an empty path; {EXPECTS[option]}")
+            if option in ("bucc", "tatoeba"):
+                named = bucc_files if option == "bucc" else tatoeba_files
+                read = named(value)
+                if Path(value).exists() and not all(Path(f).is_file() for f in read):
+                    stem = str(value).rsplit(".", 1)[0] if "." in Path(value).name else ""
+                    hint = f" (did you mean --{option} {stem}?)" if stem and all(
+                        Path(f).is_file() for f in named(stem)) else ""
+                    kind = "a directory" if Path(value).is_dir() else "a file"
+                    raise InputError(f"{where}: is {kind}, not a prefix{hint}; {EXPECTS[option]}")
+            else:
+                _check_file(where, value, option)
+                try:
+                    read = [str(value), str(flores_english(value) if option == "flores" else sts_english(value))]
+                except InputError as exc:  # a name that does not say its language
+                    raise InputError(f"--{option} {exc}") from None
+            for path in read:
+                _check_file(where, path, option)
+            files += read
+    return files
+
+
+def _with_lang(job: Callable, lang: str) -> Callable:
+    return lambda encoder: {**job(encoder), "lang": lang}
+
+
+def _prepare(bucc=(), tatoeba=(), flores=(), sts=(), k: int = 4, batch_size: int = 64) -> list[Callable]:
+    """Check (:func:`check_eval_inputs`) and read every set asked for, so that bad input is refused before an
+    encoder loads: one job a set, which gives the set's result when called with the encoder."""
+    check_eval_inputs(bucc, tatoeba, flores, sts)
+    english: dict[str, np.ndarray] = {}  # FLORES' English file, encoded once for all languages
+    jobs: list[Callable] = []
+    for prefix in bucc:
+        lang = bucc_language(prefix)
+        jobs.append(functools.partial(_bucc_result, task=read_bucc(prefix, lang), lang=lang, k=k,
+                                      batch_size=batch_size))
+    for task, paths in (("tatoeba", tatoeba), ("flores200", flores)):
+        for path in paths:
+            xx_path, en_path = tatoeba_files(path) if task == "tatoeba" else (str(path), str(flores_english(path)))
+            xx, en = _aligned(xx_path, en_path)
+            job = functools.partial(_retrieval_result, xx=xx, en=en, xx_path=xx_path, en_path=en_path, task=task,
+                                    batch_size=batch_size, en_vectors=english if task == "flores200" else None)
+            jobs.append(_with_lang(job, tatoeba_language(path) if task == "tatoeba" else flores_language(path)))
+    for path in sts:
+        a, b, gold = _read_sts_pair(path, sts_english(path))
+        jobs.append(functools.partial(_sts_result, a=a, b=b, gold=gold, xx_csv=path, batch_size=batch_size))
+    return jobs
 
 
 def evaluate_sets(encoder, bucc=(), tatoeba=(), flores=(), sts=(), k: int = 4, batch_size: int = 64) -> list[dict]:
     """Results of every set asked for, in this order: BUCC-style prefixes, Tatoeba prefixes, FLORES files
-    and STS-b CSVs (each with its English file beside it: :func:`flores_english`, :func:`sts_english`)."""
-    english: dict[str, np.ndarray] = {}  # FLORES' English file, encoded once for all languages
-    return ([bucc_eval(prefix, encoder, k=k, batch_size=batch_size) for prefix in bucc]
-            + [tatoeba_eval(prefix, encoder, batch_size=batch_size) for prefix in tatoeba]
-            + [flores_eval(path, flores_english(path), encoder, batch_size, english) for path in flores]
-            + [sts_eval(path, sts_english(path), encoder, batch_size=batch_size) for path in sts])
+    and STS-b CSVs (each with its English file beside it: :func:`flores_english`, :func:`sts_english`).
+    Every input is checked and read before the first is encoded."""
+    return [job(encoder) for job in _prepare(bucc, tatoeba, flores, sts, k=k, batch_size=batch_size)]
 
 
 def run_eval(spec: EncoderSpec, bucc=(), tatoeba=(), flores=(), sts=(), k: int = 4, json_out: str | None = None,
              force: bool = False) -> str:
-    """``mineshaft eval``: :func:`evaluate_sets` with ``spec``'s encoder; all results also go to ``json_out``
-    as JSON when given. Returns the table (:func:`format_table`)."""
+    """``mineshaft eval``: :func:`evaluate_sets` with ``spec``'s encoder, loaded once every input is checked and
+    read; all results also go to ``json_out`` as JSON when given. Returns the table (:func:`format_table`)."""
     import json
 
     if not (bucc or tatoeba or flores or sts):
         raise UsageError("nothing to evaluate: give at least one of --bucc, --tatoeba, --flores, --sts")
     if json_out:
-        check_output_path(json_out, force)
+        check_output_path(json_out, force, inputs=check_eval_inputs(bucc, tatoeba, flores, sts))
+    jobs = _prepare(bucc, tatoeba, flores, sts, k=k, batch_size=spec.batch_size)
     encoder = spec.load()
-    results = evaluate_sets(encoder, bucc, tatoeba, flores, sts, k=k, batch_size=spec.batch_size)
+    results = [job(encoder) for job in jobs]
     if json_out:
         with atomic_output(json_out, force=force) as fh:
             json.dump({"encoder": spec.name, "results": results}, fh, indent=2)

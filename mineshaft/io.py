@@ -243,8 +243,8 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
 
 
 def check_output_path(path: str | os.PathLike, force: bool, inputs: Iterable[str | os.PathLike] = ()) -> None:
-    """Fail early, before any work, if an output exists and may not be replaced, is one of ``inputs``
-    (even with ``force``), or asks for a compression that cannot be written."""
+    """Fail early, before any work, if an output exists and may not be replaced, is one of ``inputs`` or lies
+    inside one that is a directory (even with ``force``), or asks for a compression that cannot be written."""
     name = str(path)
     if name == STDIO:
         return
@@ -252,6 +252,8 @@ def check_output_path(path: str | os.PathLike, force: bool, inputs: Iterable[str
     for source in inputs:
         if same_file(p, source):
             raise UsageError(f"{name}: is the input {display_name(source)}; write the output to another file")
+        if str(source) != STDIO and Path(source).is_dir() and p.resolve().is_relative_to(Path(source).resolve()):
+            raise UsageError(f"{name}: is inside the input {source}; write the output elsewhere")
     if p.is_dir():
         raise UsageError(f"{name}: is a directory, expected an output file path")
     if p.exists() and not force:

@@ -184,3 +184,37 @@ def test_invalid_utf8_error_names_line(tmp_path):
     r = run_cli("mine", str(tmp_path / "bad.txt"), str(SAMPLE / "sample.en"), "-q")
     assert r.returncode == 2
     assert r.stderr.decode().strip() == f"mineshaft: error: {tmp_path / 'bad.txt'}:2: invalid UTF-8 at byte 9 of the line (use --errors replace to substitute it)"
+
+
+def test_a_k_larger_than_a_side_is_refused_before_encoding(tmp_path):
+    src, tgt = tmp_path / "de.txt", tmp_path / "en.txt"
+    src.write_text("".join(f"Satz Nummer {i}.\n" for i in range(10)), encoding="utf-8")
+    tgt.write_text("".join(f"Sentence number {i}.\n" for i in range(12)), encoding="utf-8")
+    r = run_cli("mine", str(src), str(tgt), "-k", "11", "-q", "-o", str(tmp_path / "p.tsv"))
+    err = r.stderr.decode().strip()
+    assert r.returncode == 2 and err.endswith("--k 11 is more than the 10 sentences of src: the margin compares a "
+                                              "candidate with each side's k nearest neighbours; give a smaller k "
+                                              "(the default is 4)"), err
+    assert "encoding" not in err and not (tmp_path / "p.tsv").exists()
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("Hund\tdog\nKatze\tcat\n", encoding="utf-8")
+    r = run_cli("score", str(pairs), "-q")
+    assert r.returncode == 2 and "--k 4 is more than the 2 distinct sentences in" in r.stderr.decode(), r.stderr
+
+
+def test_score_warns_when_min_score_keeps_nothing(tmp_path):
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("Hund\tdog\nKatze\tcat\n", encoding="utf-8")
+    r = run_cli("score", str(pairs), "--metric", "cosine", "--min-score", "2", "-e", "use")
+    assert r.returncode == 0 and r.stdout == b""
+    assert "warning: no pair written: every score is under --min-score 2 (the best is 0." in r.stderr.decode()
+
+
+def test_auto_on_too_little_text_says_what_keeps_pairs(tmp_path):
+    src, tgt = tmp_path / "de.txt", tmp_path / "en.txt"
+    src.write_text("Der Hund schläft.\nDie Katze trinkt Milch.\n", encoding="utf-8")
+    tgt.write_text("The dog is sleeping.\nThe cat drinks milk.\n", encoding="utf-8")
+    r = run_cli("mine", str(src), str(tgt), "-k", "2", "-q", "-e", "use")
+    err = r.stderr.decode()
+    assert r.returncode == 0 and r.stdout == b"", err
+    assert "too few candidates to fit a null model" in err and "--threshold none keeps every sentence's best match" in err

@@ -169,3 +169,162 @@ def test_bootstrap_interval_of_an_accuracy_is_the_binomial_one():
     # the same sentences resampled for two systems: a system minus itself is exactly 0 in every replicate
     a, b = bootstrap_means([hits, hits[::-1]], seed=3), bootstrap_means([hits, hits[::-1]], seed=3)
     assert np.array_equal(a, b)
+
+
+# ----------------------------------------------------------------------------- `mineshaft eval`: bad input
+def _write_sets(root):
+    """A tiny valid set of each kind under ``root``: BUCC-style, Tatoeba, FLORES-200 and STS-b files."""
+    (root / "de-en.de").write_text("de-1\tHallo\nde-2\tWelt\n")
+    (root / "de-en.en").write_text("en-1\tHello\nen-2\tWorld\n")
+    (root / "de-en.gold").write_text("de-1\ten-1\nde-2\ten-2\n")
+    (root / "tatoeba.deu-eng.deu").write_text("Hallo\nWelt\n")
+    (root / "tatoeba.deu-eng.eng").write_text("Hello\nWorld\n")
+    (root / "deu_Latn.devtest").write_text("Hallo\nWelt\n")
+    (root / "eng_Latn.devtest").write_text("Hello\nWorld\n")
+    (root / "stsb-de-test.csv").write_text("Ein Hund.,Eine Katze.,1.0\nEin Mann.,Ein Mann.,5.0\n")
+    (root / "stsb-en-test.csv").write_text("A dog.,A cat.,1.0\nA man.,A man.,5.0\n")
+
+
+def _refused(*args: str) -> str:
+    """Run `mineshaft eval ARGS`; it must refuse the input with one line and exit 2 before any encoder loads."""
+    from conftest import run_cli
+
+    r = run_cli("eval", *args)
+    err = r.stderr.decode()
+    assert r.returncode == 2, err
+    assert "Traceback" not in err and "Error:" not in err, err  # no raw exception name
+    assert "encoder:" not in err, err  # refused before the encoder loaded
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mineshaft: error: "), err
+    return lines[0]
+
+
+def test_eval_sts_plain_text_says_what_the_sts_file_must_be(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "de.txt").write_text("Ein Mädchen frisiert ihr Haar.\nEine Frau misst den Knöchel.\n")
+    msg = _refused("--sts", "de.txt")
+    assert "--sts de.txt" in msg and "stsb-de-test.csv" in msg and "sentence1,sentence2,score" in msg
+
+
+def test_eval_sts_names_the_full_path_of_the_english_file_it_looked_for(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sts-de.csv").write_text("Ein Hund.,Eine Katze.,1.0\n")
+    msg = _refused("--sts", "sts-de.csv")
+    assert f"no such file {tmp_path / 'sts-en.csv'};" in msg and "stsb-en-test.csv" in msg
+    msg = _refused("--sts", "stsb-fr-test.csv")  # the given file itself is missing
+    assert f"no such file {tmp_path / 'stsb-fr-test.csv'};" in msg
+
+
+def test_eval_flores_names_the_full_path_of_the_english_file_it_looked_for(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "de.txt").write_text("Hallo\n")
+    msg = _refused("--flores", "de.txt")
+    assert f"no such file {tmp_path / 'eng_Latn.devtest'};" in msg and "--flores takes a FLORES-200 file" in msg
+
+
+def test_eval_missing_tatoeba_prefix_is_refused_before_the_encoder_loads(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    msg = _refused("--tatoeba", "nope/tatoeba.xxx-eng")
+    assert f"no such file {tmp_path / 'nope' / 'tatoeba.xxx-eng.xxx'};" in msg and "PREFIX.eng" in msg
+
+
+def test_eval_checks_every_input_before_reading_any(tmp_path):
+    _write_sets(tmp_path)
+    # the first sets are fine: the missing English file of the last one is still reported before any encoding
+    (tmp_path / "stsb-en-test.csv").unlink()
+    msg = _refused("--bucc", str(tmp_path / "de-en"), "--tatoeba", str(tmp_path / "tatoeba.deu-eng"),
+                   "--flores", str(tmp_path / "deu_Latn.devtest"), "--sts", str(tmp_path / "stsb-de-test.csv"))
+    assert f"no such file {tmp_path / 'stsb-en-test.csv'}" in msg
+
+
+def _empty(path):
+    path.write_text("")
+
+
+def _directory(path):
+    path.unlink()
+    path.mkdir()
+
+
+def _bad_utf8(path):
+    path.write_bytes(path.read_bytes() + b"caf\xe9\tx\n")
+
+
+def _write(text):
+    return lambda path: path.write_text(text)
+
+
+BUCC, TATOEBA = ("bucc", "de-en"), ("tatoeba", "tatoeba.deu-eng")
+FLORES, STS = ("flores", "deu_Latn.devtest"), ("sts", "stsb-de-test.csv")
+GOLD_LINE = "de-en.gold:1: expected 'src-id<TAB>en-id' (2 tab-separated columns), found"
+BAD_INPUTS = [  # option and value (under tmp_path), the file spoiled and how, what the message must say
+    pytest.param(*BUCC, "de-en.gold", _empty, "de-en.gold: empty input", id="bucc-empty-gold"),
+    pytest.param(*BUCC, "de-en.en", _directory, "de-en.en is a directory, expected a file", id="bucc-en-directory"),
+    pytest.param(*BUCC, "de-en.gold", _write("de-1\ten-1\tx\n"), f"{GOLD_LINE} 3 columns", id="bucc-gold-3-columns"),
+    pytest.param(*BUCC, "de-en.gold", _write("de-1 en-1\n"), f"{GOLD_LINE} 1 column", id="bucc-gold-1-column"),
+    pytest.param(*BUCC, "de-en.gold", _write("de-1\ten-7\n"), "de-en.gold:1: id 'en-7' is not an id of",
+                 id="bucc-gold-unknown-id"),
+    pytest.param(*BUCC, "de-en.de", _write("de-1 Hallo\n"), "de-en.de:1: expected 'ID<TAB>sentence' (the BUCC layout)",
+                 id="bucc-de-no-tab"),
+    pytest.param(*BUCC, "de-en.de", _bad_utf8, "de-en.de:3: invalid UTF-8", id="bucc-de-bad-utf8"),
+    pytest.param(*TATOEBA, "tatoeba.deu-eng.eng", _empty, "tatoeba.deu-eng.eng: empty input", id="tatoeba-empty-eng"),
+    pytest.param(*TATOEBA, "tatoeba.deu-eng.deu", _directory, "tatoeba.deu-eng.deu is a directory",
+                 id="tatoeba-deu-directory"),
+    pytest.param(*TATOEBA, "tatoeba.deu-eng.deu", _bad_utf8, "tatoeba.deu-eng.deu:3: invalid UTF-8",
+                 id="tatoeba-deu-bad-utf8"),
+    pytest.param(*TATOEBA, "tatoeba.deu-eng.eng", _write("Hello\n"), "must be line-aligned, but have 2 and 1 lines",
+                 id="tatoeba-not-aligned"),
+    pytest.param(*FLORES, "deu_Latn.devtest", _empty, "deu_Latn.devtest: empty input", id="flores-empty"),
+    pytest.param(*FLORES, "eng_Latn.devtest", _directory, "eng_Latn.devtest is a directory, expected a file",
+                 id="flores-english-directory"),
+    pytest.param(*FLORES, "eng_Latn.devtest", _bad_utf8, "eng_Latn.devtest:3: invalid UTF-8",
+                 id="flores-english-bad-utf8"),
+    pytest.param(*STS, "stsb-de-test.csv", _empty, "stsb-de-test.csv: empty input", id="sts-empty"),
+    pytest.param(*STS, "stsb-en-test.csv", _directory, "stsb-en-test.csv is a directory, expected a file",
+                 id="sts-english-directory"),
+    pytest.param(*STS, "stsb-de-test.csv", _bad_utf8, "stsb-de-test.csv:3: invalid UTF-8", id="sts-bad-utf8"),
+    pytest.param(*STS, "stsb-de-test.csv", _write("sentence1,sentence2,score\n"),
+                 "score 'score' is not a number (rows are sentence1,sentence2,score, with no header)", id="sts-header"),
+    pytest.param(*STS, "stsb-de-test.csv", _write("Hallo Welt\n"),
+                 "stsb-de-test.csv:1: expected 3 CSV columns (sentence1,sentence2,score), found 1",
+                 id="sts-plain-text"),
+    pytest.param(*STS, "stsb-en-test.csv", _write("A dog.,A cat.,1.0\n"),
+                 "are not row-aligned translations of each other (2 and 1 rows)", id="sts-not-aligned"),
+]
+
+
+@pytest.mark.parametrize("option, value, spoiled, spoil, expect", BAD_INPUTS)
+def test_eval_refuses_bad_input_with_one_line(tmp_path, option, value, spoiled, spoil, expect):
+    _write_sets(tmp_path)
+    spoil(tmp_path / spoiled)
+    msg = _refused(f"--{option}", str(tmp_path / value))
+    assert expect in msg
+    assert "--errors" not in msg  # eval has no --errors option to suggest
+
+
+@pytest.mark.parametrize("option, value", [("bucc", "de-en.de"), ("tatoeba", "tatoeba.deu-eng.deu")])
+def test_eval_prefix_given_as_a_file_suggests_the_prefix(tmp_path, option, value):
+    _write_sets(tmp_path)
+    msg = _refused(f"--{option}", str(tmp_path / value))
+    assert f"is a file, not a prefix (did you mean --{option} {tmp_path / value.rsplit('.', 1)[0]}?)" in msg
+    msg = _refused(f"--{option}", str(tmp_path))
+    assert "is a directory, not a prefix" in msg and f"--{option} takes" in msg
+
+
+def test_eval_json_output_may_not_replace_an_input(tmp_path):
+    _write_sets(tmp_path)
+    flores = str(tmp_path / "deu_Latn.devtest")
+    msg = _refused("--flores", flores, "--json", str(tmp_path / "eng_Latn.devtest"), "--force")
+    assert "is the input" in msg
+
+
+def test_sts_english_file_name():
+    from pathlib import Path
+
+    from mineshaft.errors import InputError
+
+    assert ev.sts_english("eval/stsb/stsb-de-test.csv") == Path("eval/stsb/stsb-en-test.csv")
+    assert ev.sts_english("x/sts-de.csv") == Path("x/sts-en.csv")
+    assert ev.sts_english("x/tests-es-dev.csv") == Path("x/tests-en-dev.csv")  # only the language part changes
+    with pytest.raises(InputError, match="stsb-XX-test.csv"):
+        ev.sts_english("x/de.txt")

@@ -283,6 +283,21 @@ def test_an_output_that_is_an_input_is_refused_even_with_force(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["de.txt", "hard.txt", "link.txt", "pairs.tsv"]
 
 
+def test_a_report_or_output_over_an_input_its_record_or_its_store_is_refused_even_with_force(tmp_path):
+    de = tmp_path / "de.txt"
+    de.write_bytes(Path(DE).read_bytes())
+    x, record, store = tmp_path / "x.npy", tmp_path / "x.npy.mineshaft.json", tmp_path / "store"
+    x.write_bytes(b"not read"), record.write_text("{}"), store.mkdir(), (store / "index.json").write_text("{}")
+    cases = [(["mine", str(de), EN, "--report", str(de), "-o", str(tmp_path / "p.tsv")], f"{de}: is the input {de}"),
+             (["mine", str(x), str(x), "-o", str(record)], f"is the input {record}"),
+             (["mine", str(store), str(x), "-o", str(store / "index.json")], f"is inside the input {store}")]
+    for args, message in cases:
+        line = one_line_error(run_cli(*args, "--force", "-q"))
+        assert message in line, line
+    assert de.read_bytes() == Path(DE).read_bytes() and record.read_text() == "{}"
+    assert (store / "index.json").read_text() == "{}" and not (tmp_path / "p.tsv").exists()
+
+
 def test_input_errors_leave_no_work_directory(tmp_path, tmpdir_env):
     tmp, env = tmpdir_env
     (tmp_path / "empty.txt").write_text("")

@@ -70,7 +70,7 @@ def mine(
     margin: MarginOpt = Margin.ratio,
     mode: Annotated[Mode, typer.Option(help="Retrieval mode; max is one-to-one.")] = Mode.max,
     threshold: Annotated[str, typer.Option(metavar="default|auto|none|NUMBER", help="Keep pairs whose margin is at least this (every mode). default: the model's calibrated threshold (k=4, ratio, max, made on its own weights), else auto; auto: the cut with the best estimated F1 (a null model fitted to this run's runner-up candidates gives each pair its probability of being a translation), never below where the estimated precision of what is kept falls under --min-precision; none: keep every sentence's best match.")] = "default",
-    min_precision: Annotated[float, typer.Option("--min-precision", help="Floor of --threshold auto: it keeps the pairs with the best estimated F1, never fewer than keep this estimated precision.", min=0.0, max=1.0)] = 0.8,
+    min_precision: Annotated[float, typer.Option("--min-precision", help="Floor of --threshold auto: it keeps the pairs with the best estimated F1, but never so many that their estimated precision falls under this.", min=0.0, max=1.0)] = 0.8,
     dedup: Annotated[bool, typer.Option("--dedup", help="Search each distinct sentence once (ids of first occurrences).")] = False,
     ids: Annotated[bool, typer.Option("--ids", help="Add src and tgt ids (line numbers, or --id-column ids) as columns 2-3.")] = False,
     id_column: Annotated[bool, typer.Option("--id-column", help="Input lines are 'ID<TAB>sentence' (BUCC layout).")] = False,
@@ -122,8 +122,9 @@ def score(
     src_col: Annotated[Optional[int], typer.Option(help="1-based column of the source sentence (default: 1, or 2 for mine's output, 4 for mine --ids output).", min=1, max=1000)] = None,
     tgt_col: Annotated[Optional[int], typer.Option(help="1-based column of the target sentence (default: 2, or 3 for mine's output, 5 for mine --ids output).", min=1, max=1000)] = None,
     metric: Annotated[Metric, typer.Option(help="margin (neighbourhood from the file's own sentences) or cosine.")] = Metric.margin,
-    margin: MarginOpt = Margin.ratio,
-    k: KOpt = 4,
+    margin: Annotated[Margin, typer.Option(help="Margin function (with --metric margin).")] = Margin.ratio,
+    k: Annotated[int, typer.Option("--k", "-k", help="Neighbours for the margin (with --metric margin).", min=1,
+                                   max=K_MAX)] = 4,
     min_score: Annotated[Optional[float], typer.Option(help="Only write pairs scoring at least this (a filter).")] = None,
     spec: EncoderSpec = ENCODER_OPTIONS,
     *, gpu: bool, errors: str, force: bool,
@@ -297,7 +298,7 @@ def route(
 @app.command()
 def demo(
     encoder: EncoderOpt = "default",
-    threshold: Annotated[float, typer.Option(help="Minimum ratio margin.")] = 1.17,
+    threshold: Annotated[str, typer.Option(metavar="default|auto|none|NUMBER", help="As mine's --threshold.")] = "default",
     quiet: QuietOpt = False,
 ) -> None:
     """Mine the small German-English sample shipped with mineshaft and print the pairs."""

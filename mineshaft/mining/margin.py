@@ -38,6 +38,14 @@ def check_k(k: int) -> None:
         raise UsageError(f"--k must be between 1 and {K_MAX}, got {k}")
 
 
+def check_k_fits(k: int, sentences: int, what: str) -> None:
+    """Refuse a ``k`` larger than the ``sentences`` a margin's neighbours are drawn from (``what`` names them, as
+    "sentences of src"): the mean over all of them is no neighbourhood, and the ratio margin over it explodes."""
+    if k > sentences:
+        raise UsageError(f"--k {k} is more than the {sentences} {what}: the margin compares a candidate with "
+                         "each side's k nearest neighbours; give a smaller k (the default is 4)")
+
+
 def neighbour_means(sims: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
     """Mean similarity of each row's found neighbours (id >= 0 and finite); nan for a row with none."""
     sims = np.asarray(sims, dtype=np.float32)

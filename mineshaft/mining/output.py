@@ -9,7 +9,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ import numpy as np
 from .. import progress
 from ..errors import UsageError
 from ..io import atomic_output, check_output_path
+from ..npy import sidecar_path
 from .corpus import SPOOL_SUFFIX
 from .margin import Pairs
 from .mine import MineOptions, MineResult, mine
@@ -137,13 +138,15 @@ def work_directory(work_dir: str | os.PathLike | None, out: str, keep: bool = Fa
         shutil.rmtree(path, ignore_errors=True)
 
 
-def check_report_path(report: str | os.PathLike, out: str, force: bool) -> None:
-    """Refuse a ``--report`` path that is stdout, the pairs' own output, or an existing file without ``force``."""
+def check_report_path(report: str | os.PathLike, out: str, force: bool, inputs: Iterable[str | os.PathLike] = ()
+                      ) -> None:
+    """Refuse a ``--report`` path that is stdout, the pairs' own output, one of ``inputs`` (even with ``force``),
+    or an existing file without ``force``."""
     if str(report) == "-":
         raise UsageError("--report needs a file path (stdout carries the pairs)")
     if out != "-" and Path(report).resolve() == Path(out).resolve():
         raise UsageError(f"--report {report} is the pairs' output file too; give the report another path")
-    check_output_path(report, force)
+    check_output_path(report, force, inputs)
 
 
 def mine_to_file(
@@ -171,9 +174,10 @@ def mine_to_file(
     """
     options = options or MineOptions()
     options.check()
-    check_output_path(out, force, inputs=(src, tgt))
+    inputs = (src, tgt, *(sidecar_path(p) for p in (src, tgt) if str(p).endswith(".npy")))  # and their records
+    check_output_path(out, force, inputs)
     if report is not None:
-        check_report_path(report, out, force)
+        check_report_path(report, out, force, inputs)
     if rules is not None and rules.active and any(is_embeddings(str(p)) for p in (src, tgt)):
         raise UsageError("pair filters read sentences: give text files, not embeddings")
     with work_directory(work_dir, out, keep_work) as work:

@@ -14,7 +14,7 @@ from ..embed import embed
 from ..errors import InputError, UsageError
 from ..io import STDIO, atomic_output, check_output_path, check_stdin, display_name, iter_tsv
 from ..progress import info, warn
-from .margin import MARGINS, check_k, margin, neighbour_means
+from .margin import MARGINS, check_k, check_k_fits, margin, neighbour_means
 from .search import knn
 
 if TYPE_CHECKING:
@@ -182,6 +182,10 @@ def write_scored(table: PairTable, scores: np.ndarray, out: str, min_score: floa
                 fh.write(f"{line}\t{s:.6f}\n")
                 kept += 1
     info(f"{kept} of {len(table.lines)} pairs written")
+    if not kept and table.lines:
+        finite = [s for s in scores.tolist() if math.isfinite(s)]
+        warn(f"no pair written: every score is under --min-score {min_score:g}"
+             + (f" (the best is {max(finite):.4g})" if finite else ""))
     return kept
 
 
@@ -197,6 +201,9 @@ def score_to_file(pairs: str | os.PathLike, out: str, spec: EncoderSpec, options
     if str(pairs) == STDIO:
         check_stdin()
     table = read_pairs(pairs, src_col=src_col, tgt_col=tgt_col, errors=errors)
+    if options.metric == "margin":  # the neighbours are the file's distinct sentences of the other side
+        for texts, side in ((table.tgt, "target"), (table.src, "source")):
+            check_k_fits(options.k, len(set(texts)), f"distinct sentences in {display_name(pairs)}'s {side} column")
     scores = score_pairs(table, spec.load(), metric=options.metric, margin_kind=options.margin, k=options.k,
                          batch_size=spec.batch_size, punct_lang=spec.punct_lang, gpu=options.gpu)
     return write_scored(table, scores, out, options.min_score, force=force)

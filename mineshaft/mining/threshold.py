@@ -167,7 +167,7 @@ class ThresholdChoice:
     def describe(self) -> str:
         if self.source == "none":
             return "no threshold (--threshold none)"
-        what = {"given": "--threshold", "model": "the model's calibrated threshold",
+        what = {"given": "the threshold given", "model": "the model's calibrated threshold",
                 "auto": "chosen by --threshold auto from this run's margins"}[self.source]
         note = f" ({self.note})" if self.note else ""
         if not math.isfinite(self.value):
@@ -199,7 +199,8 @@ def choose_threshold(setting, scores: np.ndarray, model_dir: str | Path | None, 
                                              f"{t:.4g} would keep no pair")
         if choice is None:
             choice = ThresholdChoice(auto_threshold(scores, fit, min_precision), "auto", fit,
-                                     "" if fit is not None else "too few candidates to fit a null model")
+                                     "" if fit is not None else "too few candidates to fit a null model, which needs "
+                                     "20 sentences with 3 candidates or more, -k 3 or more")
             if fit is not None and not math.isfinite(choice.value):
                 choice.note = below_floor(scores, fit, min_precision)
     if fit is not None:
@@ -221,10 +222,13 @@ def nothing_written(choice: ThresholdChoice, scores: np.ndarray, n_filtered: int
     """The warning of a run that writes no pair although it had candidates: why, and what would keep some."""
     if n_filtered:
         return f"no pair written: the filters removed all {n_filtered} pairs at or above the cut"
-    if choice.source == "auto" and choice.note:
-        return f"no pair written: {choice.note}"
     finite = np.asarray(scores)[np.isfinite(scores)]
     best = f"the best margin is {finite.max():.4g}, " if len(finite) else ""
+    if choice.source == "auto" and choice.note:
+        if choice.fit is None:  # auto could not run: say what keeps pairs all the same
+            return (f"no pair written: {choice.note}; --threshold none keeps every sentence's best match, or give "
+                    f"a number{f' ({best[:-2]})' if best else ''}")
+        return f"no pair written: {choice.note}"
     return f"no pair written: {best}under the threshold {choice.value:.4g}; --threshold auto or a lower one keeps pairs"
 
 

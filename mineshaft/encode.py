@@ -64,13 +64,16 @@ def encode_file(
         raise InputError(f"{display_name(path)}: empty input")
     encoder = encoder if isinstance(encoder, Encoder) else encoder()
     check_input_languages(encoder, first, display_name(path))
-    rows = 0
+    rows = texts = 0
     with atomic_output(out, mode="wb", force=force) as fh, progress.task("encoding", total=None) as advance:
         writer = NpyStreamWriter(fh, encoder.dim, dtype=spec.dtype)
         for chunk in itertools.chain([first], chunks):
             writer.write(embed_shard(encoder, chunk, spec))
             rows += len(chunk)
+            texts += sum(1 for t in chunk if t.strip())
             advance(len(chunk))
+        if not texts:  # all zero rows: as mine refuses it, not a result
+            raise InputError(f"{display_name(path)}: no non-empty lines to encode ({rows} empty lines)")
         writer.close()
         if str(out) != "-":
             remove_sidecar(out)  # the old record must never describe the new rows, even if killed right here
@@ -95,6 +98,8 @@ def encode_to_path(
     from pathlib import Path
 
     check_input(path)
+    if str(path).endswith(".npy"):
+        raise UsageError(f"{path}: is embeddings already (a .npy file); encode reads text, one sentence a line")
     if not (shards or out.endswith("/")):
         if compression(out):
             raise UsageError(f"{out}: a .npy output is not compressed (it is memory-mapped when read); "

@@ -77,10 +77,15 @@ def load_embeddings(path: str | os.PathLike) -> np.ndarray:
     name = str(path)
     if not Path(name).exists():
         raise InputError(f"{name}: no such file")
+    with open(name, "rb") as fh:
+        if fh.read(6) != b"\x93NUMPY":
+            raise InputError(f"{name}: not a .npy file (no NumPy header): give a text file, or a .npy matrix of "
+                             "sentence vectors as mineshaft encode writes")
     try:
         arr = np.load(name, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError) as exc:
-        raise InputError(f"{name}: not a readable .npy file: {exc}") from None
+        why = "it holds Python objects, not numbers" if "pickle" in str(exc) else exc
+        raise InputError(f"{name}: not a readable .npy embedding matrix: {why}") from None
     if arr.ndim != 2 or arr.shape[0] == 0:
         raise InputError(f"{name}: expected a non-empty 2-D embedding matrix, got shape {arr.shape}")
     if arr.dtype.kind != "f":

@@ -386,16 +386,37 @@ def test_the_language_hint_counts_languages_not_codes(tmp_path):
 
 @pytest.mark.parametrize("name,content,message", [("nope.txt", None, "no such file"), (".", None, "is a directory"),
                                                   ("empty.txt", b"", "empty input"),
-                                                  ("bad.txt", b"fine\n\xff\xfe\n", "invalid UTF-8")])
+                                                  ("bad.txt", b"fine\n\xff\xfe\n", "invalid UTF-8"),
+                                                  ("in.npy", b"\x93NUMPY", "is embeddings already")])
 def test_encode_refuses_a_bad_input_before_it_loads_the_model(name, content, message, tmp_path, monkeypatch):
     from mineshaft.encode import encode_to_path
     from mineshaft.encoders import EncoderSpec
-    from mineshaft.errors import InputError
+    from mineshaft.errors import InputError, UsageError
 
     if content is not None:
         (tmp_path / name).write_bytes(content)
     monkeypatch.setattr(EncoderSpec, "load", lambda self: pytest.fail("the model was loaded first"))
     for out, shards in ((tmp_path / "x.npy", False), (tmp_path / "store", True)):
-        with pytest.raises(InputError, match=message):
+        with pytest.raises((InputError, UsageError), match=message):
             encode_to_path(str(tmp_path / name), str(out), EncoderSpec("use"), shards=shards)
         assert not out.exists()
+
+
+def test_a_file_that_is_no_embedding_matrix_is_one_line_and_a_missing_record_one_warning(tmp_path):
+    fake = tmp_path / "fake.npy"
+    fake.write_bytes(b"hello")
+    r = run_cli("mine", str(fake), str(fake), "-q")
+    err = r.stderr.decode()
+    assert r.returncode == 2 and err.count("\n") == 1 and "not a .npy file (no NumPy header)" in err, err
+    x = tmp_path / "x.npy"
+    np.save(x, unit(np.random.default_rng(0), 30, 8))
+    r = run_cli("mine", str(x), str(x), "--threshold", "none", "-q")
+    assert r.returncode == 0 and r.stderr.decode().count("carries no encoder record") == 1, r.stderr.decode()
+
+
+def test_encode_refuses_an_input_of_empty_lines_only(tmp_path):
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n  \n\n", encoding="utf-8")
+    r = run_cli("encode", str(blank), "-o", str(tmp_path / "b.npy"), "-e", "use", "-q")
+    assert r.returncode == 2 and "no non-empty lines to encode (3 empty lines)" in r.stderr.decode(), r.stderr
+    assert list(tmp_path.iterdir()) == [blank]

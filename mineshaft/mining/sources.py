@@ -146,12 +146,15 @@ def check_same_encoder(sides: list[tuple[str, str | os.PathLike]], spec=None) ->
     """
     if not any(is_embeddings(str(p)) for _, p in sides):
         return  # text on both sides: one encoder encodes both
-    records = []
+    records, warned = [], set()
     for _, path in sides:
         path_s = str(path)
         if is_embeddings(path_s):
+            if path_s.endswith(".npy"):
+                load_embeddings(path_s)  # a file that is no embedding matrix is refused before any warning
             record = recorded_encoder(path_s)
-            if record is None:
+            if record is None and path_s not in warned:
+                warned.add(path_s)
                 progress.warn(f"{path_s} carries no encoder record; make sure both sides come from the same encoder")
             records.append((f"{path_s} was encoded with", record))
         else:

@@ -55,8 +55,10 @@ def test_score_cli_matches_the_reference_on_real_sentences(tmp_path, use_encoder
     rows = gold + wrong
     pairs = tmp_path / "pairs.tsv"
     pairs.write_text("".join(f"{de[i]}\t{en[j]}\n" for i, j in rows), encoding="utf-8")
-    r = run_cli("score", str(pairs), "--encoder", "use", "--k", "4", "-q")
-    assert r.returncode == 0, r.stderr.decode()
+    r = run_cli("score", str(pairs), "--encoder", "use", "--k", "4")
+    err = r.stderr.decode()
+    assert r.returncode == 0, err
+    assert f"src ({pairs}): German (de)" in err and f"tgt ({pairs}): English (en)" in err, err  # as mine names them
     got = np.array([float(line.split("\t")[-1]) for line in r.stdout.decode().splitlines()])
     src = list(dict.fromkeys(de[i] for i, _ in rows))
     tgt = list(dict.fromkeys(en[j] for _, j in rows))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ import numpy as np
 from ..embed import embed
 from ..errors import InputError, UsageError
 from ..io import STDIO, atomic_output, check_output_path, check_stdin, display_name, iter_tsv
+from ..languages import SAMPLE_LINES, check_input_languages
 from ..progress import info, warn
 from .margin import MARGINS, check_k, check_k_fits, margin, neighbour_means
 from .search import knn
@@ -204,6 +206,9 @@ def score_to_file(pairs: str | os.PathLike, out: str, spec: EncoderSpec, options
     if options.metric == "margin":  # the neighbours are the file's distinct sentences of the other side
         for texts, side in ((table.tgt, "target"), (table.src, "source")):
             check_k_fits(options.k, len(set(texts)), f"distinct sentences in {display_name(pairs)}'s {side} column")
-    scores = score_pairs(table, spec.load(), metric=options.metric, margin_kind=options.margin, k=options.k,
+    encoder = spec.load()
+    for texts, side in ((table.src, "src"), (table.tgt, "tgt")):  # the language lines and warnings mine gives
+        check_input_languages(encoder, itertools.islice(texts, SAMPLE_LINES), f"{side} ({display_name(pairs)})")
+    scores = score_pairs(table, encoder, metric=options.metric, margin_kind=options.margin, k=options.k,
                          batch_size=spec.batch_size, punct_lang=spec.punct_lang, gpu=options.gpu)
     return write_scored(table, scores, out, options.min_score, force=force)

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 _quiet = True  # libraries stay silent; the CLI turns progress on
+_running: list[str] = []  # the steps (:func:`task`) running now, innermost last
 
 
 def set_quiet(quiet: bool) -> None:
@@ -24,16 +25,24 @@ def info(message: str) -> None:
 
 
 def warn(message: str) -> None:
-    console.print(f"warning: {message}", markup=False, style="yellow")
+    """A warning on stderr (even when quiet); one given while a step runs names the step (``encoding src``), so the
+    same warning about each side of a job reads as two different lines."""
+    where = f"{_running[-1]}: " if _running else ""
+    console.print(f"warning: {where}{message}", markup=False, style="yellow")
 
 
 @contextlib.contextmanager
 def task(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
-    """A progress bar for one step; yields ``advance(n)``."""
-    if _quiet:
-        yield lambda n: None
-        return
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=console, transient=False) as bar:
-        tid = bar.add_task(description, total=total)
-        yield lambda n: bar.advance(tid, n)
+    """A progress bar for one step; yields ``advance(n)``. Warnings given meanwhile name the step."""
+    _running.append(description)
+    try:
+        if _quiet:
+            yield lambda n: None
+            return
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TimeRemainingColumn()]
+        with Progress(*columns, console=console, transient=False) as bar:
+            tid = bar.add_task(description, total=total)
+            yield lambda n: bar.advance(tid, n)
+    finally:
+        _running.remove(description)

@@ -96,7 +96,7 @@ def test_load_embeddings_rejects_wrong_shapes(tmp_path):
     with pytest.raises(InputError, match="2-D"):
         load_embeddings(tmp_path / "v.npy")
     (tmp_path / "junk.npy").write_bytes(b"not numpy")
-    with pytest.raises(InputError, match="not a readable"):
+    with pytest.raises(InputError, match="not a .npy file"):
         load_embeddings(tmp_path / "junk.npy")
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import os
+import sys
 from collections.abc import Callable, Iterable
 from enum import Enum
 from pathlib import Path
@@ -16,6 +18,7 @@ import typer
 
 from .. import progress
 from ..encoders import EncoderSpec, encoder_names_help
+from ..encoders.precision import check_device, check_precision
 from ..encoders.spec import DTYPES
 from ..engines import ENGINES
 from ..errors import InputError, UsageError
@@ -44,7 +47,7 @@ RowInit = _choices("RowInit", INITS)
 EncoderOpt = Annotated[str, typer.Option("--encoder", "-e", help=f"{encoder_names_help()}, a model directory or HF model id.")]
 BatchOpt = Annotated[int, typer.Option(help="Sentences per forward pass.", min=1, max=65536)]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
-MaxLenOpt = Annotated[Optional[int], typer.Option(help="Truncate inputs to this many tokens (default: the model's).", min=1, max=100_000)]
+MaxLenOpt = Annotated[Optional[int], typer.Option(help="Truncate inputs to this many tokens, the start and end tokens included (default: the model's).", min=2, max=100_000)]
 PunctOpt = Annotated[Optional[str], typer.Option("--normalize-punct", metavar="LANG", help="Moses punctuation normalization for language LANG before encoding.")]
 PrecisionOpt = Annotated[str, typer.Option(help="Transformer arithmetic: auto (bf16 on CPUs with native bf16, fp16 on GPU), fp32, bf16, fp16.")]
 ThreadsOpt = Annotated[Optional[int], typer.Option(help="CPU threads (default: all cores).", min=1, max=1024)]
@@ -109,17 +112,17 @@ def encoder_options(without: tuple[str, ...] = (), dtype: Optional[str] = None) 
 
 
 def setup(quiet: bool, threads: Optional[int]) -> None:
+    """What every command does first: ``--quiet``, and ``--threads`` for torch and faiss without importing either
+    (2 s): their OpenMP reads ``OMP_NUM_THREADS`` when they load, so a bad input is still refused at once; one
+    already loaded is told directly (and :meth:`EncoderSpec.load` sets torch's threads again)."""
     progress.set_quiet(quiet)
     if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-        try:
-            import faiss
-
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch, faiss = sys.modules.get("torch"), sys.modules.get("faiss")
+        if torch is not None:
+            torch.set_num_threads(threads)
+        if faiss is not None:
             faiss.omp_set_num_threads(threads)
-        except ImportError:
-            pass
 
 
 def config_options(config: type) -> Callable[[Callable], Callable]:
@@ -175,6 +178,10 @@ def config_options(config: type) -> Callable[[Callable], Callable]:
             for f in fields_:
                 if f.default is MISSING and f.default_factory is MISSING and values[f.name] is None:
                     raise UsageError(f"missing option {(f.metadata['flags'] or ('--' + f.name,))[0]}")
+            if "device" in values:  # checked without torch: a typo is refused before any data is read
+                check_device(values["device"])
+                if "precision" in values:
+                    check_precision(values["precision"], values["device"])
             return command(config(**values), **kwargs)
 
         return _with_parameters(run, params)
@@ -202,6 +209,6 @@ def _read_config(path: str, names: list[str]) -> dict:
 
 def setup_model_out(out: str, force: bool, quiet: bool, threads: Optional[int]) -> None:
     """Common start of the commands that write a model directory: refuse to replace one without --force."""
-    setup(quiet, threads)
     if Path(out).exists() and not force:
         raise UsageError(f"{out} exists (use --force to replace it)")
+    setup(quiet, threads)

@@ -15,9 +15,33 @@ fp16 needs a GPU everywhere.
 
 from __future__ import annotations
 
+import re
+
 from ..errors import InputError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: the ``--device`` values, checked without torch: auto, cpu, cuda, cuda:N (and mps, which torch takes on Macs)
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+_FP16_NEEDS_GPU = "--precision fp16 needs a GPU (use bf16 or fp32 on CPU)"
+
+
+def check_device(device) -> None:
+    """Refuse a ``--device`` that is none of auto, cpu, cuda, cuda:N, before torch is imported (whether a GPU is
+    there is for :func:`pick_device` to say). A ``torch.device`` passes."""
+    if device is None or not isinstance(device, str):
+        return
+    if not _DEVICE.fullmatch(device):
+        raise InputError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)")
+
+
+def check_precision(precision: str, device=None) -> None:
+    """Refuse an unknown ``--precision``, and fp16 on a device that is explicitly no GPU, before torch is imported
+    (``device`` None or auto: decided when the device is)."""
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r} (use one of {', '.join(PRECISIONS)})")
+    kind = None if device in (None, "auto") else getattr(device, "type", None) or str(device).split(":")[0]
+    if precision == "fp16" and kind is not None and kind != "cuda":
+        raise InputError(_FP16_NEEDS_GPU)
 
 
 def resolve_precision(precision: str, device, *, cpu_bf16: bool = False, gpu_bf16: bool = False) -> str:
@@ -25,11 +49,10 @@ def resolve_precision(precision: str, device, *, cpu_bf16: bool = False, gpu_bf1
 
     ``cpu_bf16``: ``auto`` on a CPU with native bf16 is bf16 (else fp32); ``gpu_bf16``: ``auto`` on a GPU with
     bf16 support is bf16 (else fp16)."""
-    if precision not in PRECISIONS:
-        raise InputError(f"unknown precision {precision!r} (use one of {', '.join(PRECISIONS)})")
+    check_precision(precision)
     kind = getattr(device, "type", None) or str(device).split(":")[0]
     if precision == "fp16" and kind != "cuda":
-        raise InputError("--precision fp16 needs a GPU (use bf16 or fp32 on CPU)")
+        raise InputError(_FP16_NEEDS_GPU)
     if precision != "auto":
         return precision
     import torch
@@ -44,6 +67,7 @@ def resolve_precision(precision: str, device, *, cpu_bf16: bool = False, gpu_bf1
 
 def pick_device(device: str | None):
     """``auto``/None → cuda when available, else cpu; anything else is passed to torch (a ``torch.device``)."""
+    check_device(device)
     import torch
 
     if device in (None, "auto"):
@@ -60,4 +84,4 @@ def pick_device(device: str | None):
     return dev
 
 
-__all__ = ["PRECISIONS", "resolve_precision", "pick_device"]
+__all__ = ["PRECISIONS", "resolve_precision", "pick_device", "check_device", "check_precision"]

@@ -116,10 +116,16 @@ def work_directory(work_dir: str | os.PathLike | None, out: str, keep: bool = Fa
     temporary = not work_dir and out == "-"
     if work_dir:
         path, owned = Path(work_dir), False
+        check_work_directory(path, f"--work-dir {work_dir}")
     elif not temporary:
         path, owned = Path(out + ".work"), True
+        check_work_directory(path, f"work directory {path} (of -o {out}; --work-dir puts it elsewhere)")
     else:
-        path, owned = Path(tempfile.mkdtemp(prefix="mineshaft-")), True
+        try:
+            path, owned = Path(tempfile.mkdtemp(prefix="mineshaft-")), True
+        except OSError as exc:
+            raise UsageError(f"cannot make a work directory in {tempfile.gettempdir()} ({exc.strerror or exc}); "
+                             "give --work-dir") from None
     existed = path.exists() and not temporary
     try:
         yield path
@@ -136,6 +142,23 @@ def work_directory(work_dir: str | os.PathLike | None, out: str, keep: bool = Fa
         raise
     if owned and not keep:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def check_work_directory(path: Path, label: str) -> None:
+    """Refuse (:class:`UsageError`, ``label`` naming it) a work directory that is a file, or that cannot be made or
+    written in, before any input is read; nothing is left behind (a probe folder made to find out is removed)."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{label}: is a file, not a directory")
+    where = path
+    while not where.exists() and where != where.parent:  # the folder it would be made in
+        where = where.parent
+    if not where.is_dir():
+        raise UsageError(f"{label}: cannot be made, {where} is a file")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".mineshaft-probe-", dir=where))
+    except OSError as exc:
+        what = "cannot write in it" if where == path else f"cannot be made in {where}"
+        raise UsageError(f"{label}: {what} ({exc.strerror or exc})") from None
 
 
 def check_report_path(report: str | os.PathLike, out: str, force: bool, inputs: Iterable[str | os.PathLike] = ()

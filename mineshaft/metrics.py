@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from .vectors import check_pair
+
 
 def retrieval_hits(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per sentence, whether top-1 retrieval is right for line-aligned unit vectors: x→y and y→x (bool arrays)."""
@@ -17,6 +19,9 @@ def retrieval_hits(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 def retrieval_accuracy(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Top-1 accuracy of line-aligned unit vectors: x→y (each x finds its y) and y→x."""
+    x, y = check_pair(x, y)
+    if len(x) != len(y):
+        raise ValueError(f"x and y must be line-aligned, but have {len(x)} and {len(y)} rows")
     a, b = retrieval_hits(x, y)
     return float(a.mean()), float(b.mean())
 

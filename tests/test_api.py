@@ -92,9 +92,9 @@ def test_options_are_checked_and_parsed_once():
     opts = MineOptions(threshold="1.3", memory="512M")
     opts.check()
     assert opts.threshold == 1.3 and opts.memory == 512 << 20
-    for bad in (MineOptions(k=0), MineOptions(k=K_MAX + 1), MineOptions(margin="cos"), MineOptions(memory="1K")):
-        with pytest.raises(UsageError):
-            bad.check()
+    for bad in (dict(k=0), dict(k=K_MAX + 1), dict(margin="cos"), dict(memory="1K")):
+        with pytest.raises(UsageError):  # where they are made
+            MineOptions(**bad)
     ScoreOptions(metric="cosine", k=0).check()  # k only matters for the margin
     for bad_score in (ScoreOptions(metric="dot"), ScoreOptions(k=K_MAX + 1), ScoreOptions(min_score=math.nan)):
         with pytest.raises(UsageError):

@@ -60,6 +60,11 @@ class Encoder(ABC):
         batch pads to similar lengths; the output keeps the input order.
         ``progress`` is an optional callable taking the number of texts done.
         """
+        if isinstance(texts, str):
+            raise TypeError("encode takes a list of sentences, not one string: encode([text])")
+        bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+        if bad is not None:
+            raise TypeError(f"encode takes sentences as str; item {bad} is {type(texts[bad]).__name__}")
         n = len(texts)
         out = np.empty((n, self.dim), dtype=dtype)
         if n == 0:

@@ -24,6 +24,7 @@ from ..errors import InputError, UsageError
 from ..io import parse_size
 from ..npy import release_pages
 from ..store import EmbeddingStore
+from ..vectors import check_pair
 from .corpus import number_signature, text_length
 from .margin import MARGINS, MODES, Pairs, candidate_margins, check_k, check_k_fits, neighbour_means, select_pairs
 from .null_model import DEFAULT_MIN_PRECISION, Candidates, fit_null
@@ -54,6 +55,9 @@ class MineOptions:
     memory: int | str = 2 << 30
     gpu: bool = False
     shard_size: int = 100_000
+
+    def __post_init__(self) -> None:
+        self.check()  # a library user's MineOptions(k=0) fails where it is made
 
     def check(self) -> None:
         """Refuse impossible values (as :class:`~mineshaft.errors.UsageError`); parse ``threshold`` and ``memory``."""
@@ -212,6 +216,7 @@ def _mine_arrays(x: np.ndarray, y: np.ndarray, opts: MineOptions, lengths: tuple
                  numbers: tuple[np.ndarray, np.ndarray] | None):
     """Every candidate pair of two in-memory matrices and their candidates (with the sentences' lengths and
     number signatures, where given)."""
+    x, y = check_pair(x, y)
     pairs, candidates = mine_sources(Source.from_array(x, digest=""), Source.from_array(y, digest=""), opts,
                                      with_candidates=True)
     return pairs, candidates.with_lengths(*(lengths or (None, None))).with_numbers(*(numbers or (None, None)))

@@ -16,6 +16,7 @@ from ..errors import InputError, UsageError
 from ..io import STDIO, atomic_output, check_output_path, check_stdin, display_name, iter_tsv
 from ..languages import SAMPLE_LINES, check_input_languages
 from ..progress import info, warn
+from ..vectors import check_pair
 from .margin import MARGINS, check_k, check_k_fits, margin, neighbour_means
 from .search import knn
 
@@ -133,6 +134,14 @@ def pair_scores(
     LASER's scoring mode does.
     """
     ScoreOptions(metric, margin_kind, k).check()
+    x, y = check_pair(x, y)
+    src_rows, tgt_rows = np.asarray(src_rows), np.asarray(tgt_rows)
+    if src_rows.shape != tgt_rows.shape or src_rows.ndim != 1:
+        raise ValueError(f"src_rows and tgt_rows must be 1-D and of one length, got shapes {src_rows.shape} and "
+                         f"{tgt_rows.shape}")
+    for rows, n, side in ((src_rows, len(x), "src_rows"), (tgt_rows, len(y), "tgt_rows")):
+        if len(rows) and (rows.min() < 0 or rows.max() >= n):
+            raise ValueError(f"{side} must index the {n} rows of its matrix, got {rows.min()}..{rows.max()}")
     cos = np.einsum("ij,ij->i", x[src_rows], y[tgt_rows])
     if metric == "cosine":
         return cos

@@ -213,7 +213,9 @@ def find_model(name: str) -> ModelEntry:
             return entry
     path = model_path(name)
     if path is not None and ((path / CARD).is_file() or (path / "config.json").is_file()):
-        languages, figures = _card_facts(path / CARD, name)
+        card_langs, figures = _card_facts(path / CARD, name)
+        record = read_languages(path)  # its languages.json first, as for the shipped models
+        languages = record["languages"] if record else card_langs
         return ModelEntry(path.name, "folder", "", languages, model_dimension(path), folder_size(path), figures,
                           path / CARD if (path / CARD).is_file() else None, path)
     known = [DEFAULT_ENCODER] + [e.name for e in entries]

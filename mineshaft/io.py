@@ -388,20 +388,45 @@ def ignoring(skip: frozenset[str]):
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """A directory that replaces ``path`` only once written completely: yields ``PATH.tmp`` to fill,
-    then swaps it in, its contents with the permissions of new files (:func:`honour_umask`); on an exception (Ctrl-C included) the temporary directory is removed and any
-    existing ``path`` is left untouched."""
+    then swaps it in, its contents with the permissions of new files (:func:`honour_umask`). On any failure
+    (Ctrl-C included), while writing or while swapping, the temporary directory is removed and any existing
+    ``path`` is left as it was. A ``path`` that is a file (not a folder) is refused before anything is written."""
     target = Path(path)
+    if not target.is_symlink() and target.exists() and not target.is_dir():
+        raise UsageError(f"{target} is a file; a folder cannot replace it (give another name, or remove the file)")
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    try:
+        tmp.mkdir(parents=True)
+    except OSError as exc:
+        raise UsageError(f"cannot make the folder {target} ({exc.strerror or type(exc).__name__})") from None
     try:
         yield tmp
         honour_umask(tmp)  # what the writers made 0600, or copied with their source's mode
+        _swap_in(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)
+
+
+def _swap_in(tmp: Path, target: Path) -> None:
+    """Put the folder ``tmp`` at ``target``: an existing folder there is moved aside first and put back if the move
+    fails, then removed; a link there is replaced (not what it points to)."""
+    old = None
+    if target.is_symlink():
+        target.unlink()
+    elif target.exists():
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        if old is not None:
+            os.replace(old, target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from .progress import warn
+
 #: how far a row's norm may be from 1 (vectors stored in float16 come back within 1e-3)
 UNIT_TOLERANCE = 1e-2
 
 
 def check_vectors(x, name: str, dim: int | None = None, unit: bool = True) -> np.ndarray:
     """``x`` as a float array of shape ``(n, dim)``, ``n >= 1``: :class:`TypeError` for what is no array of
-    numbers, :class:`ValueError` for a wrong shape, a dimension other than ``dim``, values that are not finite,
-    or (``unit``) rows that are neither unit vectors nor zero (the rows of empty sentences)."""
+    numbers, :class:`ValueError` for a wrong shape, a dimension other than ``dim`` or values that are not finite;
+    with ``unit``, a warning on stderr for rows that are neither unit vectors nor zero (the rows of empty
+    sentences): the margins are then of inner products, not cosines, which is rarely what was meant."""
     if isinstance(x, str) or not hasattr(x, "__len__"):
         raise TypeError(f"{name}: expected a 2-D array of sentence vectors, got {type(x).__name__}")
     arr = np.asarray(x)
@@ -30,9 +33,9 @@ def check_vectors(x, name: str, dim: int | None = None, unit: bool = True) -> np
     if unit:
         off = (norms > 0) & (np.abs(norms - 1) > UNIT_TOLERANCE)
         if off.any():
-            raise ValueError(f"{name}: rows must be unit vectors (or zero, for empty sentences); {int(off.sum())} "
-                             f"of {len(norms)} have norms from {norms[off].min():.3g} to {norms[off].max():.3g}: "
-                             "divide each row by its norm")
+            warn(f"{name}: {int(off.sum())} of {len(norms)} rows are not unit vectors (norms "
+                 f"{norms[off].min():.3g} to {norms[off].max():.3g}): similarities are inner products, not "
+                 "cosines; divide each row by its norm for cosines")
     return arr
 
 

@@ -152,3 +152,54 @@ def test_an_interpolated_model_does_not_mine_with_the_students_calibrated_thresh
     assert res.returncode == 0, err
     assert "chosen by --threshold auto" in err and "the model's calibrated threshold" not in err, err
     assert "mining.json was calibrated on other weights" in err
+
+
+def _one_line_exit_2(res, needle: str) -> str:
+    err = res.stderr.decode()
+    assert res.returncode == 2 and err.count("\n") == 1 and needle in err and "Traceback" not in err, err
+    return err
+
+
+def test_an_output_that_is_a_file_is_refused_at_once_and_nothing_is_left(tmp_path):
+    """-o naming a file (with --force too), or a folder inside a file: one line, exit 2, the file untouched and no
+    temporary folder beside it."""
+    taken = tmp_path / "exists.tsv"
+    taken.write_text("a\tb\n")
+    for args in (["-o", str(taken)], ["-o", str(taken), "--force"], ["-o", str(taken / "sub"), "--force"]):
+        _one_line_exit_2(run_cli("interpolate", "mineshaft-use-soft", *args, "-q"), "is a file")
+    assert taken.read_text() == "a\tb\n" and sorted(p.name for p in tmp_path.iterdir()) == ["exists.tsv"]
+
+
+def test_help_says_what_interpolate_takes():
+    out = run_cli("interpolate", "--help", env={"COLUMNS": "200"}).stdout.decode()
+    out = " ".join(out.replace("│", " ").split())  # the help as one line, unwrapped
+    assert "(or 'default')" not in out and "Not a routed model such as 'default'" in out
+    assert "Replace the output folder if it exists" in out and "output file" not in out
+
+
+def test_atomic_dir_refuses_a_file_and_leaves_nothing_when_the_swap_fails(tmp_path, monkeypatch):
+    import os
+
+    from mineshaft import io
+    from mineshaft.errors import UsageError
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match="is a file"):
+        with io.atomic_dir(tmp_path / "file"):
+            raise AssertionError("never entered")
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    real = os.replace
+
+    def failing(src, dst):
+        if str(src).endswith(".tmp"):
+            raise OSError(18, "Invalid cross-device link")
+        return real(src, dst)
+
+    monkeypatch.setattr(io.os, "replace", failing)
+    with pytest.raises(OSError):
+        with io.atomic_dir(target) as tmp:
+            (tmp / "new.txt").write_text("new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "model"]
+    assert [p.name for p in target.iterdir()] == ["old.txt"]

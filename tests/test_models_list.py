@@ -141,3 +141,22 @@ def test_listing_makes_no_network_call(tmp_path, monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", refuse)
     entries = catalog.list_models() + catalog.cached_entries(fake_hub_cache(tmp_path / "hub"))
     assert {"mineshaft-use-soft", "use", "minilm", "acme/tiny-st"} <= {e.name for e in entries}
+
+
+def test_a_folders_languages_json_gives_its_languages(tmp_path):
+    """A model folder made by `route` or `extend-vocab` records its languages in languages.json (no card's front
+    matter): `models DIR` shows them, in its card and in --json."""
+    routed = tmp_path / "rt1"
+    routed.mkdir()
+    (routed / "config.json").write_text(json.dumps({"architecture": "routed", "known": {"encoder": "use",
+                                                    "languages": ["de"]}, "others": {"encoder": "use-numpy"}}))
+    extended = tmp_path / "ev1"
+    extended.mkdir()
+    (extended / "config.json").write_text(json.dumps({"architecture": "use-dan-cnn", "head_dim": 512}))
+    (extended / "README.md").write_text("# ev1\n\nA card without front matter.\n")
+    for folder in (routed, extended):
+        (folder / "languages.json").write_text(json.dumps({"languages": ["de", "en", "hy"], "source": "test"}))
+    res = run_cli("models", str(routed))
+    assert res.returncode == 0 and "- languages: de en hy\n" in res.stdout.decode(), res.stdout.decode()
+    res = run_cli("models", str(extended), "--json")
+    assert res.returncode == 0 and json.loads(res.stdout)["languages"] == ["de", "en", "hy"], res.stderr.decode()

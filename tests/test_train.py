@@ -397,7 +397,9 @@ def test_keep_last_writes_the_final_step_beside_the_best(pairs_tsv, teacher_cach
     assert folder_size(out) < 1.5 * folder_size(out / "last")  # `mineshaft models` counts the kept model only
 
     # the same run again, where each evaluation beats the one before: the final step is the best, and the
-    # final-step model of the earlier run is removed, not left beside this one's
+    # final-step model of the earlier run is removed, not left beside this one's (without its card the folder
+    # holds a run stopped before its first checkpoint, which --resume starts again; a finished run is not resumed)
+    (out / "README.md").unlink()
     import mineshaft.training.trainer as trainer_module
     real, calls = trainer_module.dev_accuracy, []
 
@@ -416,3 +418,75 @@ def test_keep_last_writes_the_final_step_beside_the_best(pairs_tsv, teacher_cach
 def test_keep_last_needs_select_best_and_a_dev_split(bad):
     with pytest.raises(UsageError, match="--keep-last goes with --select best"):
         TrainConfig(pairs=["x.tsv"], out="m", keep_last=True, **bad).check()
+
+
+_NO_MODEL = "encoder './no-model': no such directory"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--pairs", "empty.tsv"], "empty.tsv: empty input"),
+    (["--out", "used"], "used exists and is not empty"),  # a folder of another run
+    (["--out", "empty-dir", "--resume"], "nothing to resume in empty-dir"),
+    (["--out", "no-dir", "--resume"], "nothing to resume in no-dir"),
+    (["--student", "./no-model"], _NO_MODEL),
+    (["--teacher", "./no-model"], _NO_MODEL),
+    (["--anchor", "./no-model"], _NO_MODEL),
+    (["--lambda", "-5", "--tcm"], "--lambda"),
+    (["--lambda", "inf", "--tcm"], "--lambda must be a finite number"),
+    (["--warmup", "2"], "--warmup must be at least 0 and below 1"),
+], ids=["empty-pairs", "used-out", "empty-out-resume", "no-out-resume", "student", "teacher", "anchor",
+        "negative-lambda", "infinite-lambda", "warmup"])
+def test_trivial_errors_of_a_run_come_before_torch_loads(args, message, tmp_path):
+    """An empty pairs file, an OUT that holds another run or nothing to resume, an encoder name that names nothing,
+    a negative or infinite λ: one line, exit 2, before the trainer (and torch) is imported and any pair is read."""
+    (tmp_path / "pairs.tsv").write_text("a house\tein Haus\n", encoding="utf-8")
+    (tmp_path / "empty.tsv").write_bytes(b"")
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "train_log.jsonl").write_text("{}\n")
+    (tmp_path / "empty-dir").mkdir()
+    code = ("import sys; from mineshaft.cli import main; sys.argv = ['mineshaft', 'train', *sys.argv[1:]]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    print(e.code, 'torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code, "--pairs", "pairs.tsv", "--out", "m", *args], capture_output=True,
+                       text=True, cwd=tmp_path)
+    assert r.stdout.split() == ["2", "False"], (r.stdout, r.stderr)
+    err = r.stderr.strip()
+    assert len(err.splitlines()) == 1 and message in err and "--weight-decay" not in err, err
+    assert not (tmp_path / "m").exists() and not (tmp_path / "no-dir").exists()
+
+
+def test_resume_of_a_finished_run_says_so_and_writes_nothing(tmp_path):
+    """A folder with a run's config and model card and no checkpoint holds a finished run: --resume says there is
+    nothing to resume (exit 0), before torch loads, and leaves the folder as it was."""
+    (tmp_path / "pairs.tsv").write_text("a house\tein Haus\n", encoding="utf-8")
+    done = tmp_path / "done"
+    done.mkdir()
+    for name in ("train_config.json", "README.md", "train_log.jsonl"):
+        (done / name).write_text("{}\n")
+    code = ("import sys; from mineshaft.cli import main; sys.argv = ['mineshaft', 'train', *sys.argv[1:]]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    print(e.code, 'torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code, "--pairs", "pairs.tsv", "--out", "done", "--resume"],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.stdout.split() == ["0", "False"], (r.stdout, r.stderr)
+    assert r.stderr.strip() == ("the run in done is complete (its model and card are in done): nothing to resume; "
+                                "train again into another --out")
+    assert sorted(p.name for p in done.iterdir()) == ["README.md", "train_config.json", "train_log.jsonl"]
+    (done / "checkpoint").mkdir()  # a checkpoint left: stopped, not finished (resumed: here up to the bad name)
+    (done / "checkpoint" / "state.pt").write_bytes(b"")
+    r = run_cli("train", "--pairs", str(tmp_path / "pairs.tsv"), "--out", str(done), "--resume", "--student", "./x")
+    assert r.returncode == 2 and "is complete" not in r.stderr.decode(), r.stderr.decode()
+
+
+def test_train_help_shows_switches_as_flags_and_marks_what_is_required():
+    import re
+
+    r = run_cli("train", "--help", env={"COLUMNS": "300"})
+    lines = r.stdout.decode().splitlines()
+
+    def row(flag: str) -> str:
+        return next(line for line in lines if re.match(rf"^\W*(\*\s+)?{flag}\s", line))
+
+    for flag in ("--tcm", "--resume", "--keep-last", "--freeze-embeddings", "--freeze-network", "--quiet"):
+        assert "<bool>" not in row(flag), row(flag)
+    for flag in ("--pairs", "--out"):
+        assert "*" in row(flag).split(flag)[0] and "[required]" in row(flag), row(flag)
+    assert "<float" in row("--lambda") and "*" not in row("--lambda").split("--lambda")[0]

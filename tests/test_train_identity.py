@@ -233,3 +233,27 @@ def test_anchor_to_the_start_keeps_a_use_student_in_place(pairs_tsv, cache, tmp_
              for name in ("free", "anchored")}
     assert drift["anchored"] < 0.5 * drift["free"], drift
     assert "anchored to `use`" in (tmp_path / "anchored" / "README.md").read_text()
+
+
+def test_the_documented_resume_continues_a_stopped_run_and_ends_at_a_finished_one(pairs_tsv, cache, tmp_path):
+    """`train --config OUT/train_config.json --out OUT --resume`, as the docs and the refusal's own advice write it,
+    continues a stopped run (whose config records the precision it resolved, fp32, where the run was started with
+    auto), still refuses another recipe, and says a finished run has nothing to resume (exit 0, nothing written)."""
+    out = tmp_path / "run"
+    r = run_cli("train", "--pairs", str(pairs_tsv), "--out", str(out), "--batch-size", "8", "--steps", "4",
+                "--dev-size", "10", "--eval-every", "0", "--cache-dir", cache, "--threads", "1", "-q", "--stop-after", "2")
+    assert r.returncode == 0, r.stderr.decode()
+    config = json.loads((out / "train_config.json").read_text())
+    assert config["precision"] == "fp32" and config["identity"]["recipe"]["precision"] == "auto"
+    resume = ["train", "--config", str(out / "train_config.json"), "--out", str(out), "--resume", "--threads", "1"]
+    r = run_cli(*resume, "--lr", "0.5")  # a real change of recipe
+    assert r.returncode == 2 and "--lr is 0.5 here" in r.stderr.decode(), r.stderr.decode()
+    r = run_cli(*resume, "-q")
+    assert r.returncode == 0, r.stderr.decode()
+    log = (out / "train_log.jsonl").read_text()
+    assert [json.loads(line)["step"] for line in log.splitlines() if "loss" in line] == [1, 2, 3, 4]
+    r = run_cli(*resume)
+    err = r.stderr.decode().strip()
+    assert r.returncode == 0 and err == (f"the run in {out} is complete (its model and card are in {out}): nothing "
+                                         "to resume; train again into another --out"), err
+    assert r.stdout == b"" and (out / "train_log.jsonl").read_text() == log

@@ -672,3 +672,54 @@ def test_extra_pairs_are_learned_from_and_read_by_the_lexicon_without_moving_the
     with pytest.raises(InputError, match="no --pairs file named en-xx.tsv"):
         extend_vocabulary(tiny_use, pairs[0], tmp_path / "never", vocab_size=2000, dev_size=DEV, extra=[wrong])
     assert not (tmp_path / "never").exists()
+
+
+def _one_line_exit_2(res, needle: str) -> str:
+    err = res.stderr.decode()
+    assert res.returncode == 2 and err.count("\n") == 1 and needle in err and "Traceback" not in err, err
+    return err
+
+
+#: any hub request fails at once instead of waiting
+NO_HUB = {"HF_ENDPOINT": "http://127.0.0.1:9"}
+
+
+def test_init_student_refuses_what_is_no_transformers_base_at_once(tiny_use, tmp_path):
+    """--base use/default, a USE-architecture student (shipped or a folder), a path to nothing: one line naming what
+    --base takes, before anything is loaded or asked of the hub; an output that is a file likewise."""
+    for base in ("use", "use-numpy", "default", "mineshaft-use-soft", str(tiny_use), str(tmp_path / "nothere")):
+        _one_line_exit_2(run_cli("init-student", str(tmp_path / "is2"), "--base", base, env=NO_HUB), "--base takes")
+    taken = tmp_path / "exists.tsv"
+    taken.write_text("x\n")
+    _one_line_exit_2(run_cli("init-student", str(taken), "--force"), "is a file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exists.tsv"]
+
+
+def test_extend_vocab_too_few_pieces_or_no_pair_files_is_one_line(tmp_path):
+    letters = "աբգդեզէըթժիլխծկհձղճմյնշոչպջռսվտրցւփքօֆ"
+    words = [letters[i:i + 5] for i in range(0, len(letters), 3)]
+    pairs = tmp_path / "en-hy.tsv"
+    pairs.write_text("".join(f"word {i}\t{' '.join(words[i:] + words[:i])} {letters.upper()}\n" for i in range(40)),
+                     encoding="utf-8")
+    res = run_cli("extend-vocab", "use", "--pairs", str(pairs), "-o", str(tmp_path / "ev"), "--pieces", "50", "-q")
+    _one_line_exit_2(res, "--pieces 50 is too small")
+    assert "pieces are needed" in res.stderr.decode()
+    (tmp_path / "empty").mkdir()
+    _one_line_exit_2(run_cli("extend-vocab", "use", "--pairs", str(tmp_path / "empty"), "-o", str(tmp_path / "ev")),
+                     "no .tsv files")
+    _one_line_exit_2(run_cli("extend-vocab", "default", "--pairs", str(pairs), "-o", str(tmp_path / "ev")),
+                     "routed model")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "en-hy.tsv"]
+    out = run_cli("extend-vocab", "--help", env={"COLUMNS": "200"}).stdout.decode()
+    out = " ".join(out.replace("│", " ").split())
+    assert "'use', 'default' or" not in out and "Not a routed model such as 'default'" in out
+
+
+@pytest.mark.slow
+def test_quiet_silences_the_transformers_progress_bars(tiny_hf, pairs, tmp_path):
+    """-q: nothing on stderr, not even transformers' weight-loading and shard-writing bars."""
+    args = ["extend-vocab", str(tiny_hf), "--pairs", str(pairs[0][1]), "--init", "pieces", "--pieces", "300"]
+    res = run_cli(*args, "-o", str(tmp_path / "loud"))
+    assert res.returncode == 0 and "Loading weights" in res.stderr.decode(), res.stderr.decode()
+    res = run_cli(*args, "-o", str(tmp_path / "quiet"), "-q")
+    assert res.returncode == 0 and res.stderr.decode() == "", res.stderr.decode()

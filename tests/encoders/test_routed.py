@@ -225,3 +225,44 @@ def test_mine_names_the_part_for_each_side(routed, tmp_path):
     assert res.returncode == 0, err
     assert "Czech (cs)" in err and "; model encodes it with its model in student/" in err, err
     assert "German (de)" in err and "; model encodes it with its model in known/" in err, err
+
+
+def _one_line_exit_2(res, needle: str) -> str:
+    err = res.stderr.decode()
+    assert res.returncode == 2 and err.count("\n") == 1 and needle in err and "Traceback" not in err, err
+    return err
+
+
+#: any hub request fails at once instead of waiting
+NO_HUB = {"HF_ENDPOINT": "http://127.0.0.1:9"}
+
+
+def test_route_refuses_bad_parts_languages_and_outputs_in_one_line(routed, tmp_path):
+    known, out = str(routed / "known"), str(tmp_path / "rt")
+    taken = tmp_path / "exists.tsv"
+    taken.write_text("x\n")
+    cases = [
+        (["--known", known, "--others", "use", "--languages", "xx,zz", "-o", out], "xx, zz are not language codes"),
+        (["--known", "nosuch", "--others", "use", "--languages", "de", "-o", out], "--known nosuch: no such encoder"),
+        (["--known", known, "--others", "nosuch", "--languages", "de", "-o", out], "--others nosuch: no such encoder"),
+        (["--known", str(routed), "--others", "use", "--languages", "de", "-o", out], "is a routed model itself"),
+        (["--known", known, "--others", "use", "--languages", "de", "-o", str(taken), "--force"], "is a file"),
+    ]
+    for args, needle in cases:
+        err = _one_line_exit_2(run_cli("route", *args, env=NO_HUB), needle)
+        assert "records no languages" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exists.tsv"]
+
+
+def test_route_errors_name_the_parts_as_given(routed, tmp_path):
+    """Parts of different dimensions: the error names the user's folders and names, never the temporary folder."""
+    res = run_cli("route", "--known", str(routed / "known"), "--others", "use", "--languages", "de,deu,EN",
+                  "-o", str(tmp_path / "rt7"), "-q")
+    err = _one_line_exit_2(res, f"--known {routed / 'known'} makes vectors of dimension 16 and --others use of 512")
+    assert ".tmp" not in err and not any(tmp_path.iterdir())
+
+
+def test_route_help_says_force_replaces_a_folder():
+    out = run_cli("route", "--help", env={"COLUMNS": "200"}).stdout.decode()
+    out = " ".join(out.replace("│", " ").split())  # the help as one line, unwrapped
+    assert "Replace the output folder if it exists" in out and "output file" not in out

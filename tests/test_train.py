@@ -180,6 +180,7 @@ def test_sigterm_leaves_a_checkpoint_and_resume_matches(pairs_tsv, teacher_cache
     assert killed == straight
 
 
+@pytest.mark.slow
 def test_transformer_student_loads_in_sentence_transformers(pairs_tsv, teacher_cache, tmp_path):
     st = pytest.importorskip("sentence_transformers")
     out = tmp_path / "minilm-student"
@@ -364,6 +365,7 @@ def test_options_are_declared_once_in_the_config():
             TrainConfig(**{"pairs": ["x.tsv"], "out": "m", **bad}).check()
 
 
+@pytest.mark.slow
 def test_a_run_that_never_beats_its_start_says_so(pairs_tsv, teacher_cache, tmp_path, capfd):
     """With --select best, a run whose dev never rises above step 0's writes the start's weights: a warning says
     so (the final weights are not kept: the checkpoint is removed at the end)."""
@@ -377,6 +379,7 @@ def test_a_run_that_never_beats_its_start_says_so(pairs_tsv, teacher_cache, tmp_
     assert "no step improved" not in capfd.readouterr().err
 
 
+@pytest.mark.slow
 def test_keep_last_writes_the_final_step_beside_the_best(pairs_tsv, teacher_cache, tmp_path, capfd, monkeypatch):
     """--keep-last: when --select best keeps an earlier step (here step 0: USE already retrieves every dev pair, so
     no step can do better), OUT/last holds the final step's model, loadable, with the vectors of a --select last

@@ -235,6 +235,7 @@ def test_anchor_to_the_start_keeps_a_use_student_in_place(pairs_tsv, cache, tmp_
     assert "anchored to `use`" in (tmp_path / "anchored" / "README.md").read_text()
 
 
+@pytest.mark.slow
 def test_the_documented_resume_continues_a_stopped_run_and_ends_at_a_finished_one(pairs_tsv, cache, tmp_path):
     """`train --config OUT/train_config.json --out OUT --resume`, as the docs and the refusal's own advice write it,
     continues a stopped run (whose config records the precision it resolved, fp32, where the run was started with

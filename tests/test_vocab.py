@@ -684,6 +684,7 @@ def _one_line_exit_2(res, needle: str) -> str:
 NO_HUB = {"HF_ENDPOINT": "http://127.0.0.1:9"}
 
 
+@pytest.mark.slow
 def test_init_student_refuses_what_is_no_transformers_base_at_once(tiny_use, tmp_path):
     """--base use/default, a USE-architecture student (shipped or a folder), a path to nothing: one line naming what
     --base takes, before anything is loaded or asked of the hub; an output that is a file likewise."""
@@ -695,6 +696,7 @@ def test_init_student_refuses_what_is_no_transformers_base_at_once(tiny_use, tmp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exists.tsv"]
 
 
+@pytest.mark.slow
 def test_extend_vocab_too_few_pieces_or_no_pair_files_is_one_line(tmp_path):
     letters = "աբգդեզէըթժիլխծկհձղճմյնշոչպջռսվտրցւփքօֆ"
     words = [letters[i:i + 5] for i in range(0, len(letters), 3)]

@@ -164,6 +164,7 @@ def test_without_py3langid_a_routed_model_says_where_latin_text_goes(routed, mon
                                atol=1e-6)
 
 
+@pytest.mark.slow
 def test_cli_route_writes_a_self_contained_routed_model(routed, tmp_path):
     out = tmp_path / "made"
     res = run_cli("route", "--known", str(routed / "known"), "--others", str(routed / "student"), "--languages",
@@ -254,6 +255,7 @@ def test_route_refuses_bad_parts_languages_and_outputs_in_one_line(routed, tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exists.tsv"]
 
 
+@pytest.mark.slow
 def test_route_errors_name_the_parts_as_given(routed, tmp_path):
     """Parts of different dimensions: the error names the user's folders and names, never the temporary folder."""
     res = run_cli("route", "--known", str(routed / "known"), "--others", "use", "--languages", "de,deu,EN",

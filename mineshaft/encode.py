@@ -40,29 +40,32 @@ def _chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:
 def encode_file(
     path: str | os.PathLike,
     out: str | os.PathLike,
-    encoder: Encoder | Callable[[], Encoder],
+    encoder: Encoder | None,
     spec: EncoderSpec | None = None,
     chunk_size: int = 16384,
     errors: str = "strict",
     force: bool = False,
+    load: Callable[[], Encoder] | None = None,
 ) -> int:
     """Encode every line of ``path`` into one ``.npy`` file ``out``; returns the number of rows.
 
     Only ``chunk_size`` lines are held at a time. Empty lines are not encoded:
     their rows are zero vectors, so row i is always line i. Beside a file
     ``X.npy`` goes ``X.npy.mineshaft.json``: which encoder (and its digest) made it.
-    ``encoder`` may be a function that loads it (``spec.load``, ``spec`` then required): it is called once the
-    first lines are read, so an empty or undecodable input is refused before the model loads.
+    Instead of ``encoder``, ``load`` (such as ``spec.load``; ``spec`` then required) is called once the first
+    lines are read, so an empty or undecodable input is refused before the model loads.
     """
+    if (encoder is None) == (load is None):
+        raise TypeError("encode_file takes an encoder or a load function, one of them")
     if spec is None:
-        if not isinstance(encoder, Encoder):
-            raise TypeError("encode_file needs spec when encoder is a loader")
+        if encoder is None:
+            raise TypeError("encode_file needs spec with a load function")
         spec = EncoderSpec(encoder.name, dtype="float32")
     chunks = _chunks(iter_lines(path, errors=errors), chunk_size)
     first = next(chunks, None)
     if first is None:
         raise InputError(f"{display_name(path)}: empty input")
-    encoder = encoder if isinstance(encoder, Encoder) else encoder()
+    encoder = encoder if encoder is not None else load()
     check_input_languages(encoder, first, display_name(path))
     rows = texts = 0
     with atomic_output(out, mode="wb", force=force) as fh, progress.task("encoding", total=None) as advance:
@@ -107,7 +110,7 @@ def encode_to_path(
         if engine != "local":
             raise UsageError(f"--engine {engine} applies to store output (--shards or a trailing /), not to a .npy file")
         check_output_path(out, force, inputs=(path,))
-        encode_file(path, out, spec.load, spec, chunk_size=min(shard_size, 65536), errors=errors, force=force)
+        encode_file(path, out, None, spec, load=spec.load, chunk_size=min(shard_size, 65536), errors=errors, force=force)
         return
     if out == "-":
         raise UsageError("a sharded store is a directory: give --out DIR, not -")

@@ -20,7 +20,7 @@ import numpy as np
 
 from .embed import embed
 from .errors import InputError, UsageError
-from .io import atomic_output, check_output_path, read_lines
+from .io import atomic_output, check_output_path, read_lines, split_ids
 from .languages import pair_file_language
 from .metrics import bootstrap_means, interval, retrieval_hits
 from .mining.mine import mine_with_fit, text_clues
@@ -49,19 +49,6 @@ def _read_lines(path: str | os.PathLike) -> list[str]:
         return read_lines(path)
     except InputError as exc:
         raise InputError(_ERRORS_HINT.sub(" (evaluation files must be UTF-8 text)", str(exc))) from None
-
-
-def _split_ids(lines: list[str], path: str) -> tuple[list[str], list[str]]:
-    """Split ``ID<TAB>sentence`` lines (the BUCC layout) into ids and sentences."""
-    ids, texts = [], []
-    for lineno, line in enumerate(lines, 1):
-        head, sep, text = line.partition("\t")
-        if not sep or not head:
-            raise InputError(f"{path}:{lineno}: expected 'ID<TAB>sentence' (the BUCC layout), got "
-                             + ("no tab" if not sep else "an empty ID"))
-        ids.append(head)
-        texts.append(text)
-    return ids, texts
 
 
 # ----------------------------------------------------------------------------- BUCC-style mining
@@ -157,8 +144,8 @@ def bucc_files(prefix: str | os.PathLike, lang: str | None = None) -> list[str]:
 def read_bucc(prefix: str | os.PathLike, lang: str | None = None) -> BuccTask:
     """Read ``PREFIX.{xx,en,gold}``; every gold line must pair an id of ``PREFIX.xx`` with one of ``PREFIX.en``."""
     src_path, tgt_path, gold_path = bucc_files(prefix, lang)
-    src_ids, src_texts = _split_ids(_read_lines(src_path), src_path)
-    tgt_ids, tgt_texts = _split_ids(_read_lines(tgt_path), tgt_path)
+    src_ids, src_texts = split_ids(_read_lines(src_path), src_path)
+    tgt_ids, tgt_texts = split_ids(_read_lines(tgt_path), tgt_path)
     known_src, known_tgt = set(src_ids), set(tgt_ids)
     gold = set()
     for lineno, line in enumerate(_read_lines(gold_path), 1):

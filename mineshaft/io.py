@@ -210,7 +210,8 @@ def split_ids(lines: list[str], path: str | os.PathLike) -> tuple[list[str], lis
     for lineno, line in enumerate(lines, 1):
         head, sep, text = line.partition("\t")
         if not sep or not head:
-            raise InputError(f"{display_name(path)}:{lineno}: expected 'ID<TAB>sentence' (--id-column), got no tab")
+            raise InputError(f"{display_name(path)}:{lineno}: expected 'ID<TAB>sentence' (the BUCC layout), got "
+                             + ("no tab" if not sep else "an empty ID"))
         ids.append(head)
         texts.append(text)
     return ids, texts

@@ -77,6 +77,24 @@ def _identifier() -> Callable[[str], str] | None:
 
 
 @functools.lru_cache(maxsize=1)
+def identifier_languages() -> frozenset[str]:
+    """The codes (normalized) py3langid can name a text, read from its model's labels (loading it: about a
+    second); empty where py3langid is missing or its layout is one this code does not know."""
+    if _identifier() is None:
+        return frozenset()
+    try:
+        import py3langid.langid as langid
+
+        identifier = langid._get_identifier() if hasattr(langid, "_get_identifier") else None
+        if identifier is None:
+            langid.classify("")  # loads its model into IDENTIFIER
+            identifier = langid.IDENTIFIER
+        return frozenset(normalize_language(code) for code in identifier.nb_classes) - {"zxx"}
+    except Exception:
+        return frozenset()
+
+
+@functools.lru_cache(maxsize=1)
 def _script_languages() -> dict[str, str]:
     """Scripts only one language of :data:`LANGUAGE_SCRIPTS` uses (Armenian → hy, Greek → el, Hangul → ko)."""
     users: dict[str, set[str]] = {}

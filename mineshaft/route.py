@@ -11,6 +11,7 @@ from .encoders.names import SHORT_NAMES, encoder_names, resolve_default, shipped
 from .encoders.routed import PARTS, ROUTED_ARCHITECTURE, is_routed_dir, part_name, read_routing
 from .errors import InputError, UsageError
 from .io import LEFTOVERS, atomic_dir, ignoring
+from .language_id import LANGUAGE_NAMES, identifier_languages
 from .languages import encoder_languages
 from .scripts import ALIASES, LANGUAGE_SCRIPTS, normalize_language
 
@@ -42,19 +43,9 @@ def check_part(option: str, name: str) -> str:
 def known_language(code: str) -> bool:
     """Whether ``code`` (normalized) names a language the routing can identify: one of mineshaft's languages, or one
     py3langid reports."""
-    from .language_id import LANGUAGE_NAMES, _identifier
-
     if code in LANGUAGE_SCRIPTS or code in LANGUAGE_NAMES or code in ALIASES.values():
         return True
-    if _identifier() is None:
-        return False
-    try:
-        import py3langid.langid as langid
-
-        langid.classify("")  # loads its model
-        return code in {normalize_language(c) for c in langid.IDENTIFIER.nb_classes}
-    except Exception:
-        return False
+    return code in identifier_languages()
 
 
 def check_languages(codes: Sequence[str]) -> list[str]:

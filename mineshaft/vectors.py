@@ -27,7 +27,8 @@ def check_vectors(x, name: str, dim: int | None = None, unit: bool = True) -> np
         raise ValueError(f"{name}: no sentence vectors (0 rows)")
     if dim is not None and arr.shape[1] != dim:
         raise ValueError(f"{name}: vectors of dimension {arr.shape[1]}, the other side's have {dim}")
-    norms = np.linalg.norm(arr.astype(np.float32, copy=False), axis=1)
+    norms = np.concatenate([np.sqrt(np.einsum("ij,ij->i", block, block, dtype=np.float64))  # no full-size copy
+                            for block in (arr[i : i + 65536] for i in range(0, len(arr), 65536))])
     if not np.isfinite(norms).all():
         raise ValueError(f"{name}: {int((~np.isfinite(norms)).sum())} rows hold values that are not finite")
     if unit:

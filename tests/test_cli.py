@@ -186,20 +186,15 @@ def test_invalid_utf8_error_names_line(tmp_path):
     assert r.stderr.decode().strip() == f"mineshaft: error: {tmp_path / 'bad.txt'}:2: invalid UTF-8 at byte 9 of the line (use --errors replace to substitute it)"
 
 
-def test_a_k_larger_than_a_side_is_refused_before_encoding(tmp_path):
+def test_a_k_larger_than_a_side_is_said_before_encoding_and_works_as_the_sides_size(tmp_path):
     src, tgt = tmp_path / "de.txt", tmp_path / "en.txt"
-    src.write_text("".join(f"Satz Nummer {i}.\n" for i in range(10)), encoding="utf-8")
-    tgt.write_text("".join(f"Sentence number {i}.\n" for i in range(12)), encoding="utf-8")
-    r = run_cli("mine", str(src), str(tgt), "-k", "11", "-q", "-o", str(tmp_path / "p.tsv"))
-    err = r.stderr.decode().strip()
-    assert r.returncode == 2 and err.endswith("--k 11 is more than the 10 sentences of src: the margin compares a "
-                                              "candidate with each side's k nearest neighbours; give a smaller k "
-                                              "(the default is 4)"), err
-    assert "encoding" not in err and not (tmp_path / "p.tsv").exists()
-    pairs = tmp_path / "pairs.tsv"
-    pairs.write_text("Hund\tdog\nKatze\tcat\n", encoding="utf-8")
-    r = run_cli("score", str(pairs), "-q")
-    assert r.returncode == 2 and "--k 4 is more than the 2 distinct sentences in" in r.stderr.decode(), r.stderr
+    src.write_text("Der Hund schläft.\nDie Katze trinkt Milch.\nEs regnet heute.\n", encoding="utf-8")
+    tgt.write_text("The dog is sleeping.\nThe cat drinks milk.\nIt is raining today.\nHello.\n", encoding="utf-8")
+    runs = {k: run_cli("mine", str(src), str(tgt), "-k", k, "--threshold", "none", "-e", "use") for k in ("11", "4")}
+    err = runs["11"].stderr.decode()  # -k 4 takes all 4 of tgt, and all 3 of src: as -k 11 does
+    assert runs["11"].returncode == 0 and runs["11"].stdout == runs["4"].stdout != b"", err
+    warning = "warning: --k 11 is more than the 3 sentences of src: all 3 are taken as neighbours where the margins"
+    assert err.index(warning) < err.index("encoding"), err
 
 
 def test_score_warns_when_min_score_keeps_nothing(tmp_path):

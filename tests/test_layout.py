@@ -17,7 +17,7 @@ MAX_INNER_IMPORTS = 30
 #: the command line: it parses, checks and calls the pipelines (its imports inside commands keep --help fast)
 CLI = ("mineshaft.cli", "mineshaft.__main__")
 #: what a command runs; they may use each other (mine encodes, eval mines) and the core, never the command line
-PIPELINES = ("mineshaft.encode", "mineshaft.evaluate", "mineshaft.catalog", "mineshaft.training",
+PIPELINES = ("mineshaft.encode", "mineshaft.evaluate", "mineshaft.catalog", "mineshaft.route", "mineshaft.training",
              "mineshaft.mining.mine", "mineshaft.mining.sources", "mineshaft.mining.output", "mineshaft.mining.score",
              "mineshaft.mining.threshold", "mineshaft.mining.null_model", "mineshaft.mining.filters",
              "mineshaft.mining.corpus", "mineshaft.mining.report", "mineshaft.mining.report_html")

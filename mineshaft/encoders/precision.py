@@ -20,8 +20,9 @@ import re
 from ..errors import InputError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-#: the ``--device`` values, checked without torch: auto, cpu, cuda, cuda:N (and mps, which torch takes on Macs)
-_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+#: the ``--device`` values, checked without torch: auto, and torch's accelerator types, with an index or not
+#: (cuda:N; mps on Macs; xpu, hpu, npu, xla, mtia where their torch builds run); whether one is there is torch's say
+_DEVICE = re.compile(r"auto|(cpu|cuda|mps|xpu|hpu|npu|xla|mtia)(:\d+)?")
 _FP16_NEEDS_GPU = "--precision fp16 needs a GPU (use bf16 or fp32 on CPU)"
 
 
@@ -31,7 +32,8 @@ def check_device(device) -> None:
     if device is None or not isinstance(device, str):
         return
     if not _DEVICE.fullmatch(device):
-        raise InputError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)")
+        raise InputError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N, or a torch device type "
+                         "such as mps or xpu)")
 
 
 def check_precision(precision: str, device=None) -> None:

@@ -30,12 +30,13 @@ PUNCT_RULES = ("en", "de", "es", "fr", "cs")
 
 def punct_language(code: str) -> str:
     """A ``--normalize-punct`` code as sacremoses takes it: ``deu`` → ``de``, ``de-AT`` → ``de``, ``cz`` → ``cs``;
-    anything that is no language code is refused (sacremoses would apply its general rules to a typo silently)."""
+    a two-letter code that is no ISO 639-1 code is refused (sacremoses would apply its general rules to a typo
+    silently); three letters pass as an ISO 639-3 code (ast, yue: the general rules)."""
     norm = normalize_language(code)
     base = normalize_language(norm.split("-")[0])  # de-at: German's rules
     base = "cs" if base == "cz" else base
-    if base not in ISO_639_1:
-        raise UsageError(f"--normalize-punct {code}: not an ISO 639-1 language code, such as en or de (Moses "
+    if base not in ISO_639_1 and not (len(base) == 3 and base.isascii() and base.isalpha()):
+        raise UsageError(f"--normalize-punct {code}: not an ISO 639-1 or 639-3 language code, such as en or deu (Moses "
                          f"punctuation normalization has rules of its own for {', '.join(PUNCT_RULES)}, and the "
                          "same general rules for every other language)")
     return base

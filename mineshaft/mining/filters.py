@@ -12,19 +12,11 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 
 from ..errors import UsageError
+from ..language_id import identifier_languages
 from ..scripts import normalize_language
 
-#: the languages py3langid 0.4 names: what ``--src-lang``/``--tgt-lang`` can keep (zxx, "no linguistic
-#: content", is none); another py3langid release is asked for its own list (loading its model: half a second)
-LID_LANGUAGES_0_4 = frozenset((
-    "ace af am an ar ary arz as az ba bcl be bg bn br bs ca crh cs cy da de dz el en eo es et eu ext fa fi fo fr "
-    "fuv fy ga gcf gcr gd gl gom grc gu gug guw ha hbo he hi hr ht hu hy id ig is it ja jv ka kab kik kk km kn ko "
-    "ku ky la lb lg lij ln lo lt ltg lv mg mk ml mn mr ms mt my ne nl nn no nso oc om or pa pcm pl ps pt qu ro ru "
-    "rw sa sdh se si sk sl sn so sq sr st sv sw ta te tg th tk tl tr tt ug uk ur uz uzs vec vi vo wa wuu xh yo "
-    "yue zh zu").split())
 
 _DIGITS = re.compile(r"\d+")
 _NOT_WORD = re.compile(r"[\W\d_]+", re.UNICODE)
@@ -133,30 +125,13 @@ def _language_identifier() -> Callable[[str], str]:
     return lambda text: py3langid.classify(text)[0]
 
 
-def lid_languages() -> frozenset[str]:
-    """The codes the installed py3langid can give a text (empty when it is missing)."""
-    try:
-        release = version("py3langid")
-    except PackageNotFoundError:
-        return frozenset()
-    if release.split(".")[:2] == ["0", "4"]:
-        return LID_LANGUAGES_0_4
-    try:  # another release: its model says (half a second)
-        from py3langid import langid
-
-        identifier = langid._get_identifier() if hasattr(langid, "_get_identifier") else langid.IDENTIFIER
-        return frozenset(identifier.nb_classes) - {"zxx"}
-    except Exception:  # a layout this code does not know: every code passes, as before
-        return frozenset()
-
-
 def lid_language(code: str, flag: str) -> str:
     """``code`` as the identifier writes it (``deu`` → ``de``, ``DE`` → ``de``); refused (:class:`UsageError`)
     when the identifier never gives a text that code, so a filter never drops every pair for a typo."""
     norm = normalize_language(code)
     if not norm:
         raise UsageError(f"{flag} needs a language code, such as de")
-    known = lid_languages()
+    known = identifier_languages()  # empty where unknown: every code passes, as before
     if not known or norm in known:
         return norm
     base = normalize_language(norm.split("-")[0])

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UsageError
+from ..progress import warn
 
 MARGINS = ("ratio", "distance", "absolute")
 MODES = ("forward", "backward", "intersect", "max")
@@ -39,11 +40,11 @@ def check_k(k: int) -> None:
 
 
 def check_k_fits(k: int, sentences: int, what: str) -> None:
-    """Refuse a ``k`` larger than the ``sentences`` a margin's neighbours are drawn from (``what`` names them, as
-    "sentences of src"): the mean over all of them is no neighbourhood, and the ratio margin over it explodes."""
+    """Warn where ``k`` is more than the ``sentences`` a margin's neighbours are drawn from (``what`` names them,
+    as "sentences of src"): the search takes all of them, as ``-k sentences`` would."""
     if k > sentences:
-        raise UsageError(f"--k {k} is more than the {sentences} {what}: the margin compares a candidate with "
-                         "each side's k nearest neighbours; give a smaller k (the default is 4)")
+        warn(f"--k {k} is more than the {sentences} {what}: all {sentences} are taken as neighbours where the "
+             "margins need them")
 
 
 def neighbour_means(sims: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:

@@ -291,7 +291,7 @@ def mine(
     # both text sides are read (and any input error found) before either is encoded
     corpora = {name: None if is_embeddings(str(path)) else
                scan_text(path, work, name, id_column=id_column, dedup=dedup, errors=errors) for name, path in sides}
-    for name, corpus in corpora.items():  # a k the text cannot hold is refused before anything is encoded
+    for name, corpus in corpora.items():  # a k the text cannot hold: said before anything is encoded
         if corpus is not None:
             check_k_fits(opts.k, len(corpus.rows), f"sentences of {name}")
     x, y = [load_source(path, work, name, spec=spec, encoder=loaded_encoder, engine=engine, shard_size=opts.shard_size,

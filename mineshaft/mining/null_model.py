@@ -294,7 +294,8 @@ def fit_null(candidates: Candidates, iters: int = 300) -> NullFit | None:
     # the translation's margin: normal on its log (margins of translations are skewed to the right)
     level = np.log(np.maximum(first, 1e-3))
     # spacings d_j = c_j - c_{j+1}; rank j's normalized spacing j·d_j is Exp(b_j) for the null's top points
-    d = np.where(np.isfinite(cu[:, 1:width]), cu[:, : width - 1] - cu[:, 1:width], np.nan)
+    with np.errstate(invalid="ignore"):  # -inf - -inf where a query has fewer candidates: masked just below
+        d = np.where(np.isfinite(cu[:, 1:width]), cu[:, : width - 1] - cu[:, 1:width], np.nan)
     seen = np.isfinite(d)
     d = np.where(seen, d, 0.0)
     j = np.arange(1, width, dtype=np.float64)

@@ -121,7 +121,8 @@ def _language_identifier() -> Callable[[str], str]:
     try:
         import py3langid
     except ImportError:
-        raise UsageError("--src-lang/--tgt-lang need the offline language identifier: pip install 'mineshaft[lid]'") from None
+        raise UsageError("--src-lang/--tgt-lang need the offline language identifier, py3langid, a dependency of "
+                         "mineshaft: pip install py3langid") from None
     return lambda text: py3langid.classify(text)[0]
 
 

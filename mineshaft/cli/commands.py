@@ -182,13 +182,13 @@ def train(cfg: TrainConfig, threads: ThreadsOpt = None,
 
     setup(quiet, threads)
     try:  # options, files, OUT, a resumed run's recipe and data, encoder names: all before torch is imported
-        check_start(cfg)
+        identity = check_start(cfg)
     except RunComplete as done:  # --resume of a finished run: nothing to do
         info(str(done))
         return
     from ..training.trainer import train as run_train
 
-    result = run_train(cfg)
+    result = run_train(cfg, identity)
     if result.best_dev:
         print(json.dumps({"out": str(result.out), "steps": result.steps, "best_step": result.best_step,
                           "dev_mean_xx2en": result.best_dev.get("mean_xx2en")}))

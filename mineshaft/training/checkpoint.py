@@ -95,25 +95,16 @@ _LIBRARY_RECIPE = ("weight_decay", "max_grad_norm")
 _DATA_FIELDS = ("pairs", "extra_pairs")
 
 
-_DIGESTS: dict[tuple, str] = {}
-
-
 def file_digest(path: str | os.PathLike) -> str:
-    """sha256 of a file's bytes (a data file's identity: its content, wherever it lies); read once per process
-    while the file's size and modification time stay the same (the CLI checks a run before the trainer does)."""
+    """sha256 of a file's bytes (a data file's identity: its content, wherever it lies)."""
     h = hashlib.sha256()
     try:
         with open(path, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-            if key in _DIGESTS:
-                return _DIGESTS[key]
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    _DIGESTS[key] = h.hexdigest()
-    return _DIGESTS[key]
+    return h.hexdigest()
 
 
 def run_identity(cfg: TrainConfig) -> dict:

@@ -347,14 +347,15 @@ def _write_student(student: Student, cfg: TrainConfig, directory: Path) -> None:
         shutil.copy(record, directory / record.name)
 
 
-def train(cfg: TrainConfig) -> TrainResult:
+def train(cfg: TrainConfig, identity: dict | None = None) -> TrainResult:
     """Run (or resume) one training job; returns where the model went and the dev history.
 
     Everything that can be checked is checked before ``OUT`` is claimed (options, data, student, a resumed run's
     recipe and data against the run's own: :func:`~mineshaft.training.checkpoint.check_start` first, before any pairs
     are read); a fresh run that fails its setup leaves no ``OUT`` behind. ``resume`` into a finished run raises
-    :class:`~mineshaft.training.checkpoint.RunComplete` (nothing to resume)."""
-    identity = check_start(cfg)
+    :class:`~mineshaft.training.checkpoint.RunComplete` (nothing to resume). ``identity``: what ``check_start``
+    returned, where the caller has run it already (``mineshaft train`` does, before it imports torch)."""
+    identity = identity if identity is not None else check_start(cfg)
     out = Path(cfg.out)
     _seed(cfg.seed)
     train_set, dev_set = read_pair_files(cfg.pairs, cfg.dev_size, cfg.max_pairs, cfg.seed, cfg.dev_split,

@@ -219,9 +219,10 @@ class TrainConfig:
                 raise InputError(f"{path}: empty input")
 
 
-#: options a run records in ``train_config.json`` as it resolved them (``auto`` → ``fp32``...); the value it was
-#: started with is in the file's ``identity``, which ``--config`` reads back
-RESOLVED_OPTIONS = ("precision", "device")
+#: recipe options a run records in ``train_config.json`` as it resolved them (``auto`` → ``fp32``); the value it
+#: was started with is in the file's ``identity``, which ``--config`` reads back (``--device`` is no recipe option:
+#: ``--config`` never reads it)
+RESOLVED_OPTIONS = ("precision",)
 
 
 def check_encoder_names(cfg: TrainConfig) -> None:

@@ -243,6 +243,15 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
+def nearest_existing(path: str | os.PathLike) -> Path:
+    """``path`` itself where it exists, else the nearest of its parents that does: where a folder of that name
+    would be made (a file there means it cannot be)."""
+    where = Path(path)
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    return where
+
+
 def check_output_path(path: str | os.PathLike, force: bool, inputs: Iterable[str | os.PathLike] = ()) -> None:
     """Fail early, before any work, if an output exists and may not be replaced, is one of ``inputs`` or lies
     inside one that is a directory (even with ``force``), or asks for a compression that cannot be written."""

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mineshaft.errors import InputError, UsageError
-from mineshaft.io import atomic_dir, atomic_output, iter_lines, iter_tsv, read_lines, split_ids
+from mineshaft.io import atomic_dir, atomic_output, iter_lines, iter_tsv, nearest_existing, read_lines, split_ids
 from mineshaft.npy import NpyStreamWriter, load_embeddings
 
 
@@ -173,3 +173,11 @@ def test_compressed_text_outputs_and_their_failures(tmp_path, suffix, unpack):
         fh.write("zwei\n")
         raise RuntimeError
     assert unpack(out.read_bytes()) == b"eins\tone\n" and [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+def test_nearest_existing_walks_up_to_what_exists(tmp_path):
+    (tmp_path / "file").write_text("x")
+    assert nearest_existing(tmp_path) == tmp_path
+    assert nearest_existing(tmp_path / "a" / "b" / "c") == tmp_path
+    assert nearest_existing(tmp_path / "file" / "sub") == tmp_path / "file"
+    assert nearest_existing(Path("/no-such-folder-here/x")) == Path("/")

@@ -22,7 +22,7 @@ from ..encoders.precision import check_device, check_precision
 from ..encoders.spec import DTYPES
 from ..engines import ENGINES
 from ..errors import InputError, UsageError
-from ..io import ERROR_MODES
+from ..io import ERROR_MODES, nearest_existing
 from ..mining.margin import K_MAX, MARGINS, MODES
 from ..mining.score import METRICS
 from ..training.config import INITS, INTERPOLATE_DTYPES, RESOLVED_OPTIONS, SAVE_DTYPES, option_fields
@@ -218,11 +218,9 @@ def setup_model_out(out: str, force: bool, quiet: bool, threads: Optional[int]) 
             raise UsageError(f"{out} is a file; a model is written as a folder (give another name, or remove the file)")
         if not force:
             raise UsageError(f"{out} exists (use --force to replace it)")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise UsageError(f"{out}: {parent} is a file, so no folder can be made in it")
-            break
+    where = nearest_existing(path.parent)
+    if not where.is_dir():
+        raise UsageError(f"{out}: {where} is a file, so no folder can be made in it")
     setup(quiet, threads)
     if quiet:  # transformers' and huggingface_hub's bars too (weights loading, shards written, downloads)
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # read when they load; told directly where loaded already

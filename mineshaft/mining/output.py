@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import progress
 from ..errors import UsageError
-from ..io import atomic_output, check_output_path
+from ..io import atomic_output, check_output_path, nearest_existing
 from ..npy import sidecar_path
 from .corpus import SPOOL_SUFFIX
 from .margin import Pairs
@@ -149,9 +149,7 @@ def check_work_directory(path: Path, label: str) -> None:
     written in, before any input is read; nothing is left behind (a probe folder made to find out is removed)."""
     if path.exists() and not path.is_dir():
         raise UsageError(f"{label}: is a file, not a directory")
-    where = path
-    while not where.exists() and where != where.parent:  # the folder it would be made in
-        where = where.parent
+    where = nearest_existing(path)  # the folder it would be made in
     if not where.is_dir():
         raise UsageError(f"{label}: cannot be made, {where} is a file")
     try:

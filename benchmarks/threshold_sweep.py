@@ -2,6 +2,7 @@
 
     python benchmarks/threshold_sweep.py --split dev  [--encoders default use mineshaft-use-50] [--cache DIR]
     python benchmarks/threshold_sweep.py --split dev-doc --n 2000 --n-high 600
+    python benchmarks/threshold_sweep.py --split dev-news --n 2000 --n-high 600
     python benchmarks/threshold_sweep.py --split eval [--encoders ...] [--json OUT]
 
 Each task hides ``p·N`` translation pairs among ``N`` sentences a side; the other sentences of each side are
@@ -11,6 +12,8 @@ tasks from ``../shared/data/train`` and ``extra/`` (what the method and its defa
 documents of ``extra/`` (UD PUD and XQuAD paragraphs, consecutive sentences of one article, as FLORES is), the
 distractors from their other sentences and from ``train/``, so that non-translations include sentences of the same
 article (a task whose language has too few sentences for its size is skipped, with a note on stderr);
+``--split dev-news`` is built the same way from the news documents of ``train/`` (WMT test sets, document-ordered)
+in languages USE knows (de ru zh fr es), where dev-doc's languages are ones it does not;
 ``--split eval`` from FLORES-200 devtest (gold) with sentences of the same language from the training pairs as
 distractors (what the docs report; never used to choose anything). Both sides are mined with the defaults (k = 4, ratio margin,
 max mode); for each task the table gives the F1 of ``auto`` (at each ``--min-precision``), the oracle F1 (best
@@ -54,6 +57,10 @@ DEV = [("de", "train/en-de.tsv"), ("cs", "train/en-cs.tsv"), ("el", "train/en-el
 DEV_DOC = [("cs", "extra/en-cs.tsv", "ud-pud"), ("fi", "extra/en-fi.tsv", "ud-pud"),
            ("sv", "extra/en-sv.tsv", "ud-pud"), ("el", "extra/en-el.tsv", "xquad-context"),
            ("ro", "extra/en-ro.tsv", "xquad-context"), ("vi", "extra/en-vi.tsv", "xquad-context")]
+#: dev tasks of news documents in languages USE knows (WMT test sets of train/, document-ordered), built as dev-doc's
+DEV_NEWS = [("de", "train/en-de.tsv", "wmt:2020/en-de"), ("ru", "train/en-ru.tsv", "wmt:2020/en-ru"),
+            ("zh", "train/en-zh.tsv", "wmt:2020/en-zh"), ("fr", "train/en-fr.tsv", "wmt:newssyscomb2009"),
+            ("es", "train/en-es.tsv", "wmt:newssyscomb2009")]
 #: eval tasks: (name, FLORES file)
 EVAL = [("de", "deu_Latn"), ("fr", "fra_Latn"), ("cs", "ces_Latn"), ("el", "ell_Grek"), ("uk", "ukr_Cyrl")]
 
@@ -175,7 +182,7 @@ def measure(x: np.ndarray, y: np.ndarray, gold: set, min_precisions: list[float]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--split", choices=("dev", "dev-doc", "eval"), default="dev")
+    ap.add_argument("--split", choices=("dev", "dev-doc", "dev-news", "eval"), default="dev")
     ap.add_argument("--encoders", nargs="+", default=["default", "use", "mineshaft-use-50"])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "sweep-cache")
@@ -193,7 +200,7 @@ def main() -> None:
     results = []
     for enc_name in args.encoders:
         encoder = None
-        specs = {"dev": DEV, "dev-doc": DEV_DOC, "eval": EVAL}[args.split]
+        specs = {"dev": DEV, "dev-doc": DEV_DOC, "dev-news": DEV_NEWS, "eval": EVAL}[args.split]
         for spec in specs:
             lang = spec[0]
             if args.langs and lang not in args.langs:
@@ -201,7 +208,7 @@ def main() -> None:
             if args.split == "dev":
                 pool = dev_pool(args.data / spec[1], 2 * args.n)
                 gold, others = pool[: args.n], pool[args.n:]
-            elif args.split == "dev-doc":  # document-ordered gold of extra/; distractors from train/ (not the gold)
+            elif args.split in ("dev-doc", "dev-news"):  # document-ordered gold; distractors from train/ (not the gold)
                 gold = doc_gold(args.data / spec[1], spec[2])
                 seen = {_key(t) for pair in gold for t in pair}
                 others = [r for r in dev_pool(args.data / "train" / f"en-{lang}.tsv", 2 * args.n + len(gold))

@@ -34,3 +34,12 @@ def test_own_row_paraphrase():
     assert not para("Turn off the radio now.", "Turn on the radio, please.")
     assert not para("", "Anything")
     assert para("I'm tired.", "I'm tired!")
+
+
+def test_document_splits_find_their_documents_in_the_training_data(shared_data):
+    """dev-doc and dev-news read document-ordered rows by source tag: each tag must still be in its file."""
+    for lang, path, tag in threshold_sweep.DEV_DOC + threshold_sweep.DEV_NEWS:
+        gold = threshold_sweep.doc_gold(shared_data / path, tag)
+        assert len(gold) >= 500, (lang, path, tag, len(gold))
+        assert all(en and xx for en, xx in gold)
+    assert not any(path.startswith("eval/") for _, path, _ in threshold_sweep.DEV_DOC + threshold_sweep.DEV_NEWS)

@@ -100,9 +100,11 @@ def _decompressed(source: Path | BinaryIO, kind: str | None, name: str) -> Binar
         return lzma.open(source, "rb")  # type: ignore[return-value]
     if kind == ".zst":
         zstandard = _zstandard(display_name(name), "reading")
-        if isinstance(source, Path):
-            return zstandard.open(source, "rb")  # type: ignore[return-value]
-        reader = zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=True, closefd=False)
+        # zstandard.open's reader has no readline: buffered here, as for a stream (a file opened here is closed
+        # with the reader)
+        opened = isinstance(source, Path)
+        reader = zstandard.ZstdDecompressor().stream_reader(open(source, "rb") if opened else source,
+                                                            read_across_frames=True, closefd=opened)
         return io.BufferedReader(reader)  # type: ignore[arg-type]
     return open(source, "rb") if isinstance(source, Path) else source
 

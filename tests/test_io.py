@@ -17,7 +17,14 @@ from mineshaft.io import atomic_dir, atomic_output, iter_lines, iter_tsv, neares
 from mineshaft.npy import NpyStreamWriter, load_embeddings
 
 
-@pytest.mark.parametrize("opener,suffix", [(open, ""), (gzip.open, ".gz"), (bz2.open, ".bz2"), (lzma.open, ".xz")])
+def _zstd_open(path, mode):
+    import zstandard
+
+    return zstandard.open(path, mode)
+
+
+@pytest.mark.parametrize("opener,suffix", [(open, ""), (gzip.open, ".gz"), (bz2.open, ".bz2"), (lzma.open, ".xz"),
+                                           (_zstd_open, ".zst")])
 def test_compressed_inputs_crlf_and_bom(tmp_path, opener, suffix):
     p = tmp_path / f"in.txt{suffix}"
     with opener(p, "wb") as f:

@@ -223,6 +223,7 @@ def test_outputs_named_compressed_are_compressed(suffix, unpack, vectors, tmp_pa
         assert r.returncode == 0, r.stderr.decode()
     assert plain.read_bytes().count(b"\n") >= 40
     assert packed.read_bytes() != plain.read_bytes() and unpack(packed.read_bytes()) == plain.read_bytes()
+    assert read_lines(packed) == read_lines(plain)  # and read back by name, as an input
 
 
 def test_score_writes_gzip_and_encode_refuses_a_compressed_npy(tmp_path):

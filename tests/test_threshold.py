@@ -448,7 +448,7 @@ def test_auto_that_keeps_nothing_says_which_floor_would_keep_the_likeliest_pairs
     from mineshaft.mining.threshold import ThresholdFit, below_floor
 
     scores, posteriors = np.array([3.0, 2.0, 1.0, 0.0]), np.array([0.7, 0.6, 0.5, 0.1])
-    null = SimpleNamespace(cut=NullFit.cut, best_f1_prefix=NullFit.best_f1_prefix, precision=np.mean)
+    null = SimpleNamespace(cut=NullFit.cut, best_f1_prefix=NullFit.best_f1_prefix, precision=NullFit.precision)
     fit = ThresholdFit(null, posteriors, np.zeros(4))
     assert auto_threshold(scores, fit, 0.8) == np.inf
     note = below_floor(scores, fit, 0.8)

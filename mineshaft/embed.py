@@ -44,8 +44,8 @@ def embed(
     """Embed ``texts`` into an ``(n, dim)`` array of unit vectors, with a progress bar named ``label``
     on stderr (None: no bar).
 
-    ``zero_empty``: empty (whitespace-only) texts are not encoded and get zero rows (encode and mine
-    do this; score and eval encode every text as it is).
+    ``zero_empty``: empty (whitespace-only) texts are not encoded and get zero rows (encode, mine and score
+    do this; eval encodes every text as it is).
     """
     keep = [i for i, t in enumerate(texts) if t.strip()] if zero_empty else None
     todo = texts if keep is None else [texts[i] for i in keep]

@@ -66,3 +66,21 @@ def test_score_cli_matches_the_reference_on_real_sentences(tmp_path, use_encoder
     want = reference_scores(x, y, [src.index(de[i]) for i, _ in rows], [tgt.index(en[j]) for _, j in rows], 4, "ratio")
     assert len(got) == len(rows)
     np.testing.assert_allclose(got, want, atol=2e-4)
+
+
+def test_score_cli_gives_empty_sentences_no_score_that_a_filter_keeps(tmp_path):
+    """Blank sides are zero rows, as in mine: a pair of two blanks is -inf (with a warning), a pair with one blank
+    scores 0, so `--min-score` drops both; the real pairs keep the scores they have without the blank lines."""
+    de, en = read_lines(SAMPLE / "sample.de")[:12], read_lines(SAMPLE / "sample.en")[:12]
+    real = "".join(f"{a}\t{b}\n" for a, b in zip(de, en))
+    plain, blanks = tmp_path / "plain.tsv", tmp_path / "blanks.tsv"
+    plain.write_text(real, encoding="utf-8")
+    blanks.write_text(real + "\t\n \t \nHallo Welt.\t\n", encoding="utf-8")
+    scores = {}
+    for path in (plain, blanks):
+        r = run_cli("score", str(path), "--encoder", "use", "--k", "2")
+        assert r.returncode == 0, r.stderr.decode()
+        scores[path] = [line.rsplit("\t", 1)[1] for line in r.stdout.decode().splitlines()]
+    assert scores[blanks][-3:] == ["-inf", "-inf", "0.000000"]
+    assert "2 pairs have no defined ratio margin" in r.stderr.decode()
+    np.testing.assert_allclose(np.array(scores[blanks][:-3], float), np.array(scores[plain], float), atol=1e-5)

@@ -174,11 +174,12 @@ def score_pairs(
     punct_lang: str | None = None,
     gpu: bool = False,
 ) -> np.ndarray:
-    """Scores for every pair of ``table``, each distinct sentence encoded once."""
+    """Scores for every pair of ``table``, each distinct sentence encoded once; an empty (blank) sentence is a zero
+    row, as in ``mine``: no one's neighbour, its pairs' cosine 0, and a pair of two -inf (:func:`pair_scores`)."""
     src_texts, src_rows = unique_rows(table.src)
     tgt_texts, tgt_rows = unique_rows(table.tgt)
-    x = embed(encoder, src_texts, batch_size=batch_size, punct_lang=punct_lang, label="encoding src")
-    y = embed(encoder, tgt_texts, batch_size=batch_size, punct_lang=punct_lang, label="encoding tgt")
+    x = embed(encoder, src_texts, batch_size=batch_size, punct_lang=punct_lang, label="encoding src", zero_empty=True)
+    y = embed(encoder, tgt_texts, batch_size=batch_size, punct_lang=punct_lang, label="encoding tgt", zero_empty=True)
     return pair_scores(x, y, src_rows, tgt_rows, metric=metric, margin_kind=margin_kind, k=k, gpu=gpu)
 
 

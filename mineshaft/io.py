@@ -291,8 +291,14 @@ def atomic_output(path: str | os.PathLike, mode: str = "w", force: bool = False)
     binary = "b" in mode
     if name == STDIO:
         stream = sys.stdout.buffer if binary else sys.stdout
-        yield stream
-        stream.flush()
+        # unbuffered (python -u, PYTHONUNBUFFERED) the binary layer is the raw file, whose write may write only part
+        # of its bytes when the reader goes away, and says so only in its return value: a buffered writer retries,
+        # so a closed pipe is an error, not a silently short output
+        buffered = io.BufferedWriter(stream) if binary and isinstance(stream, io.RawIOBase) else None
+        yield buffered or stream
+        (buffered or stream).flush()
+        if buffered is not None:
+            buffered.detach()
         return
     check_output_path(name, force)
     kind = compression(name)

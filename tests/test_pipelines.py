@@ -133,6 +133,22 @@ def test_mine_into_a_closed_pipe_ends_quietly_and_removes_its_work_dir(tmpdir_en
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("unbuffered", ["", "1"])
+def test_encode_to_a_reader_that_leaves_after_a_few_bytes_exits_141(unbuffered):
+    """`encode -o - | head -c 10`: the reader goes away while a write is under way; unbuffered (PYTHONUNBUFFERED)
+    that write returns short, which must end as a closed pipe, not as a silently cut output with status 0."""
+    env = {**os.environ, "PYTHONUNBUFFERED": unbuffered}
+    if not unbuffered:
+        env.pop("PYTHONUNBUFFERED")
+    proc = subprocess.Popen(command() + ["encode", DE, "-e", "use", "-o", "-", "-q"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    assert len(proc.stdout.read(10)) == 10  # the header has come: the rows are being written
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert_quiet_closed_pipe(proc.wait(timeout=600), err)
+
+
+@pytest.mark.slow
 def test_demo_score_encode_eval_interpolate_into_a_closed_pipe(tmp_path, tmpdir_env):
     tmp, env = tmpdir_env
     de, en = read_lines(SAMPLE / "sample.de"), read_lines(SAMPLE / "sample.en")

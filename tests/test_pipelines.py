@@ -330,6 +330,26 @@ def test_input_errors_leave_no_work_directory(tmp_path, tmpdir_env):
     assert list(tmp.iterdir()) == []
 
 
+def test_a_work_folder_that_was_there_keeps_what_mine_did_not_write(vectors, tmp_path):
+    """`-o x.tsv` works in x.tsv.work: where that folder (or a link to one) held a user's files before, a finished
+    run removes only its own stores, not the folder and its files."""
+    x, y = vectors
+    notes = tmp_path / "x.tsv.work" / "notes.txt"
+    notes.parent.mkdir()
+    notes.write_text("precious")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "y.tsv.work").symlink_to(elsewhere)
+    err = {}
+    for out in ("x.tsv", "y.tsv"):
+        r = run_cli("mine", x, y, "--threshold", "none", "-o", str(tmp_path / out))
+        assert r.returncode == 0, r.stderr.decode()
+        err[out] = r.stderr.decode()
+    assert "x.tsv.work kept: it holds files this run did not write" in err["x.tsv"], err["x.tsv"]
+    assert [p.name for p in notes.parent.iterdir()] == ["notes.txt"] and notes.read_text() == "precious"
+    assert list(elsewhere.iterdir()) == [] and (tmp_path / "y.tsv.work").is_symlink()
+
+
 # ------------------------------------------------------------------------------------------------- umask
 @pytest.fixture
 def umask_027():

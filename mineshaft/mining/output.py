@@ -141,7 +141,32 @@ def work_directory(work_dir: str | os.PathLike | None, out: str, keep: bool = Fa
                 progress.info(f"interrupted: finished shards are kept in {path}; run the same command again to resume")
         raise
     if owned and not keep:
+        remove_work(path, whole=temporary or not existed)
+
+
+#: what a job writes in its work directory: embedding stores, the k-NN stores of each direction, spooled stdin
+WORK_ENTRIES = ("emb-*", "*-sims", "*-ids", f"*{SPOOL_SUFFIX}")
+
+
+def remove_work(path: Path, whole: bool) -> None:
+    """Remove a finished job's work directory: all of it where the job made it (``whole``), else only what a job
+    writes there (:data:`WORK_ENTRIES`), and the folder if that leaves it empty: an ``OUT.work`` that was there
+    before may hold a user's own files (or be a link to a folder elsewhere)."""
+    if whole and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
+        return
+    for pattern in WORK_ENTRIES:
+        for entry in path.glob(pattern):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+    if path.is_symlink():
+        return
+    with contextlib.suppress(OSError):
+        path.rmdir()
+    if path.is_dir():
+        progress.info(f"{path} kept: it holds files this run did not write (its own are removed)")
 
 
 def check_work_directory(path: Path, label: str) -> None:

@@ -147,6 +147,11 @@ def test_default_work_directory_that_cannot_be_made_is_named(tmp_path):
     assert "work directory /proc/mineshaft-pairs.tsv.work" in line and "--work-dir" in line
 
 
+def test_keep_work_with_pairs_on_stdout_needs_a_work_dir(tmp_path):
+    line, modules = refused("mine", DE, EN, "--keep-work")
+    assert "--keep-work with the pairs on stdout needs --work-dir" in line and no_torch(modules), line
+
+
 # --------------------------------------------------------------------------- warnings name their step
 def test_a_warning_during_a_step_names_it(capsys):
     from mineshaft import progress

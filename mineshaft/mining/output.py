@@ -114,6 +114,9 @@ def work_directory(work_dir: str | os.PathLike | None, out: str, keep: bool = Fa
     always goes (nothing could resume from it). On success removed unless ``keep`` or given as ``work_dir``.
     """
     temporary = not work_dir and out == "-"
+    if temporary and keep:
+        raise UsageError("--keep-work with the pairs on stdout needs --work-dir (else the work is done in a "
+                         "temporary folder, which nothing could find again)")
     if work_dir:
         path, owned = Path(work_dir), False
         check_work_directory(path, f"--work-dir {work_dir}")

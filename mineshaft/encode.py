@@ -16,7 +16,7 @@ from .encoders import Encoder, EncoderSpec
 from .encoders.digest import encoder_record
 from .engines import EncodeJob, Engine, LocalEngine, get_engine
 from .errors import InputError, UsageError
-from .io import atomic_output, check_input, check_output_path, compression, display_name, iter_lines
+from .io import atomic_output, check_input, check_output_path, compression, display_name, is_special_file, iter_lines
 from .languages import check_input_languages, checked
 from .npy import NpyStreamWriter, remove_sidecar, write_sidecar
 from .store import EmbeddingStore
@@ -78,9 +78,10 @@ def encode_file(
         if not texts:  # all zero rows: as mine refuses it, not a result
             raise InputError(f"{display_name(path)}: no non-empty lines to encode ({rows} empty lines)")
         writer.close()
-        if str(out) != "-":
+        record = str(out) != "-" and not is_special_file(out)  # a file, not stdout, /dev/null or a named pipe
+        if record:
             remove_sidecar(out)  # the old record must never describe the new rows, even if killed right here
-    if str(out) != "-":
+    if record:
         write_sidecar(out, {**encoder_record(spec), "normalized": True})
     progress.info(f"{rows} rows of dimension {encoder.dim} ({spec.dtype}) written to {out}")
     return rows

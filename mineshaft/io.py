@@ -254,6 +254,16 @@ def nearest_existing(path: str | os.PathLike) -> Path:
     return where
 
 
+def is_special_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an existing device, FIFO or socket (``/dev/null``, a named pipe): an output written into
+    as it is, never replaced by a file."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 def check_output_path(path: str | os.PathLike, force: bool, inputs: Iterable[str | os.PathLike] = ()) -> None:
     """Fail early, before any work, if an output exists and may not be replaced, is one of ``inputs`` or lies
     inside one that is a directory (even with ``force``), or asks for a compression that cannot be written."""
@@ -268,7 +278,7 @@ def check_output_path(path: str | os.PathLike, force: bool, inputs: Iterable[str
             raise UsageError(f"{name}: is inside the input {source}; write the output elsewhere")
     if p.is_dir():
         raise UsageError(f"{name}: is a directory, expected an output file path")
-    if p.exists() and not force:
+    if p.exists() and not force and not is_special_file(p):
         raise UsageError(f"{name}: exists; pass --force to overwrite it")
     if not p.resolve().parent.is_dir():
         raise UsageError(f"{name}: its directory does not exist")
@@ -360,9 +370,14 @@ def honour_umask(path: str | os.PathLike) -> None:
 @contextlib.contextmanager
 def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """A file that appears at ``path`` only once written completely (temporary file, fsync, rename).
-    It gets the permissions of any new file (0666 less the umask), not the temporary file's 0600."""
+    It gets the permissions of any new file (0666 less the umask), not the temporary file's 0600. A device or FIFO
+    (:func:`is_special_file`) is written into directly: renaming a file onto it would replace the node."""
     target = Path(path).resolve()
     binary = "b" in mode
+    if is_special_file(target):
+        with open(target, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": "\n"})) as fh:
+            yield fh
+        return
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": "\n"})) as fh:

@@ -350,6 +350,25 @@ def test_a_work_folder_that_was_there_keeps_what_mine_did_not_write(vectors, tmp
     assert list(elsewhere.iterdir()) == [] and (tmp_path / "y.tsv.work").is_symlink()
 
 
+def test_an_output_that_is_a_named_pipe_is_written_into_not_replaced(vectors, tmp_path):
+    """`-o FIFO` (or a device such as /dev/null): the pairs go into it, the node stays (a rename of a finished
+    temporary file used to replace it, --force or not), and the work folder is a temporary one, not FIFO.work."""
+    import stat
+    import threading
+
+    x, y = vectors
+    fifo = tmp_path / "pairs.fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    r = run_cli("mine", x, y, "-q", "--threshold", "none", "-o", str(fifo))
+    reader.join(timeout=60)
+    assert r.returncode == 0, r.stderr.decode()
+    assert got and got[0].count(b"\n") >= 40
+    assert stat.S_ISFIFO(fifo.stat().st_mode) and sorted(p.name for p in tmp_path.iterdir()) == ["pairs.fifo"]
+
+
 # ------------------------------------------------------------------------------------------------- umask
 @pytest.fixture
 def umask_027():

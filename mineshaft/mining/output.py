@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import progress
 from ..errors import UsageError
-from ..io import atomic_output, check_output_path, nearest_existing
+from ..io import atomic_output, check_output_path, is_special_file, nearest_existing
 from ..npy import sidecar_path
 from .corpus import SPOOL_SUFFIX
 from .margin import Pairs
@@ -107,13 +107,14 @@ def write_pairs(result: MineResult, out: str, rules: PairFilter | None = None, w
 
 @contextlib.contextmanager
 def work_directory(work_dir: str | os.PathLike | None, out: str, keep: bool = False) -> Iterator[Path]:
-    """A job's work directory: ``work_dir``, else ``OUT.work`` (a temporary one when ``out`` is stdout).
+    """A job's work directory: ``work_dir``, else ``OUT.work`` (a temporary one when ``out`` is stdout, a device or
+    a FIFO).
 
     Made by the job when it first writes there. Kept on failure (to resume), but without spooled
     standard input (read again by the next run) and only if something is left in it; a temporary one
     always goes (nothing could resume from it). On success removed unless ``keep`` or given as ``work_dir``.
     """
-    temporary = not work_dir and out == "-"
+    temporary = not work_dir and (out == "-" or is_special_file(out))  # stdout, /dev/null, a named pipe
     if temporary and keep:
         raise UsageError("--keep-work with the pairs on stdout needs --work-dir (else the work is done in a "
                          "temporary folder, which nothing could find again)")

@@ -109,6 +109,18 @@ def test_own_kinds_pass_the_factory_check():
         check_factory("ivfx")
 
 
+@pytest.mark.parametrize("factory", ["HNSW0", "HNSW1", "HNSW1,Flat", "IVF0,Flat", "IDMap,Flat", "IDMap2,Flat"])
+def test_factory_strings_that_fail_late_or_crash_are_refused_at_once(factory):
+    """faiss builds these, then aborts the process (HNSW0, HNSW1: assertion, segmentation fault) or fails after
+    the encoding (IVF0: no list to probe; IDMap: add without ids)."""
+    from mineshaft.errors import UsageError
+
+    with pytest.raises(UsageError, match=f"--index '{factory}': "):
+        check_factory(factory)
+    for fine in ("HNSW32", "HNSW2", "IVF1,Flat", "IVF10,Flat", "HNSW16,Flat", "Flat"):
+        check_factory(fine)
+
+
 def test_device_resident_rescoring_matches_host(planted):
     """The GPU path's re-scoring (fp32 copy on the device, float64 products) equals the host one; run on CPU."""
     import torch

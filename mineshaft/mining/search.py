@@ -97,10 +97,21 @@ def own_kind(index: str) -> bool:
     return index in ("flat", "torch", "half", "auto") or re.fullmatch(r"ivf\d+", index) is not None
 
 
+#: factory strings that faiss accepts but that fail after all the encoding, or abort the process: (pattern, why)
+_FACTORY_TRAPS = (
+    (r"(?<![A-Za-z])HNSW[01](?!\d)", "HNSW needs at least 2 links a node (HNSW32 is usual)"),
+    (r"(?<![A-Za-z])IVF0+(?!\d)", "IVF needs at least one list (IVF1024,Flat for example)"),
+    (r"(?<![A-Za-z])IDMap", "IDMap indexes take ids, which mineshaft gives itself: leave IDMap out"),
+)
+
+
 def check_factory(factory: str) -> None:
     """Fail early (before any encoding) on an index string faiss cannot build."""
     if own_kind(factory):
         return
+    for pattern, why in _FACTORY_TRAPS:  # strings faiss builds but then fails on, or crashes the process with
+        if re.search(pattern, factory):
+            raise UsageError(f"--index {factory!r}: {why}")
     import faiss
 
     error = ""

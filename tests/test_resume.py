@@ -113,6 +113,7 @@ def test_encode_npy_interrupted_leaves_nothing(tmp_path, shared_or_none):
     proc = subprocess.Popen(cli("encode", str(src), "-o", str(out), "--shard-size", "50"), stderr=subprocess.PIPE)
     kill_when(proc, lambda: any(p.name.startswith(".x.npy") for p in tmp_path.iterdir()))
     assert proc.returncode == 130
+    assert proc.stderr.read().decode().splitlines()[-1] == "mineshaft: interrupted"  # typer says nothing itself
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.de", "in.en"]
 
 
@@ -135,3 +136,20 @@ def test_resumed_mine_with_another_k_searches_again(tmp_path, use_encoder):
     assert any(work.iterdir())  # the first run left its shards there to be reused
     assert outs["k8"].read_bytes() == outs["fresh"].read_bytes()
     assert outs["k4"].read_bytes() != outs["fresh"].read_bytes()  # k changes the margins
+
+
+def test_an_interrupt_while_the_command_line_loads_is_one_line(monkeypatch, capsys):
+    """Ctrl-C before the commands are imported (the first second of a run) ends as later: a line and 130."""
+    import sys
+    import types
+
+    import mineshaft.__main__ as launcher
+
+    class Loading(types.ModuleType):
+        def __getattr__(self, name):
+            raise KeyboardInterrupt
+
+    monkeypatch.setitem(sys.modules, "mineshaft.cli.entry", Loading("mineshaft.cli.entry"))
+    with pytest.raises(SystemExit) as stop:
+        launcher.main()
+    assert stop.value.code == 130 and capsys.readouterr().err == "mineshaft: interrupted\n"

@@ -64,6 +64,8 @@ def _main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         rv = app(standalone_mode=False)
+        if rv == 130:  # typer turns Ctrl-C (and SIGTERM, below) into this return value, saying nothing
+            print("mineshaft: interrupted", file=sys.stderr)
         if isinstance(rv, int):
             sys.exit(rv)
     except MineshaftError as exc:

@@ -16,7 +16,8 @@ from .encoders import Encoder, EncoderSpec
 from .encoders.digest import encoder_record
 from .engines import EncodeJob, Engine, LocalEngine, get_engine
 from .errors import InputError, UsageError
-from .io import atomic_output, check_input, check_output_path, compression, display_name, is_special_file, iter_lines
+from .io import (atomic_output, check_folder, check_input, check_output_path, compression, display_name,
+                 is_special_file, iter_lines)
 from .languages import check_input_languages, checked
 from .npy import NpyStreamWriter, remove_sidecar, write_sidecar
 from .store import EmbeddingStore
@@ -117,6 +118,7 @@ def encode_to_path(
         raise UsageError("a sharded store is a directory: give --out DIR, not -")
     if Path(out).exists() and not Path(out).is_dir():
         raise UsageError(f"{out}: exists and is not a directory")
+    check_folder(Path(out), out)
     with get_engine(engine) as runner:
         texts = checked(iter_lines(path, errors=errors), spec, display_name(path))
         store = encode_to_store(texts, out, spec, shard_size=shard_size, engine=runner, name=display_name(path))

@@ -254,6 +254,21 @@ def nearest_existing(path: str | os.PathLike) -> Path:
     return where
 
 
+def check_folder(path: Path, label: str) -> None:
+    """Refuse (:class:`UsageError`, ``label`` naming it) a folder to write in that is a file, or that cannot be made
+    or written in, before any work; nothing is left behind (a probe folder made to find out is removed)."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{label}: is a file, not a directory")
+    where = nearest_existing(path)  # the folder it would be made in
+    if not where.is_dir():
+        raise UsageError(f"{label}: cannot be made, {where} is a file")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".mineshaft-probe-", dir=where))
+    except OSError as exc:
+        what = "cannot write in it" if where == path else f"cannot be made in {where}"
+        raise UsageError(f"{label}: {what} ({exc.strerror or exc})") from None
+
+
 def is_special_file(path: str | os.PathLike) -> bool:
     """Whether ``path`` is an existing device, FIFO or socket (``/dev/null``, a named pipe): an output written into
     as it is, never replaced by a file."""
@@ -278,10 +293,14 @@ def check_output_path(path: str | os.PathLike, force: bool, inputs: Iterable[str
             raise UsageError(f"{name}: is inside the input {source}; write the output elsewhere")
     if p.is_dir():
         raise UsageError(f"{name}: is a directory, expected an output file path")
-    if p.exists() and not force and not is_special_file(p):
+    if is_special_file(p):  # a device or a named pipe: written into as it is
+        return
+    if p.exists() and not force:
         raise UsageError(f"{name}: exists; pass --force to overwrite it")
-    if not p.resolve().parent.is_dir():
+    folder = p.resolve().parent
+    if not folder.is_dir():
         raise UsageError(f"{name}: its directory does not exist")
+    check_folder(folder, f"{name}: its directory {folder}")
     if compression(name) == ".zst":
         try:
             _zstandard(name, "writing")

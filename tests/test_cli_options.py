@@ -140,11 +140,17 @@ def test_work_directory_problems_are_one_line_errors(texts, case):
     assert sorted(os.listdir(texts)) == before and (texts / "exists.tsv").read_text() == "x\n"
 
 
-def test_default_work_directory_that_cannot_be_made_is_named(tmp_path):
+@pytest.mark.parametrize("args", [["mine", DE, EN, "-o", "/proc/mineshaft-pairs.tsv"],
+                                  ["encode", DE, "-o", "/proc/mineshaft.npy"],
+                                  ["encode", DE, "-o", "/proc/mineshaft-store/"],
+                                  ["score", DE, "-o", "/proc/mineshaft-scored.tsv"]], ids=lambda a: a[0] + a[-1][-1])
+def test_an_output_folder_that_cannot_be_written_in_is_refused_before_any_work(args):
+    """(It was found out after the encoding and the search, as an OSError naming a temporary file.)"""
     if not Path("/proc/self").is_dir():
         pytest.skip("needs /proc")
-    line, _ = refused("mine", DE, EN, "-o", "/proc/mineshaft-pairs.tsv")
-    assert "work directory /proc/mineshaft-pairs.tsv.work" in line and "--work-dir" in line
+    line, modules = refused(*args)
+    assert "/proc" in line and ("cannot write in it" in line or "cannot be made in /proc" in line), line
+    assert no_torch(modules), line
 
 
 def test_keep_work_with_pairs_on_stdout_needs_a_work_dir(tmp_path):

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import progress
 from ..errors import UsageError
-from ..io import atomic_output, check_output_path, is_special_file, nearest_existing
+from ..io import atomic_output, check_folder, check_output_path, is_special_file
 from ..npy import sidecar_path
 from .corpus import SPOOL_SUFFIX
 from .margin import Pairs
@@ -120,10 +120,10 @@ def work_directory(work_dir: str | os.PathLike | None, out: str, keep: bool = Fa
                          "temporary folder, which nothing could find again)")
     if work_dir:
         path, owned = Path(work_dir), False
-        check_work_directory(path, f"--work-dir {work_dir}")
+        check_folder(path, f"--work-dir {work_dir}")
     elif not temporary:
         path, owned = Path(out + ".work"), True
-        check_work_directory(path, f"work directory {path} (of -o {out}; --work-dir puts it elsewhere)")
+        check_folder(path, f"work directory {path} (of -o {out}; --work-dir puts it elsewhere)")
     else:
         try:
             path, owned = Path(tempfile.mkdtemp(prefix="mineshaft-")), True
@@ -171,21 +171,6 @@ def remove_work(path: Path, whole: bool) -> None:
         path.rmdir()
     if path.is_dir():
         progress.info(f"{path} kept: it holds files this run did not write (its own are removed)")
-
-
-def check_work_directory(path: Path, label: str) -> None:
-    """Refuse (:class:`UsageError`, ``label`` naming it) a work directory that is a file, or that cannot be made or
-    written in, before any input is read; nothing is left behind (a probe folder made to find out is removed)."""
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"{label}: is a file, not a directory")
-    where = nearest_existing(path)  # the folder it would be made in
-    if not where.is_dir():
-        raise UsageError(f"{label}: cannot be made, {where} is a file")
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".mineshaft-probe-", dir=where))
-    except OSError as exc:
-        what = "cannot write in it" if where == path else f"cannot be made in {where}"
-        raise UsageError(f"{label}: {what} ({exc.strerror or exc})") from None
 
 
 def check_report_path(report: str | os.PathLike, out: str, force: bool, inputs: Iterable[str | os.PathLike] = ()

@@ -41,6 +41,21 @@ def test_half_equals_flat_on_planted(planted, k):
     np.testing.assert_allclose(got_d, want_d, atol=2e-6)
 
 
+@pytest.mark.parametrize("index", ["half", "torch", "ivf8"])
+def test_read_only_inputs_search_without_torchs_warning(planted, index, tmp_path):
+    """Memory-mapped .npy inputs are read-only: torch's warning about such arrays reached the user under -q."""
+    import warnings
+
+    q, db = planted
+    np.save(tmp_path / "db.npy", db)
+    np.save(tmp_path / "q.npy", q)
+    ro_db, ro_q = np.load(tmp_path / "db.npy", mmap_mode="r"), np.load(tmp_path / "q.npy", mmap_mode="r")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = knn(ro_q, [ro_db[:2000], ro_db[2000:]], 4, index=index, nprobe=8)[1]
+    assert (got == knn(q, db, 4, index="flat")[1]).mean() > 0.95
+
+
 def test_half_memory_budget_blocks(planted):
     q, db = planted
     want = knn(q, db, 5, index="flat")[1]

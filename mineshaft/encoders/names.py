@@ -116,7 +116,17 @@ def minilm_path() -> Path:
 def check_name(name: str) -> None:
     """Fail early (before any input is read) on an encoder name that is a path to nothing, or a hub id
     that is neither in the local hub cache nor reachable."""
-    if name in SHORT_NAMES or shipped_model(name) is not None or Path(name).exists():
+    if not name.strip():
+        raise InputError(f"the encoder name is empty (encoders: {', '.join(encoder_names())}, a model folder or a "
+                         "hub id)")
+    if name in SHORT_NAMES or shipped_model(name) is not None:
+        return
+    path = Path(name)
+    if path.exists():
+        if not path.is_dir():
+            raise InputError(f"encoder {name!r}: is a file, not a model folder (encoders: {', '.join(encoder_names())})")
+        if not any((path / f).is_file() for f in ("config.json", "modules.json")):
+            raise InputError(f"encoder {name!r}: holds no model (no config.json or modules.json in it)")
         return
     if _looks_like_path(name):
         raise InputError(f"encoder {name!r}: no such directory (encoders: {', '.join(encoder_names())})")

@@ -29,3 +29,17 @@ def test_every_kind_of_name_resolves_in_one_place(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="routed model"):  # the default is two encoders: extend a part
         resolve_model("default")
     assert resolve_model("use") == ("use", None)
+
+
+def test_names_that_are_no_model_are_refused_with_what_they_are(tmp_path):
+    from mineshaft.encoders.names import check_name
+
+    (tmp_path / "weights.bin").write_bytes(b"x")
+    (tmp_path / "empty").mkdir()
+    for name, said in (("", "the encoder name is empty"), (str(tmp_path / "weights.bin"), "is a file, not a model folder"),
+                       (str(tmp_path / "empty"), "holds no model (no config.json or modules.json in it)")):
+        with pytest.raises(InputError, match=said):
+            check_name(name)
+    (tmp_path / "empty" / "config.json").write_text("{}")
+    check_name(str(tmp_path / "empty"))  # a folder with a config: transformers says what else is missing
+    check_name("use")

@@ -10,6 +10,8 @@ import io
 import json
 import mmap
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import IO, BinaryIO
 
@@ -35,8 +37,8 @@ class NpyStreamWriter:
         self.seekable = _seekable(fh)
         if self.seekable:
             fh.write(self._header(0))
-        else:
-            self._buffer: list[np.ndarray] = []
+        else:  # a pipe: the header, which holds the row count, must come first, so the rows wait in a temporary
+            self._spill = tempfile.TemporaryFile(prefix="mineshaft-rows-")  # file (not memory) until close
 
     def _header(self, rows: int) -> bytes:
         d = "{'descr': %r, 'fortran_order': False, 'shape': (%d, %d), }" % (self.dtype.str, rows, self.dim)
@@ -50,8 +52,8 @@ class NpyStreamWriter:
         self.rows += block.shape[0]
         if self.seekable:
             self.fh.write(block.tobytes())
-        else:  # a pipe: the header must come first, so hold the rows until close
-            self._buffer.append(block)
+        else:
+            self._spill.write(block.tobytes())
 
     def close(self) -> None:
         if self.seekable:
@@ -60,9 +62,9 @@ class NpyStreamWriter:
             self.fh.seek(0, io.SEEK_END)
         else:
             self.fh.write(self._header(self.rows))
-            for block in self._buffer:
-                self.fh.write(block.tobytes())
-            self._buffer = []
+            with self._spill:
+                self._spill.seek(0)
+                shutil.copyfileobj(self._spill, self.fh, 1 << 20)
 
 
 def _seekable(fh: IO) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import lzma
 from pathlib import Path
 
@@ -80,18 +81,30 @@ def test_atomic_output_leaves_nothing_on_failure(tmp_path):
     assert out.read_text() == "new\n"
 
 
+class _Pipe(io.BytesIO):
+    """An output that cannot seek back to its header (stdout into a pipe)."""
+
+    def seekable(self) -> bool:
+        return False
+
+
 @settings(max_examples=25, deadline=None)
-@given(rows=st.lists(st.integers(0, 50), max_size=5), dim=st.integers(1, 9), half=st.booleans())
-def test_npy_stream_writer_roundtrip(tmp_path_factory, rows, dim, half):
+@given(rows=st.lists(st.integers(0, 50), max_size=5), dim=st.integers(1, 9), half=st.booleans(), pipe=st.booleans())
+def test_npy_stream_writer_roundtrip(tmp_path_factory, rows, dim, half, pipe):
+    """To a file the header is rewritten at the end; to a pipe the rows wait in a temporary file (not in memory)
+    until the header, which needs their count, has gone out first."""
     dtype = np.float16 if half else np.float32
     path = tmp_path_factory.mktemp("npy") / "x.npy"
     rng = np.random.default_rng(0)
     blocks = [rng.standard_normal((r, dim)).astype(dtype) for r in rows]
-    with open(path, "wb") as fh:
+    with (_Pipe() if pipe else open(path, "wb")) as fh:
         w = NpyStreamWriter(fh, dim, dtype)
         for b in blocks:
             w.write(b)
+        assert not pipe or fh.getvalue() == b""
         w.close()
+        if pipe:
+            path.write_bytes(fh.getvalue())
     got = np.load(path, mmap_mode="r")
     want = np.concatenate(blocks) if blocks else np.zeros((0, dim), dtype)
     assert got.dtype == dtype and got.shape == want.shape

@@ -49,7 +49,7 @@ BatchOpt = Annotated[int, typer.Option(help="Sentences per forward pass.", min=1
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
 MaxLenOpt = Annotated[Optional[int], typer.Option(help="Truncate inputs to this many tokens, the start and end tokens included (default: the model's).", min=2, max=100_000)]
 PunctOpt = Annotated[Optional[str], typer.Option("--normalize-punct", metavar="LANG", help="Moses punctuation normalization for language LANG before encoding.")]
-PrecisionOpt = Annotated[str, typer.Option(help="Transformer arithmetic: auto (bf16 on CPUs with native bf16, fp16 on GPU), fp32, bf16, fp16.")]
+PrecisionOpt = Annotated[str, typer.Option(help="Arithmetic: auto (USE-based encoders: fp32 on CPU, fp16 on GPU; transformers: bf16 on CPUs with native bf16, fp16 on GPU), fp32, bf16, fp16.")]
 ThreadsOpt = Annotated[Optional[int], typer.Option(help="CPU threads (default: all cores).", min=1, max=1024)]
 ErrorsOpt = Annotated[Errors, typer.Option("--errors", help="Invalid UTF-8: strict (stop with an error) or replace.")]
 ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output file.")]

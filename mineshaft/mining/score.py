@@ -104,7 +104,6 @@ def read_pairs(path: str | os.PathLike, src_col: int | None = None, tgt_col: int
     src_col, tgt_col, layout = pair_columns(rows, src_col, tgt_col, name)
     if src_col == tgt_col:
         raise UsageError(f"--src-col and --tgt-col must be distinct column numbers, got {src_col} and {tgt_col}")
-    info(f"{name}: scoring column {src_col} (src) against column {tgt_col} (tgt) ({layout})")
     table = PairTable([], [], [])
     need = max(src_col, tgt_col)
     for lineno, fields in enumerate(rows, 1):
@@ -113,6 +112,7 @@ def read_pairs(path: str | os.PathLike, src_col: int | None = None, tgt_col: int
         table.lines.append("\t".join(fields))
         table.src.append(fields[src_col - 1])
         table.tgt.append(fields[tgt_col - 1])
+    info(f"{name}: scoring column {src_col} (src) against column {tgt_col} (tgt) ({layout})")  # once they hold
     return table
 
 

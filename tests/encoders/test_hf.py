@@ -59,7 +59,10 @@ def test_missing_model_dir_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="no such directory"):
         load_encoder(str(tmp_path / "nope") + "/")
     (tmp_path / "junk").mkdir()
-    with pytest.raises(InputError, match="cannot load model"):
+    with pytest.raises(InputError, match="holds no model"):  # said before transformers is asked
+        load_encoder(str(tmp_path / "junk"))
+    (tmp_path / "junk" / "config.json").write_text("{}")
+    with pytest.raises(InputError, match="cannot load model"):  # transformers' own first line
         load_encoder(str(tmp_path / "junk"))
 
 

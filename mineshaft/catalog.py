@@ -21,7 +21,8 @@ from .encoders import DEFAULT_ENCODER, DEFAULT_STUDENT, SHORT_NAMES, model_path,
 from .encoders.routed import ROUTED_ARCHITECTURE, part_name, read_routing
 from .encoders.names import has_weights
 from .errors import InputError
-from .io import LEFTOVERS, read_json_object
+from .io import read_json_object
+from .outputs import LEFTOVERS
 from .languages import BUILTIN_LANGUAGES, read_languages
 from .model_card import HEADLINES, CardError, Figure, card_languages, headline_figures, read_card
 

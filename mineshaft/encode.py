@@ -16,8 +16,8 @@ from .encoders import Encoder, EncoderSpec
 from .encoders.digest import encoder_record
 from .engines import EncodeJob, Engine, LocalEngine, get_engine
 from .errors import InputError, UsageError
-from .io import (atomic_output, check_folder, check_input, check_output_path, compression, display_name,
-                 is_special_file, iter_lines)
+from .io import check_input, compression, display_name, iter_lines
+from .outputs import atomic_output, check_folder, check_output_path, is_special_file
 from .languages import check_input_languages, checked
 from .npy import NpyStreamWriter, remove_sidecar, write_sidecar
 from .store import EmbeddingStore
@@ -69,8 +69,8 @@ def encode_file(
     encoder = encoder if encoder is not None else load()
     check_input_languages(encoder, first, display_name(path))
     rows = texts = 0
-    with atomic_output(out, mode="wb", force=force) as fh, progress.task("encoding", total=None) as advance:
-        writer = NpyStreamWriter(fh, encoder.dim, dtype=spec.dtype)
+    with (atomic_output(out, mode="wb", force=force) as fh, progress.task("encoding", total=None) as advance,
+          NpyStreamWriter(fh, encoder.dim, dtype=spec.dtype) as writer):
         for chunk in itertools.chain([first], chunks):
             writer.write(embed_shard(encoder, chunk, spec))
             rows += len(chunk)
@@ -116,9 +116,7 @@ def encode_to_path(
         return
     if out == "-":
         raise UsageError("a sharded store is a directory: give --out DIR, not -")
-    if Path(out).exists() and not Path(out).is_dir():
-        raise UsageError(f"{out}: exists and is not a directory")
-    check_folder(Path(out), out)
+    check_folder(Path(out), out)  # not a file, and written in (a probe)
     with get_engine(engine) as runner:
         texts = checked(iter_lines(path, errors=errors), spec, display_name(path))
         store = encode_to_store(texts, out, spec, shard_size=shard_size, engine=runner, name=display_name(path))

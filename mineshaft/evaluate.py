@@ -20,7 +20,8 @@ import numpy as np
 
 from .embed import embed
 from .errors import InputError, UsageError
-from .io import atomic_output, check_output_path, read_lines, split_ids
+from .io import read_lines, split_ids
+from .outputs import atomic_output, check_output_path
 from .languages import pair_file_language
 from .metrics import bootstrap_means, interval, retrieval_hits
 from .mining.mine import mine_with_fit, text_clues

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import progress
 from .errors import InputError
-from .io import write_atomic_bytes
+from .outputs import write_atomic_bytes
 
 
 class NpyStreamWriter:
@@ -38,7 +38,7 @@ class NpyStreamWriter:
         if self.seekable:
             fh.write(self._header(0))
         else:  # a pipe: the header, which holds the row count, must come first, so the rows wait in a temporary
-            self._spill = tempfile.TemporaryFile(prefix="mineshaft-rows-")  # file (not memory) until close
+            self._spill = tempfile.TemporaryFile(prefix="mineshaft-rows-")  # file in $TMPDIR until close
 
     def _header(self, rows: int) -> bytes:
         d = "{'descr': %r, 'fortran_order': False, 'shape': (%d, %d), }" % (self.dtype.str, rows, self.dim)
@@ -50,12 +50,19 @@ class NpyStreamWriter:
         if block.ndim != 2 or block.shape[1] != self.dim:
             raise ValueError(f"expected rows of dimension {self.dim}, got shape {block.shape}")
         self.rows += block.shape[0]
-        if self.seekable:
-            self.fh.write(block.tobytes())
-        else:
-            self._spill.write(block.tobytes())
+        if block.size:  # the bytes as they are, without a copy
+            (self.fh if self.seekable else self._spill).write(memoryview(block).cast("B"))
+
+    def __enter__(self) -> NpyStreamWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """Let go of the rows waiting for a pipe, whether or not :meth:`close` wrote them."""
+        if not self.seekable:
+            self._spill.close()
 
     def close(self) -> None:
+        """Write the header with the row count (and, to a pipe, the rows after it)."""
         if self.seekable:
             self.fh.seek(0)
             self.fh.write(self._header(self.rows))

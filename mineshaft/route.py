@@ -10,7 +10,7 @@ from pathlib import Path
 from .encoders.names import SHORT_NAMES, encoder_names, resolve_default, shipped_model
 from .encoders.routed import PARTS, ROUTED_ARCHITECTURE, is_routed_dir, part_name, read_routing
 from .errors import InputError, UsageError
-from .io import LEFTOVERS, atomic_dir, ignoring
+from .outputs import LEFTOVERS, atomic_dir, ignoring
 from .language_id import LANGUAGE_NAMES, identifier_languages
 from .languages import encoder_languages
 from .scripts import ALIASES, LANGUAGE_SCRIPTS, normalize_language

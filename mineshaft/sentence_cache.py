@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import atomic_file
+from .outputs import atomic_file
 
 KEYS_SUFFIX = ".keys.npy"
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from .io import write_atomic_bytes, write_atomic_npy
+from .outputs import write_atomic_bytes, write_atomic_npy
 
 
 class EmbeddingStore:

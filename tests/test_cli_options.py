@@ -156,6 +156,8 @@ def test_an_output_folder_that_cannot_be_written_in_is_refused_before_any_work(a
 def test_keep_work_with_pairs_on_stdout_needs_a_work_dir(tmp_path):
     line, modules = refused("mine", DE, EN, "--keep-work")
     assert "--keep-work with the pairs on stdout needs --work-dir" in line and no_torch(modules), line
+    line, _ = refused("mine", DE, EN, "--keep-work", "-o", "/dev/null")
+    assert "--keep-work with the pairs on /dev/null, a device or pipe, needs --work-dir" in line, line
 
 
 # --------------------------------------------------------------------------- warnings name their step

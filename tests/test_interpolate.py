@@ -180,7 +180,7 @@ def test_help_says_what_interpolate_takes():
 def test_atomic_dir_refuses_a_file_and_leaves_nothing_when_the_swap_fails(tmp_path, monkeypatch):
     import os
 
-    from mineshaft import io
+    from mineshaft import outputs as io
     from mineshaft.errors import UsageError
 
     (tmp_path / "file").write_text("x")

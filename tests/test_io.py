@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mineshaft.errors import InputError, UsageError
-from mineshaft.io import atomic_dir, atomic_output, iter_lines, iter_tsv, nearest_existing, read_lines, split_ids
+from mineshaft.io import iter_lines, iter_tsv, read_lines, split_ids
+from mineshaft.outputs import atomic_dir, atomic_output, nearest_existing
 from mineshaft.npy import NpyStreamWriter, load_embeddings
 
 
@@ -201,3 +202,19 @@ def test_nearest_existing_walks_up_to_what_exists(tmp_path):
     assert nearest_existing(tmp_path / "a" / "b" / "c") == tmp_path
     assert nearest_existing(tmp_path / "file" / "sub") == tmp_path / "file"
     assert nearest_existing(Path("/no-such-folder-here/x")) == Path("/")
+
+
+def test_outputs_that_are_sockets_are_refused_and_fifos_are_written_into(tmp_path):
+    import os
+    import socket
+
+    from mineshaft.outputs import check_output_path
+
+    sock = tmp_path / "s.sock"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(sock))
+        with pytest.raises(UsageError, match="is a socket; write the output to a file"):
+            check_output_path(sock, force=True)
+    fifo = tmp_path / "p.fifo"
+    os.mkfifo(fifo)
+    check_output_path(fifo, force=False)  # no --force needed: nothing is replaced

@@ -149,6 +149,17 @@ def test_encode_to_a_reader_that_leaves_after_a_few_bytes_exits_141(unbuffered):
 
 
 @pytest.mark.slow
+def test_an_error_with_unbuffered_stdout_is_still_one_line(tmp_path):
+    """Unbuffered, stdout goes through a buffered writer that borrows its descriptor: an error after it was opened
+    must not close stdout under the error handler (a traceback and exit 1 instead of the line and 2)."""
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n \n\n")
+    r = run_cli("encode", str(blank), "-e", "use", "-o", "-", "-q", env={"PYTHONUNBUFFERED": "1"})
+    assert r.returncode == 2 and r.stdout == b"", r.stderr.decode()
+    assert r.stderr.decode().splitlines() == [f"mineshaft: error: {blank}: no non-empty lines to encode (3 empty lines)"]
+
+
+@pytest.mark.slow
 def test_demo_score_encode_eval_interpolate_into_a_closed_pipe(tmp_path, tmpdir_env):
     tmp, env = tmpdir_env
     de, en = read_lines(SAMPLE / "sample.de"), read_lines(SAMPLE / "sample.en")
@@ -337,6 +348,8 @@ def test_a_work_folder_that_was_there_keeps_what_mine_did_not_write(vectors, tmp
     notes = tmp_path / "x.tsv.work" / "notes.txt"
     notes.parent.mkdir()
     notes.write_text("precious")
+    for name in ("emb-notes.txt", "sentence-ids", "old.stdin.txt"):  # names like a run's own, but not its own
+        (notes.parent / name).write_text("mine")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (tmp_path / "y.tsv.work").symlink_to(elsewhere)
@@ -346,7 +359,8 @@ def test_a_work_folder_that_was_there_keeps_what_mine_did_not_write(vectors, tmp
         assert r.returncode == 0, r.stderr.decode()
         err[out] = r.stderr.decode()
     assert "x.tsv.work kept: it holds files this run did not write" in err["x.tsv"], err["x.tsv"]
-    assert [p.name for p in notes.parent.iterdir()] == ["notes.txt"] and notes.read_text() == "precious"
+    assert sorted(p.name for p in notes.parent.iterdir()) == ["emb-notes.txt", "notes.txt", "old.stdin.txt",
+                                                              "sentence-ids"] and notes.read_text() == "precious"
     assert list(elsewhere.iterdir()) == [] and (tmp_path / "y.tsv.work").is_symlink()
 
 
@@ -360,7 +374,7 @@ def test_an_output_that_is_a_named_pipe_is_written_into_not_replaced(vectors, tm
     fifo = tmp_path / "pairs.fifo"
     os.mkfifo(fifo)
     got = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)  # never holds up pytest
     reader.start()
     r = run_cli("mine", x, y, "-q", "--threshold", "none", "-o", str(fifo))
     reader.join(timeout=60)

@@ -22,7 +22,8 @@ from ..encoders.precision import check_device, check_precision
 from ..encoders.spec import DTYPES
 from ..engines import ENGINES
 from ..errors import InputError, UsageError
-from ..io import ERROR_MODES, check_folder, nearest_existing
+from ..io import ERROR_MODES
+from ..outputs import check_folder
 from ..mining.margin import K_MAX, MARGINS, MODES
 from ..mining.score import METRICS
 from ..training.config import INITS, INTERPOLATE_DTYPES, RESOLVED_OPTIONS, SAVE_DTYPES, option_fields
@@ -218,10 +219,7 @@ def setup_model_out(out: str, force: bool, quiet: bool, threads: Optional[int]) 
             raise UsageError(f"{out} is a file; a model is written as a folder (give another name, or remove the file)")
         if not force:
             raise UsageError(f"{out} exists (use --force to replace it)")
-    where = nearest_existing(path.parent)
-    if not where.is_dir():
-        raise UsageError(f"{out}: {where} is a file, so no folder can be made in it")
-    check_folder(path.parent, f"{out}: its folder {path.parent}")  # written in (a probe), before anything slow
+    check_folder(path.parent, f"{out}: its folder {path.parent}")  # not a file, and written in (a probe)
     setup(quiet, threads)
     if quiet:  # transformers' and huggingface_hub's bars too (weights loading, shards written, downloads)
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # read when they load; told directly where loaded already

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
-from ..io import write_atomic_bytes
+from ..outputs import write_atomic_bytes
 from .names import is_use_dir, model_path
 from .precision import pick_device, resolve_precision
 from .routed import is_routed_dir, part_name, read_routing, routing_rule

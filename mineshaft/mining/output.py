@@ -17,11 +17,11 @@ import numpy as np
 
 from .. import progress
 from ..errors import UsageError
-from ..io import atomic_output, check_folder, check_output_path, is_special_file
+from ..outputs import atomic_output, check_folder, check_output_path, is_special_file
 from ..npy import sidecar_path
 from .corpus import SPOOL_SUFFIX
 from .margin import Pairs
-from .mine import MineOptions, MineResult, mine
+from .mine import MineOptions, MineResult, mine, work_entries
 from .report import print_threshold_histogram
 from .sources import is_embeddings
 from .threshold import nothing_written, summary
@@ -116,8 +116,9 @@ def work_directory(work_dir: str | os.PathLike | None, out: str, keep: bool = Fa
     """
     temporary = not work_dir and (out == "-" or is_special_file(out))  # stdout, /dev/null, a named pipe
     if temporary and keep:
-        raise UsageError("--keep-work with the pairs on stdout needs --work-dir (else the work is done in a "
-                         "temporary folder, which nothing could find again)")
+        raise UsageError(f"--keep-work with the pairs on {'stdout' if out == '-' else f'{out}, a device or pipe,'} "
+                         "needs --work-dir (else the work is done in a temporary folder, which nothing could find "
+                         "again)")
     if work_dir:
         path, owned = Path(work_dir), False
         check_folder(path, f"--work-dir {work_dir}")
@@ -148,23 +149,18 @@ def work_directory(work_dir: str | os.PathLike | None, out: str, keep: bool = Fa
         remove_work(path, whole=temporary or not existed)
 
 
-#: what a job writes in its work directory: embedding stores, the k-NN stores of each direction, spooled stdin
-WORK_ENTRIES = ("emb-*", "*-sims", "*-ids", f"*{SPOOL_SUFFIX}")
-
-
 def remove_work(path: Path, whole: bool) -> None:
     """Remove a finished job's work directory: all of it where the job made it (``whole``), else only what a job
-    writes there (:data:`WORK_ENTRIES`), and the folder if that leaves it empty: an ``OUT.work`` that was there
-    before may hold a user's own files (or be a link to a folder elsewhere)."""
+    writes there (:func:`mineshaft.mining.mine.work_entries`), and the folder if that leaves it empty: an
+    ``OUT.work`` that was there before may hold a user's own files (or be a link to a folder elsewhere)."""
     if whole and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
         return
-    for pattern in WORK_ENTRIES:
-        for entry in path.glob(pattern):
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
+    for entry in (path / name for name in work_entries()):
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
     if path.is_symlink():
         return
     with contextlib.suppress(OSError):

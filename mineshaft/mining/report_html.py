@@ -23,7 +23,7 @@ import numpy as np
 from .. import __version__, progress
 from ..data import DATA_DIR
 from ..errors import UsageError
-from ..io import atomic_output
+from ..outputs import atomic_output
 from ..languages import encoder_languages, normalize_language, sample, script_counts
 from .filters import _language_identifier
 
@@ -156,7 +156,7 @@ def _sides(result) -> list[SideLanguages]:
 
     try:
         lid = _language_identifier()
-    except UsageError:  # py3langid is optional (the 'lid' extra)
+    except UsageError:  # py3langid missing from a broken install (it is a dependency)
         lid = None
     record = result.src.encoder if isinstance(result.src.encoder, dict) else {}
     known = encoder_languages(record["encoder"]) if record.get("encoder") else None
@@ -432,7 +432,7 @@ def _languages(sides: list[SideLanguages]) -> str:
         scripts = "".join(_share_row(name, share) for name, share in list(side.scripts.items())[:5]) \
             or '<tr><td colspan="3" class="muted">no letters</td></tr>'
         if side.languages is None:
-            langs = '<p class="muted small">Language identification needs the <code>lid</code> extra (py3langid).</p>'
+            langs = '<p class="muted small">Language identification needs py3langid (reinstall mineshaft).</p>'
         else:
             langs = ('<table class="shares"><thead><tr><th colspan="3">languages (share of lines)</th></tr></thead><tbody>'
                      + "".join(_share_row(name, share, side.known) for name, share in list(side.languages.items())[:5])

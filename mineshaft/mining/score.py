@@ -13,7 +13,8 @@ import numpy as np
 
 from ..embed import embed
 from ..errors import InputError, UsageError
-from ..io import STDIO, atomic_output, check_output_path, check_stdin, display_name, iter_tsv
+from ..io import STDIO, check_stdin, display_name, iter_tsv
+from ..outputs import atomic_output, check_output_path
 from ..languages import SAMPLE_LINES, check_input_languages
 from ..progress import info, warn
 from ..vectors import check_pair

@@ -5,6 +5,7 @@ where it runs: a search that never gets here (faiss flat) does not load it."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -12,17 +13,10 @@ import numpy as np
 from ..npy import release_pages
 from .search_blocks import canonical, f32, nonzero, prefetch
 
-
-def as_tensor(array: np.ndarray):
-    """``torch.from_numpy`` without its warning for read-only arrays (memory-mapped ``.npy`` inputs and stores):
-    the search never writes into what it is given."""
-    import warnings
-
-    import torch
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
-        return torch.from_numpy(array)
+# memory-mapped inputs and stores are read-only, and this module never writes into what it is given: torch's warning
+# about such arrays (which -q cannot hide) says nothing to a user here
+warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning,
+                        module=__name__)
 
 
 def half_device():
@@ -45,7 +39,7 @@ class Resident:
         self.full = torch.empty((n, dim), dtype=torch.float32, device=dev) if keep_fp32 else None
         self.norms = torch.empty(n, device=dev)
         for offset, part in prefetch(blocks, 65536):
-            t = as_tensor(part).to(dev)
+            t = torch.from_numpy(part).to(dev)
             self.half[offset : offset + len(t)] = t.to(dtype)
             self.norms[offset : offset + len(t)] = t.norm(dim=1)
             if self.full is not None:
@@ -59,8 +53,8 @@ class Resident:
         """fp32 similarities of the candidates, computed on the device in float64 (-inf for id -1)."""
         import torch
 
-        qt = as_tensor(q).to(self.full.device, torch.float64)
-        ci = as_tensor(cand).to(self.full.device)
+        qt = torch.from_numpy(q).to(self.full.device, torch.float64)
+        ci = torch.from_numpy(cand).to(self.full.device)
         out = []
         for a in range(0, len(q), 65536):
             rows = self.full[ci[a : a + 65536].clamp(min=0)].double()
@@ -80,7 +74,7 @@ def topk_over_blocks(q: np.ndarray, parts, kp: int, dev, dtype):
     """
     import torch
 
-    qt = as_tensor(q).to(dev).to(dtype)
+    qt = torch.from_numpy(q).to(dev).to(dtype)
     best_d = torch.full((q.shape[0], kp), -float("inf"), device=dev)
     best_i = torch.full((q.shape[0], kp), -1, dtype=torch.int64, device=dev)
     norm = 0.0
@@ -89,7 +83,7 @@ def topk_over_blocks(q: np.ndarray, parts, kp: int, dev, dtype):
             offset, db, norms = item
         else:
             offset, part = item
-            db = as_tensor(part)
+            db = torch.from_numpy(part)
             if dev.type == "cuda":
                 db = db.pin_memory().to(dev, non_blocking=True)
             norms = db.norm(dim=1)
@@ -158,14 +152,14 @@ class TorchIVF:
         sample = sample[nonzero(sample)]
         nlist = max(1, min(nlist, len(sample)))
         cent = spherical_kmeans(sample, nlist, niter, seed, gpu=self.dev.type == "cuda")
-        self.cent = as_tensor(cent).to(self.dev).to(self.dtype)
+        self.cent = torch.from_numpy(cent).to(self.dev).to(self.dtype)
         ids, lists = [], []
         for offset, part in prefetch(searcher.blocks, 65536):
             keep = np.flatnonzero(nonzero(part))
             if len(keep):
-                x = as_tensor(part[keep]).to(self.dev).to(self.dtype)
+                x = torch.from_numpy(part[keep]).to(self.dev).to(self.dtype)
                 lists.append((x @ self.cent.T).argmax(dim=1).cpu())
-                ids.append(as_tensor(keep + offset))
+                ids.append(torch.from_numpy(keep + offset))
         lists_t = torch.cat(lists) if lists else torch.zeros(0, dtype=torch.int64)
         ids_t = torch.cat(ids) if ids else torch.zeros(0, dtype=torch.int64)
         order = torch.argsort(lists_t, stable=True)
@@ -177,8 +171,8 @@ class TorchIVF:
         self.pos[self.ids] = torch.arange(len(order), device=self.dev)
         for offset, part in prefetch(searcher.blocks, 65536):  # rows in list order
             keep = np.flatnonzero(nonzero(part))
-            x = as_tensor(part[keep]).to(self.dev).to(self.store)
-            self.data[self.pos[as_tensor(keep + offset).to(self.dev)]] = x
+            x = torch.from_numpy(part[keep]).to(self.dev).to(self.store)
+            self.data[self.pos[torch.from_numpy(keep + offset).to(self.dev)]] = x
         self.nlist = len(self.cent)
         self.max_norm = max((float(self.data[a : a + 65536].float().norm(dim=1).max())
                              for a in range(0, len(order), 65536)), default=0.0)
@@ -189,7 +183,7 @@ class TorchIVF:
 
         nprobe = min(nprobe, self.nlist)
         kp = k + max(4, k)  # approximate anyway: fewer spare candidates than `half` needs for its proof
-        qt = as_tensor(q).to(self.dev).to(self.dtype)
+        qt = torch.from_numpy(q).to(self.dev).to(self.dtype)
         probe = (qt @ self.cent.T).topk(nprobe, dim=1).indices  # (nq, nprobe)
         # each list keeps its best `depth` per query (torch's top-k is ~3x faster up to 8); a row where a
         # list was cut at a half-precision similarity equal to or above its k-th best (ties, mostly) is
@@ -248,7 +242,7 @@ class TorchIVF:
         """
         import torch
 
-        qt = as_tensor(q).to(self.dev)
+        qt = torch.from_numpy(q).to(self.dev)
         d = torch.empty(cand.shape, device=self.dev)
         bound = 2 * q.shape[1] * 2.0**-24 * self.max_norm
         for a in range(0, len(q), 8192):

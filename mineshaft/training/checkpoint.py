@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import InputError
-from ..io import atomic_dir
+from ..outputs import atomic_dir
 from .config import TrainConfig, check_encoder_names, flag_name, option_fields, recipe
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from ..encoders.names import model_path, resolve_default
 from ..encoders.routed import refuse_routed
 from ..errors import InputError
-from ..io import LEFTOVERS, atomic_dir, ignoring
+from ..outputs import LEFTOVERS, atomic_dir, ignoring
 from ..mining.threshold import MINING_FILE
 from .config import INTERPOLATE_DTYPES as DTYPES
 

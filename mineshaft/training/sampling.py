@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UsageError
-from ..io import write_atomic_npy
+from ..outputs import write_atomic_npy
 from ..progress import info
 from .config import TrainConfig
 from .data import PairSet, sentence_ids

@@ -34,7 +34,7 @@ from transformers import get_linear_schedule_with_warmup
 from ..encoders import Encoder, load_encoder
 from ..encoders.precision import resolve_precision
 from ..errors import InputError, UsageError
-from ..io import LAST_MODEL, atomic_dir, write_atomic_bytes
+from ..outputs import LAST_MODEL, atomic_dir, write_atomic_bytes
 from ..metrics import retrieval_accuracy
 from ..progress import info, task, warn
 from .card import record_languages, write_model_card
@@ -206,7 +206,7 @@ class Trainer:
 
     def save_model(self) -> None:
         """The student as a model directory in ``OUT``, replacing the files of an earlier one: written whole first
-        (:func:`~mineshaft.io.atomic_dir`: ``OUT/.model``, nothing left of it if saving fails), then its files
+        (:func:`~mineshaft.outputs.atomic_dir`: ``OUT/.model``, nothing left of it if saving fails), then its files
         moved into ``OUT`` beside the run's own (checkpoint, config, log)."""
         staged = self.out / ".model"
         with atomic_dir(staged) as tmp:
@@ -220,7 +220,7 @@ class Trainer:
 
     def save_last(self, train_set: PairSet) -> Path:
         """The student as it is now (the final step's) in ``OUT/last``, a model directory of its own, written whole
-        (:func:`~mineshaft.io.atomic_dir`), with the run's config, language record and a card of its own."""
+        (:func:`~mineshaft.outputs.atomic_dir`), with the run's config, language record and a card of its own."""
         last, st = self.out / LAST_MODEL, self.state
         with atomic_dir(last) as tmp:
             _write_student(self.student, self.cfg, tmp)

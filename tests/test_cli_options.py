@@ -160,6 +160,15 @@ def test_keep_work_with_pairs_on_stdout_needs_a_work_dir(tmp_path):
     assert "--keep-work with the pairs on /dev/null, a device or pipe, needs --work-dir" in line, line
 
 
+def test_an_ivf_index_too_big_for_the_text_is_refused_before_encoding(texts):
+    """The sentences are counted when the text is read: faiss's 39 vectors a list is checked then, not after both
+    sides were encoded (and not under a k-NN progress bar)."""
+    line, modules = refused("mine", DE, EN, "-q", "--index", "IVF32,Flat", "-o", str(texts / "p.tsv"))
+    assert line.startswith("mineshaft: error: --index 'IVF32,Flat' needs at least 1248 database vectors to train, "
+                           "have "), line
+    assert no_torch(modules), line
+
+
 # --------------------------------------------------------------------------- warnings name their step
 def test_a_warning_during_a_step_names_it(capsys):
     from mineshaft import progress

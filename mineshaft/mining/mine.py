@@ -28,7 +28,7 @@ from ..vectors import check_pair
 from .corpus import SPOOL_SUFFIX, number_signature, text_length
 from .margin import MARGINS, MODES, Pairs, candidate_margins, check_k, check_k_fits, neighbour_means, select_pairs
 from .null_model import DEFAULT_MIN_PRECISION, Candidates, fit_null
-from .search import DEFAULT_NPROBE, Searcher, check_factory, faiss_gpu_available
+from .search import DEFAULT_NPROBE, Searcher, check_factory, check_trainable, faiss_gpu_available
 from .sources import Source, check_inputs, check_same_encoder, is_embeddings, load_source, scan_text
 from .threshold import ThresholdFit, choose_threshold, model_dir_of, parse_threshold
 
@@ -305,14 +305,16 @@ def mine(
     # both text sides are read (and any input error found) before either is encoded
     corpora = {name: None if is_embeddings(str(path)) else
                scan_text(path, work, name, id_column=id_column, dedup=dedup, errors=errors) for name, path in sides}
-    for name, corpus in corpora.items():  # a k the text cannot hold: said before anything is encoded
+    for name, corpus in corpora.items():  # a k or an index the text cannot hold: said before anything is encoded
         if corpus is not None:
             check_k_fits(opts.k, len(corpus.rows), f"sentences of {name}")
+            check_trainable(opts.index, len(corpus.rows))  # each side is the other's database
     x, y = [load_source(path, work, name, spec=spec, encoder=loaded_encoder, engine=engine, shard_size=opts.shard_size,
                         id_column=id_column, dedup=dedup, errors=errors, corpus=corpora[name]) for name, path in sides]
     for (name, _), source in zip(sides, (x, y)):  # embeddings given as input (text was checked above)
         if corpora[name] is None:
             check_k_fits(opts.k, sum(b.shape[0] for b in source.blocks), f"sentences of {name}")
+            check_trainable(opts.index, sum(b.shape[0] for b in source.blocks))
     candidates, queries = mine_sources(x, y, opts, work, engine, with_candidates=True)
     if x.corpus is not None and y.corpus is not None:  # both sides are text: the null model's length and number clues
         queries = (queries.with_lengths(x.corpus.lengths, y.corpus.lengths)

@@ -124,6 +124,15 @@ def check_factory(factory: str) -> None:
     raise UsageError(f"--index {factory!r} is not a valid faiss index factory string: {_faiss_message(error)}")
 
 
+def check_trainable(factory: str, n: int) -> None:
+    """Refuse (before any encoding, where the sizes are known) a faiss IVF factory string whose lists cannot be
+    trained on a database of ``n`` vectors: faiss wants 39 a list."""
+    found = None if own_kind(factory) else re.search(r"IVF(\d+)", factory)
+    if found and n < int(found.group(1)) * 39:
+        raise UsageError(f"--index {factory!r} needs at least {int(found.group(1)) * 39} database vectors to train, "
+                         f"have {n}")
+
+
 def _to_gpu(index):
     import faiss
 
@@ -199,8 +208,7 @@ class Searcher:
             raise UsageError(f"--index {factory!r} is not a valid faiss index factory string: {_faiss_message(exc)}") from None
         nlist = getattr(faiss.extract_index_ivf(index), "nlist", 1) if "IVF" in factory else 1
         want = train_size or min(self.n, max(32 * nlist, 50_000))
-        if self.n < nlist * 39:
-            raise UsageError(f"--index {factory!r} needs at least {nlist * 39} database vectors to train, have {self.n}")
+        check_trainable(factory, self.n)
         rng = np.random.default_rng(seed)
         sample = np.sort(rng.choice(self.n, size=min(want, self.n), replace=False))
         if self.gpu:

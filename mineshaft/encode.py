@@ -66,6 +66,11 @@ def encode_file(
     first = next(chunks, None)
     if first is None:
         raise InputError(f"{display_name(path)}: empty input")
+    if not any(t.strip() for t in first):  # all blank so far: where that is the whole input, say so before loading
+        second = next(chunks, None)
+        if second is None:
+            raise InputError(f"{display_name(path)}: no non-empty lines to encode ({len(first)} empty lines)")
+        chunks = itertools.chain([second], chunks)
     encoder = encoder if encoder is not None else load()
     check_input_languages(encoder, first, display_name(path))
     rows = texts = 0

@@ -169,6 +169,14 @@ def test_an_ivf_index_too_big_for_the_text_is_refused_before_encoding(texts):
     assert no_torch(modules), line
 
 
+def test_encode_of_a_blank_input_is_refused_before_the_model_loads(tmp_path):
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n \n\t\n")
+    line, modules = refused("encode", str(blank), "-o", str(tmp_path / "x.npy"))
+    assert line == f"mineshaft: error: {blank}: no non-empty lines to encode (3 empty lines)" and no_torch(modules)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blank.txt"]
+
+
 # --------------------------------------------------------------------------- warnings name their step
 def test_a_warning_during_a_step_names_it(capsys):
     from mineshaft import progress

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
+import math
 import os
 import re
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from .io import read_lines, split_ids
 from .outputs import atomic_output, check_output_path
 from .languages import pair_file_language
 from .metrics import bootstrap_means, interval, retrieval_hits
+from .mining.margin import check_k_fits
 from .mining.mine import mine_with_fit, text_clues
 from .mining.threshold import auto_threshold
 
@@ -148,6 +150,11 @@ def read_bucc(prefix: str | os.PathLike, lang: str | None = None) -> BuccTask:
     src_ids, src_texts = split_ids(_read_lines(src_path), src_path)
     tgt_ids, tgt_texts = split_ids(_read_lines(tgt_path), tgt_path)
     known_src, known_tgt = set(src_ids), set(tgt_ids)
+    for ids, path in ((src_ids, src_path), (tgt_ids, tgt_path)):  # gold pairs name sentences by id: one each
+        if len(set(ids)) != len(ids):
+            seen: set[str] = set()
+            twice = next(i for i in ids if i in seen or seen.add(i))
+            raise InputError(f"{path}: id {twice!r} names more than one sentence; ids must be unique")
     gold = set()
     for lineno, line in enumerate(_read_lines(gold_path), 1):
         fields = [f.strip() for f in line.split("\t")]
@@ -160,6 +167,10 @@ def read_bucc(prefix: str | os.PathLike, lang: str | None = None) -> BuccTask:
             if ident not in known:
                 raise InputError(f"{gold_path}:{lineno}: id {ident!r} is not an id of {where}")
         gold.add((a, b))
+    halves = np.bincount([_half(a) for a, _ in gold], minlength=2)
+    if halves.min() == 0:  # the two-fold protocol tunes on one half's gold and scores the other
+        raise InputError(f"{gold_path}: {len(gold)} gold pairs, all in one half of the source ids: the two-fold "
+                         "protocol needs gold in both (a few dozen pairs at least)")
     return BuccTask(src_ids, src_texts, tgt_ids, tgt_texts, gold)
 
 
@@ -200,6 +211,10 @@ def _aligned(path_a: str, path_b: str) -> tuple[list[str], list[str]]:
     a, b = _read_lines(path_a), _read_lines(path_b)
     if len(a) != len(b):
         raise InputError(f"{path_a} and {path_b} must be line-aligned, but have {len(a)} and {len(b)} lines")
+    for path, lines in ((path_a, a), (path_b, b)):  # a blank line would be scored as a sentence (and could hit)
+        blank = next((i for i, line in enumerate(lines, 1) if not line.strip()), None)
+        if blank is not None:
+            raise InputError(f"{path}:{blank}: blank line; evaluation files hold one sentence a line, none empty")
     return a, b
 
 
@@ -296,10 +311,13 @@ def read_sts(path: str | os.PathLike) -> tuple[list[str], list[str], np.ndarray]
         if len(row) != 3:
             raise InputError(f"{path}:{lineno}: expected 3 CSV columns (sentence1,sentence2,score), found {len(row)}")
         try:
-            scores.append(float(row[2]))
+            score = float(row[2])
         except ValueError:
             raise InputError(f"{path}:{lineno}: score {row[2]!r} is not a number "
                              "(rows are sentence1,sentence2,score, with no header)") from None
+        if not 0 <= score <= 5:  # nan and inf too
+            raise InputError(f"{path}:{lineno}: score {row[2]!r} is outside STS-b's 0 to 5")
+        scores.append(score)
         s1.append(row[0])
         s2.append(row[1])
     if not scores:
@@ -318,6 +336,9 @@ def _read_sts_pair(xx_csv: str | os.PathLike, en_csv: str | os.PathLike) -> tupl
     if len(a) != len(b) or not np.allclose(gold, gold_en):
         raise InputError(f"{xx_csv} and {en_csv} are not row-aligned translations of each other "
                          f"({len(a)} and {len(b)} rows{'' if len(a) != len(b) else ', with different scores'})")
+    if len(gold) < 3 or len(set(gold.tolist())) < 2:
+        raise InputError(f"{xx_csv}: {len(gold)} rows with {len(set(gold.tolist()))} distinct scores: a Spearman "
+                         "correlation needs at least 3 rows and two different scores")
     return a, b, gold
 
 
@@ -424,8 +445,10 @@ def _prepare(bucc=(), tatoeba=(), flores=(), sts=(), k: int = 4, batch_size: int
     jobs: list[Callable] = []
     for prefix in bucc:
         lang = bucc_language(prefix)
-        jobs.append(functools.partial(_bucc_result, task=read_bucc(prefix, lang), lang=lang, k=k,
-                                      batch_size=batch_size))
+        task = read_bucc(prefix, lang)
+        for ids, side in ((task.tgt_ids, "en"), (task.src_ids, lang)):  # as mine warns, before anything is encoded
+            check_k_fits(k, len(ids), f"sentences of {prefix}'s {side} side")
+        jobs.append(functools.partial(_bucc_result, task=task, lang=lang, k=k, batch_size=batch_size))
     for task, paths in (("tatoeba", tatoeba), ("flores200", flores)):
         for path in paths:
             xx_path, en_path = tatoeba_files(path) if task == "tatoeba" else (str(path), str(flores_english(path)))
@@ -446,6 +469,17 @@ def evaluate_sets(encoder, bucc=(), tatoeba=(), flores=(), sts=(), k: int = 4, b
     return [job(encoder) for job in _prepare(bucc, tatoeba, flores, sts, k=k, batch_size=batch_size)]
 
 
+def _finite(value):
+    """``value`` with every float that is not finite (nan, an infinite threshold or score) replaced by None."""
+    if isinstance(value, dict):
+        return {key: _finite(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+        return None
+    return value
+
+
 def run_eval(spec: EncoderSpec, bucc=(), tatoeba=(), flores=(), sts=(), k: int = 4, json_out: str | None = None,
              force: bool = False) -> str:
     """``mineshaft eval``: :func:`evaluate_sets` with ``spec``'s encoder, loaded once every input is checked and
@@ -454,12 +488,15 @@ def run_eval(spec: EncoderSpec, bucc=(), tatoeba=(), flores=(), sts=(), k: int =
 
     if not (bucc or tatoeba or flores or sts):
         raise UsageError("nothing to evaluate: give at least one of --bucc, --tatoeba, --flores, --sts")
-    if json_out:
+    if json_out is not None:
+        if not json_out.strip() or json_out == "-":
+            raise UsageError(f"--json {json_out!r}: give a file to write the results to (stdout carries the table)")
         check_output_path(json_out, force, inputs=check_eval_inputs(bucc, tatoeba, flores, sts))
     jobs = _prepare(bucc, tatoeba, flores, sts, k=k, batch_size=spec.batch_size)
     encoder = spec.load()
     results = [job(encoder) for job in jobs]
     if json_out:
-        with atomic_output(json_out, force=force) as fh:
-            json.dump({"encoder": spec.name, "results": results}, fh, indent=2)
+        with atomic_output(json_out, force=force) as fh:  # strict JSON: a figure that is not finite is null
+            json.dump(_finite({"encoder": spec.name, "results": results}), fh, indent=2, allow_nan=False)
+            fh.write("\n")
     return format_table(results, encoder_name=encoder.name)

@@ -3,6 +3,7 @@ them without the mining stack."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -43,7 +44,12 @@ def bootstrap_means(groups: Sequence[np.ndarray], n_boot: int = 1000, seed: int 
 
 
 def interval(replicates: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """The percentile interval of bootstrap replicates."""
+    """The percentile interval of bootstrap replicates; replicates where the statistic is undefined (nan: a
+    resample whose scores are all equal has no Spearman correlation) are left out."""
+    replicates = np.asarray(replicates, np.float64)
+    replicates = replicates[~np.isnan(replicates)]
+    if not len(replicates):
+        return math.nan, math.nan
     lo, hi = np.quantile(replicates, [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
 

@@ -181,8 +181,8 @@ def _write_sets(root):
     (root / "tatoeba.deu-eng.eng").write_text("Hello\nWorld\n")
     (root / "deu_Latn.devtest").write_text("Hallo\nWelt\n")
     (root / "eng_Latn.devtest").write_text("Hello\nWorld\n")
-    (root / "stsb-de-test.csv").write_text("Ein Hund.,Eine Katze.,1.0\nEin Mann.,Ein Mann.,5.0\n")
-    (root / "stsb-en-test.csv").write_text("A dog.,A cat.,1.0\nA man.,A man.,5.0\n")
+    (root / "stsb-de-test.csv").write_text("Ein Hund.,Eine Katze.,1.0\nEin Mann.,Ein Mann.,5.0\nEin Auto.,Ein Wagen.,4.0\n")
+    (root / "stsb-en-test.csv").write_text("A dog.,A cat.,1.0\nA man.,A man.,5.0\nA car.,A vehicle.,4.0\n")
 
 
 def _refused(*args: str) -> str:
@@ -282,14 +282,20 @@ BAD_INPUTS = [  # option and value (under tmp_path), the file spoiled and how, w
     pytest.param(*STS, "stsb-de-test.csv", _empty, "stsb-de-test.csv: empty input", id="sts-empty"),
     pytest.param(*STS, "stsb-en-test.csv", _directory, "stsb-en-test.csv is a directory, expected a file",
                  id="sts-english-directory"),
-    pytest.param(*STS, "stsb-de-test.csv", _bad_utf8, "stsb-de-test.csv:3: invalid UTF-8", id="sts-bad-utf8"),
+    pytest.param(*STS, "stsb-de-test.csv", _bad_utf8, "stsb-de-test.csv:4: invalid UTF-8", id="sts-bad-utf8"),
     pytest.param(*STS, "stsb-de-test.csv", _write("sentence1,sentence2,score\n"),
                  "score 'score' is not a number (rows are sentence1,sentence2,score, with no header)", id="sts-header"),
     pytest.param(*STS, "stsb-de-test.csv", _write("Hallo Welt\n"),
                  "stsb-de-test.csv:1: expected 3 CSV columns (sentence1,sentence2,score), found 1",
                  id="sts-plain-text"),
     pytest.param(*STS, "stsb-en-test.csv", _write("A dog.,A cat.,1.0\n"),
-                 "are not row-aligned translations of each other (2 and 1 rows)", id="sts-not-aligned"),
+                 "are not row-aligned translations of each other (3 and 1 rows)", id="sts-not-aligned"),
+    pytest.param(*STS, "stsb-de-test.csv", _write("Ein Hund.,Eine Katze.,7.5\n"),
+                 "stsb-de-test.csv:1: score '7.5' is outside STS-b's 0 to 5", id="sts-score-out-of-range"),
+    pytest.param(*STS, "stsb-de-test.csv", _write("Ein Hund.,Eine Katze.,nan\n"),
+                 "stsb-de-test.csv:1: score 'nan' is outside STS-b's 0 to 5", id="sts-score-nan"),
+    pytest.param(*TATOEBA, "tatoeba.deu-eng.deu", _write("Hallo\n\n"), "tatoeba.deu-eng.deu:2: blank line",
+                 id="tatoeba-blank-line"),
 ]
 
 
@@ -328,3 +334,33 @@ def test_sts_english_file_name():
     assert ev.sts_english("x/tests-es-dev.csv") == Path("x/tests-en-dev.csv")  # only the language part changes
     with pytest.raises(InputError, match="stsb-XX-test.csv"):
         ev.sts_english("x/de.txt")
+
+
+def test_json_results_are_strict_json_and_go_to_a_file(tmp_path):
+    """A figure that is not finite (an auto threshold that keeps nothing is inf) is null, so that any JSON parser
+    reads the file; `--json -` and an empty name are refused (stdout carries the table)."""
+    import json
+
+    got = ev._finite({"auto": {"threshold": float("inf"), "f1": 0.0}, "ci": [np.float64("nan"), 1.5], "n": 3})
+    assert got == {"auto": {"threshold": None, "f1": 0.0}, "ci": [None, 1.5], "n": 3}
+    json.dumps(got, allow_nan=False)
+    _write_sets(tmp_path)
+    for bad in ("-", ""):
+        msg = _refused("--tatoeba", str(tmp_path / "tatoeba.deu-eng"), "--json", bad)
+        assert "give a file to write the results to" in msg, msg
+
+
+def test_bucc_gold_in_one_half_only_is_refused(tmp_path):
+    """The two-fold protocol tunes on one half's gold and scores the other: with all gold in one half it printed
+    F1 0 and an infinite threshold."""
+    _write_sets(tmp_path)
+    (tmp_path / "de-en.gold").write_text("de-1\ten-1\n")  # one pair: one half
+    with pytest.raises(ev.InputError, match="all in one half of the source ids"):
+        ev.read_bucc(tmp_path / "de-en", "de")
+
+
+def test_bucc_ids_must_be_unique(tmp_path):
+    _write_sets(tmp_path)
+    (tmp_path / "de-en.de").write_text("de-1\tHallo\nde-1\tWelt\n")
+    with pytest.raises(ev.InputError, match="id 'de-1' names more than one sentence"):
+        ev.read_bucc(tmp_path / "de-en", "de")

@@ -84,3 +84,14 @@ def test_score_cli_gives_empty_sentences_no_score_that_a_filter_keeps(tmp_path):
     assert scores[blanks][-3:] == ["-inf", "-inf", "0.000000"]
     assert "2 pairs have no defined ratio margin" in r.stderr.decode()
     np.testing.assert_allclose(np.array(scores[blanks][:-3], float), np.array(scores[plain], float), atol=1e-5)
+
+
+def test_one_column_given_keeps_the_layouts_other_column():
+    """`score mine_ids.tsv --tgt-col 5`: src stays mine --ids output's column 4 (it was column 1, the score)."""
+    from mineshaft.mining.score import pair_columns
+
+    rows = [["2.1", "de-1", "en-1", "Hallo.", "Hello."], ["1.9", "de-2", "en-2", "Welt.", "World."]]
+    assert pair_columns(rows, tgt_col=5)[:2] == (4, 5)
+    assert pair_columns(rows, src_col=4)[:2] == (4, 5)
+    assert pair_columns([["a", "b", "c"]], src_col=3)[:2] == (3, 2)
+    assert pair_columns(rows, 1, 2) == (1, 2, "as given")

@@ -75,13 +75,16 @@ def pair_columns(rows: list[list[str]], src_col: int | None = None, tgt_col: int
                  name: str = "pairs") -> tuple[int, int, str]:
     """The 1-based (src, tgt) columns to read from ``rows`` and how they were chosen.
 
-    Columns given win (a missing one is 1 for src, 2 for tgt). Given none, a file laid out as
-    ``mineshaft mine`` writes it (every line a number, then the same count of further columns: 3, or 5
-    with ``--ids``) is read at its text columns; any other file at columns 1 and 2. Mine's output for
-    embedding inputs (score and two line numbers: no sentences) is refused.
+    Columns given win; a column not given is the layout's. A file laid out as ``mineshaft mine`` writes it
+    (every line a number, then the same count of further columns: 3, or 5 with ``--ids``) is read at its text
+    columns; any other file at columns 1 and 2. Mine's output for embedding inputs (score and two line numbers:
+    no sentences) is refused unless both columns are given.
     """
+    if src_col is not None and tgt_col is not None:
+        return src_col, tgt_col, "as given"
     if src_col is not None or tgt_col is not None:
-        return src_col or 1, tgt_col or 2, "as given"
+        src, tgt, layout = pair_columns(rows, name=name)
+        return src_col or src, tgt_col or tgt, f"{'src' if src_col else 'tgt'} as given, the other as {layout}"
     widths = {len(fields) for fields in rows}
     if len(widths) == 1 and all(_is_number(fields[0]) for fields in rows):
         width = widths.pop()

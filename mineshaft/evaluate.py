@@ -12,6 +12,7 @@ import hashlib
 import math
 import os
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -152,8 +153,7 @@ def read_bucc(prefix: str | os.PathLike, lang: str | None = None) -> BuccTask:
     known_src, known_tgt = set(src_ids), set(tgt_ids)
     for ids, path in ((src_ids, src_path), (tgt_ids, tgt_path)):  # gold pairs name sentences by id: one each
         if len(set(ids)) != len(ids):
-            seen: set[str] = set()
-            twice = next(i for i in ids if i in seen or seen.add(i))
+            twice = next(i for i, count in Counter(ids).items() if count > 1)
             raise InputError(f"{path}: id {twice!r} names more than one sentence; ids must be unique")
     gold = set()
     for lineno, line in enumerate(_read_lines(gold_path), 1):

@@ -25,7 +25,7 @@ from .errors import InputError, UsageError
 from .io import read_lines, split_ids
 from .outputs import atomic_output, check_output_path
 from .languages import pair_file_language
-from .metrics import bootstrap_means, interval, retrieval_hits
+from .metrics import bootstrap_means, interval, retrieval_hits, spearman, spearman_replicates
 from .mining.margin import check_k_fits
 from .mining.mine import mine_with_fit, text_clues
 from .mining.threshold import auto_threshold
@@ -245,12 +245,6 @@ def _bits(hits: np.ndarray) -> str:
     return "".join("1" if h else "0" for h in hits)
 
 
-def spearman_replicates(g: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Bootstrap statistic for :func:`mineshaft.metrics.bootstrap_means`: Spearman ×100 of columns 0 and 1 of
-    ``g`` (cosine, gold score) on each row of resampled indices ``idx``."""
-    return np.array([100 * spearman(g[i, 0], g[i, 1]) for i in idx])
-
-
 def tatoeba_language(prefix: str | os.PathLike) -> str:
     """The language of a Tatoeba prefix (``.../tatoeba.deu-eng`` → ``deu``)."""
     return Path(str(prefix)).name.split(".")[-1].split("-")[0]
@@ -281,29 +275,6 @@ def flores_language(xx_path: str | os.PathLike) -> str:
 
 
 # ----------------------------------------------------------------------------- cross-lingual STS
-def rankdata(a: np.ndarray) -> np.ndarray:
-    """Ranks with ties averaged (as scipy.stats.rankdata's default)."""
-    a = np.asarray(a, dtype=np.float64)
-    order = np.argsort(a, kind="mergesort")
-    s = a[order]
-    starts = np.r_[True, s[1:] != s[:-1]]
-    group = np.cumsum(starts) - 1
-    first = np.flatnonzero(starts)
-    counts = np.diff(np.r_[first, len(a)])
-    avg = first + (counts + 1) / 2.0
-    ranks = np.empty(len(a))
-    ranks[order] = avg[group]
-    return ranks
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's rho with tied ranks averaged (as scipy.stats.spearmanr); nan when a side is constant."""
-    ra, rb = rankdata(a), rankdata(b)
-    if ra.std() == 0 or rb.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(ra, rb)[0, 1])
-
-
 def read_sts(path: str | os.PathLike) -> tuple[list[str], list[str], np.ndarray]:
     """``sentence1,sentence2,score`` CSV rows (no header)."""
     s1, s2, scores = [], [], []

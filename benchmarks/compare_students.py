@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mineshaft.evaluate import spearman_replicates
+from mineshaft.metrics import spearman_replicates
 from mineshaft.metrics import bootstrap_means, interval
 
 TATOEBA = ["deu", "fra", "spa", "rus", "cmn", "jpn", "kor"]

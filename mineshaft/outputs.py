@@ -70,7 +70,8 @@ def is_special_file(path: str | os.PathLike) -> bool:
 
 def check_output_path(path: str | os.PathLike, force: bool, inputs: Iterable[str | os.PathLike] = ()) -> None:
     """Fail early, before any work, if an output exists and may not be replaced, is one of ``inputs`` or lies
-    inside one that is a directory (even with ``force``), or asks for a compression that cannot be written."""
+    inside one that is a directory (even with ``force``), is a block device or a socket, lies in a folder that
+    cannot be written in, or asks for a compression that cannot be written. A character device or FIFO passes."""
     name = str(path)
     if name == STDIO:
         return
@@ -82,13 +83,15 @@ def check_output_path(path: str | os.PathLike, force: bool, inputs: Iterable[str
             raise UsageError(f"{name}: is inside the input {source}; write the output elsewhere")
     if p.is_dir():
         raise UsageError(f"{name}: is a directory, expected an output file path")
-    if is_special_file(p):  # a device or a named pipe: written into as it is
-        return
-    with contextlib.suppress(OSError):
+    try:
         kind = os.stat(p).st_mode
-        if stat.S_ISBLK(kind) or stat.S_ISSOCK(kind):
-            raise UsageError(f"{name}: is a {'block device' if stat.S_ISBLK(kind) else 'socket'}; write the output "
-                             "to a file")
+    except OSError:
+        kind = 0
+    if stat.S_ISCHR(kind) or stat.S_ISFIFO(kind):  # a device or a named pipe (is_special_file): written into
+        return
+    if stat.S_ISBLK(kind) or stat.S_ISSOCK(kind):
+        raise UsageError(f"{name}: is a {'block device' if stat.S_ISBLK(kind) else 'socket'}; write the output to a "
+                         "file")
     if p.exists() and not force:
         raise UsageError(f"{name}: exists; pass --force to overwrite it")
     folder = p.resolve().parent

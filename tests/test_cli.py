@@ -31,7 +31,8 @@ def test_demo_prints_correct_pairs():
     assert correct / len(rows) >= 0.95
 
 
-@pytest.mark.parametrize("mode", ["forward", "backward", "intersect", "max"])
+@pytest.mark.parametrize("mode", ["forward", pytest.param("backward", marks=pytest.mark.slow),
+                                  pytest.param("intersect", marks=pytest.mark.slow), "max"])
 def test_mine_modes_on_sample(tmp_path, mode):
     out = tmp_path / "pairs.tsv"
     r = run_cli("mine", str(SAMPLE / "sample.de"), str(SAMPLE / "sample.en"), "--out", str(out), "--mode", mode, "--ids",
@@ -186,6 +187,7 @@ def test_invalid_utf8_error_names_line(tmp_path):
     assert r.stderr.decode().strip() == f"mineshaft: error: {tmp_path / 'bad.txt'}:2: invalid UTF-8 at byte 9 of the line (use --errors replace to substitute it)"
 
 
+@pytest.mark.slow
 def test_a_k_larger_than_a_side_is_said_before_encoding_and_works_as_the_sides_size(tmp_path):
     src, tgt = tmp_path / "de.txt", tmp_path / "en.txt"
     src.write_text("Der Hund schläft.\nDie Katze trinkt Milch.\nEs regnet heute.\n", encoding="utf-8")

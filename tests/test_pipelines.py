@@ -253,6 +253,7 @@ def test_outputs_named_compressed_are_compressed(suffix, unpack, vectors, tmp_pa
     assert read_lines(packed) == read_lines(plain)  # and read back by name, as an input
 
 
+@pytest.mark.slow
 def test_score_writes_gzip_and_encode_refuses_a_compressed_npy(tmp_path):
     pairs = tmp_path / "pairs.tsv"
     pairs.write_text("Der Hund schläft.\tThe dog sleeps.\nEs regnet.\tIt is raining.\n", encoding="utf-8")

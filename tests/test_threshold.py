@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -288,6 +289,51 @@ def test_length_clue_with_rows_of_too_few_candidates():
     assert post[correct].mean() > margins_only[correct].mean() - 0.02
 
 
+def _with_copies(rng, candidates, share: float):
+    """The candidates of a run whose target side repeats sentences: for ``share`` of the source queries, a copy
+    of the best candidate (another target row, the same margin) comes second and the last candidate goes."""
+    copied = rng.random(len(candidates.fwd_scores)) < share
+    s, i = candidates.fwd_scores.copy(), candidates.fwd_ids.copy()
+    twin = rng.integers(len(candidates.bwd_scores), len(candidates.bwd_scores) * 2, len(s))
+    s[copied] = np.c_[s[copied, :1], s[copied, :-1]]
+    i[copied] = np.c_[i[copied, :1], twin[copied], i[copied, 1:-1]]
+    return dataclasses.replace(candidates, fwd_scores=s, fwd_ids=i)
+
+
+def test_copies_of_the_best_candidate_are_no_decoys():
+    """A repeated target sentence is its copy's runner-up at the same margin: a copy of a translation is no
+    decoy, and a zero spacing is no draw of the null. With copies behind half the queries' best candidates, the fit
+    is the fit without them (it wrote an empty file for a target side given twice)."""
+    from mineshaft.mining.margin import select_pairs
+    from mineshaft.mining.null_model import fit_null
+    from mineshaft.mining.threshold import ThresholdFit
+
+    rng = np.random.default_rng(5)
+    pairs, candidates, correct, g = synthetic_run(rng, 2000, 0.5)
+    copies = _with_copies(rng, candidates, 0.5)
+    assert (copies.without_copies().fwd_ids == -1).sum() == (copies.fwd_ids[:, 1] >= 2000).sum()
+    clean, copied = fit_null(candidates), fit_null(copies)
+    assert abs(copied.pi - clean.pi) < 0.03 and abs(copied.beta - clean.beta) < 0.1 * clean.beta
+    pairs = select_pairs(copies.fwd_scores, copies.fwd_ids, copies.bwd_scores, copies.bwd_ids, mode="max")
+    correct = (pairs.src == pairs.tgt) & (pairs.src < g)
+    t = auto_threshold(pairs.score, ThresholdFit.of(copied, pairs), 0.8)
+    assert f1_at(pairs.score, correct, g, t).f1 >= best_threshold(pairs.score, correct, g).f1 - 0.04
+
+
+def test_without_copies_by_hand():
+    from mineshaft.mining.null_model import Candidates
+
+    inf = np.inf
+    c = Candidates(np.array([[2.0, 2.0, 1.0, 1.0], [1.5, 1.25, 1.25, -inf]], np.float32),
+                   np.array([[3, 4, 5, 6], [0, 1, 2, -1]]),
+                   np.array([[1.0, 1.5, 1.5, 0.75]], np.float32), np.array([[0, 1, 0, 1]]))
+    d = c.without_copies()  # best first; a candidate as good as the one before it is a copy of it
+    assert d.fwd_scores.tolist() == [[2.0, -inf, 1.0, -inf], [1.5, 1.25, -inf, -inf]]
+    assert d.fwd_ids.tolist() == [[3, -1, 5, -1], [0, 1, -1, -1]]
+    assert d.bwd_scores.tolist() == [[1.5, -inf, 1.0, 0.75]] and d.bwd_ids.tolist() == [[1, -1, 0, 1]]
+    assert c.fwd_scores[0, 1] == 2.0 and c.fwd_ids[0, 1] == 4  # the candidates given are left as they are
+
+
 def test_auto_keeps_almost_nothing_without_translations():
     from mineshaft.mining.null_model import fit_null
     from mineshaft.mining.threshold import ThresholdFit
@@ -394,8 +440,11 @@ def test_cli_summary_line_names_the_threshold(tmp_path):
 
 
 def _f1(out, gold: set) -> float:
-    rows = [line.split("\t") for line in out.read_text(encoding="utf-8").splitlines()]
-    tp = sum((r[1], r[2]) in gold for r in rows)
+    return _f1_of([line.split("\t") for line in out.read_text(encoding="utf-8").splitlines()], gold)
+
+
+def _f1_of(rows: list[list[str]], gold: set, columns: tuple[int, int] = (1, 2)) -> float:
+    tp = sum((r[columns[0]], r[columns[1]]) in gold for r in rows)
     return 2 * tp / (len(rows) + len(gold)) if rows or gold else 1.0
 
 
@@ -437,6 +486,29 @@ def test_no_option_mine_on_german_flores_against_every_other_english_line(encode
     measured = 100 * sum((r_[1], r_[2]) in gold for r_ in rows) / len(rows)
     estimated = float(re.search(r"estimated precision ([\d.]+)%", r.stderr.decode()).group(1))
     assert abs(estimated - measured) <= 5
+
+
+@pytest.mark.slow
+def test_repeated_sentences_do_not_empty_the_output(shared_data, tmp_path):
+    """Text from the web repeats sentences. 200 German FLORES sentences against their English given twice: `mine`
+    searches each distinct sentence once and pairs it under its first line; --keep-duplicates searches every
+    line, and a copy of a translation is no decoy to auto (both wrote an empty file: a repeated sentence is its
+    copy's runner-up at the same margin)."""
+    flores = shared_data / "eval" / "flores200"
+    de = (flores / "deu_Latn.devtest").read_text(encoding="utf-8").splitlines()[:200]
+    en = (flores / "eng_Latn.devtest").read_text(encoding="utf-8").splitlines()[:200]
+    (tmp_path / "de.txt").write_text("\n".join(de) + "\n", encoding="utf-8")
+    (tmp_path / "en.txt").write_text("\n".join(en + en) + "\n", encoding="utf-8")
+    gold = set(zip(de, en))
+    for extra in ([], ["--keep-duplicates"]):
+        out = tmp_path / f"pairs{len(extra)}.tsv"
+        r = run_cli("mine", str(tmp_path / "de.txt"), str(tmp_path / "en.txt"), "--ids", "-o", str(out), *extra)
+        err = r.stderr.decode()
+        assert r.returncode == 0, err
+        rows = [line.split("\t") for line in out.read_text(encoding="utf-8").splitlines()]
+        assert _f1_of(rows, gold, (3, 4)) >= 0.95, (extra, err)
+        if not extra:
+            assert "200 duplicates" in err and all(int(row[2]) <= 200 for row in rows)  # first lines' ids
 
 
 def test_auto_that_keeps_nothing_says_which_floor_would_keep_the_likeliest_pairs():

@@ -280,7 +280,7 @@ def mine(
     engine: Engine | None = None,
     loaded_encoder: Encoder | None = None,
     id_column: bool = False,
-    dedup: bool = False,
+    dedup: bool | None = None,
     errors: str = "strict",
 ) -> MineResult:
     """Mine translation pairs between two inputs (text, ``.npy`` or embedding-store directories).
@@ -290,7 +290,8 @@ def mine(
     (default: the model's calibrated threshold, else auto) is applied; ``result.info["threshold"]`` is the
     :class:`~mineshaft.mining.threshold.ThresholdChoice`, ``result.info["candidate_scores"]`` every candidate's margin
     ``result.info["candidates"]`` every candidate pair (:class:`~mineshaft.mining.margin.Pairs`) and
-    ``result.info["inputs"]`` the two inputs as given.
+    ``result.info["inputs"]`` the two inputs as given. ``dedup``: search each distinct sentence of a text input
+    once (None, the default: yes; True refuses inputs that are both embeddings, where it cannot apply).
     """
     opts = options or MineOptions()
     opts.check()
@@ -303,6 +304,7 @@ def mine(
     sides = tuple(zip(SIDES, (src, tgt)))
     check_same_encoder(list(sides), spec)
     # both text sides are read (and any input error found) before either is encoded
+    dedup = dedup is not False
     corpora = {name: None if is_embeddings(str(path)) else
                scan_text(path, work, name, id_column=id_column, dedup=dedup, errors=errors) for name, path in sides}
     for name, corpus in corpora.items():  # a k or an index the text cannot hold: said before anything is encoded

@@ -90,6 +90,22 @@ class Candidates:
             return self
         return dataclasses.replace(self, **dict(zip(("src_numbers", "tgt_numbers"), self._sides("numbers", src, tgt))))
 
+    def without_copies(self) -> Candidates:
+        """These candidates less each runner-up whose margin equals a better candidate's exactly: a copy of it (the
+        same sentence twice on one side has the same vector, so the same similarity and neighbourhood). A copy of
+        a query's translation is no decoy, and its zero spacing is no draw of the null."""
+        parts = []
+        for scores, ids in ((self.fwd_scores, self.fwd_ids), (self.bwd_scores, self.bwd_ids)):
+            scores, ids = np.asarray(scores), np.asarray(ids)
+            order = np.argsort(-np.where(np.isfinite(scores), scores, -np.inf), axis=1, kind="stable")
+            s, i = np.take_along_axis(scores, order, axis=1), np.take_along_axis(ids, order, axis=1)
+            copy = np.zeros(s.shape, bool)
+            copy[:, 1:] = np.isfinite(s[:, 1:]) & (s[:, 1:] == s[:, :-1])
+            if copy.any():
+                s, i = np.where(copy, -np.inf, s).astype(scores.dtype), np.where(copy, -1, i)
+            parts += [s, i]
+        return dataclasses.replace(self, fwd_scores=parts[0], fwd_ids=parts[1], bwd_scores=parts[2], bwd_ids=parts[3])
+
     def _ranked(self):
         """Per direction (sources' queries, then targets'): the candidate ids best first and whether each is real."""
         for scores, ids in ((self.fwd_scores, self.fwd_ids), (self.bwd_scores, self.bwd_ids)):
@@ -267,6 +283,7 @@ def _outcome_law(counts: np.ndarray) -> np.ndarray:
 def fit_null(candidates: Candidates, iters: int = 300) -> NullFit | None:
     """Fit the mixture to a run's candidates (with the length clue where ``candidates`` have lengths); None when
     fewer than 20 queries have three candidates (too few runner-ups to learn the null from)."""
+    candidates = candidates.without_copies()
     c = candidates.stacked().astype(np.float64)
     c = np.where(np.isfinite(c), c, -np.inf)
     c = -np.sort(-c, axis=1)

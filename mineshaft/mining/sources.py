@@ -104,9 +104,10 @@ def scan_text(path: str | os.PathLike, work: Path, name: str, id_column: bool = 
     return corpus
 
 
-def check_inputs(src: str | os.PathLike, tgt: str | os.PathLike, id_column: bool = False, dedup: bool = False,
+def check_inputs(src: str | os.PathLike, tgt: str | os.PathLike, id_column: bool = False, dedup: bool | None = None,
                  punct_lang: str | None = None) -> None:
-    """Refuse, before any work, inputs that cannot be read as given and options that cannot apply to them."""
+    """Refuse, before any work, inputs that cannot be read as given and options that cannot apply to them
+    (``dedup`` only where it was asked for: True; None is the default, which applies to text inputs)."""
     if str(src) == str(tgt) == "-":
         raise UsageError("src and tgt are both standard input (-): only one side can be read from it; "
                          "give the other as a file")
@@ -117,7 +118,7 @@ def check_inputs(src: str | os.PathLike, tgt: str | os.PathLike, id_column: bool
             raise InputError(f"{path}: no such file")
     if any(not is_embeddings(str(p)) for p in (src, tgt)):
         return
-    given = [flag for flag, on in (("--id-column", id_column), ("--dedup", dedup), ("--normalize-punct", punct_lang))
+    given = [flag for flag, on in (("--id-column", id_column), ("--dedup", dedup is True), ("--normalize-punct", punct_lang))
              if on]
     if given:
         raise UsageError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to text inputs, and "

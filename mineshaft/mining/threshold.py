@@ -200,7 +200,7 @@ def choose_threshold(setting, scores: np.ndarray, model_dir: str | Path | None, 
         if choice is None:
             choice = ThresholdChoice(auto_threshold(scores, fit, min_precision), "auto", fit,
                                      "" if fit is not None else "too few candidates to fit a null model, which needs "
-                                     "20 sentences with 3 candidates or more, -k 3 or more")
+                                     "20 sentences with 3 candidates or more (-k 3 or more; the copies of a repeated sentence count once)")
             if fit is not None and not math.isfinite(choice.value):
                 choice.note = below_floor(scores, fit, min_precision)
     if fit is not None:

@@ -163,7 +163,8 @@ def iter_lines(path: str | os.PathLike, errors: str = "strict", name: str | None
 
     A leading byte-order mark is dropped. With ``errors="strict"`` an invalid
     byte raises :class:`InputError` naming the file (or ``name``: how messages call
-    it) and line; ``"replace"`` substitutes U+FFFD instead.
+    it) and line; ``"replace"`` substitutes U+FFFD instead. A NUL byte is no text
+    (binary data, or UTF-16): the same, an error or U+FFFD.
     """
     if errors not in ERROR_MODES:
         raise UsageError(f"--errors must be 'strict' or 'replace', not {errors!r}")
@@ -181,6 +182,12 @@ def iter_lines(path: str | os.PathLike, errors: str = "strict", name: str | None
                         f"{name}:{lineno}: invalid UTF-8 at byte {exc.start} of the line "
                         f"(use --errors replace to substitute it)"
                     ) from None
+                if "\x00" in line:
+                    if errors == "strict":
+                        raise InputError(f"{name}:{lineno}: a NUL byte at character {line.index(chr(0)) + 1} of the "
+                                         "line: binary data, or UTF-16 text? (mineshaft reads UTF-8; use --errors "
+                                         "replace to substitute it)")
+                    line = line.replace("\x00", "\ufffd")
                 if lineno == 1 and line.startswith("\ufeff"):
                     line = line[1:]
                 if line.endswith("\n"):

@@ -150,6 +150,7 @@ def test_eval_tatoeba_and_bucc_slice(shared_data, tmp_path):
 def _bad(tmp_path):
     (tmp_path / "empty.txt").write_bytes(b"")
     (tmp_path / "bad.txt").write_bytes(b"gut\nschlecht \xc3\x28\n")
+    (tmp_path / "nul.txt").write_bytes(b"gut\n\x00\x00\n")
     (tmp_path / "one.tsv").write_text("nur eine Spalte\n")
     (tmp_path / "exists.tsv").write_text("x\n")
     s = str(SAMPLE / "sample.de")
@@ -157,6 +158,7 @@ def _bad(tmp_path):
         "missing file": ["mine", str(tmp_path / "nope.txt"), s],
         "empty file": ["mine", str(tmp_path / "empty.txt"), s],
         "invalid utf-8": ["mine", str(tmp_path / "bad.txt"), s],
+        "nul bytes": ["mine", str(tmp_path / "nul.txt"), s],
         "one-column tsv": ["score", str(tmp_path / "one.tsv")],
         "output exists": ["mine", s, s, "--out", str(tmp_path / "exists.tsv")],
         "k zero": ["mine", s, s, "--k", "0"],

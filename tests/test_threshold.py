@@ -530,6 +530,8 @@ def test_auto_that_keeps_nothing_says_which_floor_would_keep_the_likeliest_pairs
     assert (scores >= auto_threshold(scores, fit, float(m.group(3)))).sum() == 3
     choice = choose_threshold("auto", scores, None, 4, "ratio", "max", fit, 0.8)
     assert choice.note == note and "no margin high enough" in choice.describe()
+    hopeless = ThresholdFit(null, np.array([0.004, 0.003, 0.002, 0.001]), np.zeros(4))  # random vectors' kind
+    assert below_floor(scores, hopeless, 0.8) == "no pair reaches an estimated precision of 80%"  # not "0.00 keeps"
 
 
 def test_an_empty_output_is_never_silent(tmp_path):

@@ -194,7 +194,9 @@ class TorchIVF:
             cand_d, cand_i, cut = self._candidates(qt[rows], probe[rows], depth)
             best, top = cand_d.topk(min(kp, cand_d.shape[1]), dim=1)
             ids[rows, : top.shape[1]] = cand_i.gather(1, top)
-            unsure = (cut >= best[:, min(k, best.shape[1]) - 1, None]).any(dim=1)
+            # a list that was cut (its cut is finite) may hold better rows than the k-th best; an uncut list
+            # (-inf) holds nothing more, also where the visited lists hold fewer than k rows in all
+            unsure = (torch.isfinite(cut) & (cut >= best[:, min(k, best.shape[1]) - 1, None])).any(dim=1)
             rows, depth = rows[unsure], 2 * depth
         d, i = self._rescore(q, ids, k) if self.exact else self.s._rescore(q, ids.cpu().numpy())
         return canonical(d, i)  # all k' (>= k): ties at the k-th place are settled among them

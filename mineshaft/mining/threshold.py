@@ -211,9 +211,9 @@ def choose_threshold(setting, scores: np.ndarray, model_dir: str | Path | None, 
 def below_floor(scores: np.ndarray, fit: ThresholdFit, min_precision: float) -> str:
     """Why ``auto`` keeps nothing, and what would keep the pairs it takes for the likeliest translations."""
     n, precision = fit.best_f1_prefix(scores)
-    if n == 0 or not math.isfinite(precision) or precision <= 0:
+    floor = math.floor(100 * precision) / 100 if math.isfinite(precision) else 0.0
+    if n == 0 or floor <= 0:  # under 1%: no floor worth naming keeps them
         return f"no pair reaches an estimated precision of {100 * min_precision:.0f}%"
-    floor = math.floor(100 * precision) / 100
     return (f"no cut reaches an estimated precision of {100 * min_precision:.0f}%: the best {n} pairs are "
             f"estimated at {100 * precision:.0f}%, which --min-precision {floor:.2f} keeps")
 

@@ -13,6 +13,7 @@ import gzip
 import io
 import json
 import lzma
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -249,4 +250,6 @@ def parse_size(text: str, option: str = "size") -> int:
         raise UsageError(f"{option}: cannot read {text!r} as a size (examples: 512M, 4G)") from None
     if not value > 0 or value != value:
         raise UsageError(f"{option} must be positive, got {text!r}")
+    if value == math.inf:
+        raise UsageError(f"{option} must be a finite size, got {text!r} (examples: 512M, 4G)")
     return int(value * _UNITS[unit])

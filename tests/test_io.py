@@ -102,3 +102,13 @@ def test_stdin_is_recognised_by_its_first_bytes_however_they_trickle_in(pack, mo
     assert read_lines("-") == ["BZh9 starts as bzip2 does", "zwei"]
 
 
+
+
+def test_parse_size_refuses_what_is_no_size():
+    from mineshaft.errors import UsageError
+    from mineshaft.io import parse_size
+
+    assert parse_size("1.5G", "--memory") == 3 << 29 and parse_size("512MiB") == 512 << 20
+    for text in ("inf", "infG", "1e400", "nan", "0", "-1G", "lots"):
+        with pytest.raises(UsageError, match="--memory"):
+            parse_size(text, "--memory")

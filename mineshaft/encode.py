@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from . import progress
 from .embed import embed_shard
 from .encoders import Encoder, EncoderSpec
-from .encoders.digest import encoder_record
+from .encoders.digest import describe, encoder_record
 from .engines import EncodeJob, Engine, LocalEngine, get_engine
 from .errors import InputError, UsageError
 from .io import check_input, compression, display_name, iter_lines
@@ -122,6 +122,8 @@ def encode_to_path(
     if out == "-":
         raise UsageError("a sharded store is a directory: give --out DIR, not -")
     check_folder(Path(out), out)  # not a file, and written in (a probe)
+    if not force:
+        check_store_output(out, spec, shard_size)
     with get_engine(engine) as runner:
         texts = checked(iter_lines(path, errors=errors), spec, display_name(path))
         store = encode_to_store(texts, out, spec, shard_size=shard_size, engine=runner, name=display_name(path))
@@ -174,19 +176,51 @@ def encode_to_store(
                     continue
                 yield EncodeJob(i, chunk, fp)
 
-        for shard, rows in engine.encode(spec, jobs(), encoder=encoder):
-            store.write_shard(shard, rows, fps[shard], digest)
-            advance(rows.shape[0])
-    store.write_index(counts)
+        try:
+            for shard, rows in engine.encode(spec, jobs(), encoder=encoder):
+                store.write_shard(shard, rows, fps[shard], digest)
+                advance(rows.shape[0])
+            store.write_index(counts)
+        finally:
+            store.release()
     if skipped:
         progress.info(f"{label}: resumed, {skipped} of {len(counts)} shards were already done")
     return store
 
 
+def _store_meta(spec: EncoderSpec, shard_size: int) -> dict:
+    """What a store's manifest records of how its shards are made."""
+    return {**encoder_record(spec), "shard_size": shard_size, "format": 2}
+
+
+def check_store_output(store_dir: str | os.PathLike, spec: EncoderSpec, shard_size: int) -> None:
+    """Refuse to encode into a store whose finished shards another encoder, ``--dtype`` or ``--shard-size`` made
+    (the run would replace them all: an output replaced only with ``--force``). A changed input is resumed."""
+    store = EmbeddingStore(store_dir)
+    old = store.read_manifest()
+    done = sum(1 for _ in store.path.glob("shard-*.done")) if old is not None else 0
+    if not done or old.get("digest") is None:  # nothing finished, or an older store: encoded again with a warning
+        return
+    new = _store_meta(spec, shard_size)
+    if old.get("encoder") != new["encoder"] or old.get("model") != new["model"]:
+        how = f"made by {describe(old)}, not {describe(new)}"
+    elif old.get("dtype") != new["dtype"]:
+        how = f"stored as {old.get('dtype')}, not {new['dtype']} (--dtype)"
+    elif old.get("shard_size") != shard_size:
+        how = f"of {old.get('shard_size')} rows each, not {shard_size} (--shard-size)"
+    elif old.get("digest") != new["digest"]:
+        how = "made with other encoder settings (--precision, --max-length or --normalize-punct)"
+    else:
+        return
+    raise UsageError(f"{store_dir}: holds {done} finished shard{'s' if done > 1 else ''} {how}; --force encodes the "
+                     "store again, or write to another folder")
+
+
 def _open_store(store_dir: str | os.PathLike, spec: EncoderSpec, shard_size: int) -> tuple[EmbeddingStore, str]:
     """The store for ``spec``'s shards (its finished shards kept only if made the same way) and the encoder digest."""
-    meta = {**encoder_record(spec), "shard_size": shard_size, "format": 2}
+    meta = _store_meta(spec, shard_size)
     store = EmbeddingStore(store_dir)
+    store.lock()  # before anything is said or cleared: another run may be writing it
     old = store.read_manifest()
     if old is not None and old != meta and any(store.path.glob("shard-*.done")):  # finished shards to drop
         if old.get("digest") is None:

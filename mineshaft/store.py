@@ -9,11 +9,14 @@ A store is a directory::
 
 A shard counts as finished only when its marker exists; the marker is written
 (atomically) after the rows, so a killed job never leaves a shard that looks
-complete but is not. Re-running the same job skips finished shards.
+complete but is not. Re-running the same job skips finished shards whose file still
+holds the marker's rows. One run writes a store at a time (an advisory lock on the
+directory), and reading checks that every shard was made by the manifest's encoder.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -31,11 +34,14 @@ class EmbeddingStore:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self._lock: int | None = None
 
     # -- manifest and index ---------------------------------------------------------------------
     def open(self, meta: dict) -> EmbeddingStore:
-        """Create the store, or reopen it if its manifest matches ``meta`` (else start afresh)."""
+        """Create the store, or reopen it if its manifest matches ``meta`` (else start afresh), for this run alone
+        (until :meth:`release`): another run writing it is an error."""
         self.path.mkdir(parents=True, exist_ok=True)
+        self.lock()
         manifest = self.path / "manifest.json"
         if manifest.exists():
             if self.read_manifest() == meta:
@@ -43,6 +49,33 @@ class EmbeddingStore:
             self.clear()
         write_atomic_bytes(manifest, json.dumps(meta, indent=1, sort_keys=True).encode())
         return self
+
+    def lock(self) -> None:
+        """Hold the store for writing: an advisory lock on its directory, released by :meth:`release` or when the
+        process ends (also when it is killed). Two runs into one store made a store of two encoders."""
+        if self._lock is not None:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise InputError(f"{self.path}: another mineshaft run is writing this store; wait for it to end, or "
+                             "write to another folder") from None
+        except OSError:  # a file system without locks (some network mounts): written unguarded, as before
+            os.close(fd)
+            return
+        self._lock = fd
+
+    def release(self) -> None:
+        """Let other runs write the store again."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    def __del__(self) -> None:
+        self.release()
 
     def read_manifest(self) -> dict | None:
         """The manifest, or None when there is none (or it is unreadable)."""
@@ -78,6 +111,10 @@ class EmbeddingStore:
         index = {"n_shards": len(shard_rows), "rows": int(sum(shard_rows)), "dim": int(self.shard(0).shape[1]),
                  "shard_rows": shard_rows, "first_row": np.cumsum([0] + shard_rows[:-1]).tolist()}
         write_atomic_bytes(self.path / "index.json", json.dumps(index).encode())
+        for p in self.path.glob("shard-*"):  # shards of a longer input written here before: not part of it now
+            number = p.name[len("shard-"):].partition(".")[0]
+            if number.isdigit() and int(number) >= len(shard_rows):
+                p.unlink(missing_ok=True)
 
     def clear(self) -> None:
         for p in [*self.path.glob("shard-*"), self.path / "index.json"]:
@@ -91,7 +128,8 @@ class EmbeddingStore:
         return self.path / f"shard-{i:06d}.done"
 
     def is_done(self, i: int, fingerprint: str | None = None, encoder: str | None = None) -> bool:
-        """Shard ``i`` finished (and, if given, was made from input with this fingerprint by this encoder digest)."""
+        """Shard ``i`` finished (and, if given, was made from input with this fingerprint by this encoder digest,
+        and its file still holds the marker's rows: a shard cut short or overwritten is not done)."""
         marker = self.marker_path(i)
         if not marker.exists() or not self.shard_path(i).exists():
             return False
@@ -102,7 +140,14 @@ class EmbeddingStore:
         except ValueError:
             return False
         return ((fingerprint is None or done.get("fingerprint") == fingerprint)
-                and (encoder is None or done.get("encoder") == encoder))
+                and (encoder is None or done.get("encoder") == encoder)
+                and self._readable(i, done.get("rows")))
+
+    def _readable(self, i: int, rows) -> bool:
+        try:
+            return self.shard(i).shape[0] == rows
+        except (OSError, ValueError):
+            return False
 
     def write_shard(self, i: int, rows: np.ndarray, fingerprint: str = "", encoder: str | None = None) -> None:
         write_atomic_npy(self.shard_path(i), rows)
@@ -115,11 +160,24 @@ class EmbeddingStore:
         return np.load(self.shard_path(i), mmap_mode="r")
 
     def shards(self) -> Iterator[np.ndarray]:
-        """The shards in order, memory-mapped."""
-        for i in range(self.index["n_shards"]):
+        """The shards in order, memory-mapped; each checked against its marker and the manifest's encoder."""
+        encoder = (self.read_manifest() or {}).get("digest")
+        for i, rows in enumerate(self.index.get("shard_rows") or [None] * self.index["n_shards"]):
             if not self.is_done(i):
                 raise InputError(f"{self.path}: shard {i} is missing or unfinished")
-            yield self.shard(i)
+            marker = self._read_json(self.marker_path(i).name) or {}
+            if encoder is not None and marker.get("encoder") not in (None, encoder):
+                raise InputError(f"{self.path}: shard {i} was made by another encoder than the store's manifest "
+                                 "names (two runs wrote into it at once?); encode it again")
+            try:
+                shard = self.shard(i)
+            except (OSError, ValueError):
+                raise InputError(f"{self.shard_path(i)}: cannot read this shard (cut short, or not a .npy matrix); "
+                                 "encode the store again") from None
+            if rows is not None and (shard.ndim != 2 or shard.shape[0] != rows):
+                raise InputError(f"{self.shard_path(i)}: holds {shard.shape[0]} rows where the store's index says "
+                                 f"{rows}; encode the store again")
+            yield shard
 
     def digest(self) -> str:
         """Identifies the store's content (the fingerprints of all its shards)."""

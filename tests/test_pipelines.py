@@ -491,3 +491,24 @@ def test_encode_refuses_an_input_of_empty_lines_only(tmp_path):
     r = run_cli("encode", str(blank), "-o", str(tmp_path / "b.npy"), "-e", "use", "-q")
     assert r.returncode == 2 and "no non-empty lines to encode (3 empty lines)" in r.stderr.decode(), r.stderr
     assert list(tmp_path.iterdir()) == [blank]
+
+
+def test_a_store_of_other_shards_is_replaced_only_with_force(tmp_path):
+    """encode -o DIR/ with another encoder, --dtype or --shard-size than DIR's finished shards deleted them all
+    (hours of work, for a mistyped -e) with a warning; now refused before anything is encoded, unless --force."""
+    store = str(tmp_path / "store") + "/"
+    lines = tmp_path / "de.txt"
+    lines.write_text("Der Hund schläft.\nEs regnet.\nIch mag Bücher.\n", encoding="utf-8")
+    r = run_cli("encode", str(lines), "-q", "-e", "use", "--shard-size", "2", "-o", store)
+    assert r.returncode == 0, r.stderr.decode()
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "store").iterdir())
+    for extra, says in ((["-e", "minilm"], "made by use (model "), (["-e", "use", "--dtype", "float16"],
+                                                                   "stored as float32, not float16 (--dtype)"),
+                        (["-e", "use", "--shard-size", "3"], "of 2 rows each, not 3 (--shard-size)")):
+        r = run_cli("encode", str(lines), "-q", "--shard-size", "2", "-o", store, *extra)
+        err = r.stderr.decode()
+        assert r.returncode == 2 and says in err and "holds 2 finished shards" in err and "--force" in err, err
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "store").iterdir()) == before
+    lines.write_text("Der Hund schläft.\nEs regnet.\nIch mag Zeitungen.\n", encoding="utf-8")  # changed input
+    r = run_cli("encode", str(lines), "-e", "use", "--shard-size", "2", "-o", store)
+    assert r.returncode == 0 and "resumed, 1 of 2 shards were already done" in r.stderr.decode(), r.stderr.decode()

@@ -53,6 +53,52 @@ def test_encode_to_store_resumes_and_notices_changed_input(tmp_path):
     assert enc4.calls == 103
 
 
+def test_one_run_writes_a_store_at_a_time(tmp_path):
+    """Two encode runs into one folder at once made a store of two encoders that mine took as one."""
+    first = EmbeddingStore(tmp_path / "s").open({"x": 1})
+    with pytest.raises(InputError, match="another mineshaft run is writing this store"):
+        EmbeddingStore(tmp_path / "s").open({"x": 1})
+    first.release()
+    EmbeddingStore(tmp_path / "s").open({"x": 1}).release()
+
+
+def _finished(path, shards: int = 3, digest: str = "d1") -> EmbeddingStore:
+    store = EmbeddingStore(path).open({"digest": digest})
+    for i in range(shards):
+        store.write_shard(i, np.full((4, 3), i, np.float32), f"fp{i}", encoder=digest)
+    store.write_index([4] * shards)
+    store.release()
+    return store
+
+
+def test_reading_a_store_checks_each_shard(tmp_path):
+    """A shard of another encoder than the manifest's, one cut short or overwritten: refused naming the shard
+    (they were read as the store's, or failed with numpy's advice to allow pickles)."""
+    mixed = _finished(tmp_path / "mixed")
+    mixed.write_shard(1, np.ones((4, 3), np.float32), "fp1", encoder="d2")
+    with pytest.raises(InputError, match="shard 1 was made by another encoder than the store's manifest names"):
+        list(mixed.shards())
+    for name, spoil in (("cut", lambda p: p.write_bytes(p.read_bytes()[:100])),
+                        ("junk", lambda p: p.write_bytes(b"garbage\n"))):
+        store = _finished(tmp_path / name)
+        spoil(store.shard_path(2))
+        with pytest.raises(InputError, match=r"shard-000002.npy: cannot read this shard \(cut short, or not a .npy"):
+            list(store.shards())
+        assert store.is_done(2) and not store.is_done(2, "fp2", "d1")  # a resumed run encodes it again
+    short = _finished(tmp_path / "short")
+    np.save(short.shard_path(0), np.ones((2, 3), np.float32))
+    with pytest.raises(InputError, match="holds 2 rows where the store's index says 4"):
+        list(short.shards())
+
+
+def test_a_shorter_input_leaves_no_stale_shards(tmp_path):
+    store = _finished(tmp_path / "s", shards=3)
+    store.open({"digest": "d1"}).write_index([4, 4])
+    assert sorted(p.name for p in store.path.glob("shard-*")) == [f"shard-00000{i}.{e}" for i in (0, 1)
+                                                                   for e in ("done", "npy")]
+    assert len(list(store.shards())) == 2
+
+
 def test_shard_of_another_encoder_is_not_done(tmp_path):
     store = EmbeddingStore(tmp_path / "s").open({"x": 1})
     store.write_shard(0, np.ones((2, 3), np.float32), "fp", encoder="digest-a")

@@ -126,7 +126,12 @@ def encode_to_path(
         check_store_output(out, spec, shard_size)
     with get_engine(engine) as runner:
         texts = checked(iter_lines(path, errors=errors), spec, display_name(path))
-        store = encode_to_store(texts, out, spec, shard_size=shard_size, engine=runner, name=display_name(path))
+        try:
+            store = encode_to_store(texts, out, spec, shard_size=shard_size, engine=runner, name=display_name(path))
+        except (KeyboardInterrupt, SystemExit):
+            if any(Path(out).glob("shard-*.done")):
+                progress.info(f"interrupted: finished shards are kept in {out}; run the same command again to resume")
+            raise
     progress.info(f"{store.index['rows']} rows in {store.index['n_shards']} shards written to {out}")
 
 

@@ -512,3 +512,11 @@ def test_a_store_of_other_shards_is_replaced_only_with_force(tmp_path):
     lines.write_text("Der Hund schläft.\nEs regnet.\nIch mag Zeitungen.\n", encoding="utf-8")  # changed input
     r = run_cli("encode", str(lines), "-e", "use", "--shard-size", "2", "-o", store)
     assert r.returncode == 0 and "resumed, 1 of 2 shards were already done" in r.stderr.decode(), r.stderr.decode()
+
+
+def test_index_auto_says_what_it_chose_and_ivf0_is_refused(vectors, tmp_path):
+    x, y = vectors
+    r = run_cli("mine", x, y, "--index", "auto", "-o", str(tmp_path / "p.tsv"))
+    assert r.returncode == 0 and "--index auto: half for src2tgt, half for tgt2src" in r.stderr.decode()
+    r = run_cli("mine", x, y, "--index", "ivf0", "-o", str(tmp_path / "q.tsv"))
+    assert r.returncode == 2 and "ivfN needs at least one list" in r.stderr.decode()

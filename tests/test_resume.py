@@ -94,10 +94,11 @@ def test_killed_encode_store_resumes(tmp_path, shared_or_none):
     common = ["--shard-size", "100", "--threads"]
     assert subprocess.run(cli("encode", str(src), "-o", f"{ref}/", *common, "2", "-q")).returncode == 0
     # Ctrl-C reaches it even where this test runs as a background job, whose children inherit an ignored SIGINT
-    proc = subprocess.Popen(cli("encode", str(src), "-o", f"{store}/", *common, "2", "-q"), stderr=subprocess.PIPE,
+    proc = subprocess.Popen(cli("encode", str(src), "-o", f"{store}/", *common, "2"), stderr=subprocess.PIPE,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     kill_when(proc, lambda: len(list(store.glob("shard-*.done"))) >= 2, sig=signal.SIGINT)
     assert proc.returncode == 130
+    assert f"interrupted: finished shards are kept in {store}/; run the same command again" in proc.stderr.read().decode()
     r = subprocess.run(cli("encode", str(src), "-o", f"{store}/", *common, "1"), capture_output=True)
     assert r.returncode == 0 and "resumed" in r.stderr.decode()
     names = sorted(p.name for p in ref.iterdir())

@@ -151,10 +151,11 @@ def mine_sources(x: Source, y: Source, opts: MineOptions, work: Path | None = No
         raise InputError(f"source and target embeddings differ in dimension ({dx} vs {dy})")
     # "search": 2 = ties by id, zero rows never neighbours (older saved k-NN is searched again)
     common = {"k": opts.k, "index": opts.index, "nprobe": opts.nprobe, "x": x.digest, "y": y.digest, "search": 2}
-    fwd = search_source(x, Searcher(y.blocks, opts.index, opts.nprobe, opts.memory, opts.gpu), opts.k, work, engine,
-                        DIRECTIONS[0], {**common, "dir": "fwd"})
-    bwd = search_source(y, Searcher(x.blocks, opts.index, opts.nprobe, opts.memory, opts.gpu), opts.k, work, engine,
-                        DIRECTIONS[1], {**common, "dir": "bwd"})
+    searchers = [Searcher(db.blocks, opts.index, opts.nprobe, opts.memory, opts.gpu) for db in (y, x)]
+    if opts.index == "auto":
+        progress.info("--index auto: " + ", ".join(f"{s.kind} for {name}" for s, name in zip(searchers, DIRECTIONS)))
+    fwd = search_source(x, searchers[0], opts.k, work, engine, DIRECTIONS[0], {**common, "dir": "fwd"})
+    bwd = search_source(y, searchers[1], opts.k, work, engine, DIRECTIONS[1], {**common, "dir": "bwd"})
     return pairs_from_neighbours(fwd, bwd, opts, with_candidates)
 
 

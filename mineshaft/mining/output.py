@@ -142,7 +142,7 @@ def work_directory(work_dir: str | os.PathLike | None, out: str, keep: bool = Fa
                 spool.unlink(missing_ok=True)
             if not existed and not any(path.iterdir()):
                 path.rmdir()
-            elif isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            elif isinstance(exc, (KeyboardInterrupt, SystemExit)) and any(path.rglob("*.done")):
                 progress.info(f"interrupted: finished shards are kept in {path}; run the same command again to resume")
         raise
     if owned and not keep:

@@ -107,6 +107,8 @@ _FACTORY_TRAPS = (
 
 def check_factory(factory: str) -> None:
     """Fail early (before any encoding) on an index string faiss cannot build."""
+    if re.fullmatch(r"ivf0+", factory):
+        raise UsageError(f"--index {factory!r}: ivfN needs at least one list (ivf1024 for example)")
     if own_kind(factory):
         return
     for pattern, why in _FACTORY_TRAPS:  # strings faiss builds but then fails on, or crashes the process with

@@ -218,8 +218,8 @@ def test_the_language_line_names_the_part_that_encodes_each_input(routed, tmp_pa
 
 
 def test_mine_names_the_part_for_each_side(routed, tmp_path):
-    (tmp_path / "de.txt").write_text("\n".join(GERMAN) + "\n", encoding="utf-8")
-    (tmp_path / "cs.txt").write_text("\n".join(CZECH) + "\n", encoding="utf-8")
+    for name, lines in (("de.txt", GERMAN), ("cs.txt", CZECH)):  # numbered: mine searches a repeated line once
+        (tmp_path / name).write_text("\n".join(f"{i}. {s}" for i, s in enumerate(lines, 1)) + "\n", encoding="utf-8")
     res = run_cli("mine", str(tmp_path / "cs.txt"), str(tmp_path / "de.txt"), "-e", str(routed),
                   "-o", str(tmp_path / "pairs.tsv"), "--threshold", "none")
     err = res.stderr.decode()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import progress
+from .io import is_blank
 
 if TYPE_CHECKING:
     from .encoders import Encoder, EncoderSpec
@@ -47,7 +48,7 @@ def embed(
     ``zero_empty``: empty (whitespace-only) texts are not encoded and get zero rows (encode, mine and score
     do this; eval encodes every text as it is).
     """
-    keep = [i for i, t in enumerate(texts) if t.strip()] if zero_empty else None
+    keep = [i for i, t in enumerate(texts) if not is_blank(t)] if zero_empty else None
     todo = texts if keep is None else [texts[i] for i in keep]
     norm = punct_normalizer(punct_lang)
     if norm is not None:

@@ -16,7 +16,7 @@ from .encoders import Encoder, EncoderSpec
 from .encoders.digest import describe, encoder_record
 from .engines import EncodeJob, Engine, LocalEngine, get_engine
 from .errors import InputError, UsageError
-from .io import check_input, compression, display_name, iter_lines
+from .io import check_input, compression, display_name, is_blank, iter_lines
 from .outputs import atomic_output, check_folder, check_output_path, is_special_file
 from .languages import check_input_languages, checked
 from .npy import NpyStreamWriter, remove_sidecar, write_sidecar
@@ -79,7 +79,7 @@ def encode_file(
         for chunk in itertools.chain([first], chunks):
             writer.write(embed_shard(encoder, chunk, spec))
             rows += len(chunk)
-            texts += sum(1 for t in chunk if t.strip())
+            texts += sum(1 for t in chunk if not is_blank(t))
             advance(len(chunk))
         if not texts:  # all zero rows: as mine refuses it, not a result
             raise InputError(f"{display_name(path)}: no non-empty lines to encode ({rows} empty lines)")

@@ -22,7 +22,7 @@ import numpy as np
 
 from .embed import embed
 from .errors import InputError, UsageError
-from .io import read_lines, split_ids
+from .io import is_blank, read_lines, split_ids
 from .outputs import atomic_output, check_output_path
 from .languages import pair_file_language
 from .metrics import bootstrap_means, interval, retrieval_hits, spearman, spearman_replicates
@@ -212,7 +212,7 @@ def _aligned(path_a: str, path_b: str) -> tuple[list[str], list[str]]:
     if len(a) != len(b):
         raise InputError(f"{path_a} and {path_b} must be line-aligned, but have {len(a)} and {len(b)} lines")
     for path, lines in ((path_a, a), (path_b, b)):  # a blank line would be scored as a sentence (and could hit)
-        blank = next((i for i, line in enumerate(lines, 1) if not line.strip()), None)
+        blank = next((i for i, line in enumerate(lines, 1) if is_blank(line)), None)
         if blank is not None:
             raise InputError(f"{path}:{blank}: blank line; evaluation files hold one sentence a line, none empty")
     return a, b

@@ -200,6 +200,19 @@ def iter_lines(path: str | os.PathLike, errors: str = "strict", name: str | None
         fh.close()  # standard input stays open: its reader only wraps it
 
 
+#: characters that show nothing: a line of only these and spaces is blank (a zero row, never mined)
+_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e")
+
+
+def is_blank(text: str) -> bool:
+    """A line with no sentence in it: empty, spaces, or characters that show nothing (zero-width space, a stray
+    byte-order mark, a soft hyphen)."""
+    for ch in text:  # stops at the first visible character: the first, in most lines
+        if not (ch.isspace() or ch in _INVISIBLE):
+            return False
+    return True
+
+
 def read_lines(path: str | os.PathLike, errors: str = "strict") -> list[str]:
     """All lines of a text input; an input with no lines at all is an error."""
     lines = list(iter_lines(path, errors=errors))

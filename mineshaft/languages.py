@@ -31,8 +31,9 @@ from pathlib import Path
 from . import progress, quality
 from .encoders import names
 from .encoders.names import is_use_dir, model_path, resolve_default
-from .encoders.routed import describe_route, is_routed_dir
+from .encoders.routed import describe_route, is_routed_dir, mixed_route
 from .encoders.use_tokens import BOS_ID, EOS_ID, UNK_ID, USETokenizer, use_sp_model
+from .io import is_blank
 from .language_id import LANGUAGE_NAMES, LID_LINES, LID_SHARE, Identified, identify_language, language_name
 from .scripts import LANGUAGE_SCRIPTS, char_script, language_scripts, normalize_language, script_counts
 
@@ -276,7 +277,7 @@ def _counter(encoder_or_name, directory: Path | None):
 
 def sample(texts: Iterable[str], n: int = SAMPLE_LINES) -> list[str]:
     """The first ``n`` non-empty lines of ``texts``."""
-    return list(itertools.islice((t for t in texts if t.strip()), n))
+    return list(itertools.islice((t for t in texts if not is_blank(t)), n))
 
 
 def check_input_languages(encoder_or_name, texts_sample: Iterable[str], label: str) -> dict | None:
@@ -303,6 +304,12 @@ def check_input_languages(encoder_or_name, texts_sample: Iterable[str], label: s
     else:
         route = None
     progress.info(found.describe(label) + (f"; {route}" if route else ""))
+    mixed = mixed_route(directory, found) if route else None
+    if mixed is not None:
+        code, share, part = mixed
+        progress.warn(f"{label}: {100 * share:.0f}% of the lines read are {language_name(code)} ({code}), which "
+                      f"{Path(directory).resolve().name} encodes with {part}, but an input goes whole to the part of "
+                      "its main language; mine each language from its own file for the best pairs")
     if record is None:
         return None
     langs = [normalize_language(x) for x in record["languages"]]
@@ -373,7 +380,7 @@ def checked(texts: Iterable[str], encoder_or_name, label: str) -> Iterator[str]:
     nonempty = 0
     for text in it:
         head.append(text)
-        if text.strip():
+        if not is_blank(text):
             nonempty += 1
             if nonempty >= SAMPLE_LINES:
                 break

@@ -520,3 +520,15 @@ def test_index_auto_says_what_it_chose_and_ivf0_is_refused(vectors, tmp_path):
     assert r.returncode == 0 and "--index auto: half for src2tgt, half for tgt2src" in r.stderr.decode()
     r = run_cli("mine", x, y, "--index", "ivf0", "-o", str(tmp_path / "q.tsv"))
     assert r.returncode == 2 and "ivfN needs at least one list" in r.stderr.decode()
+
+
+@pytest.mark.slow
+def test_one_language_on_both_sides_is_warned_about(tmp_path):
+    """The same file, or two files of one language (a wrong glob): every sentence paired with itself at an
+    estimated precision of 100%, and nothing said."""
+    r = run_cli("mine", DE, DE, "-o", str(tmp_path / "p.tsv"))
+    err = r.stderr.decode()
+    assert r.returncode == 0 and "warning: src and tgt are both German (de): mine pairs translations between two " \
+        "languages" in err, err
+    r = run_cli("mine", DE, EN, "-o", str(tmp_path / "q.tsv"))
+    assert r.returncode == 0 and "are both" not in r.stderr.decode()

@@ -136,8 +136,38 @@ def test_corpus_id_column(tmp_path):
     c = Corpus.scan(p, id_column=True)
     assert c.texts() == ["hallo", "welt"] and c.fetch([1]) == {1: ("x-2", "welt")}
     p.write_text("x-1\thallo\nkein tab\n")
-    with pytest.raises(InputError, match=r"c.txt:2"):
+    with pytest.raises(InputError, match=r"c.txt:2: expected 'ID<TAB>sentence' \(--id-column\), got no tab"):
         Corpus.scan(p, id_column=True)
+    p.write_text("x-1\thallo\n\tGuten Morgen.\n")  # a tab, and nothing before it
+    with pytest.raises(InputError, match=r"c.txt:2: .*got an empty id before the tab"):
+        Corpus.scan(p, id_column=True)
+
+
+def test_dedup_takes_case_punctuation_and_spacing_for_one_sentence(tmp_path):
+    """Web text repeats a sentence with another case, a final stop or a trailing space: one vector or nearly,
+    which crowds the neighbourhoods as exact copies do (trailing-space copies on both sides emptied the output).
+    Digits tell sentences apart; a line without letters or digits is keyed by itself."""
+    from mineshaft.mining.corpus import dedup_key
+
+    p = tmp_path / "c.txt"
+    p.write_text("Click here!\nclick here\nClick here \nCLICK HERE.\nPage 1\nPage 2\n…\n→\n…\nＣｌｉｃｋ ｈｅｒｅ\n",
+                 encoding="utf-8")
+    c = Corpus.scan(p, dedup=True)
+    assert c.texts() == ["Click here!", "Page 1", "Page 2", "…", "→"] and c.dropped_duplicates == 5
+    assert dedup_key("Hallo,  Welt!") == dedup_key("hallo welt") != dedup_key("hallo welt 2")
+
+
+def test_lines_of_only_invisible_characters_are_blank(tmp_path):
+    """A zero-width space or a stray byte-order mark shows nothing: such a line was a sentence that could be
+    paired (and encode gave it a vector)."""
+    from mineshaft.io import is_blank
+
+    assert [is_blank(t) for t in ("", " \t", "\u200b", " \u200b\ufeff ", "\xa0", "a", "\u200bx")] == [
+        True, True, True, True, True, False, False]
+    p = tmp_path / "c.txt"
+    p.write_text("eins\n\u200b\nzwei\n\u00ad \u2060\n", encoding="utf-8")
+    c = Corpus.scan(p)
+    assert c.texts() == ["eins", "zwei"] and c.dropped_empty == 2
 
 
 def test_corpus_of_only_empty_lines_is_an_error(tmp_path):

@@ -525,7 +525,7 @@ def test_auto_that_keeps_nothing_says_which_floor_would_keep_the_likeliest_pairs
     assert auto_threshold(scores, fit, 0.8) == np.inf
     note = below_floor(scores, fit, 0.8)
     m = re.fullmatch(r"no cut reaches an estimated precision of 80%: the best (\d+) pairs are estimated at (\d+)%, "
-                     r"which --min-precision (0\.\d\d) keeps", note)
+                     r"which --min-precision (0\.\d\d) keeps \(look at a sample first: .*\)", note)
     assert m and m.group(1) == "3" and m.group(2) == "60", note
     assert (scores >= auto_threshold(scores, fit, float(m.group(3)))).sum() == 3
     choice = choose_threshold("auto", scores, None, 4, "ratio", "max", fit, 0.8)

@@ -101,9 +101,37 @@ def describe_route(directory: str | Path, found: language_id.Identified) -> str 
     except InputError:
         return None
     part = routed_part(found, frozenset(record["languages"]))
-    name = record[part]
+    return f"{Path(directory).resolve().name} encodes it with {part_label(directory, record[part])}"
+
+
+def part_label(directory: str | Path, name: str) -> str:
+    """How messages name a part: ``"its model in others/"`` for a folder inside the routed one, else its name."""
     inside = not Path(name).is_absolute() and (Path(directory) / name).is_dir()
-    return f"{Path(directory).resolve().name} encodes it with " + (f"its model in {name}/" if inside else name)
+    return f"its model in {name}/" if inside else name
+
+
+#: a second language on this share of an input's identified lines, routed to the other part, is warned about
+MIXED_SHARE = 0.2
+
+
+def mixed_route(directory: str | Path, found: language_id.Identified) -> tuple[str, float, str] | None:
+    """``(language, share, part name)`` of the largest other language of an input (``found.others``, at least
+    :data:`MIXED_SHARE` of its lines) that the routed model in ``directory`` would give to the other part than the
+    input's main language: a file goes whole to one part, so those lines are encoded by the part that does not
+    know them. None when there is none (or ``directory`` is no valid routed model)."""
+    try:
+        record = read_routing(directory)
+    except InputError:
+        return None
+    languages = frozenset(record["languages"])
+    main = routed_part(found, languages)
+    for code, share in found.others.items():
+        if code == found.language or code == "zxx" or share < MIXED_SHARE:
+            continue
+        part = routed_part(language_id.Identified(code, share, found.lines, found.method), languages)
+        if part != main:
+            return code, share, part_label(directory, record[part])
+    return None
 
 
 def routing_rule() -> str:

@@ -12,6 +12,7 @@ import lzma
 import os
 import re
 import shutil
+import unicodedata
 import zlib
 from array import array
 from collections.abc import Iterable, Iterator
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..io import STDIO, display_name, iter_lines, open_binary
+from ..io import STDIO, display_name, is_blank, iter_lines, open_binary
 
 #: a spooled standard input in a work directory: NAME + this (rewritten by every run, so never resumed from)
 SPOOL_SUFFIX = ".stdin.txt"
@@ -47,6 +48,16 @@ def text_length(text: str) -> int:
 
 
 _DIGITS = re.compile(r"\d+")
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def dedup_key(text: str) -> str:
+    """What makes two lines one sentence for ``dedup``: the same letters and digits after NFKC and casefolding
+    ("Click here!" and "click here"; web text repeats sentences with another case, a final stop or a trailing
+    space, which give one vector or nearly, and so crowd each other's neighbourhoods as exact copies do). A line
+    without letters or digits ("…", "→") is keyed by its own text."""
+    key = _NOT_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    return key or text.strip()
 _DIGIT = re.compile(r"\d")
 
 
@@ -95,14 +106,14 @@ class Corpus:
         keep, sizes, digits, hashes = array("q"), array("i"), array("I"), array("q")
         n, empty = 0, 0
         for n, text in enumerate(cls._texts(path, id_column, errors, display), 1):
-            if not text.strip():
+            if is_blank(text):
                 empty += 1
                 continue
             keep.append(n - 1)
             sizes.append(text_length(text))
             digits.append(number_signature(text))
             if dedup:
-                hashes.append(hash(text))  # exact duplicates within this run: the process's own hash does
+                hashes.append(hash(dedup_key(text)))  # within this run: the process's own hash does
         if n == 0:
             raise InputError(f"{display}: empty input")
         rows = np.frombuffer(keep, dtype=np.int64)
@@ -124,7 +135,8 @@ class Corpus:
             if id_column:
                 head, sep, text = line.partition("\t")
                 if not sep or not head:
-                    raise InputError(f"{display}:{lineno}: expected 'ID<TAB>sentence' (--id-column), got no tab")
+                    raise InputError(f"{display}:{lineno}: expected 'ID<TAB>sentence' (--id-column), got "
+                                     + ("no tab" if not sep else "an empty id before the tab"))
                 yield text
             else:
                 yield line

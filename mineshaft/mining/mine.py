@@ -22,6 +22,7 @@ from ..encoders import EncoderSpec
 from ..engines import LocalEngine
 from ..errors import InputError, UsageError
 from ..io import parse_size
+from ..language_id import language_name
 from ..npy import release_pages
 from ..store import EmbeddingStore
 from ..vectors import check_pair
@@ -318,6 +319,9 @@ def mine(
         if corpora[name] is None:
             check_k_fits(opts.k, sum(b.shape[0] for b in source.blocks), f"sentences of {name}")
             check_trainable(opts.index, sum(b.shape[0] for b in source.blocks))
+    if x.language is not None and x.language == y.language:
+        progress.warn(f"src and tgt are both {language_name(x.language)} ({x.language}): mine pairs translations "
+                      "between two languages; on one language it pairs each sentence with itself or a paraphrase")
     candidates, queries = mine_sources(x, y, opts, work, engine, with_candidates=True)
     if x.corpus is not None and y.corpus is not None:  # both sides are text: the null model's length and number clues
         queries = (queries.with_lengths(x.corpus.lengths, y.corpus.lengths)

@@ -39,6 +39,8 @@ class Source:
     n_lines: int = 0
     #: which encoder made the vectors (see :func:`mineshaft.encoders.digest.encoder_record`); None if unknown
     encoder: dict | None = None
+    #: the language identified in a text input's first lines (None: embeddings, or not identified)
+    language: str | None = None
 
     @property
     def n(self) -> int:
@@ -86,12 +88,12 @@ def load_source(
     if spec is None:
         raise UsageError(f"{path_s}: text input needs an encoder")
 
-    check_input_languages(encoder or spec, itertools.islice(corpus.iter_texts(), SAMPLE_LINES),
-                          f"{name} ({display_name(path_s)})")
+    found = check_input_languages(encoder or spec, itertools.islice(corpus.iter_texts(), SAMPLE_LINES),
+                                  f"{name} ({display_name(path_s)})")
     store = encode_to_store(corpus.iter_texts(), work / f"emb-{name}", spec, n_rows=len(corpus),
                             shard_size=shard_size, engine=engine, encoder=encoder, label=f"encoding {name}")
     return Source(list(store.shards()), store.digest(), corpus=corpus, n_lines=corpus.n_lines,
-                  encoder=recorded_encoder(store.path))
+                  encoder=recorded_encoder(store.path), language=found["language"] if found else None)
 
 
 def scan_text(path: str | os.PathLike, work: Path, name: str, id_column: bool = False, dedup: bool = False,

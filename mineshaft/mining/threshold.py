@@ -200,7 +200,9 @@ def choose_threshold(setting, scores: np.ndarray, model_dir: str | Path | None, 
         if choice is None:
             choice = ThresholdChoice(auto_threshold(scores, fit, min_precision), "auto", fit,
                                      "" if fit is not None else "too few candidates to fit a null model, which needs "
-                                     "20 sentences with 3 candidates or more (-k 3 or more; the copies of a repeated sentence count once)")
+                                     "20 sentences with 3 distinct candidates or more ("
+                                     + ("-k 3 or more" if k < 3 else f"the copies of a sentence count once: a -k above "
+                                        f"{k}, such as -k {2 * k}, looks past them") + ")")
             if fit is not None and not math.isfinite(choice.value):
                 choice.note = below_floor(scores, fit, min_precision)
     if fit is not None:
@@ -215,7 +217,8 @@ def below_floor(scores: np.ndarray, fit: ThresholdFit, min_precision: float) -> 
     if n == 0 or floor <= 0:  # under 1%: no floor worth naming keeps them
         return f"no pair reaches an estimated precision of {100 * min_precision:.0f}%"
     return (f"no cut reaches an estimated precision of {100 * min_precision:.0f}%: the best {n} pairs are "
-            f"estimated at {100 * precision:.0f}%, which --min-precision {floor:.2f} keeps")
+            f"estimated at {100 * precision:.0f}%, which --min-precision {floor:.2f} keeps (look at a sample first: "
+            "sentences of one text on one topic can pass for translations)")
 
 
 def nothing_written(choice: ThresholdChoice, scores: np.ndarray, n_filtered: int = 0) -> str:

@@ -20,7 +20,7 @@ from .io import check_input, compression, display_name, is_blank, iter_lines
 from .outputs import atomic_output, check_folder, check_output_path, is_special_file
 from .languages import check_input_languages, checked
 from .npy import NpyStreamWriter, remove_sidecar, write_sidecar
-from .store import EmbeddingStore
+from .store import EmbeddingStore, say_kept
 
 
 def fingerprint(texts: list[str]) -> str:
@@ -66,7 +66,7 @@ def encode_file(
     first = next(chunks, None)
     if first is None:
         raise InputError(f"{display_name(path)}: empty input")
-    if not any(t.strip() for t in first):  # all blank so far: where that is the whole input, say so before loading
+    if all(is_blank(t) for t in first):  # all blank so far: where that is the whole input, say so before loading
         second = next(chunks, None)
         if second is None:
             raise InputError(f"{display_name(path)}: no non-empty lines to encode ({len(first)} empty lines)")
@@ -129,8 +129,7 @@ def encode_to_path(
         try:
             store = encode_to_store(texts, out, spec, shard_size=shard_size, engine=runner, name=display_name(path))
         except (KeyboardInterrupt, SystemExit):
-            if any(Path(out).glob("shard-*.done")):
-                progress.info(f"interrupted: finished shards are kept in {out}; run the same command again to resume")
+            say_kept(out)
             raise
     progress.info(f"{store.index['rows']} rows in {store.index['n_shards']} shards written to {out}")
 
@@ -167,27 +166,29 @@ def encode_to_store(
     fps: dict[int, str] = {}
     counts: list[int] = []
     skipped = 0
+    try:
+        # until this run's index is written the store is unfinished: an interrupted run over another input must
+        # not leave the old index describing shards of two inputs
+        (store.path / "index.json").unlink(missing_ok=True)
+        with progress.task(label, total=n_rows) as advance:
+            def jobs() -> Iterator[EncodeJob]:
+                nonlocal skipped
+                for i, chunk in enumerate(_chunks(texts, shard_size)):
+                    fp = fingerprint(chunk)
+                    fps[i] = fp
+                    counts.append(len(chunk))
+                    if store.is_done(i, fp, digest):
+                        skipped += 1
+                        advance(len(chunk))
+                        continue
+                    yield EncodeJob(i, chunk, fp)
 
-    with progress.task(label, total=n_rows) as advance:
-        def jobs() -> Iterator[EncodeJob]:
-            nonlocal skipped
-            for i, chunk in enumerate(_chunks(texts, shard_size)):
-                fp = fingerprint(chunk)
-                fps[i] = fp
-                counts.append(len(chunk))
-                if store.is_done(i, fp, digest):
-                    skipped += 1
-                    advance(len(chunk))
-                    continue
-                yield EncodeJob(i, chunk, fp)
-
-        try:
             for shard, rows in engine.encode(spec, jobs(), encoder=encoder):
                 store.write_shard(shard, rows, fps[shard], digest)
                 advance(rows.shape[0])
-            store.write_index(counts)
-        finally:
-            store.release()
+        store.write_index(counts)
+    finally:
+        store.release()
     if skipped:
         progress.info(f"{label}: resumed, {skipped} of {len(counts)} shards were already done")
     return store
@@ -226,10 +227,14 @@ def _open_store(store_dir: str | os.PathLike, spec: EncoderSpec, shard_size: int
     meta = _store_meta(spec, shard_size)
     store = EmbeddingStore(store_dir)
     store.lock()  # before anything is said or cleared: another run may be writing it
-    old = store.read_manifest()
-    if old is not None and old != meta and any(store.path.glob("shard-*.done")):  # finished shards to drop
-        if old.get("digest") is None:
-            progress.warn(f"{store_dir}: these shards hold no encoder digest (older mineshaft): re-encoding")
-        elif old.get("digest") != meta["digest"]:
-            progress.warn(f"{store_dir}: encoder changed since these shards were written: re-encoding")
-    return store.open(meta), meta["digest"]
+    try:
+        old = store.read_manifest()
+        if old is not None and old != meta and any(store.path.glob("shard-*.done")):  # finished shards to drop
+            if old.get("digest") is None:
+                progress.warn(f"{store_dir}: these shards hold no encoder digest (older mineshaft): re-encoding")
+            elif old.get("digest") != meta["digest"]:
+                progress.warn(f"{store_dir}: encoder changed since these shards were written: re-encoding")
+        return store.open(meta), meta["digest"]
+    except BaseException:
+        store.release()
+        raise

@@ -16,6 +16,7 @@ import lzma
 import math
 import os
 import sys
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, BinaryIO
@@ -200,15 +201,11 @@ def iter_lines(path: str | os.PathLike, errors: str = "strict", name: str | None
         fh.close()  # standard input stays open: its reader only wraps it
 
 
-#: characters that show nothing: a line of only these and spaces is blank (a zero row, never mined)
-_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e")
-
-
 def is_blank(text: str) -> bool:
-    """A line with no sentence in it: empty, spaces, or characters that show nothing (zero-width space, a stray
-    byte-order mark, a soft hyphen)."""
+    """A line with no sentence in it: empty, spaces, or format characters, which show nothing (zero-width space,
+    a stray byte-order mark, a soft hyphen, direction marks: Unicode's category Cf)."""
     for ch in text:  # stops at the first visible character: the first, in most lines
-        if not (ch.isspace() or ch in _INVISIBLE):
+        if not (ch.isspace() or unicodedata.category(ch) == "Cf"):
             return False
     return True
 
@@ -263,6 +260,6 @@ def parse_size(text: str, option: str = "size") -> int:
         raise UsageError(f"{option}: cannot read {text!r} as a size (examples: 512M, 4G)") from None
     if not value > 0 or value != value:
         raise UsageError(f"{option} must be positive, got {text!r}")
-    if value == math.inf:
+    if not math.isfinite(value * _UNITS[unit]):
         raise UsageError(f"{option} must be a finite size, got {text!r} (examples: 512M, 4G)")
     return int(value * _UNITS[unit])

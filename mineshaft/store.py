@@ -16,7 +16,6 @@ directory), and reading checks that every shard was made by the manifest's encod
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -25,8 +24,46 @@ from pathlib import Path
 
 import numpy as np
 
+from . import progress
 from .errors import InputError
+
+try:
+    import fcntl
+except ImportError:  # Windows: stores are written unguarded
+    fcntl = None
 from .outputs import write_atomic_bytes, write_atomic_npy
+
+
+def say_kept(path: str | os.PathLike) -> None:
+    """After an interrupt: that the finished shards under ``path`` are kept, where there are any."""
+    if any(Path(path).rglob("shard-*.done")):
+        progress.info(f"interrupted: finished shards are kept in {path}; run the same command again to resume")
+
+
+def lock_folder(path: Path, busy: str) -> int | None:
+    """Hold folder ``path`` for this run: an advisory lock on it (None where the system has none), released by
+    :func:`unlock` or when the process ends, killed or not; another run holding it is an :class:`InputError`
+    saying ``busy``."""
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # a folder that cannot be opened for reading: unguarded
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise InputError(busy) from None
+    except OSError:  # a file system without locks (some network mounts): unguarded
+        os.close(fd)
+        return None
+    return fd
+
+
+def unlock(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)
 
 
 class EmbeddingStore:
@@ -56,26 +93,17 @@ class EmbeddingStore:
         if self._lock is not None:
             return
         self.path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise InputError(f"{self.path}: another mineshaft run is writing this store; wait for it to end, or "
-                             "write to another folder") from None
-        except OSError:  # a file system without locks (some network mounts): written unguarded, as before
-            os.close(fd)
-            return
-        self._lock = fd
+        self._lock = lock_folder(self.path, f"{self.path}: another mineshaft run is writing this store; wait for it "
+                                            "to end, or write to another folder")
 
     def release(self) -> None:
         """Let other runs write the store again."""
-        if self._lock is not None:
-            os.close(self._lock)
-            self._lock = None
+        unlock(self._lock)
+        self._lock = None
 
     def __del__(self) -> None:
-        self.release()
+        if getattr(self, "_lock", None) is not None:
+            self.release()
 
     def read_manifest(self) -> dict | None:
         """The manifest, or None when there is none (or it is unreadable)."""

@@ -78,7 +78,7 @@ option_values = st.fixed_dictionaries({
     "--threshold": st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(["abc", "1e309"])),
     "--mode": st.sampled_from(["max", "forward", "backward", "intersect", "best", ""]),
     "--margin": st.sampled_from(["ratio", "distance", "absolute", "cosine"]),
-    "--memory": st.sampled_from(["2G", "512M", "0", "-1G", "lots", "1e3", "16M", "nanG", "inf", "infG"]),
+    "--memory": st.sampled_from(["2G", "512M", "0", "-1G", "lots", "1e3", "16M", "nanG", "inf", "infG", "1e308G"]),
     "--shard-size": st.integers(-2, 200),
     "--nprobe": st.integers(-1, 5),
     "--index": st.sampled_from(["flat", "torch", "auto", "IVF4,Flat", "garbage", "IVF100000,PQ8"]),

@@ -109,6 +109,6 @@ def test_parse_size_refuses_what_is_no_size():
     from mineshaft.io import parse_size
 
     assert parse_size("1.5G", "--memory") == 3 << 29 and parse_size("512MiB") == 512 << 20
-    for text in ("inf", "infG", "1e400", "nan", "0", "-1G", "lots"):
+    for text in ("inf", "infG", "1e400", "1e308G", "nan", "0", "-1G", "lots"):
         with pytest.raises(UsageError, match="--memory"):
             parse_size(text, "--memory")

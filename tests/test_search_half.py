@@ -120,12 +120,22 @@ def test_auto_index_by_cost():
     assert auto_index(1_000, 512, queries=1_000_000, gpu=False) == "half"  # few database rows
 
 
-def test_torch_ivf_whose_visited_lists_hold_fewer_than_k_rows_ends():
+def test_torch_ivf_whose_visited_lists_hold_fewer_than_k_rows_ends(monkeypatch):
     """One list visited of 256 over 1,500 rows holds ~6 of them: fewer than k=16. The search looked again at
     twice the depth for as long as any list's cut (-inf where a list was not cut) reached the k-th best (-inf),
     that is forever, until memory ran out; now the rows found come back and the missing ones are -1."""
+    from mineshaft.mining.search_half import TorchIVF
+
     rng = np.random.default_rng(3)
     db, q = unit(rng, 1500, 32), unit(rng, 200, 32)
+    calls, look = [], TorchIVF._candidates
+
+    def counted(self, *args):  # a runaway search fails here instead of taking the machine's memory
+        calls.append(args[-1])
+        assert len(calls) < 12, f"the search looked again {len(calls)} times (depth {args[-1]})"
+        return look(self, *args)
+
+    monkeypatch.setattr(TorchIVF, "_candidates", counted)
     d, i = knn(q, [db], 16, index="ivf256", nprobe=1)
     found = i >= 0
     assert found[:, 0].all() and not found.all()

@@ -146,7 +146,9 @@ def test_corpus_id_column(tmp_path):
 def test_dedup_takes_case_punctuation_and_spacing_for_one_sentence(tmp_path):
     """Web text repeats a sentence with another case, a final stop or a trailing space: one vector or nearly,
     which crowds the neighbourhoods as exact copies do (trailing-space copies on both sides emptied the output).
-    Digits tell sentences apart; a line without letters or digits is keyed by itself."""
+    What is inside a line counts: digits, signs, and the marks of Indic and Thai vowels and tones (a first key
+    that dropped punctuation dropped them too, and took "one day" and "one donation" in Hindi for one sentence);
+    a line of only punctuation is keyed by itself."""
     from mineshaft.mining.corpus import dedup_key
 
     p = tmp_path / "c.txt"
@@ -154,7 +156,10 @@ def test_dedup_takes_case_punctuation_and_spacing_for_one_sentence(tmp_path):
                  encoding="utf-8")
     c = Corpus.scan(p, dedup=True)
     assert c.texts() == ["Click here!", "Page 1", "Page 2", "…", "→"] and c.dropped_duplicates == 5
-    assert dedup_key("Hallo,  Welt!") == dedup_key("hallo welt") != dedup_key("hallo welt 2")
+    assert dedup_key(" «Hallo  Welt!» ") == dedup_key("hallo welt") != dedup_key("hallo welt 2")
+    for one, other in (("एक दिन", "एक दान"), ("দিন", "দান"), ("เสือตัวนี้", "เสื้อตัวนี้"), ("x = 1", "x < 1"),
+                       ("-5 °C", "5 °C"), ("كُتب", "كتب")):
+        assert dedup_key(one) != dedup_key(other), (one, other)
 
 
 def test_lines_of_only_invisible_characters_are_blank(tmp_path):
@@ -162,8 +167,8 @@ def test_lines_of_only_invisible_characters_are_blank(tmp_path):
     paired (and encode gave it a vector)."""
     from mineshaft.io import is_blank
 
-    assert [is_blank(t) for t in ("", " \t", "\u200b", " \u200b\ufeff ", "\xa0", "a", "\u200bx")] == [
-        True, True, True, True, True, False, False]
+    assert [is_blank(t) for t in ("", " \t", "\u200b", " \u200b\ufeff ", "\xa0", "\u200f", "a", "\u200bx")] == [
+        True, True, True, True, True, True, False, False]
     p = tmp_path / "c.txt"
     p.write_text("eins\n\u200b\nzwei\n\u00ad \u2060\n", encoding="utf-8")
     c = Corpus.scan(p)
@@ -175,3 +180,61 @@ def test_corpus_of_only_empty_lines_is_an_error(tmp_path):
     p.write_text("\n \n")
     with pytest.raises(InputError, match="no non-empty lines"):
         Corpus.scan(p)
+
+
+def test_one_run_uses_a_work_directory_at_a_time(tmp_path):
+    """A second mine refused on a shared --work-dir deleted the first run's spooled stdin on its way out (and the
+    first failed); now it is refused before it touches anything."""
+    from mineshaft.mining.output import work_directory
+
+    work = str(tmp_path / "W")
+    with work_directory(work, str(tmp_path / "o.tsv"), keep=True) as w:
+        (w / "src.stdin.txt").write_text("the first run's input")
+        with pytest.raises(InputError, match="another mineshaft run is using this work directory"):
+            with work_directory(work, str(tmp_path / "p.tsv")):
+                pass
+        assert (w / "src.stdin.txt").read_text() == "the first run's input"
+    with work_directory(work, str(tmp_path / "p.tsv")):  # free again
+        pass
+
+
+def test_a_search_that_fails_lets_go_of_its_stores(tmp_path):
+    """The k-NN stores were released only when collected: a kept traceback (an interactive session) held them,
+    and the next mine in the process was refused as "another run"."""
+    from mineshaft.mining.mine import search_source
+    from mineshaft.mining.search import Searcher
+    from mineshaft.mining.sources import Source
+
+    class Broken:
+        def search(self, searcher, jobs, k):
+            raise KeyboardInterrupt
+            yield  # a generator, as engines are
+
+    x = np.eye(4, dtype=np.float32)
+    try:
+        search_source(Source.from_array(x), Searcher([x]), 2, tmp_path, Broken(), "src2tgt", {"m": 1})
+    except KeyboardInterrupt as exc:
+        kept = exc  # the traceback and its frames stay alive
+    for part in ("sims", "ids"):
+        EmbeddingStore(tmp_path / f"src2tgt-{part}").lock()
+    assert kept is not None
+
+
+def test_an_interrupted_run_over_another_input_leaves_the_store_unfinished(tmp_path):
+    """The old index.json stayed until the new run's end: interrupted, the store read as complete, its shards from
+    two inputs."""
+    (tmp_path / "counting").mkdir()
+    (tmp_path / "counting" / "config.json").write_text("{}")
+    spec = EncoderSpec(str(tmp_path / "counting"), dtype="float32")
+    encode_to_store([f"eins {i}" for i in range(40)], tmp_path / "s", spec, shard_size=10, encoder=CountingEncoder())
+
+    class Interrupted(CountingEncoder):
+        def _encode_batch(self, texts):
+            if self.calls >= 10:
+                raise KeyboardInterrupt
+            return super()._encode_batch(texts)
+
+    with pytest.raises(KeyboardInterrupt):
+        encode_to_store([f"zwei {i}" for i in range(40)], tmp_path / "s", spec, shard_size=10, encoder=Interrupted())
+    with pytest.raises(InputError, match="embedding store is incomplete"):
+        list(EmbeddingStore(tmp_path / "s").shards())

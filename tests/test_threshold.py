@@ -320,6 +320,22 @@ def test_copies_of_the_best_candidate_are_no_decoys():
     assert f1_at(pairs.score, correct, g, t).f1 >= best_threshold(pairs.score, correct, g).f1 - 0.04
 
 
+def test_why_no_null_model_could_be_fitted():
+    """The note named copies and a higher -k for a run of 16 sentences (8 a side), which no -k could fit."""
+    from mineshaft.mining.null_model import Candidates, why_no_fit
+
+    rng = np.random.default_rng(2)
+    few = Candidates(*(rng.random((8, 4)).astype(np.float32), rng.integers(0, 8, (8, 4))) * 2)
+    assert why_no_fit(few, 4).endswith("with 3 candidates or more: this run has 16 sentences")
+    scores = np.repeat(rng.random((30, 2)).astype(np.float32), 2, axis=1)  # every candidate twice: copies
+    copies = Candidates(scores, rng.integers(0, 30, (30, 4)), scores, rng.integers(0, 30, (30, 4)))
+    assert "copies of one sentence count once: -k 8 looks past them" in why_no_fit(copies, 4)
+    assert why_no_fit(copies, 2).endswith(": -k 3 or more")
+    sparse = Candidates(*(np.where(np.arange(4) < 2, rng.random((30, 4)), -np.inf).astype(np.float32),
+                          np.where(np.arange(4) < 2, 1, -1) * np.ones((30, 4), np.int64)) * 2)
+    assert "fewer than 3 neighbours (an approximate index: raise --nprobe)" in why_no_fit(sparse, 4)
+
+
 def test_without_copies_by_hand():
     from mineshaft.mining.null_model import Candidates
 

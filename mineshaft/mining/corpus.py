@@ -8,6 +8,7 @@ in the output. Standard input is first spooled to a file so it can be read twice
 
 from __future__ import annotations
 
+import hashlib
 import lzma
 import os
 import re
@@ -48,16 +49,27 @@ def text_length(text: str) -> int:
 
 
 _DIGITS = re.compile(r"\d+")
-_NOT_WORD = re.compile(r"[\W_]+")
+#: what a line may end or start with and still be the same sentence: spaces, quotes and sentence punctuation
+_EDGES = " \t\u00a0\u3000.!?;:,…。！？；：，、\"'“”‘’«»„‚「」『』()[]"
+
+
+def key_hash(key: str) -> int:
+    """A stable 63-bit hash of a dedup key: the same lines are kept on every run (a resumed one too)."""
+    return int.from_bytes(hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little") >> 1
 
 
 def dedup_key(text: str) -> str:
-    """What makes two lines one sentence for ``dedup``: the same letters and digits after NFKC and casefolding
-    ("Click here!" and "click here"; web text repeats sentences with another case, a final stop or a trailing
-    space, which give one vector or nearly, and so crowd each other's neighbourhoods as exact copies do). A line
-    without letters or digits ("…", "→") is keyed by its own text."""
-    key = _NOT_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    """What makes two lines one sentence for ``dedup``: the same text after NFKC, case folding, runs of spaces
+    made one, and spaces, quotes and sentence punctuation at either end left out ("Click here!", "click here" and
+    "Click here " are one; web text repeats sentences so, and the copies give one vector or nearly, which crowds
+    each other's neighbourhoods as exact copies do). Everything inside a line counts: letters with their marks,
+    digits, signs ("x = 1" and "x < 1" stay two). A line of only such characters is keyed by its own text."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    key = " ".join(text.casefold().split()).strip(_EDGES)
     return key or text.strip()
+
+
 _DIGIT = re.compile(r"\d")
 
 
@@ -113,7 +125,7 @@ class Corpus:
             sizes.append(text_length(text))
             digits.append(number_signature(text))
             if dedup:
-                hashes.append(hash(dedup_key(text)))  # within this run: the process's own hash does
+                hashes.append(key_hash(dedup_key(text)))
         if n == 0:
             raise InputError(f"{display}: empty input")
         rows = np.frombuffer(keep, dtype=np.int64)

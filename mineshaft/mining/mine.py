@@ -28,7 +28,7 @@ from ..store import EmbeddingStore
 from ..vectors import check_pair
 from .corpus import SPOOL_SUFFIX, number_signature, text_length
 from .margin import MARGINS, MODES, Pairs, candidate_margins, check_k, check_k_fits, neighbour_means, select_pairs
-from .null_model import DEFAULT_MIN_PRECISION, Candidates, fit_null
+from .null_model import DEFAULT_MIN_PRECISION, Candidates, fit_null, why_no_fit
 from .search import DEFAULT_NPROBE, Searcher, check_factory, check_trainable, faiss_gpu_available
 from .sources import Source, check_inputs, check_same_encoder, is_embeddings, load_source, scan_text
 from .threshold import ThresholdFit, choose_threshold, model_dir_of, parse_threshold
@@ -118,6 +118,16 @@ def search_source(
     if work is not None:
         sims_store = EmbeddingStore(work / f"{label}-sims").open(meta)
         ids_store = EmbeddingStore(work / f"{label}-ids").open(meta)
+    try:
+        return _search_blocks(queries, searcher, k, engine, label, sims_store, ids_store)
+    finally:
+        for store in (sims_store, ids_store):
+            if store is not None:
+                store.release()
+
+
+def _search_blocks(queries: Source, searcher: Searcher, k: int, engine: Engine, label: str,
+                   sims_store: EmbeddingStore | None, ids_store: EmbeddingStore | None):
     n, kk = queries.n, min(k, searcher.n)
     sims = np.empty((n, kk), dtype=np.float32)
     ids = np.empty((n, kk), dtype=np.int64)
@@ -155,8 +165,9 @@ def mine_sources(x: Source, y: Source, opts: MineOptions, work: Path | None = No
     searchers = [Searcher(db.blocks, opts.index, opts.nprobe, opts.memory, opts.gpu) for db in (y, x)]
     if opts.index == "auto":
         progress.info("--index auto: " + ", ".join(f"{s.kind} for {name}" for s, name in zip(searchers, DIRECTIONS)))
-    fwd = search_source(x, searchers[0], opts.k, work, engine, DIRECTIONS[0], {**common, "dir": "fwd"})
-    bwd = search_source(y, searchers[1], opts.k, work, engine, DIRECTIONS[1], {**common, "dir": "bwd"})
+    # each searcher (and the index it builds) goes once its direction is searched: one index in memory at a time
+    fwd = search_source(x, searchers.pop(0), opts.k, work, engine, DIRECTIONS[0], {**common, "dir": "fwd"})
+    bwd = search_source(y, searchers.pop(0), opts.k, work, engine, DIRECTIONS[1], {**common, "dir": "bwd"})
     return pairs_from_neighbours(fwd, bwd, opts, with_candidates)
 
 
@@ -266,9 +277,11 @@ def apply_threshold(pairs: Pairs, opts: MineOptions, model_dir: str | os.PathLik
                     candidates: Candidates | None = None):
     """``(kept pairs, ThresholdChoice)``: ``opts.threshold`` resolved for these candidate pairs and applied;
     ``candidates`` (every query's k candidates) lets the run fit its null model (``auto``, estimated precision)."""
-    fit = ThresholdFit.of(fit_null(candidates), pairs) if candidates is not None else None
+    null = fit_null(candidates) if candidates is not None else None
+    fit = ThresholdFit.of(null, pairs) if candidates is not None else None
+    no_fit = why_no_fit(candidates, opts.k) if candidates is not None and null is None else None
     choice = choose_threshold(opts.threshold, pairs.score, model_dir, opts.k, opts.margin, opts.mode, fit,
-                              opts.min_precision)
+                              opts.min_precision, no_fit)
     return pairs.above(choice.value), choice
 
 

@@ -94,7 +94,7 @@ class Candidates:
         """These candidates less each runner-up whose margin equals a better candidate's exactly: a copy of it (the
         same sentence twice on one side has the same vector, so the same similarity and neighbourhood). A copy of
         a query's translation is no decoy, and its zero spacing is no draw of the null."""
-        parts = []
+        parts, found = [], False
         for scores, ids in ((self.fwd_scores, self.fwd_ids), (self.bwd_scores, self.bwd_ids)):
             scores, ids = np.asarray(scores), np.asarray(ids)
             order = np.argsort(-np.where(np.isfinite(scores), scores, -np.inf), axis=1, kind="stable")
@@ -102,8 +102,10 @@ class Candidates:
             copy = np.zeros(s.shape, bool)
             copy[:, 1:] = np.isfinite(s[:, 1:]) & (s[:, 1:] == s[:, :-1])
             if copy.any():
-                s, i = np.where(copy, -np.inf, s).astype(scores.dtype), np.where(copy, -1, i)
+                s, i, found = np.where(copy, -np.inf, s).astype(scores.dtype), np.where(copy, -1, i), True
             parts += [s, i]
+        if not found:  # no copy: these candidates as they are (no sorted twin in memory)
+            return self
         return dataclasses.replace(self, fwd_scores=parts[0], fwd_ids=parts[1], bwd_scores=parts[2], bwd_ids=parts[3])
 
     def _ranked(self):
@@ -157,6 +159,20 @@ class Candidates:
         pad = [np.pad(np.asarray(m, np.float32), ((0, 0), (0, width - m.shape[1])), constant_values=-np.inf)
                for m in (self.fwd_scores, self.bwd_scores)]
         return np.vstack(pad)
+
+
+def why_no_fit(candidates: Candidates, k: int) -> str:
+    """Why :func:`fit_null` found too few candidates in a run, and what would give it enough."""
+    queries = len(candidates.fwd_scores) + len(candidates.bwd_scores)
+    need = "too few candidates to fit a null model, which needs 20 sentences (of both sides) with 3 candidates or more"
+    if queries < 20:
+        return f"{need}: this run has {queries} sentences"
+    if k < 3:
+        return f"{need}: -k 3 or more"
+    if candidates.without_copies() is not candidates:
+        return (f"{need}, and copies of one sentence count once: -k {2 * k} looks past them (or search each sentence "
+                "once: --dedup, the default for text)")
+    return f"{need}: most sentences have fewer than 3 neighbours (an approximate index: raise --nprobe)"
 
 
 def _best(scores: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -367,4 +383,4 @@ def fit_null(candidates: Candidates, iters: int = 300) -> NullFit | None:
     return NullFit(float(b[0]), pi, m, sd, r_all, mu_all, best, len(candidates.fwd_scores), laws, number_laws)
 
 
-__all__ = ["Candidates", "NullFit", "fit_null", "DEFAULT_MIN_PRECISION", "NUMBER_OUTCOMES"]
+__all__ = ["Candidates", "NullFit", "fit_null", "why_no_fit", "DEFAULT_MIN_PRECISION", "NUMBER_OUTCOMES"]

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import progress
-from ..errors import UsageError
+from ..errors import InputError, UsageError
 from ..outputs import atomic_output, check_folder, check_output_path, is_special_file
 from ..npy import sidecar_path
+from ..store import lock_folder, say_kept, unlock
 from .corpus import SPOOL_SUFFIX
 from .margin import Pairs
 from .mine import MineOptions, MineResult, mine, work_entries
@@ -132,6 +133,14 @@ def work_directory(work_dir: str | os.PathLike | None, out: str, keep: bool = Fa
             raise UsageError(f"cannot make a work directory in {tempfile.gettempdir()} ({exc.strerror or exc}); "
                              "give --work-dir") from None
     existed = path.exists() and not temporary
+    path.mkdir(parents=True, exist_ok=True)  # to hold it: two runs in one work directory spoil each other's files
+    try:
+        held = lock_folder(path, f"{path}: another mineshaft run is using this work directory; wait for it to end, "
+                                 "or give another --work-dir")
+    except InputError:
+        if not existed:
+            path.rmdir()
+        raise
     try:
         yield path
     except BaseException as exc:
@@ -142,9 +151,11 @@ def work_directory(work_dir: str | os.PathLike | None, out: str, keep: bool = Fa
                 spool.unlink(missing_ok=True)
             if not existed and not any(path.iterdir()):
                 path.rmdir()
-            elif isinstance(exc, (KeyboardInterrupt, SystemExit)) and any(path.rglob("*.done")):
-                progress.info(f"interrupted: finished shards are kept in {path}; run the same command again to resume")
+            elif isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                say_kept(path)
         raise
+    finally:
+        unlock(held)
     if owned and not keep:
         remove_work(path, whole=temporary or not existed)
 

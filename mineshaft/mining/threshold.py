@@ -177,9 +177,10 @@ class ThresholdChoice:
 
 def choose_threshold(setting, scores: np.ndarray, model_dir: str | Path | None, k: int, margin: str,
                      mode: str, fit: ThresholdFit | None = None,
-                     min_precision: float = DEFAULT_MIN_PRECISION) -> ThresholdChoice:
+                     min_precision: float = DEFAULT_MIN_PRECISION, no_fit: str | None = None) -> ThresholdChoice:
     """Resolve a threshold setting for one run (``scores``: the margins of all its candidate pairs; ``fit``: its
-    null model, for ``auto`` and the estimated precision). The model's calibrated threshold gives way to ``auto``
+    null model, for ``auto`` and the estimated precision; ``no_fit``: why there is none, where known,
+    :func:`mineshaft.mining.null_model.why_no_fit`). The model's calibrated threshold gives way to ``auto``
     where it would keep nothing although the run holds translations (a calibration made on other data)."""
     setting = parse_threshold(setting)
     scores = np.asarray(scores)
@@ -199,10 +200,8 @@ def choose_threshold(setting, scores: np.ndarray, model_dir: str | Path | None, 
                                              f"{t:.4g} would keep no pair")
         if choice is None:
             choice = ThresholdChoice(auto_threshold(scores, fit, min_precision), "auto", fit,
-                                     "" if fit is not None else "too few candidates to fit a null model, which needs "
-                                     "20 sentences with 3 distinct candidates or more ("
-                                     + ("-k 3 or more" if k < 3 else f"the copies of a sentence count once: a -k above "
-                                        f"{k}, such as -k {2 * k}, looks past them") + ")")
+                                     "" if fit is not None else no_fit or "too few candidates to fit a null model, "
+                                     "which needs 20 sentences with 3 candidates or more (-k 3 or more)")
             if fit is not None and not math.isfinite(choice.value):
                 choice.note = below_floor(scores, fit, min_precision)
     if fit is not None:

@@ -76,7 +76,7 @@ def test_work_directory_is_kept_to_resume_after_an_interrupt(tmp_path):
         raise KeyboardInterrupt
     assert [p.name for p in work.iterdir()] == ["emb-src"], "finished work stays, a spooled stdin goes"
     with pytest.raises(KeyboardInterrupt), work_directory(None, str(tmp_path / "other.tsv")) as empty:
-        empty.mkdir()
+        assert empty.is_dir()  # made and held from the start: one run in a work directory at a time
         raise KeyboardInterrupt
     assert not empty.exists(), "a work directory with nothing to resume from goes"
     with pytest.raises(KeyboardInterrupt), work_directory(None, "-") as temporary:
@@ -84,7 +84,7 @@ def test_work_directory_is_kept_to_resume_after_an_interrupt(tmp_path):
     assert not temporary.exists(), "stdout output with no named work directory has nothing to resume"
     given = tmp_path / "given"
     with work_directory(given, out) as work:
-        work.mkdir()
+        assert work.is_dir()
     assert given.is_dir(), "a work directory the caller named is never removed"
 
 

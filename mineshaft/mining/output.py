@@ -111,7 +111,8 @@ def work_directory(work_dir: str | os.PathLike | None, out: str, keep: bool = Fa
     """A job's work directory: ``work_dir``, else ``OUT.work`` (a temporary one when ``out`` is stdout, a device or
     a FIFO).
 
-    Made by the job when it first writes there. Kept on failure (to resume), but without spooled
+    Made (where it is not there) and held for this run from the start: another run using it is refused. Kept on
+    failure (to resume), but without spooled
     standard input (read again by the next run) and only if something is left in it; a temporary one
     always goes (nothing could resume from it). On success removed unless ``keep`` or given as ``work_dir``.
     """

@@ -26,12 +26,12 @@ import numpy as np
 
 from . import progress
 from .errors import InputError
+from .outputs import write_atomic_bytes, write_atomic_npy
 
 try:
     import fcntl
 except ImportError:  # Windows: stores are written unguarded
     fcntl = None
-from .outputs import write_atomic_bytes, write_atomic_npy
 
 
 def say_kept(path: str | os.PathLike) -> None:

@@ -278,10 +278,9 @@ def apply_threshold(pairs: Pairs, opts: MineOptions, model_dir: str | os.PathLik
     """``(kept pairs, ThresholdChoice)``: ``opts.threshold`` resolved for these candidate pairs and applied;
     ``candidates`` (every query's k candidates) lets the run fit its null model (``auto``, estimated precision)."""
     null = fit_null(candidates) if candidates is not None else None
-    fit = ThresholdFit.of(null, pairs) if candidates is not None else None
     no_fit = why_no_fit(candidates, opts.k) if candidates is not None and null is None else None
-    choice = choose_threshold(opts.threshold, pairs.score, model_dir, opts.k, opts.margin, opts.mode, fit,
-                              opts.min_precision, no_fit)
+    choice = choose_threshold(opts.threshold, pairs.score, model_dir, opts.k, opts.margin, opts.mode,
+                              ThresholdFit.of(null, pairs), opts.min_precision, no_fit)
     return pairs.above(choice.value), choice
 
 

@@ -137,6 +137,11 @@ def test_resumed_mine_with_another_k_searches_again(tmp_path, use_encoder):
     assert any(work.iterdir())  # the first run left its shards there to be reused
     assert outs["k8"].read_bytes() == outs["fresh"].read_bytes()
     assert outs["k4"].read_bytes() != outs["fresh"].read_bytes()  # k changes the margins
+    again = subprocess.run(cli("mine", str(tmp_path / "de.npy"), str(tmp_path / "en.npy"), "-o", str(outs["k8"]),
+                               "--force", "--k", "8", "--work-dir", str(work), *common[:-1]), capture_output=True)
+    err = again.stderr.decode()  # the same k again: every saved block is reused, and it says so
+    assert again.returncode == 0 and "k-NN src2tgt: resumed, 3 of 3 blocks were already done" in err, err
+    assert outs["k8"].read_bytes() == outs["fresh"].read_bytes()
 
 
 def test_an_interrupt_while_the_command_line_loads_is_one_line(monkeypatch, capsys):

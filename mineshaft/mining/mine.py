@@ -132,13 +132,16 @@ def _search_blocks(queries: Source, searcher: Searcher, k: int, engine: Engine, 
     sims = np.empty((n, kk), dtype=np.float32)
     ids = np.empty((n, kk), dtype=np.int64)
     offsets = np.cumsum([0] + [b.shape[0] for b in queries.blocks])
+    reused = 0
     with progress.task(f"k-NN {label}", total=n) as advance:
         def jobs() -> Iterator[tuple[int, np.ndarray]]:
+            nonlocal reused
             for i, block in enumerate(queries.blocks):
                 if sims_store is not None and sims_store.is_done(i) and ids_store.is_done(i):  # type: ignore[union-attr]
                     sims[offsets[i] : offsets[i + 1]] = sims_store.shard(i)
                     ids[offsets[i] : offsets[i + 1]] = ids_store.shard(i)  # type: ignore[union-attr]
                     advance(block.shape[0])
+                    reused += 1
                     continue
                 yield i, block
 
@@ -149,6 +152,8 @@ def _search_blocks(queries: Source, searcher: Searcher, k: int, engine: Engine, 
                 sims_store.write_shard(i, d)
                 ids_store.write_shard(i, j)  # type: ignore[union-attr]
             advance(d.shape[0])
+    if reused:  # as encoding says it
+        progress.info(f"k-NN {label}: resumed, {reused} of {len(queries.blocks)} blocks were already done")
     return sims, ids
 
 

@@ -559,3 +559,15 @@ def test_an_empty_output_is_never_silent(tmp_path):
     err = res.stderr.decode()
     assert res.returncode == 0 and out.read_text() == "", err
     assert "warning: no pair written: the best margin is" in err and "under the threshold 99" in err
+
+
+def test_mutual_cut_by_hand():
+    from mineshaft.mining.null_model import Candidates, mutual_cut
+
+    inf = np.inf
+    # src 0 <-> tgt 1 and src 1 <-> tgt 0 are each other's best; (src 1, tgt 1) is src 1's runner-up, not mutual
+    c = Candidates(np.array([[1.0, 2.0], [1.5, 0.5]], np.float32), np.array([[0, 1], [0, 1]]),
+                   np.array([[1.2, 0.9], [2.0, 1.5]], np.float32), np.array([[1, 0], [0, 1]]))
+    src, tgt, scores = np.array([0, 1, 1]), np.array([1, 0, 1]), np.array([2.0, 1.2, 0.5])
+    assert mutual_cut(c, src, tgt, scores) == 1.2
+    assert mutual_cut(c, src[2:], tgt[2:], scores[2:]) == inf

@@ -28,7 +28,7 @@ from ..store import EmbeddingStore
 from ..vectors import check_pair
 from .corpus import SPOOL_SUFFIX, number_signature, text_length
 from .margin import MARGINS, MODES, Pairs, candidate_margins, check_k, check_k_fits, neighbour_means, select_pairs
-from .null_model import DEFAULT_MIN_PRECISION, Candidates, fit_null, why_no_fit
+from .null_model import DEFAULT_MIN_PRECISION, MIN_QUERIES, Candidates, fit_null, mutual_cut, why_no_fit
 from .search import DEFAULT_NPROBE, Searcher, check_factory, check_trainable, faiss_gpu_available
 from .sources import Source, check_inputs, check_same_encoder, is_embeddings, load_source, scan_text
 from .threshold import ThresholdFit, choose_threshold, model_dir_of, parse_threshold
@@ -283,9 +283,13 @@ def apply_threshold(pairs: Pairs, opts: MineOptions, model_dir: str | os.PathLik
     """``(kept pairs, ThresholdChoice)``: ``opts.threshold`` resolved for these candidate pairs and applied;
     ``candidates`` (every query's k candidates) lets the run fit its null model (``auto``, estimated precision)."""
     null = fit_null(candidates) if candidates is not None else None
-    no_fit = why_no_fit(candidates, opts.k) if candidates is not None and null is None else None
+    no_fit = fallback = None
+    if candidates is not None and null is None:
+        no_fit = why_no_fit(candidates, opts.k)
+        if len(candidates.fwd_scores) + len(candidates.bwd_scores) < MIN_QUERIES:  # a few lines: no model to fit
+            fallback = mutual_cut(candidates, pairs.src, pairs.tgt, pairs.score)
     choice = choose_threshold(opts.threshold, pairs.score, model_dir, opts.k, opts.margin, opts.mode,
-                              ThresholdFit.of(null, pairs), opts.min_precision, no_fit)
+                              ThresholdFit.of(null, pairs), opts.min_precision, no_fit, fallback)
     return pairs.above(choice.value), choice
 
 

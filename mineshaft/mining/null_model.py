@@ -161,11 +161,25 @@ class Candidates:
         return np.vstack(pad)
 
 
+#: fewer queries (sentences of both sides) than this fit no null model
+MIN_QUERIES = 20
+
+
+def mutual_cut(candidates: Candidates, src: np.ndarray, tgt: np.ndarray, scores: np.ndarray) -> float:
+    """The lowest margin among the pairs (``src``, ``tgt``, ``scores``) that are each other's best match (inf where
+    none is): what ``auto`` keeps where a run has too few sentences for the null model."""
+    fwd = _best(np.asarray(candidates.fwd_scores), np.asarray(candidates.fwd_ids))
+    bwd = _best(np.asarray(candidates.bwd_scores), np.asarray(candidates.bwd_ids))
+    src, tgt, scores = np.asarray(src, np.int64), np.asarray(tgt, np.int64), np.asarray(scores, np.float64)
+    mutual = (fwd[src] == tgt) & (bwd[tgt] == src) & np.isfinite(scores)
+    return float(scores[mutual].min()) if mutual.any() else math.inf
+
+
 def why_no_fit(candidates: Candidates, k: int) -> str:
     """Why :func:`fit_null` found too few candidates in a run, and what would give it enough."""
     queries = len(candidates.fwd_scores) + len(candidates.bwd_scores)
     need = "too few candidates to fit a null model, which needs 20 sentences (of both sides) with 3 candidates or more"
-    if queries < 20:
+    if queries < MIN_QUERIES:
         return f"{need}: this run has {queries} sentences"
     if k < 3:
         return f"{need}: -k 3 or more"
@@ -305,7 +319,7 @@ def fit_null(candidates: Candidates, iters: int = 300) -> NullFit | None:
     c = -np.sort(-c, axis=1)
     count = np.isfinite(c).sum(axis=1)
     usable = count >= 3
-    if usable.sum() < 20:
+    if usable.sum() < MIN_QUERIES:
         return None
     cu, nu = c[usable], count[usable]
     width = int(nu.max())
@@ -383,4 +397,4 @@ def fit_null(candidates: Candidates, iters: int = 300) -> NullFit | None:
     return NullFit(float(b[0]), pi, m, sd, r_all, mu_all, best, len(candidates.fwd_scores), laws, number_laws)
 
 
-__all__ = ["Candidates", "NullFit", "fit_null", "why_no_fit", "DEFAULT_MIN_PRECISION", "NUMBER_OUTCOMES"]
+__all__ = ["Candidates", "NullFit", "fit_null", "why_no_fit", "mutual_cut", "MIN_QUERIES", "DEFAULT_MIN_PRECISION", "NUMBER_OUTCOMES"]

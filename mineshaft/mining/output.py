@@ -98,6 +98,9 @@ def write_pairs(result: MineResult, out: str, rules: PairFilter | None = None, w
     progress.info(summary(len(pairs), len(candidates), choice, out, written))
     if not len(pairs) and len(candidates):  # said even with -q: an empty output is never silent
         progress.warn(nothing_written(choice, candidates, len(result.pairs)))
+    elif choice.source == "auto" and choice.fit is None and len(pairs):  # kept on a rule, not an estimate
+        progress.warn(f"{len(pairs)} pairs written without an estimated precision, {choice.note}; look at them "
+                      "before use")
     if report is not None:
         from .report_html import report_from_result, write_report
 

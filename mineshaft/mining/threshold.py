@@ -177,10 +177,12 @@ class ThresholdChoice:
 
 def choose_threshold(setting, scores: np.ndarray, model_dir: str | Path | None, k: int, margin: str,
                      mode: str, fit: ThresholdFit | None = None,
-                     min_precision: float = DEFAULT_MIN_PRECISION, no_fit: str | None = None) -> ThresholdChoice:
+                     min_precision: float = DEFAULT_MIN_PRECISION, no_fit: str | None = None,
+                     fallback: float | None = None) -> ThresholdChoice:
     """Resolve a threshold setting for one run (``scores``: the margins of all its candidate pairs; ``fit``: its
     null model, for ``auto`` and the estimated precision; ``no_fit``: why there is none, where known,
-    :func:`mineshaft.mining.null_model.why_no_fit`). The model's calibrated threshold gives way to ``auto``
+    :func:`mineshaft.mining.null_model.why_no_fit`; ``fallback``: the cut ``auto`` takes without a null model,
+    :func:`mineshaft.mining.null_model.mutual_cut` for a run of a few sentences). The model's calibrated threshold gives way to ``auto``
     where it would keep nothing although the run holds translations (a calibration made on other data)."""
     setting = parse_threshold(setting)
     scores = np.asarray(scores)
@@ -202,6 +204,9 @@ def choose_threshold(setting, scores: np.ndarray, model_dir: str | Path | None, 
             choice = ThresholdChoice(auto_threshold(scores, fit, min_precision), "auto", fit,
                                      "" if fit is not None else no_fit or "too few candidates to fit a null model, "
                                      "which needs 20 sentences with 3 candidates or more (-k 3 or more)")
+            if fit is None and fallback is not None and math.isfinite(fallback):
+                choice = ThresholdChoice(fallback, "auto", None, "the pairs that are each other's best match: too "
+                                         "few sentences for a null model, which needs 20")
             if fit is not None and not math.isfinite(choice.value):
                 choice.note = below_floor(scores, fit, min_precision)
     if fit is not None:

@@ -178,7 +178,8 @@ def mutual_cut(candidates: Candidates, src: np.ndarray, tgt: np.ndarray, scores:
 def why_no_fit(candidates: Candidates, k: int) -> str:
     """Why :func:`fit_null` found too few candidates in a run, and what would give it enough."""
     queries = len(candidates.fwd_scores) + len(candidates.bwd_scores)
-    need = "too few candidates to fit a null model, which needs 20 sentences (of both sides) with 3 candidates or more"
+    need = (f"too few candidates to fit a null model, which needs {MIN_QUERIES} sentences (of both sides) with 3 "
+            "candidates or more")
     if queries < MIN_QUERIES:
         return f"{need}: this run has {queries} sentences"
     if k < 3:
@@ -397,4 +398,5 @@ def fit_null(candidates: Candidates, iters: int = 300) -> NullFit | None:
     return NullFit(float(b[0]), pi, m, sd, r_all, mu_all, best, len(candidates.fwd_scores), laws, number_laws)
 
 
-__all__ = ["Candidates", "NullFit", "fit_null", "why_no_fit", "mutual_cut", "MIN_QUERIES", "DEFAULT_MIN_PRECISION", "NUMBER_OUTCOMES"]
+__all__ = ["Candidates", "NullFit", "fit_null", "why_no_fit", "mutual_cut", "MIN_QUERIES", "DEFAULT_MIN_PRECISION",
+           "NUMBER_OUTCOMES"]

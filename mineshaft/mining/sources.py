@@ -120,8 +120,8 @@ def check_inputs(src: str | os.PathLike, tgt: str | os.PathLike, id_column: bool
             raise InputError(f"{path}: no such file")
     if any(not is_embeddings(str(p)) for p in (src, tgt)):
         return
-    given = [flag for flag, on in (("--id-column", id_column), ("--dedup", dedup is True), ("--normalize-punct", punct_lang))
-             if on]
+    given = [flag for flag, on in (("--id-column", id_column), ("--dedup", dedup is True),
+                                   ("--normalize-punct", punct_lang)) if on]
     if given:
         raise UsageError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to text inputs, and "
                          "both inputs are embeddings (.npy files or stores)")

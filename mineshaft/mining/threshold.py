@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, UsageError
-from .null_model import DEFAULT_MIN_PRECISION, NullFit
+from .null_model import DEFAULT_MIN_PRECISION, MIN_QUERIES, NullFit
 
 DEFAULT = "default"
 AUTO = "auto"
@@ -182,8 +182,9 @@ def choose_threshold(setting, scores: np.ndarray, model_dir: str | Path | None, 
     """Resolve a threshold setting for one run (``scores``: the margins of all its candidate pairs; ``fit``: its
     null model, for ``auto`` and the estimated precision; ``no_fit``: why there is none, where known,
     :func:`mineshaft.mining.null_model.why_no_fit`; ``fallback``: the cut ``auto`` takes without a null model,
-    :func:`mineshaft.mining.null_model.mutual_cut` for a run of a few sentences). The model's calibrated threshold gives way to ``auto``
-    where it would keep nothing although the run holds translations (a calibration made on other data)."""
+    :func:`mineshaft.mining.null_model.mutual_cut` for a run of a few sentences). The model's calibrated threshold
+    gives way to ``auto`` where it would keep nothing although the run holds translations (a calibration made on
+    other data)."""
     setting = parse_threshold(setting)
     scores = np.asarray(scores)
     if setting is None:
@@ -200,13 +201,13 @@ def choose_threshold(setting, scores: np.ndarray, model_dir: str | Path | None, 
                 if not (scores >= t).any() and (scores >= auto).any():
                     choice = ThresholdChoice(auto, "auto", fit, "the calibrated threshold "
                                              f"{t:.4g} would keep no pair")
-        if choice is None:
+        if choice is None and fit is None and fallback is not None and math.isfinite(fallback):
+            choice = ThresholdChoice(fallback, "auto", None, "the pairs that are each other's best match: too few "
+                                     f"sentences for a null model, which needs {MIN_QUERIES}")
+        elif choice is None:
             choice = ThresholdChoice(auto_threshold(scores, fit, min_precision), "auto", fit,
                                      "" if fit is not None else no_fit or "too few candidates to fit a null model, "
-                                     "which needs 20 sentences with 3 candidates or more (-k 3 or more)")
-            if fit is None and fallback is not None and math.isfinite(fallback):
-                choice = ThresholdChoice(fallback, "auto", None, "the pairs that are each other's best match: too "
-                                         "few sentences for a null model, which needs 20")
+                                     f"which needs {MIN_QUERIES} sentences with 3 candidates or more (-k 3 or more)")
             if fit is not None and not math.isfinite(choice.value):
                 choice.note = below_floor(scores, fit, min_precision)
     if fit is not None:
